@@ -1,0 +1,230 @@
+"""Acoustic features: COVAREP-like descriptors with librosa, or eGeMAPS functionals with openSMILE.
+
+`covarep` computes frame-level descriptors (10 ms hop) from COVAREP's families over the whole
+audio, in blocks so memory stays bounded, then pools mean and std per utterance. Descriptors only
+defined for voiced speech (F0, HNR, H1-H2, jitter, shimmer) are NaN elsewhere and pooled over the
+voiced frames alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from typing import Any
+
+import librosa
+import numpy as np
+
+from .base import (
+    SAMPLE_RATE,
+    ExtractorInfo,
+    FeatureExtractor,
+    FrameTrack,
+    MediaSource,
+    ModalityFeatures,
+    Utterance,
+    pool_track,
+    pooled_names,
+)
+from .errors import MtmmError
+
+HOP = 160  # 10 ms, as COVAREP
+FRAME = 1024  # 64 ms analysis frame: two periods of the lowest F0
+WINDOW = 640  # 40 ms spectral window (resolves the first two harmonics of low voices)
+BLOCK_FRAMES = 3000  # 30 s of frames per block
+N_MFCC = 24  # stands in for COVAREP's MCEPs
+SILENCE_DB = -80.0
+
+DESCRIPTORS = (
+    "f0_hz", "voiced", "hnr_db", "h1_h2_db", "jitter", "shimmer", "rms_db", "loudness_db",
+    "spectral_tilt_db_per_khz", "peak_slope_db_per_octave", "zcr", "spectral_centroid_hz", "spectral_flux",
+    *(f"mfcc_{i}" for i in range(N_MFCC)),
+)  # fmt: skip
+OCTAVE_EDGES_HZ = (177, 354, 707, 1414, 2828, 5657)  # bands centred on 250 .. 4000 Hz
+
+
+@dataclass(frozen=True)
+class AcousticConfig:
+    extractor: str = "covarep"  # or "egemaps"
+    fmin: float = 60.0
+    fmax: float = 400.0
+    voicing_threshold: float = 0.5  # normalised autocorrelation at the pitch period
+    min_voiced_db: float = -55.0
+
+
+def _frames(y: np.ndarray, length: int) -> np.ndarray:
+    """[K, length] frames at HOP, no centring (frame k starts at sample k*HOP)."""
+    return librosa.util.frame(y, frame_length=length, hop_length=HOP, axis=0)
+
+
+def _periodicity(frames: np.ndarray, lags: np.ndarray) -> np.ndarray:
+    """Normalised autocorrelation of each frame at its own lag (Boersma's HNR basis)."""
+    n = frames.shape[1]
+    index = np.arange(n)[None, :]
+    shifted = np.take_along_axis(frames, np.minimum(index + lags[:, None], n - 1), axis=1)
+    valid = index < (n - lags[:, None])
+    head = np.where(valid, frames, 0.0)
+    tail = np.where(valid, shifted, 0.0)
+    denominator = np.sqrt((head**2).sum(1) * (tail**2).sum(1)) + 1e-12
+    return (head * tail).sum(1) / denominator
+
+
+def _slope(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least-squares slope of each row of y [K, n] against x [n]."""
+    xc = x - x.mean()
+    return ((y - y.mean(1, keepdims=True)) * xc).sum(1) / (xc**2).sum()
+
+
+def _harmonic_db(db: np.ndarray, freqs: np.ndarray, target_hz: np.ndarray) -> np.ndarray:
+    """Peak dB within one bin of each frame's target frequency."""
+    step = freqs[1] - freqs[0]
+    centre = np.clip(np.round(np.nan_to_num(target_hz) / step).astype(int), 1, len(freqs) - 2)
+    rows = np.arange(len(db))
+    return np.max(np.stack([db[rows, centre - 1], db[rows, centre], db[rows, centre + 1]]), axis=0)
+
+
+def _neighbour_change(x: np.ndarray, defined: np.ndarray) -> np.ndarray:
+    """|x_k - x_(k-1)| / mean(x_k, x_(k-1)) where both frames are defined, else NaN."""
+    out = np.full(len(x), np.nan)
+    both = defined[1:] & defined[:-1]
+    pair_mean = (x[1:] + x[:-1]) / 2
+    out[1:][both] = np.abs(x[1:] - x[:-1])[both] / np.maximum(pair_mean[both], 1e-12)
+    return out
+
+
+def frame_descriptors(y: np.ndarray, config: AcousticConfig) -> np.ndarray:
+    """Descriptors [K, len(DESCRIPTORS)] for the K full frames of `y` (16 kHz mono)."""
+    frames = _frames(y, FRAME)
+    centre = frames[:, (FRAME - WINDOW) // 2 : (FRAME + WINDOW) // 2]
+    rms = np.sqrt((centre**2).mean(1))
+    rms_db = 20 * np.log10(rms + 1e-10)
+
+    f0 = librosa.yin(y, fmin=config.fmin, fmax=config.fmax, sr=SAMPLE_RATE, frame_length=FRAME, hop_length=HOP, center=False)
+    f0 = f0[: len(frames)]
+    periodicity = _periodicity(frames, np.round(SAMPLE_RATE / f0).astype(int))
+    voiced = (periodicity >= config.voicing_threshold) & (rms_db >= config.min_voiced_db)
+    r = np.clip(periodicity, 1e-4, 1 - 1e-4)
+    hnr = np.where(voiced, 10 * np.log10(r / (1 - r)), np.nan)
+
+    window = np.zeros(FRAME)
+    window[(FRAME - WINDOW) // 2 : (FRAME + WINDOW) // 2] = np.hanning(WINDOW)
+    magnitude = np.abs(np.fft.rfft(frames * window, axis=1))
+    power = magnitude**2
+    freqs = np.fft.rfftfreq(FRAME, 1 / SAMPLE_RATE)
+    db = 10 * np.log10(power + 1e-12)
+
+    f0_voiced = np.where(voiced, f0, np.nan)
+    h1_h2 = np.where(voiced, _harmonic_db(db, freqs, f0_voiced) - _harmonic_db(db, freqs, 2 * f0_voiced), np.nan)
+    periods = np.where(voiced, 1.0 / f0, 0.0)
+    jitter = _neighbour_change(periods, voiced)
+    shimmer = _neighbour_change(np.abs(centre).max(1), voiced)
+
+    with np.errstate(divide="ignore"):  # A-weighting is -inf dB at 0 Hz
+        a_weight = librosa.db_to_power(librosa.A_weighting(freqs))
+    loudness_db = 10 * np.log10((power * a_weight).mean(1) + 1e-12)
+    band = (freqs >= 50) & (freqs <= 5000)
+    tilt = _slope(freqs[band] / 1000.0, db[:, band])
+    band_peaks = np.stack(
+        [db[:, (freqs >= lo) & (freqs < hi)].max(1) for lo, hi in zip(OCTAVE_EDGES_HZ[:-1], OCTAVE_EDGES_HZ[1:])], 1
+    )
+    peak_slope = _slope(np.arange(band_peaks.shape[1], dtype=float), band_peaks)
+    zcr = (np.diff(np.signbit(centre), axis=1)).mean(1)
+    total = magnitude.sum(1) + 1e-12
+    centroid = (magnitude * freqs).sum(1) / total
+    normalised = magnitude / total[:, None]
+    flux = np.r_[np.nan, np.sqrt((np.diff(normalised, axis=0) ** 2).sum(1))]
+    mel = librosa.feature.melspectrogram(S=power.T, sr=SAMPLE_RATE, n_mels=40)
+    mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=N_MFCC).T
+
+    columns = [f0_voiced, voiced.astype(float), hnr, h1_h2, jitter, shimmer, rms_db, loudness_db, tilt, peak_slope]
+    columns += [zcr, centroid, flux]
+    return np.column_stack([*columns, mfcc]).astype(np.float32)
+
+
+class CovarepExtractor(FeatureExtractor):
+    """COVAREP-like frame descriptors (librosa) pooled per utterance: 37 x (mean, std) + sound fraction."""
+
+    modality = "acoustic"
+
+    def __init__(self, config: AcousticConfig = AcousticConfig()):
+        self.config = config
+
+    @property
+    def info(self) -> ExtractorInfo:
+        return ExtractorInfo(
+            name="covarep-librosa",
+            modality="acoustic",
+            version="1",
+            config=asdict(self.config),
+            feature_names=pooled_names(DESCRIPTORS, "sound_fraction"),
+            libraries={"librosa": metadata.version("librosa")},
+        )
+
+    def analyze(self, media: MediaSource) -> FrameTrack:
+        audio = media.audio()
+        if audio is None or len(audio) < FRAME:
+            return FrameTrack.empty(len(DESCRIPTORS))
+        n_frames = 1 + (len(audio) - FRAME) // HOP
+        blocks = []
+        for k0 in range(0, n_frames, BLOCK_FRAMES):
+            first = max(k0 - 1, 0)  # one frame of context for frame-to-frame descriptors
+            k1 = min(k0 + BLOCK_FRAMES, n_frames)
+            y = np.asarray(audio[first * HOP : (k1 - 1) * HOP + FRAME], dtype=np.float32)
+            blocks.append(frame_descriptors(y, self.config)[k0 - first :])
+        values = np.concatenate(blocks)
+        times = (np.arange(n_frames) * HOP + FRAME / 2) / SAMPLE_RATE
+        return FrameTrack(times, values, values[:, DESCRIPTORS.index("rms_db")] > SILENCE_DB)
+
+    def pool(self, analysis: FrameTrack, media: MediaSource, utterances: Sequence[Utterance]) -> ModalityFeatures:
+        values, mask = pool_track(analysis, utterances)
+        return ModalityFeatures(self.info, values, mask)
+
+
+class EgemapsExtractor(FeatureExtractor):
+    """The 88 eGeMAPS v02 functionals (openSMILE) over each utterance's audio."""
+
+    modality = "acoustic"
+    min_duration_s = 0.1
+
+    def __init__(self, config: AcousticConfig = AcousticConfig(extractor="egemaps")):
+        import opensmile
+
+        self.config = config
+        self._smile = opensmile.Smile(
+            feature_set=opensmile.FeatureSet.eGeMAPSv02, feature_level=opensmile.FeatureLevel.Functionals
+        )
+
+    @property
+    def info(self) -> ExtractorInfo:
+        return ExtractorInfo(
+            name="egemaps-opensmile",
+            modality="acoustic",
+            version="1",
+            config={"feature_set": "eGeMAPSv02", "level": "functionals"},
+            feature_names=tuple(self._smile.feature_names),
+            libraries={"opensmile": metadata.version("opensmile")},
+        )
+
+    def pool(self, analysis: Any, media: MediaSource, utterances: Sequence[Utterance]) -> ModalityFeatures:
+        audio = media.audio()
+        if audio is None:
+            return ModalityFeatures.empty(self.info, len(utterances))
+        values = np.zeros((len(utterances), self.info.dim), np.float32)
+        mask = np.zeros(len(utterances), bool)
+        for row, utterance in enumerate(utterances):
+            segment = np.asarray(audio[int(utterance.start * SAMPLE_RATE) : int(utterance.end * SAMPLE_RATE)])
+            if len(segment) < self.min_duration_s * SAMPLE_RATE or not np.any(segment):
+                continue
+            frame = self._smile.process_signal(segment, SAMPLE_RATE)
+            values[row] = np.nan_to_num(frame.to_numpy(dtype=np.float32)[0])
+            mask[row] = True
+        return ModalityFeatures(self.info, values, mask)
+
+
+def make_acoustic_extractor(config: AcousticConfig) -> FeatureExtractor:
+    if config.extractor == "covarep":
+        return CovarepExtractor(config)
+    if config.extractor == "egemaps":
+        return EgemapsExtractor(config)
+    raise MtmmError(f"unknown acoustic extractor '{config.extractor}' (choose covarep or egemaps)")

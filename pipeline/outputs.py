@@ -1,0 +1,71 @@
+"""The extraction folder format (also what training reads back).
+
+DIR/utterances.json  list of {index, start, end, text, words}
+DIR/features.npz     per modality M: array M [n, dim] float32 and M_mask [n] bool
+DIR/spec.json        feature spec: extractor names, versions, configs, feature names; media metadata
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from extractors.base import Utterance
+from extractors.errors import MtmmError
+
+from .extract import Extraction
+from .files import atomic_save_npz, atomic_write_json, load_npz
+
+UTTERANCES = "utterances.json"
+FEATURES = "features.npz"
+SPEC = "spec.json"
+
+
+@dataclass
+class FeatureSet:
+    """A features folder read back: utterances, {modality: (values, mask)} and the spec."""
+
+    utterances: list[Utterance]
+    values: dict[str, np.ndarray]
+    masks: dict[str, np.ndarray]
+    spec: dict[str, Any]
+
+
+def write_extraction(extraction: Extraction, out_dir: str | Path) -> Path:
+    """Write the three files atomically; spec.json last, so its presence marks a complete folder."""
+    out = Path(out_dir)
+    arrays: dict[str, np.ndarray] = {}
+    for modality, features in extraction.features.items():
+        arrays[modality] = features.values
+        arrays[f"{modality}_mask"] = features.mask
+    atomic_write_json(out / UTTERANCES, [u.to_dict() for u in extraction.utterances])
+    atomic_save_npz(out / FEATURES, arrays)
+    atomic_write_json(out / SPEC, extraction.spec())
+    return out
+
+
+def read_feature_set(folder: str | Path) -> FeatureSet:
+    """Read a folder written by `write_extraction`, checking shapes against the spec."""
+    folder = Path(folder)
+    for name in (UTTERANCES, FEATURES, SPEC):
+        if not (folder / name).is_file():
+            raise MtmmError(f"not a features folder (missing {name})", folder)
+    try:
+        spec = json.loads((folder / SPEC).read_text(encoding="utf-8"))
+        utterances = [Utterance.from_dict(u) for u in json.loads((folder / UTTERANCES).read_text(encoding="utf-8"))]
+        arrays = load_npz(folder / FEATURES)
+    except (ValueError, KeyError, OSError) as error:
+        raise MtmmError(f"unreadable features folder: {error}", folder) from error
+    values, masks = {}, {}
+    for modality, modality_spec in spec["modalities"].items():
+        if modality not in arrays or f"{modality}_mask" not in arrays:
+            raise MtmmError(f"{FEATURES} lacks '{modality}' arrays", folder)
+        values[modality] = arrays[modality].astype(np.float32)
+        masks[modality] = arrays[f"{modality}_mask"].astype(bool)
+        if values[modality].shape != (len(utterances), modality_spec["dim"]):
+            raise MtmmError(f"'{modality}' has shape {values[modality].shape}, spec says dim {modality_spec['dim']}", folder)
+    return FeatureSet(utterances, values, masks, spec)

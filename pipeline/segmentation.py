@@ -1,0 +1,162 @@
+"""Utterances from word timings (pauses, sentence ends, duration limits) or from a user's segment file."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from extractors.base import Utterance, Word
+from extractors.errors import MtmmError
+
+SENTENCE_END = (".", "?", "!", "…")
+
+
+@dataclass(frozen=True)
+class SegmentationConfig:
+    """Rules for cutting a word stream into utterances (all in seconds).
+
+    pause_s: a silence at least this long between two words starts a new utterance; 0.5 s is the
+    default from `benchmarks/segmentation_sweep.py` (see README). sentence_split_s: an utterance
+    already this long is also cut after a word ending a sentence. max_duration_s: longer
+    utterances are cut at their longest internal pause. min_duration_s: shorter ones are merged
+    into the neighbour across the shorter gap.
+    """
+
+    pause_s: float = 0.5
+    sentence_split_s: float = 8.0
+    max_duration_s: float = 20.0
+    min_duration_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A user-supplied time window, with its transcript when the file gives one."""
+
+    start: float
+    end: float
+    text: str | None = None
+
+
+def _split_at_pauses_and_sentences(words: Sequence[Word], config: SegmentationConfig) -> list[list[Word]]:
+    groups: list[list[Word]] = []
+    for word in words:
+        if groups:
+            current = groups[-1]
+            pause = word.start - current[-1].end
+            long_sentence = (
+                current[-1].end - current[0].start >= config.sentence_split_s
+                and current[-1].text.endswith(SENTENCE_END)
+            )
+            if pause < config.pause_s and not long_sentence:
+                current.append(word)
+                continue
+        groups.append([word])
+    return groups
+
+
+def _split_long(group: list[Word], max_duration_s: float) -> list[list[Word]]:
+    if len(group) < 2 or group[-1].end - group[0].start <= max_duration_s:
+        return [group]
+    gaps = [b.start - a.end for a, b in zip(group[:-1], group[1:])]
+    middle = (len(group) - 1) / 2
+    cut = max(range(len(gaps)), key=lambda i: (round(gaps[i], 3), -abs(i - middle))) + 1
+    return _split_long(group[:cut], max_duration_s) + _split_long(group[cut:], max_duration_s)
+
+
+def _merge_short(groups: list[list[Word]], config: SegmentationConfig) -> list[list[Word]]:
+    groups = [list(g) for g in groups]
+    changed = True
+    while changed and len(groups) > 1:
+        changed = False
+        for i, group in enumerate(groups):
+            if group[-1].end - group[0].start >= config.min_duration_s:
+                continue
+            before = group[0].start - groups[i - 1][-1].end if i > 0 else float("inf")
+            after = groups[i + 1][0].start - group[-1].end if i + 1 < len(groups) else float("inf")
+            j = i - 1 if before <= after else i + 1
+            merged = sorted(groups[j] + group, key=lambda w: w.start)
+            if merged[-1].end - merged[0].start > config.max_duration_s:
+                continue
+            groups[min(i, j)] = merged
+            del groups[max(i, j)]
+            changed = True
+            break
+    return groups
+
+
+def join_words(words: Sequence[Word]) -> str:
+    return " ".join(w.text for w in words).strip()
+
+
+def segment_words(words: Sequence[Word], config: SegmentationConfig = SegmentationConfig()) -> list[Utterance]:
+    """Utterances from time-stamped words: pause split, sentence split when long, max/min duration."""
+    ordered = sorted(words, key=lambda w: w.start)
+    groups = _split_at_pauses_and_sentences(ordered, config)
+    groups = [part for group in groups for part in _split_long(group, config.max_duration_s)]
+    groups = _merge_short(groups, config)
+    return [
+        Utterance(index, group[0].start, group[-1].end, join_words(group), tuple(group))
+        for index, group in enumerate(groups)
+    ]
+
+
+def _seconds(value: str) -> float:
+    """Seconds from '12.5', '00:01:02.5' or '00:01:02,500'."""
+    value = value.strip().replace(",", ".")
+    parts = value.split(":")
+    if not 1 <= len(parts) <= 3:
+        raise ValueError(value)
+    total = 0.0
+    for part in parts:
+        total = total * 60 + float(part)
+    return total
+
+
+def _read_csv_segments(path: Path) -> list[Segment]:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        columns = {c.strip().lower(): c for c in reader.fieldnames or ()}
+        if "start" not in columns or "end" not in columns:
+            raise MtmmError("segments CSV needs 'start' and 'end' columns (and optionally 'text')", path)
+        segments = []
+        for line, row in enumerate(reader, start=2):
+            try:
+                start, end = _seconds(row[columns["start"]]), _seconds(row[columns["end"]])
+            except (ValueError, TypeError):
+                raise MtmmError(f"line {line}: start/end must be seconds or HH:MM:SS.mmm", path) from None
+            text = (row.get(columns["text"]) or "").strip() if "text" in columns else ""
+            segments.append(Segment(start, end, text or None))
+    return segments
+
+
+def _read_subtitle_segments(path: Path) -> list[Segment]:
+    import pysubs2
+
+    try:
+        subtitles = pysubs2.load(str(path), encoding="utf-8")
+    except Exception as error:
+        raise MtmmError(f"cannot read subtitles: {error}", path) from error
+    return [
+        Segment(event.start / 1000, event.end / 1000, event.plaintext.replace("\n", " ").strip() or None)
+        for event in subtitles
+        if not event.is_comment
+    ]
+
+
+def read_segments(path: str | Path) -> list[Segment]:
+    """Segments from an SRT, WebVTT or CSV (start,end[,text]) file, sorted, validated."""
+    path = Path(path)
+    if not path.is_file():
+        raise MtmmError("segments file not found", path)
+    if path.suffix.lower() == ".csv":
+        segments = _read_csv_segments(path)
+    elif path.suffix.lower() in (".srt", ".vtt"):
+        segments = _read_subtitle_segments(path)
+    else:
+        raise MtmmError("segments must be .srt, .vtt or .csv", path)
+    for segment in segments:
+        if segment.end <= segment.start or segment.start < 0:
+            raise MtmmError(f"segment {segment.start:.3f}-{segment.end:.3f} s has no positive duration", path)
+    return sorted(segments, key=lambda s: s.start)
