@@ -12,23 +12,30 @@ from extractors.errors import MtmmError
 
 
 def add_extraction_arguments(parser: argparse.ArgumentParser) -> None:
+    from extractors.asr import BACKENDS, AsrConfig
+    from extractors.visual import VisualConfig
+    from pipeline import SegmentationConfig
+
+    asr, segmentation, visual = AsrConfig(), SegmentationConfig(), VisualConfig()
     group = parser.add_argument_group("extraction")
-    group.add_argument("--asr", choices=("faster-whisper", "openai-whisper"), default="faster-whisper")
+    group.add_argument("--asr", choices=BACKENDS, default=asr.backend)
     group.add_argument("--asr-model", help="faster-whisper: CTranslate2 model dir; openai-whisper: name or .pt")
-    group.add_argument("--asr-beam-size", type=int, default=1)
+    group.add_argument("--asr-beam-size", type=int, default=asr.beam_size)
     group.add_argument("--no-vad", action="store_true", help="disable Silero VAD (faster-whisper)")
-    group.add_argument("--language", default="en")
-    group.add_argument("--pause", type=float, default=0.5, help="pause (s) that ends an utterance")
-    group.add_argument("--sentence-split", type=float, default=8.0, help="cut at sentence ends after (s)")
-    group.add_argument("--max-utterance", type=float, default=20.0, help="longest utterance (s)")
-    group.add_argument("--min-utterance", type=float, default=1.0, help="shorter utterances are merged (s)")
+    group.add_argument("--language", default=asr.language)
+    group.add_argument("--pause", type=float, default=segmentation.pause_s, help="pause (s) that ends an utterance")
+    group.add_argument("--sentence-split", type=float, default=segmentation.sentence_split_s,
+                       help="also cut at sentence ends once an utterance is this long (s)")  # fmt: skip
+    group.add_argument("--max-utterance", type=float, default=segmentation.max_duration_s, help="longest utterance (s)")
+    group.add_argument("--min-utterance", type=float, default=segmentation.min_duration_s,
+                       help="shorter utterances are merged into a neighbour (s)")  # fmt: skip
     group.add_argument("--segments", help="SRT, WebVTT or CSV (start,end[,text]) utterance windows")
     group.add_argument("--text-vectors", help="GloVe .txt, word2vec .bin/.txt or gensim .kv (default: GloVe 6B 50d)")
     group.add_argument("--text-allow-pickle", action="store_true", help="allow loading a pickled gensim .kv file")
     group.add_argument("--acoustic", choices=("covarep", "egemaps"), default="covarep")
     group.add_argument("--face-model", help="MediaPipe Face Landmarker .task with blendshapes")
-    group.add_argument("--fps", type=float, default=5.0, help="video frames analysed per second")
-    group.add_argument("--max-side", type=int, default=640, help="frames are scaled to this longer side")
+    group.add_argument("--fps", type=float, default=visual.fps, help="video frames analysed per second")
+    group.add_argument("--max-side", type=int, default=visual.max_side, help="frames are scaled to this longer side")
     group.add_argument("--modalities", default="text,acoustic,visual")
     group.add_argument("--ffmpeg", help="ffmpeg binary (default: the one in imageio-ffmpeg)")
     group.add_argument("--no-cache", action="store_true")

@@ -47,6 +47,7 @@ OCTAVE_EDGES_HZ = (177, 354, 707, 1414, 2828, 5657)  # bands centred on 250 .. 4
 @dataclass(frozen=True)
 class AcousticConfig:
     extractor: str = "covarep"  # or "egemaps"
+    pitch: str = "yin"  # or "pyin": probabilistic YIN, about 25x slower here
     fmin: float = 60.0
     fmax: float = 400.0
     voicing_threshold: float = 0.5  # normalised autocorrelation at the pitch period
@@ -93,6 +94,18 @@ def _neighbour_change(x: np.ndarray, defined: np.ndarray) -> np.ndarray:
     return out
 
 
+def _pitch(y: np.ndarray, config: AcousticConfig) -> np.ndarray:
+    """F0 (Hz) per frame; pyin's unvoiced frames get its best guess so periodicity can judge them."""
+    options = {"fmin": config.fmin, "fmax": config.fmax, "sr": SAMPLE_RATE, "frame_length": FRAME,
+               "hop_length": HOP, "center": False}  # fmt: skip
+    if config.pitch == "yin":
+        return librosa.yin(y, **options)
+    if config.pitch == "pyin":
+        f0, _, _ = librosa.pyin(y, fill_na=None, **options)
+        return f0
+    raise MtmmError(f"unknown pitch estimator '{config.pitch}' (choose yin or pyin)")
+
+
 def frame_descriptors(y: np.ndarray, config: AcousticConfig) -> np.ndarray:
     """Descriptors [K, len(DESCRIPTORS)] for the K full frames of `y` (16 kHz mono)."""
     frames = _frames(y, FRAME)
@@ -100,8 +113,7 @@ def frame_descriptors(y: np.ndarray, config: AcousticConfig) -> np.ndarray:
     rms = np.sqrt((centre**2).mean(1))
     rms_db = 20 * np.log10(rms + 1e-10)
 
-    f0 = librosa.yin(y, fmin=config.fmin, fmax=config.fmax, sr=SAMPLE_RATE, frame_length=FRAME, hop_length=HOP, center=False)
-    f0 = f0[: len(frames)]
+    f0 = _pitch(y, config)[: len(frames)]
     periodicity = _periodicity(frames, np.round(SAMPLE_RATE / f0).astype(int))
     voiced = (periodicity >= config.voicing_threshold) & (rms_db >= config.min_voiced_db)
     r = np.clip(periodicity, 1e-4, 1 - 1e-4)

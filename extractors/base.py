@@ -84,8 +84,9 @@ class MediaSource(Protocol):
         """16 kHz mono float32 samples (possibly memory-mapped), or None without an audio stream."""
         ...
 
-    def frames(self, fps: float, max_side: int) -> Iterator[VideoFrame]:
-        """Frames sampled at `fps`, scaled so the longer side is at most `max_side`, streamed."""
+    def frames(self, fps: float, max_side: int, skip_bidir: bool = False) -> Iterator[VideoFrame]:
+        """Frames sampled at `fps`, scaled so the longer side is at most `max_side`, streamed;
+        skip_bidir trades exact frame times for not decoding B-frames."""
         ...
 
 

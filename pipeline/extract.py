@@ -97,6 +97,17 @@ def _words_from_json(rows: Sequence[Sequence[Any]]) -> list[Word]:
     return [Word(str(t), float(s), float(e), float(p)) for t, s, e, p in rows]
 
 
+def _decoding_warnings(media: Media) -> list[str]:
+    """Notice a damaged file: the decodable audio is much shorter than the container says."""
+    audio = media.decoded_audio
+    if audio is None or media.info.duration <= 0:
+        return []
+    decoded = len(audio) / SAMPLE_RATE
+    if decoded < 0.9 * media.info.duration - 0.5:
+        return [f"truncated or damaged: decoded {decoded:.1f} s of audio of {media.info.duration:.1f} s"]
+    return []
+
+
 class FeaturePipeline:
     """Extracts utterances and features from media files; models load once and are reused."""
 
@@ -152,6 +163,7 @@ class FeaturePipeline:
                         timings, "pool", lambda m=m: self.extractors[m].pool(analysis, media, utterances)
                     )
                     self._store_features(sha, utterances, features[m])
+            warnings += _decoding_warnings(media)
         if not utterances:
             warnings.append("no speech found: 0 utterances" if media.info.has_audio else "no audio stream: no speech")
         timings["total"] = time.perf_counter() - started

@@ -142,8 +142,8 @@ class Media:
             os.unlink(self._audio_file)
         self._audio_file = None
 
-    def _input(self):
-        return ffmpeg.input(f"file:{self.path.resolve()}")
+    def _input(self, **options: str):
+        return ffmpeg.input(f"file:{self.path.resolve()}", **options)
 
     def audio(self) -> np.ndarray | None:
         """16 kHz mono float32, memory-mapped from a temporary file; decoded on first use."""
@@ -152,6 +152,11 @@ class Media:
         with self._lock:
             if self._audio is None:
                 self._audio = self._decode_audio()
+        return self._audio
+
+    @property
+    def decoded_audio(self) -> np.ndarray | None:
+        """The audio if it has been decoded already (never triggers decoding)."""
         return self._audio
 
     def _decode_audio(self) -> np.ndarray:
@@ -177,15 +182,24 @@ class Media:
         scale = min(1.0, max_side / max(self.info.width, self.info.height))
         return (max(2, int(self.info.width * scale) // 2 * 2), max(2, int(self.info.height * scale) // 2 * 2))
 
-    def frames(self, fps: float, max_side: int) -> Iterator[VideoFrame]:
-        """RGB frames sampled at `fps` (ffmpeg's fps filter: constant rate even for VFR input)."""
+    def frames(self, fps: float, max_side: int, skip_bidir: bool = False) -> Iterator[VideoFrame]:
+        """RGB frames sampled at `fps` (ffmpeg's fps filter: constant rate even for VFR input);
+        fps <= 0 means every frame at the stream's own rate.
+
+        skip_bidir: do not decode B-frames (about half the decoding work); the fps filter then
+        picks the nearest I/P frame, a shift of at most a few source frames.
+        """
         if not self.info.has_video:
             return
         width, height = self.frame_size(max_side)
+        options = {"skip_frame:v": "bidir"} if skip_bidir else {}
+        video = self._input(**options).video
+        if fps > 0:
+            video = video.filter("fps", fps=fps)
+        else:
+            fps = self.info.fps or 25.0
         args = (
-            self._input()
-            .video.filter("fps", fps=fps)
-            .filter("scale", width, height)
+            video.filter("scale", width, height)
             .output("pipe:", format="rawvideo", pix_fmt="rgb24")
             .global_args("-nostdin", "-v", "error")
             .compile(cmd=self.ffmpeg)

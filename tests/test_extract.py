@@ -1,0 +1,138 @@
+"""The extraction pipeline end to end: API, output folder, cache, user segments, degraded inputs, CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ffmpeg
+
+from pipeline import ExtractionConfig, FeaturePipeline, read_feature_set, write_extraction
+
+
+def test_fixture_yields_aligned_utterances_and_features(fixture_extraction) -> None:
+    extraction = fixture_extraction
+    texts = [u.text.lower() for u in extraction.utterances]
+    assert 3 <= len(texts) <= 5
+    assert "movie" in texts[0] and "ending" in texts[1] and "friends" in texts[-1]
+    starts = [u.start for u in extraction.utterances]
+    assert starts == sorted(starts) and all(u.end > u.start for u in extraction.utterances)
+    assert all(u.words and u.words[0].start == u.start for u in extraction.utterances)
+    n = len(texts)
+    for modality, dim in (("text", 50), ("acoustic", 75), ("visual", 117)):
+        features = extraction.features[modality]
+        assert features.values.shape == (n, dim) and features.mask.all()
+        assert np.isfinite(features.values).all()
+    assert extraction.media.duration == pytest.approx(18.7, abs=0.1) and extraction.warnings == []
+
+
+def test_spec_names_every_dimension_and_extractor(fixture_extraction) -> None:
+    spec = fixture_extraction.spec()
+    assert set(spec["modalities"]) == {"text", "acoustic", "visual"}
+    for modality_spec in spec["modalities"].values():
+        assert modality_spec["dim"] == len(modality_spec["feature_names"])
+        assert modality_spec["version"] and modality_spec["config"] and modality_spec["libraries"]
+    assert spec["asr"]["extractor"] == "faster-whisper"
+    assert spec["media"]["sample_rate"] == 16000 and spec["media"]["fps"] == 10.0
+    assert spec["segmentation"]["method"] == "pauses" and len(spec["source"]["sha256"]) == 64
+
+
+def test_output_folder_round_trip(tmp_path: Path, fixture_extraction) -> None:
+    write_extraction(fixture_extraction, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["features.npz", "spec.json", "utterances.json"]
+    loaded = read_feature_set(tmp_path)
+    assert loaded.utterances == fixture_extraction.utterances
+    for modality, features in fixture_extraction.features.items():
+        np.testing.assert_array_equal(loaded.values[modality], features.values)
+        np.testing.assert_array_equal(loaded.masks[modality], features.mask)
+    with np.load(tmp_path / "features.npz") as archive:
+        assert set(archive.files) == {"text", "acoustic", "visual", "text_mask", "acoustic_mask", "visual_mask"}
+
+
+def test_second_run_is_served_from_the_cache(feature_pipeline, fixture_video: Path, fixture_extraction) -> None:
+    again = feature_pipeline.extract(fixture_video)
+    assert set(again.timings) == {"hash", "total"}  # no stage ran
+    assert again.timings["total"] < 0.5
+    for modality, features in fixture_extraction.features.items():
+        np.testing.assert_array_equal(again.features[modality].values, features.values)
+
+
+def test_user_segments_with_and_without_text(tmp_path: Path, fixture_video: Path, cache_dir: Path) -> None:
+    segments = tmp_path / "segments.csv"
+    segments.write_text("start,end,text\n0.0,4.5,\n5.4,9.2,my own words here\n")
+    config = ExtractionConfig(segments=str(segments), cache_dir=str(cache_dir))
+    extraction = FeaturePipeline(config).extract(fixture_video)
+    first, second = extraction.utterances
+    assert "movie" in first.text.lower() and first.words and 0.0 <= first.words[0].start < first.words[-1].end <= 4.5
+    assert (second.start, second.end, second.text, second.words) == (5.4, 9.2, "my own words here", ())
+    assert extraction.spec()["segmentation"] == {"method": "segments-file", "file": "segments.csv", "count": 2}
+
+
+def test_silence_gives_zero_utterances_and_a_message(tmp_path: Path, cache_dir: Path) -> None:
+    silent = tmp_path / "silent.wav"
+    ffmpeg("-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "3", str(silent))
+    extraction = FeaturePipeline(ExtractionConfig(cache_dir=str(cache_dir))).extract(silent)
+    assert extraction.utterances == [] and extraction.warnings == ["no speech found: 0 utterances"]
+    assert extraction.features["text"].values.shape == (0, 50)
+    write_extraction(extraction, tmp_path / "out")
+    assert read_feature_set(tmp_path / "out").utterances == []
+
+
+def test_audio_only_file_masks_the_visual_modality(tmp_path: Path, fixture_video: Path, cache_dir: Path) -> None:
+    audio_only = tmp_path / "speech.m4a"
+    ffmpeg("-i", str(fixture_video), "-vn", "-c:a", "copy", str(audio_only))
+    extraction = FeaturePipeline(ExtractionConfig(cache_dir=str(cache_dir))).extract(audio_only)
+    assert len(extraction.utterances) >= 3
+    assert extraction.features["text"].mask.all() and extraction.features["acoustic"].mask.all()
+    assert not extraction.features["visual"].mask.any()
+
+
+def test_video_without_audio_says_so(tmp_path: Path, fixture_video: Path, cache_dir: Path) -> None:
+    mute = tmp_path / "mute.mp4"
+    ffmpeg("-i", str(fixture_video), "-an", "-c:v", "copy", str(mute))
+    extraction = FeaturePipeline(ExtractionConfig(cache_dir=str(cache_dir))).extract(mute)
+    assert extraction.utterances == [] and extraction.warnings == ["no audio stream: no speech"]
+
+
+def test_truncated_file_degrades_with_a_warning(tmp_path: Path, fixture_video: Path, cache_dir: Path) -> None:
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(fixture_video.read_bytes()[:100_000])
+    extraction = FeaturePipeline(ExtractionConfig(cache_dir=str(cache_dir))).extract(truncated)
+    assert any(w.startswith("truncated or damaged") for w in extraction.warnings)
+    assert all(u.end <= 11 for u in extraction.utterances)
+
+
+def test_modalities_can_be_chosen(fixture_video: Path, cache_dir: Path) -> None:
+    config = replace(ExtractionConfig(cache_dir=str(cache_dir)), modalities=("text",))
+    extraction = FeaturePipeline(config).extract(fixture_video)
+    assert set(extraction.features) == {"text"}
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True)
+
+
+def test_cli_extract_writes_the_folder(tmp_path: Path, fixture_video: Path, cache_dir: Path) -> None:
+    out = tmp_path / "features"
+    result = run_cli("extract", str(fixture_video), "--out", str(out), "--cache-dir", str(cache_dir))
+    assert result.returncode == 0, result.stderr
+    assert "utterances" in result.stdout
+    utterances = json.loads((out / "utterances.json").read_text())
+    assert {"index", "start", "end", "text", "words"} <= set(utterances[0])
+    assert json.loads((out / "spec.json").read_text())["modalities"]["visual"]["dim"] == 117
+
+
+@pytest.mark.parametrize("content", [b"", b"just some text"])
+def test_cli_bad_input_is_one_line_without_traceback(tmp_path: Path, content: bytes) -> None:
+    bad = tmp_path / "bad input.mp4"
+    bad.write_bytes(content)
+    result = run_cli("extract", str(bad), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"error: {bad}: ")
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,86 @@
+"""Utterance segmentation rules and user-supplied segment files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from extractors.base import Word
+from extractors.errors import MtmmError
+from pipeline.segmentation import Segment, SegmentationConfig, read_segments, segment_words
+
+
+def words_at(*spans: tuple[str, float, float]) -> list[Word]:
+    return [Word(text, start, end, 0.9) for text, start, end in spans]
+
+
+def test_pause_at_threshold_starts_a_new_utterance() -> None:
+    words = words_at(("hello", 0.0, 0.5), ("there", 0.6, 1.2), ("next", 1.6, 2.4), ("one", 2.5, 3.1))
+    config = SegmentationConfig(pause_s=0.4, min_duration_s=0.0)
+    utterances = segment_words(words, config)
+    assert [u.text for u in utterances] == ["hello there", "next one"]
+    assert (utterances[1].index, utterances[1].start, utterances[1].end) == (1, 1.6, 3.1)
+    assert utterances[0].words == tuple(words[:2])
+
+
+def test_long_utterance_is_cut_at_a_sentence_end() -> None:
+    words = words_at(*[(f"w{i}." if i == 5 else f"w{i}", i * 1.0, i * 1.0 + 0.9) for i in range(12)])
+    config = SegmentationConfig(pause_s=5.0, sentence_split_s=4.0, max_duration_s=60, min_duration_s=0)
+    utterances = segment_words(words, config)
+    assert [len(u.words) for u in utterances] == [6, 6]
+    assert utterances[0].text.endswith("w5.")
+
+
+def test_over_long_utterance_is_cut_at_its_longest_pause() -> None:
+    spans = [(f"w{i}", i * 1.0, i * 1.0 + 0.95) for i in range(30)]
+    spans[12] = ("w12", 12.2, 13.0)  # the longest internal pause (0.25 s) precedes w12
+    config = SegmentationConfig(pause_s=5.0, sentence_split_s=100, max_duration_s=20.0, min_duration_s=0)
+    utterances = segment_words(words_at(*spans), config)
+    assert [u.words[0].text for u in utterances] == ["w0", "w12"]
+    assert all(u.end - u.start <= 20.0 for u in utterances)
+
+
+def test_short_utterance_merges_across_the_shorter_gap() -> None:
+    words = words_at(("long", 0.0, 2.0), ("yes", 2.6, 2.9), ("another", 5.0, 7.0))
+    utterances = segment_words(words, SegmentationConfig(pause_s=0.5, min_duration_s=1.0))
+    assert [u.text for u in utterances] == ["long yes", "another"]
+
+
+def test_no_words_no_utterances() -> None:
+    assert segment_words([]) == []
+
+
+def test_read_srt_vtt_and_csv(tmp_path: Path) -> None:
+    srt = tmp_path / "a.srt"
+    srt.write_text("1\n00:00:01,000 --> 00:00:02,500\nHello there\n\n2\n00:00:03,000 --> 00:00:04,000\nBye\n")
+    vtt = tmp_path / "a.vtt"
+    vtt.write_text("WEBVTT\n\n00:01.000 --> 00:02.500\nHello there\n\n00:03.000 --> 00:04.000\nBye\n")
+    csv_file = tmp_path / "a.csv"
+    csv_file.write_text("start,end,text\n3,4,Bye\n1,00:00:02.5,Hello there\n")
+    expected = [Segment(1.0, 2.5, "Hello there"), Segment(3.0, 4.0, "Bye")]
+    assert read_segments(srt) == expected
+    assert read_segments(vtt) == expected
+    assert read_segments(csv_file) == expected
+
+
+def test_csv_without_text_leaves_text_for_asr(tmp_path: Path) -> None:
+    csv_file = tmp_path / "windows.csv"
+    csv_file.write_text("start,end\n0.5,2\n")
+    assert read_segments(csv_file) == [Segment(0.5, 2.0, None)]
+
+
+@pytest.mark.parametrize(
+    "name, content, cause",
+    [
+        ("a.csv", "begin,finish\n1,2\n", "needs 'start' and 'end'"),
+        ("a.csv", "start,end\nabc,2\n", "line 2"),
+        ("a.csv", "start,end\n3,2\n", "no positive duration"),
+        ("a.txt", "1 2\n", "must be .srt, .vtt or .csv"),
+    ],
+)
+def test_bad_segment_files_are_explained(tmp_path: Path, name: str, content: str, cause: str) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(MtmmError, match=cause):
+        read_segments(path)

@@ -1,0 +1,84 @@
+"""GloVe-averaged text features: tokenisation, averaging, masks and user vector files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gensim.models import KeyedVectors
+
+from extractors.base import Utterance
+from extractors.errors import MtmmError
+from extractors.text import GloveTextExtractor, TextConfig, load_vectors, tokenize
+
+
+def test_tokenize_follows_glove_conventions() -> None:
+    assert tokenize("Don't you LOVE it?! It's well-known.") == [
+        "do", "n't", "you", "love", "it", "?", "!", "it", "'s", "well-known", ".",
+    ]  # fmt: skip
+    assert tokenize("I CAN'T – won’t") == ["i", "ca", "n't", "–", "wo", "n't"]
+
+
+def test_bundled_vectors_average_known_words() -> None:
+    extractor = GloveTextExtractor()
+    kv = extractor.vectors
+    values, mask = extractor.embed(["I loved it!", "", "zzqxv blorptang"])
+    assert values.shape == (3, 50) and list(mask) == [True, False, False]
+    expected = np.mean([kv["i"], kv["loved"], kv["it"]], axis=0)
+    np.testing.assert_allclose(values[0], expected, rtol=1e-6)
+    assert not values[1].any() and not values[2].any()
+
+
+def test_corpus_transcript_and_asr_output_embed_alike() -> None:
+    extractor = GloveTextExtractor()
+    values, _ = extractor.embed(["I DONT KNOW UM", "I dont know, um."])
+    np.testing.assert_allclose(values[0], values[1])
+
+
+def test_info_describes_the_features_without_loading_vectors() -> None:
+    info = GloveTextExtractor().info
+    assert info.dim == 50 and info.feature_names[0] == "glove_0"
+    assert info.config["vectors"] == "bundled:glove-6B-50d"
+
+
+def test_pool_masks_utterances_without_known_words() -> None:
+    utterances = [Utterance(0, 0.0, 1.0, "great movie"), Utterance(1, 1.0, 2.0, "hmmzz")]
+    features = GloveTextExtractor().pool(None, None, utterances)
+    assert features.values.shape == (2, 50) and list(features.mask) == [True, False]
+
+
+def _toy_vectors() -> KeyedVectors:
+    kv = KeyedVectors(3)
+    kv.add_vectors(["good", "bad", "Movie"], np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1]], np.float32))
+    return kv
+
+
+def test_user_glove_and_word2vec_files(tmp_path: Path) -> None:
+    glove = tmp_path / "toy.glove.txt"
+    glove.write_text("good 1 0 0\nbad 0 1 0\nMovie 0 0 1\n")
+    word2vec = tmp_path / "toy.w2v.bin"
+    _toy_vectors().save_word2vec_format(str(word2vec), binary=True)
+    for path in (glove, word2vec):
+        extractor = GloveTextExtractor(TextConfig(vectors=str(path)))
+        values, mask = extractor.embed(["good Movie", "good movie"])
+        np.testing.assert_allclose(values[0], [0.5, 0, 0.5])
+        np.testing.assert_allclose(values[1], [1, 0, 0])  # cased vocabulary: "movie" is unknown
+        assert extractor.info.dim == 3 and extractor.info.config["vectors"].startswith(path.name)
+
+
+def test_pickled_keyed_vectors_need_explicit_consent(tmp_path: Path) -> None:
+    path = tmp_path / "toy.kv"
+    _toy_vectors().save(str(path))
+    with pytest.raises(MtmmError, match="pickles"):
+        load_vectors(str(path))
+    assert load_vectors(str(path), allow_pickle=True).vector_size == 3
+
+
+def test_missing_or_broken_vectors_file(tmp_path: Path) -> None:
+    with pytest.raises(MtmmError, match="not found"):
+        load_vectors(str(tmp_path / "nope.txt"))
+    broken = tmp_path / "broken.txt"
+    broken.write_text("good 1 0\nbad 0 1 0 7\n")
+    with pytest.raises(MtmmError, match="cannot read word vectors"):
+        load_vectors(str(broken))

@@ -1,0 +1,71 @@
+"""Facial-expression features: primary-face choice, head pose, real faces and faceless video."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ffmpeg
+
+from extractors.base import Utterance
+from extractors.errors import MtmmError
+from extractors.visual import BLENDSHAPES, FaceExpressionExtractor, VisualConfig, choose_primary, head_pose
+from pipeline.media import Media
+
+
+def test_primary_face_is_large_and_central_then_followed() -> None:
+    small_centre = np.array([0.45, 0.45, 0.55, 0.55])
+    large_corner = np.array([0.0, 0.0, 0.4, 0.4])
+    large_centre = np.array([0.3, 0.3, 0.7, 0.7])
+    assert choose_primary([small_centre, large_centre, large_corner], None) == 1
+    # once chosen, the face that overlaps the previous primary wins even if another is bigger
+    assert choose_primary([large_corner, small_centre], previous=np.array([0.44, 0.44, 0.56, 0.56])) == 1
+
+
+def test_head_pose_from_transformation_matrix() -> None:
+    matrix = np.eye(4)
+    yaw = math.radians(30)
+    matrix[:3, :3] = [[math.cos(yaw), 0, math.sin(yaw)], [0, 1, 0], [-math.sin(yaw), 0, math.cos(yaw)]]
+    matrix[:3, 3] = [1.0, -2.0, -40.0]
+    np.testing.assert_allclose(head_pose(matrix), [30, 0, 0, 1, -2, -40], atol=1e-4)
+
+
+def test_face_found_on_every_fixture_frame_with_named_features(fixture_video: Path) -> None:
+    extractor = FaceExpressionExtractor()
+    with Media(fixture_video) as media:
+        track = extractor.analyze(media)
+        features = extractor.pool(track, media, [Utterance(0, 0.0, 4.0, "a"), Utterance(1, 5.0, 9.0, "b")])
+    assert track.valid.mean() >= 0.95
+    assert len(track.times) == pytest.approx(18.7 * 5, abs=2)
+    names = extractor.info.feature_names
+    assert len(names) == 2 * (52 + 6) + 1 and names[-1] == "face_fraction"
+    assert features.mask.all() and (features.values[:, -1] >= 0.9).all()
+    smile = features.values[:, names.index("mouthSmileLeft_mean")]
+    assert (smile > 0.5).all()  # the astronaut portrait smiles
+    assert abs(features.values[0, names.index("yaw_deg_mean")]) < 15  # and faces the camera
+
+
+def test_video_without_a_face_is_masked(tmp_path: Path) -> None:
+    blank = tmp_path / "grey.mp4"
+    ffmpeg("-f", "lavfi", "-i", "color=c=gray:s=320x240:d=2:r=10", "-c:v", "libx264", str(blank))
+    extractor = FaceExpressionExtractor()
+    with Media(blank) as media:
+        track = extractor.analyze(media)
+        features = extractor.pool(track, media, [Utterance(0, 0.0, 2.0, "x")])
+    assert not track.valid.any()
+    assert list(features.mask) == [False] and not features.values.any()
+
+
+def test_missing_or_invalid_face_model(tmp_path: Path) -> None:
+    with pytest.raises(MtmmError, match="face landmarker model not found"):
+        FaceExpressionExtractor(VisualConfig(model=str(tmp_path / "none.task")))
+    junk = tmp_path / "junk.task"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(MtmmError, match="cannot load face landmarker"):
+        FaceExpressionExtractor(VisualConfig(model=str(junk)))._landmarker()
+
+
+def test_blendshape_names_match_the_model_output() -> None:
+    assert len(BLENDSHAPES) == 52 and BLENDSHAPES[0] == "_neutral"
