@@ -84,6 +84,60 @@ def _extract(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_metrics(title: str, metrics: dict[str, float]) -> None:
+    print(title)
+    for key, value in sorted(metrics.items()):
+        print(f"  {key:28s} {value:.4f}")
+
+
+def _train(args: argparse.Namespace) -> int:
+    from model.api import train_and_save
+
+    report = train_and_save(
+        out=args.out,
+        data_dir=args.data_dir,
+        recipe=args.recipe,
+        dataset=args.dataset,
+        seed=args.seed,
+        overrides={
+            "tasks": _split(args.tasks),
+            "modalities": _split(args.modalities),
+            "epochs": args.epochs,
+            "patience": args.patience,
+            "monitor": args.monitor,
+            "lr": args.lr,
+            "batch_size": args.batch_size,
+            "optimizer": args.optimizer,
+        },
+        folds=args.folds,
+        val_fraction=args.val_fraction,
+        verbose=args.verbose,
+    )
+    _print_metrics(f"validation ({report['validation_kind']}, {report['validation_videos']} videos):", report["validation"])
+    print(f"checkpoint -> {args.out}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from model.api import evaluate_checkpoint
+
+    metrics = evaluate_checkpoint(args.checkpoint, args.dataset, args.data_dir, args.split)
+    _print_metrics(f"{args.dataset} {args.split}:", metrics)
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from model.api import predict_to_csv
+
+    count = predict_to_csv(args.checkpoint, args.dataset, args.data_dir, args.split, args.out)
+    print(f"{count} predictions -> {args.out}")
+    return 0
+
+
+def _split(value: str | None) -> tuple[str, ...] | None:
+    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mtmm", description="Multi-task multimodal emotion and sentiment.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -92,6 +146,37 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--out", required=True, help="folder for utterances.json, features.npz, spec.json")
     add_extraction_arguments(extract)
     extract.set_defaults(run=_extract)
+
+    train = commands.add_parser("train", help="train a model on a dataset or from a recipe")
+    source = train.add_mutually_exclusive_group(required=True)
+    source.add_argument("--recipe", help="a shipped recipe name (e.g. mosi) or a recipe JSON file")
+    source.add_argument("--dataset", help="dataset to train on with options given here")
+    train.add_argument("--data-dir", required=True)
+    train.add_argument("--out", required=True, help="checkpoint folder to write")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--tasks", help="comma-separated: sentiment,intensity,emotion,sarcasm (one = single-task)")
+    train.add_argument("--modalities", help="comma-separated subset of text,acoustic,visual")
+    train.add_argument("--folds", type=int, help="k-fold ensemble; 1 = one validation split")
+    train.add_argument("--val-fraction", type=float, help="share of training videos held out for validation")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--patience", type=int)
+    train.add_argument("--monitor", help="validation metric for early stopping (or 'loss')")
+    train.add_argument("--lr", type=float)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--optimizer", choices=("adam", "rmsprop"))
+    train.add_argument("--verbose", action="store_true", help="print every epoch")
+    train.set_defaults(run=_train)
+
+    for name, run, helptext in (("evaluate", _evaluate, "metrics of a checkpoint on a labelled split"),
+                                ("predict", _predict, "per-utterance predictions of a checkpoint as CSV")):  # fmt: skip
+        command = commands.add_parser(name, help=helptext)
+        command.add_argument("--dataset", required=True)
+        command.add_argument("--data-dir", required=True)
+        command.add_argument("--split", default="train" if name == "evaluate" else "test")
+        command.add_argument("--checkpoint", required=True, help="checkpoint folder")
+        if name == "predict":
+            command.add_argument("--out", required=True, help="CSV file to write")
+        command.set_defaults(run=run)
     return parser
 
 

@@ -1,0 +1,114 @@
+"""Checkpoints: a folder with `model.safetensors` (weights, no code) and `config.json` (architecture,
+feature spec, label sets, thresholds, training provenance). Pickled files are refused unread."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from safetensors.torch import load_file, save
+
+from extractors.errors import MtmmError
+
+from .data import Video
+from .network import MTMMES, ModelConfig
+from .tasks import EMOTION_LABELS, SENTIMENT_LABELS
+from .train import predict
+
+FORMAT = "mtmm-es/checkpoint"
+FORMAT_VERSION = 1
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+PICKLE_MAGIC = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
+
+
+@dataclass
+class Checkpoint:
+    """One or more member networks (an ensemble averages their predictions) and their metadata."""
+
+    members: list[MTMMES]
+    feature_spec: dict[str, dict[str, Any]]
+    thresholds: dict[str, list[float]] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def config(self) -> ModelConfig:
+        return self.members[0].config
+
+    def predict(self, videos: Sequence[Video], attention: bool = False) -> list[dict[str, np.ndarray]]:
+        """Per video and task, the members' mean prediction (attention: the mean attention maps)."""
+        runs = [predict(member, videos, attention=attention) for member in self.members]
+        return [{key: np.mean([run[i][key] for run in runs], axis=0) for key in runs[0][i]} for i in range(len(videos))]
+
+
+def save_checkpoint(checkpoint: Checkpoint, folder: str | Path) -> Path:
+    """Write weights then config (config.json last: its presence marks a complete checkpoint)."""
+    from pipeline.files import atomic_write_bytes, atomic_write_json
+
+    folder = Path(folder)
+    tensors = {
+        f"member{i}.{name}": tensor.detach().contiguous()
+        for i, member in enumerate(checkpoint.members)
+        for name, tensor in member.state_dict().items()
+    }
+    atomic_write_bytes(folder / WEIGHTS, save(tensors, metadata={"format": FORMAT}))
+    atomic_write_json(
+        folder / CONFIG,
+        {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "model": checkpoint.config.to_dict(),
+            "members": len(checkpoint.members),
+            "feature_spec": checkpoint.feature_spec,
+            "labels": {"sentiment": list(SENTIMENT_LABELS), "emotion": list(EMOTION_LABELS)},
+            "thresholds": checkpoint.thresholds,
+            "training": checkpoint.training,
+        },
+    )
+    return folder
+
+
+def _refuse_non_folder(path: Path) -> None:
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if head[:2] in PICKLE_MAGIC or zipfile.is_zipfile(path):
+        raise MtmmError(
+            "is a pickle/torch.save file; only checkpoint folders with safetensors weights are loaded "
+            "(unpickling can run arbitrary code)",
+            path,
+        )
+    raise MtmmError(f"not a checkpoint folder (expected {CONFIG} and {WEIGHTS})", path)
+
+
+def load_checkpoint(folder: str | Path) -> Checkpoint:
+    """Load a checkpoint folder; never unpickles anything."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise MtmmError("checkpoint not found", folder)
+    if folder.is_file():
+        _refuse_non_folder(folder)
+    if not (folder / CONFIG).is_file() or not (folder / WEIGHTS).is_file():
+        raise MtmmError(f"not a checkpoint folder (expected {CONFIG} and {WEIGHTS})", folder)
+    try:
+        meta = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
+        if meta.get("format") != FORMAT:
+            raise MtmmError(f"{CONFIG} is not an mtmm-es checkpoint config", folder)
+        config = ModelConfig.from_dict(meta["model"])
+        tensors = load_file(str(folder / WEIGHTS))
+        members = []
+        for i in range(int(meta["members"])):
+            member = MTMMES(config)
+            prefix = f"member{i}."
+            member.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
+            member.eval()
+            members.append(member)
+    except MtmmError:
+        raise
+    except Exception as error:
+        raise MtmmError(f"unreadable checkpoint: {error}", folder) from error
+    return Checkpoint(members, meta["feature_spec"], meta.get("thresholds", {}), meta.get("training", {}))

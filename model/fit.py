@@ -1,0 +1,75 @@
+"""From a corpus to a checkpoint: a validation split carved by video, or a k-fold ensemble whose
+members are each early-stopped on their own held-out fold (out-of-fold predictions give the
+validation figures and the emotion thresholds)."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from typing import Any
+
+from .checkpoint import Checkpoint
+from .data import Corpus, folds_by_video, split_by_video
+from .train import TrainConfig, predict, score_predictions, train
+
+
+def fit(
+    corpus: Corpus,
+    config: TrainConfig,
+    folds: int = 1,
+    val_fraction: float = 0.2,
+    split_seed: int = 0,
+    log: Callable[[str], None] | None = print,
+) -> tuple[Checkpoint, dict[str, Any]]:
+    """Train on `corpus`; returns the checkpoint and a report with validation metrics."""
+    if folds > 1:
+        return _fit_folds(corpus, config, folds, split_seed, log)
+    train_part, val_part = split_by_video(corpus, val_fraction, split_seed)
+    result = train(train_part, val_part, config, log=log)
+    report = {
+        "validation": result.validation,
+        "validation_videos": len(val_part.videos),
+        "best_epochs": [result.best_epoch],
+        "seconds_per_epoch": statistics.mean(h["seconds"] for h in result.history),
+    }
+    checkpoint = Checkpoint([result.model], corpus.spec, result.thresholds, _provenance(corpus, config, report))
+    return checkpoint, report
+
+
+def _fit_folds(
+    corpus: Corpus, config: TrainConfig, folds: int, split_seed: int, log: Callable[[str], None] | None
+) -> tuple[Checkpoint, dict[str, Any]]:
+    members, best_epochs, epoch_seconds = [], [], []
+    held_out_videos, held_out_predictions = [], []
+    for k, fold_ids in enumerate(folds_by_video(corpus, folds, split_seed)):
+        val_part = corpus.subset(fold_ids, f"{corpus.name}-fold{k}")
+        train_part = corpus.subset([v.id for v in corpus.videos if v.id not in set(fold_ids)])
+        if log:
+            log(f"fold {k + 1}/{folds}: {len(train_part.videos)} train videos, {len(val_part.videos)} validation")
+        result = train(train_part, val_part, config, log=log)
+        members.append(result.model)
+        best_epochs.append(result.best_epoch)
+        epoch_seconds += [h["seconds"] for h in result.history]
+        held_out_videos += val_part.videos
+        held_out_predictions += predict(result.model, val_part.videos)
+    validation, thresholds = score_predictions(held_out_videos, held_out_predictions, config.tasks)
+    report = {
+        "validation": validation,
+        "validation_videos": len(held_out_videos),
+        "validation_kind": f"out-of-fold over {folds} folds",
+        "best_epochs": best_epochs,
+        "seconds_per_epoch": statistics.mean(epoch_seconds),
+    }
+    checkpoint = Checkpoint(members, corpus.spec, thresholds, _provenance(corpus, config, report))
+    return checkpoint, report
+
+
+def _provenance(corpus: Corpus, config: TrainConfig, report: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "corpus": corpus.name,
+        "data": corpus.provenance,
+        "videos": len(corpus.videos),
+        "utterances": corpus.n_utterances(),
+        "config": config.to_dict(),
+        "report": report,
+    }

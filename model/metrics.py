@@ -1,0 +1,78 @@
+"""Metrics as the seed paper and its official code compute them, plus threshold choice on validation.
+
+Sentiment: accuracy and weighted F1. Emotions: for each of the six, weighted F1 and weighted
+accuracy WAcc = (TP * N / P + TN) / (2N), then the mean over the six. Emotion decision thresholds
+are chosen per emotion on a validation set, separately for F1 and for WAcc (never on test).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import pearsonr
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, mean_absolute_error
+
+from .tasks import EMOTIONS
+
+THRESHOLD_GRID = np.round(np.arange(0.05, 0.96, 0.05), 2)
+
+
+def sentiment_metrics(positive: np.ndarray, p_positive: np.ndarray) -> dict[str, float]:
+    predicted = (p_positive >= 0.5).astype(int)
+    return {
+        "accuracy": float(accuracy_score(positive, predicted)),
+        "f1_weighted": float(f1_score(positive, predicted, average="weighted", zero_division=0)),
+    }
+
+
+def binary_metrics(truth: np.ndarray, probability: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+    predicted = (probability >= threshold).astype(int)
+    return {
+        "accuracy": float(accuracy_score(truth, predicted)),
+        "f1_weighted": float(f1_score(truth, predicted, average="weighted", zero_division=0)),
+        "f1_macro": float(f1_score(truth, predicted, average="macro", zero_division=0)),
+    }
+
+
+def weighted_accuracy(truth: np.ndarray, predicted: np.ndarray) -> float:
+    """(TP * N / P + TN) / (2N) (Tong et al. 2017); NaN when there are no positives or negatives."""
+    tn, _, _, tp = confusion_matrix(truth, predicted, labels=[0, 1]).ravel()
+    positives, negatives = int(truth.sum()), int(len(truth) - truth.sum())
+    if positives == 0 or negatives == 0:
+        return float("nan")
+    return float((tp * negatives / positives + tn) / (2 * negatives))
+
+
+def emotion_f1(truth: np.ndarray, predicted: np.ndarray) -> float:
+    return float(f1_score(truth, predicted, average="weighted", zero_division=0))
+
+
+METRICS = {"f1": emotion_f1, "wacc": weighted_accuracy}
+
+
+def choose_thresholds(truth: np.ndarray, scores: np.ndarray, metric: str) -> list[float]:
+    """Per emotion (first six columns), the grid threshold that maximises `metric` on this data."""
+    score = METRICS[metric]
+    chosen = []
+    for k in range(len(EMOTIONS)):
+        values = [score(truth[:, k], (scores[:, k] >= t).astype(int)) for t in THRESHOLD_GRID]
+        values = [-1.0 if np.isnan(v) else v for v in values]
+        chosen.append(float(THRESHOLD_GRID[int(np.argmax(values))]))
+    return chosen
+
+
+def emotion_metrics(
+    truth: np.ndarray, scores: np.ndarray, thresholds_f1: list[float], thresholds_wacc: list[float]
+) -> dict[str, float]:
+    """Per-emotion weighted F1 and WAcc at the given thresholds, and their means over the six."""
+    results: dict[str, float] = {}
+    for k, name in enumerate(EMOTIONS):
+        results[f"{name}_f1"] = emotion_f1(truth[:, k], (scores[:, k] >= thresholds_f1[k]).astype(int))
+        results[f"{name}_wacc"] = weighted_accuracy(truth[:, k], (scores[:, k] >= thresholds_wacc[k]).astype(int))
+    results["mean_f1"] = float(np.nanmean([results[f"{n}_f1"] for n in EMOTIONS]))
+    results["mean_wacc"] = float(np.nanmean([results[f"{n}_wacc"] for n in EMOTIONS]))
+    return results
+
+
+def intensity_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    correlation = float(pearsonr(truth, predicted)[0]) if len(truth) > 2 and np.std(predicted) > 0 else float("nan")
+    return {"mae": float(mean_absolute_error(truth, predicted)), "pearson": correlation}

@@ -1,0 +1,69 @@
+"""Turning model outputs into labelled rows (CSV predictions, JSON labels)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .checkpoint import Checkpoint
+from .data import Corpus
+from .tasks import EMOTION_LABELS, EMOTIONS
+
+
+def sentiment_score(predicted: dict[str, np.ndarray], index: int) -> float:
+    """The intensity head's score when trained, else P(positive) mapped linearly onto [-3, 3]."""
+    if "intensity" in predicted:
+        return float(predicted["intensity"][index])
+    return float(6.0 * predicted["sentiment"][index] - 3.0)
+
+
+def emotion_labels(scores: np.ndarray, thresholds: Sequence[float]) -> list[str]:
+    """Emotions whose score reaches its threshold; ["none"] when no emotion does."""
+    labels = [name for k, name in enumerate(EMOTIONS) if scores[k] >= thresholds[k]]
+    return labels or ["none"]
+
+
+def utterance_rows(predicted: dict[str, np.ndarray], n: int, thresholds: dict[str, list[float]]) -> list[dict[str, Any]]:
+    """One flat dict per utterance with every prediction the model makes."""
+    rows = []
+    for i in range(n):
+        row: dict[str, Any] = {}
+        if "sentiment" in predicted:
+            p = float(predicted["sentiment"][i])
+            row |= {"sentiment_label": int(p >= 0.5), "p_positive": round(p, 6)}
+        if "sentiment" in predicted or "intensity" in predicted:
+            row["sentiment_score"] = round(sentiment_score(predicted, i), 6)
+        if "emotion" in predicted:
+            scores = predicted["emotion"][i]
+            row |= {f"p_{name}": round(float(scores[k]), 6) for k, name in enumerate(EMOTION_LABELS)}
+            cut = thresholds.get("emotion_f1", [0.5] * len(EMOTIONS))
+            row["emotions"] = ";".join(emotion_labels(scores, cut))
+        if "sarcasm" in predicted:
+            row["p_sarcasm"] = round(float(predicted["sarcasm"][i]), 6)
+        rows.append(row)
+    return rows
+
+
+def corpus_predictions(checkpoint: Checkpoint, corpus: Corpus) -> list[dict[str, Any]]:
+    """Rows `utterance_id, ...predictions` for every utterance of the corpus, in corpus order."""
+    rows = []
+    for video, predicted in zip(corpus.videos, checkpoint.predict(corpus.videos)):
+        for utterance_id, row in zip(video.utterance_ids, utterance_rows(predicted, len(video), checkpoint.thresholds)):
+            rows.append({"utterance_id": utterance_id, **row})
+    return rows
+
+
+def write_csv(rows: Sequence[dict[str, Any]], path: str | Path) -> None:
+    from pipeline.files import atomic_write_text
+
+    buffer = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())

@@ -1,0 +1,276 @@
+"""Training (Adam or RMSprop, early stopping on validation, seeded), prediction and evaluation."""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from extractors.errors import MtmmError
+
+from .data import Batch, Corpus, Video, batches, collate, feature_statistics
+from .metrics import binary_metrics, choose_thresholds, emotion_metrics, intensity_metrics, sentiment_metrics
+from .network import MTMMES, ModelConfig
+
+LOWER_IS_BETTER = ("loss", "intensity_mae")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run (stored in the checkpoint for provenance)."""
+
+    tasks: tuple[str, ...] = ("sentiment",)
+    modalities: tuple[str, ...] = ("text", "acoustic", "visual")
+    task_weights: dict[str, float] = field(default_factory=dict)  # default 1.0 each
+    hidden: int = 100
+    dim: int = 100
+    shared: tuple[int, ...] = (100,)
+    dropout: float = 0.3
+    input_dropout: float = 0.0
+    modality_dropout: float = 0.0
+    optimizer: str = "adam"  # or "rmsprop"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 16
+    epochs: int = 100
+    patience: int = 15
+    monitor: str = "sentiment_accuracy"  # validation metric for early stopping ("loss" or a metric name)
+    seed: int = 0
+
+    def model_config(self, input_dims: dict[str, int]) -> ModelConfig:
+        return ModelConfig(
+            input_dims={m: input_dims[m] for m in self.modalities},
+            tasks=self.tasks,
+            hidden=self.hidden,
+            dim=self.dim,
+            shared=self.shared,
+            dropout=self.dropout,
+            input_dropout=self.input_dropout,
+            modality_dropout=self.modality_dropout,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(data) - known
+        if unknown:
+            raise MtmmError(f"unknown training options: {', '.join(sorted(unknown))}")
+        tuples = {k: tuple(v) for k, v in data.items() if k in ("tasks", "modalities", "shared")}
+        return cls(**{**data, **tuples})
+
+
+@dataclass
+class TrainResult:
+    model: MTMMES
+    thresholds: dict[str, list[float]]
+    validation: dict[str, float]
+    history: list[dict[str, float]]
+    best_epoch: int
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.use_deterministic_algorithms(True)
+
+
+def _to_inputs(batch: Batch) -> dict[str, Any]:
+    return {
+        "features": batch.features,
+        "masks": batch.masks,
+        "lengths": batch.lengths,
+        "utterance_mask": batch.utterance_mask,
+    }
+
+
+def task_loss(task: str, output: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor | None:
+    """Weighted mean loss over labelled utterances; None when the batch has no label for the task."""
+    total = weight.sum()
+    if total <= 0:
+        return None
+    if task == "sentiment":
+        log_p = F.log_softmax(output, dim=-1)
+        per_utterance = -(target * log_p[..., 1] + (1 - target) * log_p[..., 0])
+    elif task == "emotion":
+        per_utterance = F.binary_cross_entropy_with_logits(output, target, reduction="none").mean(-1)
+    elif task == "sarcasm":
+        per_utterance = F.binary_cross_entropy_with_logits(output, target, reduction="none")
+    else:  # intensity
+        per_utterance = F.l1_loss(output, target, reduction="none")
+    return (per_utterance * weight).sum() / total
+
+
+def batch_loss(model: MTMMES, batch: Batch, task_weights: dict[str, float]) -> torch.Tensor | None:
+    outputs = model(**_to_inputs(batch))
+    losses = []
+    for task in model.config.tasks:
+        loss = task_loss(task, outputs[task], batch.targets[task], batch.weights[task])
+        if loss is not None:
+            losses.append(task_weights.get(task, 1.0) * loss)
+    return torch.stack(losses).sum() if losses else None
+
+
+def probabilities(task: str, output: torch.Tensor) -> torch.Tensor:
+    """Head output -> per-utterance prediction: P(positive), emotion probabilities, P(sarcasm), score."""
+    if task == "sentiment":
+        return torch.softmax(output, dim=-1)[..., 1]
+    if task in ("emotion", "sarcasm"):
+        return torch.sigmoid(output)
+    return output.clamp(-3.0, 3.0)
+
+
+@torch.no_grad()
+def predict(
+    model: MTMMES, videos: Sequence[Video], batch_size: int = 32, attention: bool = False
+) -> list[dict[str, np.ndarray]]:
+    """Per video, per task: predictions [U] or [U, K]; with attention, also `attention/X-Y` [2, U, U]."""
+    model.eval()
+    config = model.config
+    results: list[dict[str, np.ndarray]] = []
+    for group in batches(list(videos), batch_size):
+        batch = collate(group, config.modalities, config.tasks, config.input_dims)
+        outputs = model(**_to_inputs(batch), return_attention=attention)
+        for row, video in enumerate(group):
+            n = len(video)
+            item = {t: probabilities(t, outputs[t])[row, :n].numpy() for t in config.tasks}
+            for key, value in outputs.items():
+                if key.startswith("attention/"):
+                    item[key] = value[row, :, :n, :n].numpy()
+            results.append(item)
+    return results
+
+
+def gather(videos: Sequence[Video], predictions: Sequence[dict[str, np.ndarray]], task: str):
+    """Stacked (truth, prediction) over the utterances that have a label for `task`."""
+    truths, preds = [], []
+    for video, predicted in zip(videos, predictions):
+        if task not in video.weights or task not in predicted:
+            continue
+        labelled = video.weights[task] > 0
+        truths.append(video.targets[task].reshape(len(video), -1)[labelled])
+        preds.append(predicted[task].reshape(len(video), -1)[labelled])
+    if not truths:
+        return None, None
+    truth, pred = np.concatenate(truths), np.concatenate(preds)
+    return (truth[:, 0], pred[:, 0]) if truth.shape[1] == 1 else (truth, pred)
+
+
+def score_predictions(
+    videos: Sequence[Video],
+    predictions: Sequence[dict[str, np.ndarray]],
+    tasks: Sequence[str],
+    thresholds: dict[str, list[float]] | None = None,
+) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """Metrics of `predictions` against the videos' labels, and the emotion thresholds used (the
+    given ones, else chosen on these videos: pass validation data only)."""
+    metrics: dict[str, float] = {}
+    chosen = dict(thresholds or {})
+    for task in tasks:
+        truth, pred = gather(videos, predictions, task)
+        if truth is None or len(truth) == 0:
+            continue
+        if task == "sentiment":
+            metrics |= {f"sentiment_{k}": v for k, v in sentiment_metrics((truth >= 0.5).astype(int), pred).items()}
+        elif task == "sarcasm":
+            metrics |= {f"sarcasm_{k}": v for k, v in binary_metrics((truth >= 0.5).astype(int), pred).items()}
+        elif task == "intensity":
+            metrics |= {f"intensity_{k}": v for k, v in intensity_metrics(truth, pred).items()}
+        else:
+            binary = (truth >= 0.5).astype(int)
+            if "emotion_f1" not in chosen:
+                chosen["emotion_f1"] = choose_thresholds(binary, pred, "f1")
+                chosen["emotion_wacc"] = choose_thresholds(binary, pred, "wacc")
+            scores = emotion_metrics(binary, pred, chosen["emotion_f1"], chosen["emotion_wacc"])
+            metrics |= {f"emotion_{k}": v for k, v in scores.items()}
+    return metrics, chosen
+
+
+def evaluate(
+    model: MTMMES, corpus: Corpus, thresholds: dict[str, list[float]] | None = None
+) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """Metrics of `model` on `corpus` (see score_predictions)."""
+    return score_predictions(corpus.videos, predict(model, corpus.videos), model.config.tasks, thresholds)
+
+
+@torch.no_grad()
+def validation_loss(model: MTMMES, corpus: Corpus, task_weights: dict[str, float]) -> float:
+    model.eval()
+    config = model.config
+    total, count = 0.0, 0
+    for group in batches(corpus.videos, 32):
+        loss = batch_loss(model, collate(group, config.modalities, config.tasks, config.input_dims), task_weights)
+        if loss is not None:
+            total, count = total + float(loss), count + 1
+    return total / max(count, 1)
+
+
+def _improved(metric: str, value: float, best: float | None) -> bool:
+    if best is None or np.isnan(best):
+        return not np.isnan(value)
+    return value < best if metric in LOWER_IS_BETTER else value > best
+
+
+def build_model(config: TrainConfig, train: Corpus) -> MTMMES:
+    missing = [m for m in config.modalities if m not in train.spec]
+    if missing:
+        raise MtmmError(f"corpus '{train.name}' has no {', '.join(missing)} features")
+    unlabelled = [t for t in config.tasks if t not in train.tasks()]
+    if unlabelled:
+        raise MtmmError(f"corpus '{train.name}' has no labels for {', '.join(unlabelled)}")
+    dims = {m: int(train.spec[m]["dim"]) for m in config.modalities}
+    model = MTMMES(config.model_config(dims))
+    model.set_normalisation({m: feature_statistics(train.videos, m, dims[m]) for m in config.modalities})
+    return model
+
+
+def train(train_corpus: Corpus, val_corpus: Corpus, config: TrainConfig, log=print) -> TrainResult:
+    """Train with early stopping on `config.monitor` measured on `val_corpus`; returns the best epoch's model."""
+    seed_everything(config.seed)
+    model = build_model(config, train_corpus)
+    optimiser_class = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}.get(config.optimizer)
+    if optimiser_class is None:
+        raise MtmmError(f"unknown optimizer '{config.optimizer}' (choose adam or rmsprop)")
+    optimiser = optimiser_class(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    rng = np.random.default_rng(config.seed)
+    dims = model.config.input_dims
+    best_value, best_state, best_epoch, history = None, None, 0, []
+    for epoch in range(1, config.epochs + 1):
+        started = time.perf_counter()
+        model.train()
+        for group in batches(train_corpus.videos, config.batch_size, rng):
+            loss = batch_loss(model, collate(group, config.modalities, config.tasks, dims), config.task_weights)
+            if loss is None:
+                continue
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+        seconds = time.perf_counter() - started
+        metrics, _ = evaluate(model, val_corpus)
+        metrics["loss"] = validation_loss(model, val_corpus, config.task_weights)
+        history.append({"epoch": epoch, "seconds": seconds, **metrics})
+        if config.monitor not in metrics:
+            raise MtmmError(f"monitor '{config.monitor}' is not measured (have: {', '.join(sorted(metrics))})")
+        if _improved(config.monitor, metrics[config.monitor], best_value):
+            best_value, best_state, best_epoch = metrics[config.monitor], copy.deepcopy(model.state_dict()), epoch
+        if log:
+            log(f"epoch {epoch:3d}  {seconds:5.1f}s  val {config.monitor}={metrics[config.monitor]:.4f}")
+        if epoch - best_epoch >= config.patience:
+            break
+    model.load_state_dict(best_state)
+    validation, thresholds = evaluate(model, val_corpus)
+    validation["loss"] = validation_loss(model, val_corpus, config.task_weights)
+    return TrainResult(model, thresholds, validation, history, best_epoch)
+
+
+def with_overrides(config: TrainConfig, **overrides: Any) -> TrainConfig:
+    """A copy of `config` with the non-None overrides applied."""
+    return replace(config, **{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,55 @@
+"""Metrics against hand-computed cases, and threshold choice."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model.metrics import (
+    choose_thresholds,
+    emotion_metrics,
+    intensity_metrics,
+    sentiment_metrics,
+    weighted_accuracy,
+)
+
+
+def test_weighted_accuracy_by_hand() -> None:
+    truth = np.array([1, 1, 0, 0, 0, 0, 0, 0])  # P = 2, N = 6
+    predicted = np.array([1, 0, 0, 0, 0, 0, 1, 1])  # TP = 1, TN = 4
+    assert weighted_accuracy(truth, predicted) == pytest.approx((1 * 6 / 2 + 4) / (2 * 6))
+    assert np.isnan(weighted_accuracy(np.zeros(3, int), np.zeros(3, int)))
+
+
+def test_sentiment_accuracy_and_weighted_f1_by_hand() -> None:
+    truth = np.array([1, 1, 1, 0])
+    scores = np.array([0.9, 0.6, 0.2, 0.1])  # predictions 1, 1, 0, 0
+    metrics = sentiment_metrics(truth, scores)
+    assert metrics["accuracy"] == 0.75
+    f1_positive, f1_negative = 2 * 1 * (2 / 3) / (1 + 2 / 3), 2 * 0.5 * 1 / 1.5
+    assert metrics["f1_weighted"] == pytest.approx(0.75 * f1_positive + 0.25 * f1_negative)
+
+
+def test_emotion_metrics_average_the_six() -> None:
+    truth = np.zeros((4, 7), int)
+    truth[:2, 0] = 1  # anger in the first two
+    scores = np.zeros((4, 7))
+    scores[0, 0] = 0.9
+    metrics = emotion_metrics(truth, scores, [0.5] * 6, [0.5] * 6)
+    assert metrics["anger_wacc"] == pytest.approx((1 * 2 / 2 + 2) / 4)
+    assert np.isnan(metrics["fear_wacc"])  # no positives: left out of the mean
+    assert metrics["mean_wacc"] == pytest.approx(metrics["anger_wacc"])
+    assert metrics["fear_f1"] == 1.0  # all-negative truth, all-negative predictions
+
+
+def test_thresholds_are_chosen_per_emotion() -> None:
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 2, (200, 7))
+    scores = np.clip(truth * 0.3 + rng.uniform(0, 0.6, (200, 7)), 0, 1)  # positives sit 0.3 higher
+    thresholds = choose_thresholds(truth, scores, "wacc")
+    assert len(thresholds) == 6 and all(0.3 <= t <= 0.65 for t in thresholds)
+
+
+def test_intensity_metrics() -> None:
+    metrics = intensity_metrics(np.array([-2.0, 0.0, 2.0]), np.array([-1.0, 0.0, 1.0]))
+    assert metrics["mae"] == pytest.approx(2 / 3) and metrics["pearson"] == pytest.approx(1.0)

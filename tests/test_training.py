@@ -1,0 +1,134 @@
+"""Training on real MOSI features, checkpoints, spec checks, pickles refused, CLI train/predict."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import shared_path
+
+from extractors.errors import MtmmError
+from model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from model.corpora.mosi import load_mosi
+from model.data import check_spec
+from model.train import TrainConfig, evaluate, predict, train
+
+FAST = TrainConfig(tasks=("sentiment", "intensity"), hidden=16, dim=16, shared=(16,), epochs=40, patience=40)
+
+
+@pytest.fixture(scope="module")
+def mosi():
+    return load_mosi(shared_path("mosi"))
+
+
+@pytest.fixture(scope="module")
+def small(mosi):
+    return mosi.subset([v.id for v in mosi.videos[:6]], "mosi-small")
+
+
+def test_mosi_loads_as_ordered_videos(mosi) -> None:
+    assert len(mosi.videos) == 62 and mosi.n_utterances() == 1447
+    assert {m: s["dim"] for m, s in mosi.spec.items()} == {"text": 100, "acoustic": 73, "visual": 100}
+    assert mosi.tasks() == ("sentiment", "intensity")
+    first = mosi.videos[0]
+    assert [int(u.rsplit("_", 1)[1]) for u in first.utterance_ids] == sorted(int(u.rsplit("_", 1)[1]) for u in first.utterance_ids)
+    assert set(np.unique(first.targets["sentiment"])) <= {0.0, 1.0}
+
+
+def test_mosi_test_split_has_no_labels() -> None:
+    test = load_mosi(shared_path("mosi"), "test")
+    assert test.n_utterances() == 752 and test.tasks() == ()
+
+
+def test_short_run_overfits_a_small_real_subset(small) -> None:
+    config = replace(FAST, modalities=("acoustic",), hidden=32, dim=32, dropout=0.0, lr=0.01, epochs=60, patience=60, monitor="loss")
+    result = train(small, small, config, log=None)
+    metrics, _ = evaluate(result.model, small)
+    assert metrics["sentiment_accuracy"] >= 0.95  # audio alone is near chance on held-out videos
+    assert result.history[-1]["loss"] < result.history[0]["loss"] / 3
+
+
+def test_training_is_deterministic(small) -> None:
+    config = replace(FAST, epochs=3, patience=3)
+    first, second = train(small, small, config, log=None), train(small, small, config, log=None)
+    for name, tensor in first.model.state_dict().items():
+        torch.testing.assert_close(tensor, second.model.state_dict()[name], rtol=0, atol=0)
+
+
+def test_checkpoint_round_trip(tmp_path: Path, small) -> None:
+    result = train(small, small, replace(FAST, epochs=2), log=None)
+    checkpoint = Checkpoint([result.model], small.spec, {"emotion_f1": [0.4] * 6}, {"corpus": small.name})
+    save_checkpoint(checkpoint, tmp_path / "ckpt")
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["config.json", "model.safetensors"]
+    loaded = load_checkpoint(tmp_path / "ckpt")
+    assert loaded.thresholds == {"emotion_f1": [0.4] * 6} and loaded.feature_spec == small.spec
+    before, after = predict(result.model, small.videos), loaded.predict(small.videos)
+    for a, b in zip(before, after):
+        np.testing.assert_allclose(a["sentiment"], b["sentiment"], rtol=1e-6)
+        np.testing.assert_allclose(a["intensity"], b["intensity"], rtol=1e-6)
+
+
+def test_spec_mismatch_is_refused(small) -> None:
+    other = json.loads(json.dumps(small.spec))
+    other["acoustic"]["dim"] = 88
+    other["acoustic"]["extractor"] = "egemaps-opensmile"
+    with pytest.raises(MtmmError, match="acoustic extractor is 'egemaps-opensmile', trained with 'poria2017"):
+        check_spec(small.spec, other, "input")
+    del other["visual"]
+    with pytest.raises(MtmmError, match="visual features are missing"):
+        check_spec(small.spec, other, "input")
+
+
+class Payload:
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+@pytest.mark.parametrize("writer", ["pickle", "torch"])
+def test_pickled_checkpoint_is_refused_without_running_it(tmp_path: Path, writer: str) -> None:
+    marker = tmp_path / "payload-ran"
+    evil = tmp_path / "model.pt"
+    if writer == "pickle":
+        evil.write_bytes(pickle.dumps({"state": Payload(str(marker))}))
+    else:
+        torch.save({"state": Payload(str(marker))}, evil)
+    with pytest.raises(MtmmError, match="only checkpoint folders with safetensors"):
+        load_checkpoint(evil)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(evil.read_bytes())
+    (folder / "config.json").write_text('{"format": "mtmm-es/checkpoint", "members": 1, "model": {}}')
+    with pytest.raises(MtmmError, match="unreadable checkpoint"):
+        load_checkpoint(folder)
+    assert not marker.exists()
+
+
+def test_cli_train_and_predict_on_mosi(tmp_path: Path) -> None:
+    data = shared_path("mosi")
+    out = tmp_path / "ckpt"
+    train_cmd = [sys.executable, "-m", "cli", "train", "--dataset", "mosi", "--data-dir", str(data), "--out", str(out),
+                 "--epochs", "2", "--modalities", "text,acoustic", "--seed", "1"]  # fmt: skip
+    result = subprocess.run(train_cmd, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "sentiment_accuracy" in result.stdout and (out / "report.json").is_file()
+    preds = tmp_path / "preds.csv"
+    predict_cmd = [sys.executable, "-m", "cli", "predict", "--dataset", "mosi", "--data-dir", str(data),
+                   "--split", "test", "--checkpoint", str(out), "--out", str(preds)]  # fmt: skip
+    result = subprocess.run(predict_cmd, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    lines = preds.read_text().splitlines()
+    assert lines[0] == "utterance_id,sentiment_label,p_positive,sentiment_score" and len(lines) == 753
+    evaluate_cmd = [sys.executable, "-m", "cli", "evaluate", "--dataset", "mosi", "--data-dir", str(data),
+                    "--split", "test", "--checkpoint", str(out)]  # fmt: skip
+    result = subprocess.run(evaluate_cmd, capture_output=True, text=True)
+    assert result.returncode == 2 and "held out" in result.stderr
