@@ -24,6 +24,12 @@ BUNDLED = "bundled:glove-6B-50d"
 _NEGATION = re.compile(r"(\w)(n't)\b")  # don't -> do n't, can't -> ca n't (GloVe/PTB tokens)
 _CLITIC = re.compile(r"(\w)('s|'re|'ve|'ll|'d|'m)\b")
 _TOKEN = re.compile(r"[^\W_]+(?:[-'.][^\W_]+)*|'\w+|[^\w\s]")
+NEGATIONS = frozenset(
+    "not n't no never nothing nobody none neither nor cannot without hardly "
+    "dont didnt doesnt isnt wasnt cant wont couldnt shouldnt wouldnt aint havent hasnt arent werent".split()
+)
+CLAUSE_END = frozenset(".,;:!?")
+SIF_A = 1e-4  # Arora et al. 2017 smoothing; word probabilities from GloVe's frequency-ranked vocabulary
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,8 @@ class TextConfig:
     vectors: str | None = None
     allow_pickle: bool = False
     keep_punctuation: bool = False  # corpora transcripts carry none; ASR output does
+    negation: bool = True  # flip the vectors of words in a negation's scope (up to the clause end)
+    weighting: str = "mean"  # or "sif": smooth inverse frequency weights a / (a + p(word))
 
 
 def tokenize(text: str, lowercase: bool = True) -> list[str]:
@@ -114,6 +122,8 @@ class GloveTextExtractor(FeatureExtractor):
     modality = "text"
 
     def __init__(self, config: TextConfig = TextConfig()):
+        if config.weighting not in ("mean", "sif"):
+            raise MtmmError(f"unknown text weighting '{config.weighting}' (choose mean or sif)")
         self.config = config
         self._kv: KeyedVectors | None = None
         self._lowercase = True
@@ -137,7 +147,12 @@ class GloveTextExtractor(FeatureExtractor):
             name="glove-mean",
             modality="text",
             version="1",
-            config={"vectors": source, "keep_punctuation": self.config.keep_punctuation},
+            config={
+                "vectors": source,
+                "keep_punctuation": self.config.keep_punctuation,
+                "negation": self.config.negation,
+                "weighting": self.config.weighting,
+            },
             feature_names=tuple(f"glove_{i}" for i in range(dim)),
             libraries={"gensim": metadata.version("gensim")},
         )
@@ -159,11 +174,35 @@ class GloveTextExtractor(FeatureExtractor):
         values = np.zeros((len(texts), kv.vector_size), np.float32)
         mask = np.zeros(len(texts), bool)
         for row, text in enumerate(texts):
-            indices = [i for token in tokenize(text, self._lowercase) for i in self._lookup(kv, token)]
+            indices, signs = self._indices_and_signs(kv, tokenize(text, self._lowercase))
             if indices:
-                values[row] = np.asarray(kv.vectors[indices], dtype=np.float32).mean(0)
+                vectors = np.asarray(kv.vectors[indices], dtype=np.float32) * np.asarray(signs, np.float32)[:, None]
+                weights = self._weights(np.asarray(indices), len(kv.index_to_key))
+                values[row] = (vectors * weights[:, None]).sum(0) / weights.sum()
                 mask[row] = True
         return values, mask
+
+    def _indices_and_signs(self, kv: KeyedVectors, tokens: Sequence[str]) -> tuple[list[int], list[float]]:
+        """Vocabulary rows of the tokens; -1 for words inside a negation's scope (when enabled)."""
+        indices: list[int] = []
+        signs: list[float] = []
+        negated = False
+        for token in tokens:
+            if token in CLAUSE_END:
+                negated = False
+            found = self._lookup(kv, token)
+            indices += found
+            signs += [-1.0 if negated else 1.0] * len(found)
+            if self.config.negation and token in NEGATIONS:
+                negated = True
+        return indices, signs
+
+    def _weights(self, indices: np.ndarray, vocabulary: int) -> np.ndarray:
+        """Uniform, or SIF a / (a + p(w)) with p from Zipf's law over the frequency-ranked vocabulary."""
+        if self.config.weighting == "mean":
+            return np.ones(len(indices), np.float32)
+        probability = 1.0 / ((indices + 1) * (np.log(vocabulary) + 0.5772))
+        return (SIF_A / (SIF_A + probability)).astype(np.float32)
 
     def _lookup(self, kv: KeyedVectors, token: str) -> list[int]:
         if not self.config.keep_punctuation and not any(c.isalnum() for c in token):

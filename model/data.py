@@ -25,6 +25,7 @@ class Video:
     masks: dict[str, np.ndarray]
     targets: dict[str, np.ndarray] = field(default_factory=dict)
     weights: dict[str, np.ndarray] = field(default_factory=dict)
+    texts: list[str] | None = None  # transcripts, when the corpus has them
 
     def __len__(self) -> int:
         return len(self.utterance_ids)

@@ -20,11 +20,16 @@ def fit(
     val_fraction: float = 0.2,
     split_seed: int = 0,
     log: Callable[[str], None] | None = print,
+    validation: Corpus | None = None,
 ) -> tuple[Checkpoint, dict[str, Any]]:
-    """Train on `corpus`; returns the checkpoint and a report with validation metrics."""
+    """Train on `corpus`; returns the checkpoint and a report with validation metrics. The
+    validation data is `validation` when given (a dataset's own split), else carved by video."""
     if folds > 1:
         return _fit_folds(corpus, config, folds, split_seed, log)
-    train_part, val_part = split_by_video(corpus, val_fraction, split_seed)
+    if validation is not None:
+        train_part, val_part = corpus, validation
+    else:
+        train_part, val_part = split_by_video(corpus, val_fraction, split_seed)
     result = train(train_part, val_part, config, log=log)
     report = {
         "validation": result.validation,

@@ -32,8 +32,26 @@ def test_bundled_vectors_average_known_words() -> None:
 
 def test_corpus_transcript_and_asr_output_embed_alike() -> None:
     extractor = GloveTextExtractor()
-    values, _ = extractor.embed(["I DONT KNOW UM", "I dont know, um."])
+    values, _ = extractor.embed(["I DONT KNOW WHY", "I dont know why."])
     np.testing.assert_allclose(values[0], values[1])
+
+
+def test_negation_flips_words_until_the_clause_ends() -> None:
+    extractor = GloveTextExtractor()
+    kv = extractor.vectors
+    values, _ = extractor.embed(["not good , fun", "good fun"])
+    np.testing.assert_allclose(values[0], (kv["not"] - kv["good"] + kv["fun"]) / 3, rtol=1e-5)
+    plain, _ = GloveTextExtractor(TextConfig(negation=False)).embed(["not good , fun"])
+    np.testing.assert_allclose(plain[0], (kv["not"] + kv["good"] + kv["fun"]) / 3, rtol=1e-5)
+
+
+def test_sif_weighting_discounts_frequent_words() -> None:
+    kv = GloveTextExtractor().vectors
+    values, _ = GloveTextExtractor(TextConfig(weighting="sif")).embed(["the movie"])
+    weight = {w: 1e-4 / (1e-4 + 1 / ((kv.key_to_index[w] + 1) * (np.log(len(kv.index_to_key)) + 0.5772))) for w in ("the", "movie")}
+    expected = (weight["the"] * kv["the"] + weight["movie"] * kv["movie"]) / (weight["the"] + weight["movie"])
+    np.testing.assert_allclose(values[0], expected, rtol=1e-4)
+    assert weight["the"] < weight["movie"] / 10
 
 
 def test_info_describes_the_features_without_loading_vectors() -> None:

@@ -5,18 +5,38 @@ from __future__ import annotations
 from pathlib import Path
 
 from extractors.errors import MtmmError
+from extractors.text import GloveTextExtractor
 
 from ..data import Corpus
+from .common import add_text_features
+from .meld import load_meld
+from .mosei import load_mosei
 from .mosi import load_mosi
+from .mustard import load_mustard, load_mustardpp
+from .videos import load_videos
 
-LOADERS = {"mosi": load_mosi}
+LOADERS = {
+    "mosi": load_mosi,
+    "mosei": load_mosei,
+    "meld": load_meld,
+    "mustard": load_mustard,
+    "mustardpp": load_mustardpp,
+    "videos": load_videos,
+}
 
 
 def load_corpus(name: str, data_dir: str | Path, split: str = "train") -> Corpus:
-    """A corpus by dataset name (see LOADERS) from its folder."""
+    """A corpus by dataset name from its folder; transcript-only corpora get our text features."""
     loader = LOADERS.get(name)
     if loader is None:
         raise MtmmError(f"unknown dataset '{name}' (choose from {', '.join(sorted(LOADERS))})")
     if not Path(data_dir).is_dir():
         raise MtmmError("dataset folder not found", data_dir)
-    return loader(data_dir, split)
+    corpus = loader(data_dir, split)
+    if not corpus.videos:
+        return corpus
+    if not corpus.spec and corpus.videos and corpus.videos[0].texts is not None:
+        corpus = add_text_features(corpus, GloveTextExtractor())
+    if not corpus.spec:
+        raise MtmmError(f"no features found for {name} ({split}): see the loader's documentation", data_dir)
+    return corpus

@@ -58,6 +58,7 @@ def load_mosi(data_dir: str | Path, split: str = "train") -> Corpus:
             utterance_ids=rows.utterance_id.astype(str).tolist(),
             features={m: arrays[m][index] for m in SOURCE_MODALITIES},
             masks={m: np.ones(n, bool) for m in SOURCE_MODALITIES},
+            texts=rows.text.fillna("").astype(str).tolist(),
         )
         if labelled:
             score = rows.sentiment.to_numpy(np.float32)

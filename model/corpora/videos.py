@@ -1,0 +1,153 @@
+"""Your own labelled videos: a folder of media files and a label table, through our extractors.
+
+DATA_DIR/labels.csv (or labels.json, a list of the same records), one row per utterance:
+
+    file        media path relative to DATA_DIR (one file = one context unit)
+    start, end  the utterance window in seconds
+    text        optional transcript; empty -> recognised by ASR within the window
+    sentiment   optional: a score in -3..3 (>= 0 positive; also trains intensity) or
+                positive / negative / neutral (neutral: no binary label)
+    emotions    optional: ";"-separated names among anger, disgust, fear, happy, sad, surprise, or none
+    sarcasm     optional: 1 / 0 (or true / false)
+    split       optional: train / val / test (default train)
+
+Empty cells mean "not labelled". A file that cannot be read is skipped with a warning.
+Run `examples/own_videos/run.sh` for a worked example.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from extractors.errors import MtmmError
+
+from ..data import Corpus, Video
+from ..tasks import EMOTIONS
+from .common import emotion_target, labelled
+
+SENTIMENT_WORDS = {"positive": (1.0, None), "negative": (0.0, None), "neutral": (None, None)}
+
+def read_label_table(data_dir: Path) -> pd.DataFrame:
+    csv_path, json_path = data_dir / "labels.csv", data_dir / "labels.json"
+    if csv_path.is_file():
+        table = pd.read_csv(csv_path, dtype={"file": str, "text": str, "emotions": str, "split": str})
+    elif json_path.is_file():
+        table = pd.read_json(json_path, dtype={"file": str, "text": str, "emotions": str, "split": str})
+    else:
+        raise MtmmError("no labels.csv or labels.json in the dataset folder", data_dir)
+    missing = {"file", "start", "end"} - set(table.columns)
+    if missing:
+        raise MtmmError(f"label table lacks columns: {', '.join(sorted(missing))}", csv_path if csv_path.is_file() else json_path)
+    return table
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or str(value).strip() == ""
+
+
+def _sentiment(value: Any) -> tuple[float | None, float | None]:
+    """(binary target, intensity) from a score in -3..3 or a positive/negative/neutral word."""
+    if _blank(value):
+        return None, None
+    text = str(value).strip().lower()
+    if text in SENTIMENT_WORDS:
+        return SENTIMENT_WORDS[text]
+    try:
+        score = float(text)
+    except ValueError:
+        raise MtmmError(f"sentiment '{value}' is neither a score nor positive/negative/neutral") from None
+    return float(score >= 0), score
+
+
+def _emotions(value: Any) -> np.ndarray | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    names = [n.strip().lower() for n in value.replace(",", ";").split(";") if n.strip()]
+    unknown = set(names) - set(EMOTIONS) - {"none"}
+    if unknown:
+        raise MtmmError(f"unknown emotion names {sorted(unknown)} (use {', '.join(EMOTIONS)} or none)")
+    return emotion_target([n for n in names if n != "none"])
+
+
+def _sarcasm(value: Any) -> float | None:
+    if _blank(value):
+        return None
+    return float(str(value).strip().lower() in ("1", "1.0", "true", "yes"))
+
+
+def row_labels(rows: pd.DataFrame) -> dict[str, list]:
+    """Task values per utterance from the optional label columns."""
+    empty = [None] * len(rows)
+    sentiments = [_sentiment(v) for v in rows.get("sentiment", empty)]
+    return {
+        "sentiment": [binary for binary, _ in sentiments],
+        "intensity": [score for _, score in sentiments],
+        "emotion": [_emotions(v) for v in rows.get("emotions", empty)],
+        "sarcasm": [_sarcasm(v) for v in rows.get("sarcasm", empty)],
+    }
+
+
+def extract_files(items: Iterable[tuple[str, Path, list]], extraction_config=None) -> dict[str, Any]:
+    """Run our extractors on (video_id, path, segments) items; failures become warnings."""
+    from pipeline import ExtractionConfig, FeaturePipeline
+
+    pipeline = FeaturePipeline(extraction_config or ExtractionConfig())
+    results = {}
+    for video_id, path, segments in items:
+        try:
+            results[video_id] = pipeline.extract(path, segments=segments)
+        except MtmmError as error:
+            print(f"warning: skipped {error}", file=sys.stderr)
+    return results
+
+
+def video_from_extraction(video_id: str, extraction, labels: dict[str, list]) -> Video:
+    video = Video(
+        video_id,
+        [f"{video_id}#{u.index}" for u in extraction.utterances],
+        {m: f.values for m, f in extraction.features.items()},
+        {m: f.mask for m, f in extraction.features.items()},
+        texts=[u.text for u in extraction.utterances],
+    )
+    for task, values in labels.items():
+        width = 7 if task == "emotion" else 1
+        targets, weights = labelled(values, width)
+        if weights.any():
+            video.targets[task], video.weights[task] = targets, weights
+    return video
+
+
+def load_videos(data_dir: str | Path, split: str = "train", extraction_config=None) -> Corpus:
+    from pipeline.segmentation import Segment
+
+    data_dir = Path(data_dir)
+    table = read_label_table(data_dir)
+    if "split" in table.columns:
+        table = table[table["split"].fillna("train").str.lower() == split]
+    elif split != "train":
+        table = table.iloc[0:0]
+    if table.empty:
+        return Corpus(f"videos-{split}", [], {}, {"dataset": "labelled videos", "split": split})
+    items, labels = [], {}
+    for file, rows in table.groupby("file", sort=True):
+        rows = rows.sort_values("start")
+        texts = rows["text"] if "text" in rows.columns else [None] * len(rows)
+        segments = [
+            Segment(float(s), float(e), t if isinstance(t, str) and t.strip() else None)
+            for s, e, t in zip(rows.start, rows.end, texts)
+        ]
+        items.append((file, data_dir / file, segments))
+        labels[file] = row_labels(rows)
+    extractions = extract_files(items, extraction_config)
+    videos = [video_from_extraction(f, e, labels[f]) for f, e in extractions.items()]
+    if not videos:
+        raise MtmmError(f"no readable labelled videos for split '{split}'", data_dir)
+    spec = next(iter(extractions.values())).spec()["modalities"]
+    provenance = {"dataset": "labelled videos", "split": split, "source": str(data_dir), "files": len(videos)}
+    return Corpus(f"videos-{split}", videos, spec, provenance)

@@ -1,0 +1,134 @@
+"""Corpus loaders on the real ../shared files (and SDK-layout files the tests write themselves)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import shared_path
+
+from extractors.errors import MtmmError
+from model.corpora import load_corpus
+from model.corpora.meld import load_meld
+from model.corpora.mosei import average_in_intervals, load_mosei
+from model.corpora.mustard import load_mustard, load_mustardpp
+from model.corpora.transcripts import load_transcripts
+from model.csd import ComputationalSequence
+from model.tasks import EMOTION_LABELS
+
+
+def emotion_names(target: np.ndarray) -> set[str]:
+    return {EMOTION_LABELS[k] for k in np.flatnonzero(target)}
+
+
+def test_mosei_labels_from_the_sdk_file_match_the_table() -> None:
+    folder = shared_path("mosei")
+    corpus = load_mosei(folder, "valid")
+    table = pd.read_csv(folder / "labels.csv")
+    assert len(corpus.videos) == 300 and corpus.n_utterances() == (table.split == "valid").sum()
+    video = next(v for v in corpus.videos if v.id == "--qXJuDtHPw")
+    assert video.utterance_ids == ["--qXJuDtHPw[0]"]
+    row = table[(table.video_id == "--qXJuDtHPw") & (table.segment_id == 0)].iloc[0]
+    assert video.targets["intensity"][0] == pytest.approx(row.sentiment)
+    assert video.targets["sentiment"][0] == float(row.sentiment >= 0)
+    expected = {name for name in ("happy", "sad", "anger", "surprise", "disgust", "fear") if row[name] > 0}
+    assert emotion_names(video.targets["emotion"][0]) == expected == {"happy"}
+    starts = [float(s) for s in table[table.video_id == corpus.videos[1].id].sort_values("start").start]
+    assert len(starts) == len(corpus.videos[1])  # utterances follow time order
+
+
+def test_mosei_none_emotion_when_no_intensity_is_positive() -> None:
+    corpus = load_mosei(shared_path("mosei"), "test")
+    targets = np.concatenate([v.targets["emotion"] for v in corpus.videos])
+    assert (targets[:, -1] == (targets[:, :-1].sum(1) == 0)).all()
+    assert 0.05 < targets[:, -1].mean() < 0.5
+
+
+def write_csd(path: Path, root: str, entries: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    with h5py.File(path, "w") as handle:
+        data = handle.create_group(root).create_group("data")
+        handle[root].create_group("metadata")
+        for video_id, (features, intervals) in entries.items():
+            group = data.create_group(video_id)
+            group["features"] = features
+            group["intervals"] = intervals
+
+
+def test_sdk_features_are_averaged_per_labelled_segment(tmp_path: Path) -> None:
+    labels = {"vid": (np.array([[1.0, 1, 0, 0, 0, 0, 0], [-2.0, 0, 1, 0, 0, 0, 0]]), np.array([[0.0, 2.0], [2.0, 4.0]]))}
+    words = np.array([[1.0, 0], [3.0, 2], [5.0, 4], [7.0, 6]], np.float32)
+    word_times = np.array([[0.0, 0.5], [0.5, 1.5], [2.5, 3.0], [3.0, 3.5]])
+    write_csd(tmp_path / "CMU_MOSEI_Labels.csd", "All Labels", labels)
+    write_csd(tmp_path / "CMU_MOSEI_TimestampedWordVectors.csd", "glove_vectors", {"vid": (words, word_times)})
+    (tmp_path / "standard_folds.json").write_text(json.dumps({"train": ["vid"], "valid": [], "test": []}))
+    corpus = load_mosei(tmp_path, "train")
+    video = corpus.videos[0]
+    np.testing.assert_allclose(video.features["text"], [[2.0, 1.0], [6.0, 5.0]])
+    assert corpus.spec["text"]["extractor"] == "cmu-sdk:CMU_MOSEI_TimestampedWordVectors" and corpus.spec["text"]["dim"] == 2
+    assert list(video.targets["sentiment"]) == [1.0, 0.0] and emotion_names(video.targets["emotion"][1]) == {"sad"}
+
+
+def test_average_in_intervals_masks_empty_windows(tmp_path: Path) -> None:
+    write_csd(tmp_path / "f.csd", "f", {"v": (np.array([[1.0], [np.inf]]), np.array([[0.0, 1.0], [1.0, 2.0]]))})
+    with ComputationalSequence(tmp_path / "f.csd") as sequence:
+        values, mask = average_in_intervals(sequence["v"], np.array([[0.0, 2.0], [5.0, 6.0]]))
+    np.testing.assert_allclose(values, [[0.5], [0.0]])
+    assert list(mask) == [True, False]
+
+
+def test_meld_mapping_and_neutral_sentiment() -> None:
+    corpus = load_meld(shared_path("meld"), "dev")
+    assert corpus.n_utterances() == 1109 and len(corpus.videos) == 114
+    table = pd.read_csv(shared_path("meld") / "dev_sent_emo.csv")
+    first = table[(table.Dialogue_ID == 0)].sort_values("Utterance_ID")
+    video = corpus.videos[0]
+    assert video.texts == first.Utterance.tolist()
+    mapping = {"joy": "happy", "sadness": "sad", "neutral": "none"}
+    for k, (emotion, sentiment) in enumerate(zip(first.Emotion, first.Sentiment)):
+        assert emotion_names(video.targets["emotion"][k]) == {mapping.get(emotion, emotion)}
+        assert video.weights["sentiment"][k] == (0.0 if sentiment == "neutral" else 1.0)
+
+
+def test_mustard_splits_agree_with_mustardpp() -> None:
+    train, val = load_mustard(shared_path("mustard"), "train"), load_mustard(shared_path("mustard"), "val")
+    assert len(train.videos) + len(val.videos) == 690 and len(val.videos) == 138
+    folds = json.loads((shared_path("mustard") / "folds_5.json").read_text())
+    assert {v.id.removeprefix("mustard-") for v in val.videos} == set(folds[0]["test"])
+    plus_train = {v.id.removeprefix("mustardpp-") for v in load_mustardpp(shared_path("mustardpp"), "train").videos}
+    assert not plus_train & {v.id.removeprefix("mustard-") for v in val.videos}  # no leak across the two
+    video = train.videos[0]
+    assert video.weights["sarcasm"][:-1].sum() == 0 and video.weights["sarcasm"][-1] == 1.0
+
+
+def test_mustardpp_labels_sit_on_the_target_utterance() -> None:
+    corpus = load_mustardpp(shared_path("mustardpp"), "all")
+    labelled = sum(v.weights["sarcasm"].sum() for v in corpus.videos if "sarcasm" in v.weights)
+    raw = pd.read_csv(shared_path("mustardpp") / "mustard++_text.csv")
+    # 1,202 sarcasm labels, one on a malformed row (its KEY column holds "Disgust"): 1,201 usable
+    assert labelled == (raw.KEY.str.endswith("_u") & raw.Sarcasm.notna()).sum() == 1201
+    table = pd.read_csv(shared_path("mustardpp") / "mustard++_text.csv", dtype={"SCENE": str})
+    row = table[table.KEY.str.endswith("_u")].iloc[0]
+    video = next(v for v in corpus.videos if v.id == f"mustardpp-{row.SCENE}")
+    assert video.utterance_ids[-1] == row.KEY and video.targets["sarcasm"][-1] == row.Sarcasm
+    assert video.targets["intensity"][-1] == pytest.approx((row.Valence - 5) * 0.75)
+
+
+def test_transcripts_order_by_start_or_numeric_segment(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("video_id,segment_id,text\nv1,10,third\nv1,2,second\nv1,1,first\nv2,a,only\n")
+    corpus = load_transcripts(path)
+    assert [v.texts for v in corpus.videos] == [["first", "second", "third"], ["only"]]
+    path.write_text("video_id,segment_id,text,start\nv1,1,late,9.0\nv1,2,early,1.0\n")
+    assert load_transcripts(path).videos[0].texts == ["early", "late"]
+    path.write_text("video,text\nv1,hello\n")
+    with pytest.raises(MtmmError, match="lacks columns: video_id, segment_id"):
+        load_transcripts(path)
+
+
+def test_text_corpora_get_text_features_by_name() -> None:
+    corpus = load_corpus("meld", shared_path("meld"), "dev")
+    assert corpus.spec["text"]["extractor"] == "glove-mean" and corpus.videos[0].features["text"].shape[1] == 50
