@@ -113,7 +113,10 @@ def _train(args: argparse.Namespace) -> int:
         val_fraction=args.val_fraction,
         verbose=args.verbose,
     )
-    _print_metrics(f"validation ({report['validation_kind']}, {report['validation_videos']} videos):", report["validation"])
+    if "validation" in report:
+        _print_metrics(f"validation ({report['validation_kind']}, {report['validation_videos']} videos):", report["validation"])
+    for dataset, metrics in report.get("mtl_pooled_weak", {}).items():
+        _print_metrics(f"validation, {dataset}:", metrics)
     print(f"checkpoint -> {args.out}")
     return 0
 
@@ -127,9 +130,14 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from model.api import predict_to_csv
+    from model.api import predict_to_csv, predict_transcripts
 
-    count = predict_to_csv(args.checkpoint, args.dataset, args.data_dir, args.split, args.out)
+    if args.transcripts:
+        count = predict_transcripts(args.transcripts, args.out, args.checkpoint)
+    elif args.dataset and args.data_dir and args.checkpoint:
+        count = predict_to_csv(args.checkpoint, args.dataset, args.data_dir, args.split, args.out)
+    else:
+        raise MtmmError("predict needs --transcripts FILE, or --dataset, --data-dir and --checkpoint")
     print(f"{count} predictions -> {args.out}")
     return 0
 
@@ -167,16 +175,21 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--verbose", action="store_true", help="print every epoch")
     train.set_defaults(run=_train)
 
-    for name, run, helptext in (("evaluate", _evaluate, "metrics of a checkpoint on a labelled split"),
-                                ("predict", _predict, "per-utterance predictions of a checkpoint as CSV")):  # fmt: skip
-        command = commands.add_parser(name, help=helptext)
-        command.add_argument("--dataset", required=True)
-        command.add_argument("--data-dir", required=True)
-        command.add_argument("--split", default="train" if name == "evaluate" else "test")
-        command.add_argument("--checkpoint", required=True, help="checkpoint folder")
-        if name == "predict":
-            command.add_argument("--out", required=True, help="CSV file to write")
-        command.set_defaults(run=run)
+    evaluate = commands.add_parser("evaluate", help="metrics of a checkpoint on a labelled split")
+    evaluate.add_argument("--dataset", required=True)
+    evaluate.add_argument("--data-dir", required=True)
+    evaluate.add_argument("--split", default="train")
+    evaluate.add_argument("--checkpoint", required=True, help="checkpoint folder")
+    evaluate.set_defaults(run=_evaluate)
+
+    predict = commands.add_parser("predict", help="per-utterance predictions as CSV")
+    predict.add_argument("--transcripts", help="CSV video_id,segment_id,text[,start,end]: text through the model")
+    predict.add_argument("--dataset")
+    predict.add_argument("--data-dir")
+    predict.add_argument("--split", default="test")
+    predict.add_argument("--checkpoint", help="checkpoint folder (default for --transcripts: the shipped model)")
+    predict.add_argument("--out", required=True, help="CSV file to write")
+    predict.set_defaults(run=_predict)
     return parser
 
 
@@ -204,12 +217,81 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def analyze_video(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="analyze-video", description="Label every utterance of a video.")
-    parser.add_argument("media")
-    parser.add_argument("--out", required=True)
-    parser.parse_args(argv)
-    print("error: no trained model is available yet in this version of mtmm-es", file=sys.stderr)
-    return 2
+    from pipeline.batch import default_workers
+    from pipeline.formats import FORMATS
+
+    parser = argparse.ArgumentParser(
+        prog="analyze-video",
+        description="Label every utterance of a video (or of every video in a folder) with sentiment, "
+        "emotions and sarcasm. Exit status: 0 success, 1 some files of a folder failed (see the run "
+        "summary), 2 bad invocation or unreadable single input, 130 interrupted.",
+    )
+    parser.add_argument("media", help="a media file, or a folder of them")
+    parser.add_argument("--out", required=True, help="file (or - for stdout) for one input; folder for a folder")
+    parser.add_argument("--format", choices=FORMATS, default="json")
+    parser.add_argument("--report", action="store_true", help="also write an HTML report and PNG plots")
+    parser.add_argument("--checkpoint", help="checkpoint folder (default: the shipped default model)")
+    batch = parser.add_argument_group("folders")
+    batch.add_argument("--recursive", action="store_true")
+    batch.add_argument("--glob", help="only file names matching this pattern, e.g. '*.mp4'")
+    batch.add_argument("--overwrite", action="store_true", help="redo inputs whose outputs are up to date")
+    batch.add_argument("--workers", type=int, default=default_workers(), help="parallel worker processes")
+    batch.add_argument("--backend", choices=("local", "ray"), default="local")
+    batch.add_argument("--ray-address", help="an existing Ray cluster (default: start a local one)")
+    add_extraction_arguments(parser)
+    args = parser.parse_args(argv)
+    return run_guarded(lambda: _analyze(args))
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    if Path(args.media).is_dir():
+        return _analyze_folder(args)
+    from pipeline.analyze import Pipeline
+    from pipeline.files import atomic_write_text
+    from pipeline.formats import render
+
+    result = Pipeline(extraction_config(args), args.checkpoint).analyze(args.media)
+    for warning in result.warnings:
+        print(f"warning: {args.media}: {warning}", file=sys.stderr)
+    text = render(result, args.format)
+    if args.out == "-":
+        sys.stdout.write(text)
+    else:
+        atomic_write_text(args.out, text)
+        if args.report:
+            from pipeline.report import write_report
+
+            write_report(result, Path(args.out).with_suffix(".html"))
+        summary = result.summary.get("sentiment", {})
+        print(f"{args.media}: {len(result.utterances)} utterances, overall {summary.get('label', 'n/a')} -> {args.out}")
+    return 0
+
+
+def _analyze_folder(args: argparse.Namespace) -> int:
+    from pipeline.batch import BatchOptions, run_batch
+
+    options = BatchOptions(
+        format=args.format,
+        recursive=args.recursive,
+        pattern=args.glob,
+        overwrite=args.overwrite,
+        workers=args.workers,
+        report=args.report,
+        backend=args.backend,
+        ray_address=args.ray_address,
+    )
+    summary = run_batch(args.media, args.out, options, extraction_config(args), args.checkpoint)
+    counts = summary.counts()
+    for outcome in summary.outcomes:
+        if outcome.status == "failed":
+            print(f"failed: {outcome.input}: {outcome.reason}", file=sys.stderr)
+    print(f"{counts['processed']} processed, {counts['skipped']} skipped, {counts['failed']} failed"
+          f"{' (interrupted)' if summary.interrupted else ''} -> {args.out}")  # fmt: skip
+    if summary.interrupted:
+        return 130
+    return 1 if counts["failed"] else 0
 
 
 if __name__ == "__main__":

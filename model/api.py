@@ -11,11 +11,17 @@ from pipeline.files import atomic_write_json
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .corpora import load_corpus
+from .corpora.common import add_text_features
+from .corpora.transcripts import load_transcripts
 from .data import check_spec
 from .fit import fit
 from .predictions import corpus_predictions, write_csv
 from .recipes import load_recipe
-from .train import TrainConfig, score_predictions, with_overrides
+from .train import TrainConfig, distributed_rank, score_predictions, with_overrides
+
+
+# datasets that ship their own validation split (the others: carved from train by video)
+VALIDATION_SPLITS = {"videos": "val", "mosei": "valid", "meld": "dev", "mustard": "val", "mustardpp": "val"}
 
 
 def train_and_save(
@@ -33,6 +39,8 @@ def train_and_save(
     its `report.json`; returns the report."""
     if recipe:
         chosen = load_recipe(recipe).with_seed(seed)
+        if chosen.dataset == "multi":
+            return _train_multi(chosen, data_dir, out, verbose)
         dataset, config = chosen.dataset, chosen.train
         folds = folds or chosen.folds
         val_fraction = val_fraction or chosen.val_fraction
@@ -44,11 +52,30 @@ def train_and_save(
     corpus = load_corpus(dataset, data_dir, "train")
     if not (overrides or {}).get("tasks") and not recipe:
         config = replace(config, tasks=corpus.tasks())
+    if not (overrides or {}).get("modalities"):
+        config = replace(config, modalities=tuple(m for m in config.modalities if m in corpus.spec))
+    validation = None
+    if dataset in VALIDATION_SPLITS and not folds and not val_fraction:
+        validation = load_corpus(dataset, data_dir, VALIDATION_SPLITS[dataset])
+        validation = validation if validation.videos else None
     log = print if verbose else None
-    checkpoint, report = fit(corpus, config, folds=folds or 1, val_fraction=val_fraction or 0.2, log=log)
-    report.setdefault("validation_kind", "held-out training videos")
+    checkpoint, report = fit(
+        corpus, config, folds=folds or 1, val_fraction=val_fraction or 0.2, log=log, validation=validation
+    )
+    report.setdefault("validation_kind", f"{dataset} {VALIDATION_SPLITS[dataset]} split" if validation else "held-out training videos")
     if recipe:
         checkpoint.training["recipe"] = recipe
+    if distributed_rank()[0] == 0:  # under torchrun, one process writes
+        save_checkpoint(checkpoint, out)
+        atomic_write_json(Path(out) / "report.json", report)
+    return report
+
+
+def _train_multi(recipe, data_dir: str | Path, out: str | Path, verbose: bool) -> dict[str, Any]:
+    """The weakly-supervised multi-dataset recipe (the default model)."""
+    from .multi import run_default_recipe
+
+    checkpoint, report = run_default_recipe(recipe, data_dir, log=print if verbose else None)
     save_checkpoint(checkpoint, out)
     atomic_write_json(Path(out) / "report.json", report)
     return report
@@ -68,6 +95,25 @@ def evaluate_checkpoint(checkpoint_dir: str | Path, dataset: str, data_dir: str 
     predictions = checkpoint.predict(corpus.videos)
     metrics, _ = score_predictions(corpus.videos, predictions, checkpoint.config.tasks, checkpoint.thresholds)
     return metrics
+
+
+def predict_transcripts(transcripts: str | Path, out: str | Path, checkpoint_dir: str | Path | None = None) -> int:
+    """Transcripts (video_id, segment_id, text) through our text extractor, configured as the
+    checkpoint was trained, and the model with per-video context -> CSV."""
+    from extractors.text import GloveTextExtractor
+    from pipeline.analyze import default_checkpoint_dir, extraction_config_for
+    from pipeline.config import ExtractionConfig
+
+    checkpoint = load_checkpoint(checkpoint_dir or default_checkpoint_dir())
+    if set(checkpoint.feature_spec) != {"text"}:
+        raise MtmmError("transcripts carry text only; this checkpoint also needs "
+                        f"{', '.join(sorted(set(checkpoint.feature_spec) - {'text'}))}", checkpoint_dir)  # fmt: skip
+    text_config = extraction_config_for(checkpoint.feature_spec, ExtractionConfig()).text
+    corpus = add_text_features(load_transcripts(transcripts), GloveTextExtractor(text_config))
+    check_spec(checkpoint.feature_spec, corpus.spec, str(transcripts))
+    rows = corpus_predictions(checkpoint, corpus, by_segment=True)
+    write_csv(rows, out)
+    return len(rows)
 
 
 def predict_to_csv(

@@ -35,6 +35,11 @@ class Checkpoint:
     feature_spec: dict[str, dict[str, Any]]
     thresholds: dict[str, list[float]] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
+    emotion_label_metric: str = "f1"  # whose validation thresholds turn emotion scores into labels
+
+    @property
+    def label_thresholds(self) -> list[float] | None:
+        return self.thresholds.get(f"emotion_{self.emotion_label_metric}")
 
     @property
     def config(self) -> ModelConfig:
@@ -67,6 +72,7 @@ def save_checkpoint(checkpoint: Checkpoint, folder: str | Path) -> Path:
             "feature_spec": checkpoint.feature_spec,
             "labels": {"sentiment": list(SENTIMENT_LABELS), "emotion": list(EMOTION_LABELS)},
             "thresholds": checkpoint.thresholds,
+            "emotion_label_metric": checkpoint.emotion_label_metric,
             "training": checkpoint.training,
         },
     )
@@ -111,4 +117,10 @@ def load_checkpoint(folder: str | Path) -> Checkpoint:
         raise
     except Exception as error:
         raise MtmmError(f"unreadable checkpoint: {error}", folder) from error
-    return Checkpoint(members, meta["feature_spec"], meta.get("thresholds", {}), meta.get("training", {}))
+    return Checkpoint(
+        members,
+        meta["feature_spec"],
+        meta.get("thresholds", {}),
+        meta.get("training", {}),
+        meta.get("emotion_label_metric", "f1"),
+    )

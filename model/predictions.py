@@ -28,8 +28,9 @@ def emotion_labels(scores: np.ndarray, thresholds: Sequence[float]) -> list[str]
     return labels or ["none"]
 
 
-def utterance_rows(predicted: dict[str, np.ndarray], n: int, thresholds: dict[str, list[float]]) -> list[dict[str, Any]]:
-    """One flat dict per utterance with every prediction the model makes."""
+def utterance_rows(predicted: dict[str, np.ndarray], n: int, thresholds: Sequence[float] | None) -> list[dict[str, Any]]:
+    """One flat dict per utterance with every prediction the model makes; emotion labels use
+    `thresholds` (one per emotion; 0.5 when None)."""
     rows = []
     for i in range(n):
         row: dict[str, Any] = {}
@@ -41,20 +42,22 @@ def utterance_rows(predicted: dict[str, np.ndarray], n: int, thresholds: dict[st
         if "emotion" in predicted:
             scores = predicted["emotion"][i]
             row |= {f"p_{name}": round(float(scores[k]), 6) for k, name in enumerate(EMOTION_LABELS)}
-            cut = thresholds.get("emotion_f1", [0.5] * len(EMOTIONS))
-            row["emotions"] = ";".join(emotion_labels(scores, cut))
+            row["emotions"] = ";".join(emotion_labels(scores, thresholds or [0.5] * len(EMOTIONS)))
         if "sarcasm" in predicted:
             row["p_sarcasm"] = round(float(predicted["sarcasm"][i]), 6)
         rows.append(row)
     return rows
 
 
-def corpus_predictions(checkpoint: Checkpoint, corpus: Corpus) -> list[dict[str, Any]]:
-    """Rows `utterance_id, ...predictions` for every utterance of the corpus, in corpus order."""
+def corpus_predictions(checkpoint: Checkpoint, corpus: Corpus, by_segment: bool = False) -> list[dict[str, Any]]:
+    """Rows `utterance_id, ...predictions` (or `video_id, segment_id, ...`) for every utterance of
+    the corpus, in corpus order."""
     rows = []
     for video, predicted in zip(corpus.videos, checkpoint.predict(corpus.videos)):
-        for utterance_id, row in zip(video.utterance_ids, utterance_rows(predicted, len(video), checkpoint.thresholds)):
-            rows.append({"utterance_id": utterance_id, **row})
+        labels = utterance_rows(predicted, len(video), checkpoint.label_thresholds)
+        for utterance_id, row in zip(video.utterance_ids, labels):
+            ids = {"video_id": video.id, "segment_id": utterance_id} if by_segment else {"utterance_id": utterance_id}
+            rows.append(ids | row)
     return rows
 
 

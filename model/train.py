@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -109,8 +110,11 @@ def task_loss(task: str, output: torch.Tensor, target: torch.Tensor, weight: tor
     return (per_utterance * weight).sum() / total
 
 
-def batch_loss(model: MTMMES, batch: Batch, task_weights: dict[str, float]) -> torch.Tensor | None:
-    outputs = model(**_to_inputs(batch))
+def batch_loss(
+    model: MTMMES, batch: Batch, task_weights: dict[str, float], forward: torch.nn.Module | None = None
+) -> torch.Tensor | None:
+    """Sum of weighted task losses; `forward` runs the batch instead of `model` (a DDP wrapper)."""
+    outputs = (forward or model)(**_to_inputs(batch))
     losses = []
     for task in model.config.tasks:
         loss = task_loss(task, outputs[task], batch.targets[task], batch.weights[task])
@@ -232,10 +236,31 @@ def build_model(config: TrainConfig, train: Corpus) -> MTMMES:
     return model
 
 
+def distributed_rank() -> tuple[int, int]:
+    """(rank, world size) when started by torchrun (a process group is set up once), else (0, 1)."""
+    if "WORLD_SIZE" not in os.environ:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend="gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
 def train(train_corpus: Corpus, val_corpus: Corpus, config: TrainConfig, log=print) -> TrainResult:
-    """Train with early stopping on `config.monitor` measured on `val_corpus`; returns the best epoch's model."""
+    """Train with early stopping on `config.monitor` measured on `val_corpus`; returns the best epoch's model.
+
+    Under torchrun the model is wrapped in DistributedDataParallel and each process optimises a
+    disjoint share of every epoch's batches; all processes validate alike, so they stop together.
+    """
     seed_everything(config.seed)
     model = build_model(config, train_corpus)
+    rank, world = distributed_rank()
+    forward: torch.nn.Module = model
+    if "WORLD_SIZE" in os.environ:
+        from torch.nn.parallel import DistributedDataParallel
+
+        forward = DistributedDataParallel(model, find_unused_parameters=True)
     optimiser_class = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}.get(config.optimizer)
     if optimiser_class is None:
         raise MtmmError(f"unknown optimizer '{config.optimizer}' (choose adam or rmsprop)")
@@ -243,13 +268,19 @@ def train(train_corpus: Corpus, val_corpus: Corpus, config: TrainConfig, log=pri
     rng = np.random.default_rng(config.seed)
     dims = model.config.input_dims
     best_value, best_state, best_epoch, history = None, None, 0, []
+    log = log if rank == 0 else None
     for epoch in range(1, config.epochs + 1):
         started = time.perf_counter()
         model.train()
-        for group in batches(train_corpus.videos, config.batch_size, rng):
-            loss = batch_loss(model, collate(group, config.modalities, config.tasks, dims), config.task_weights)
+        groups = list(batches(train_corpus.videos, config.batch_size, rng))
+        share = groups[rank : max(world, len(groups) // world * world) : world]
+        for group in share:
+            batch = collate(group, config.modalities, config.tasks, dims)
+            loss = batch_loss(model, batch, config.task_weights, forward)
             if loss is None:
-                continue
+                if world == 1:
+                    continue
+                loss = sum(p.sum() for p in model.parameters()) * 0.0  # keep the processes in step
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()

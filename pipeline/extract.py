@@ -128,23 +128,29 @@ class FeaturePipeline:
         """Identity of the recogniser without loading it (for cache keys)."""
         return asdict(self.config.asr)
 
-    def segmentation_spec(self) -> dict[str, Any]:
-        if self.segments is None:
+    def segmentation_spec(self, segments: Sequence[Segment] | None) -> dict[str, Any]:
+        if segments is None:
             return {"method": "pauses", **asdict(self.config.segmentation)}
-        return {"method": "segments-file", "file": Path(self.config.segments or "").name, "count": len(self.segments)}
+        source = Path(self.config.segments).name if segments is self.segments else "given"
+        return {"method": "segments", "source": source, "count": len(segments)}
 
-    def extract(self, path: str | Path) -> Extraction:
-        """Utterances and aligned features of one media file (cached by content + config)."""
+    def extract(self, path: str | Path, segments: Sequence[Segment] | None = None) -> Extraction:
+        """Utterances and aligned features of one media file (cached by content + config).
+
+        segments: utterance windows for this file (overriding the config's segments file); None
+        splits the recognised words at pauses (or uses the config's segments file).
+        """
+        segments = self.segments if segments is None else list(segments)
         timings: dict[str, float] = {}
         started = time.perf_counter()
         with Media(path, self.config.ffmpeg) as media:
             sha = _timed(timings, "hash", lambda: file_sha256(path))
             warnings: list[str] = []
             utterance_key = cache_key(
-                sha=sha, stage="words", asr=self._asr_spec(), segments=[asdict(s) for s in self.segments or ()]
+                sha=sha, stage="words", asr=self._asr_spec(), segments=[asdict(s) for s in segments or ()]
             )
             cached_words = self.cache.get_json(utterance_key)
-            utterances = None if cached_words is None else self._utterances_from(cached_words)
+            utterances = None if cached_words is None else self._utterances_from(cached_words, segments)
             features: dict[str, ModalityFeatures] = {}
             if utterances is not None:
                 features = self._cached_features(sha, utterances)
@@ -154,9 +160,9 @@ class FeaturePipeline:
                     m: pool.submit(_timed, timings, m, lambda m=m: self.extractors[m].analyze(media)) for m in pending
                 }
                 if utterances is None:
-                    words = _timed(timings, "asr", lambda: self._recognise(media, warnings))
+                    words = _timed(timings, "asr", lambda: self._recognise(media, segments, warnings))
                     self.cache.put_json(utterance_key, words)
-                    utterances = self._utterances_from(words)
+                    utterances = self._utterances_from(words, segments)
                 for m in pending:
                     analysis = analyses[m].result()
                     features[m] = _timed(
@@ -174,7 +180,7 @@ class FeaturePipeline:
             utterances=utterances,
             features={m: features[m] for m in self.config.modalities},
             asr=None if self._transcriber is None and cached_words is None else self._asr_info(),
-            segmentation=self.segmentation_spec(),
+            segmentation=self.segmentation_spec(segments),
             timings=timings,
             warnings=warnings,
         )
@@ -184,15 +190,15 @@ class FeaturePipeline:
             return self._transcriber.info
         return ExtractorInfo(self.config.asr.backend, "asr", "1", self._asr_spec(), ())
 
-    def _recognise(self, media: Media, warnings: list[str]) -> Any:
+    def _recognise(self, media: Media, segments: Sequence[Segment] | None, warnings: list[str]) -> Any:
         """Words for pause segmentation, or one word list per user segment lacking text."""
         audio = media.audio()
-        if self.segments is None:
+        if segments is None:
             if audio is None or len(audio) == 0:
                 return []
             return _words_to_json(transcribe_long(self.transcriber, audio, self.config.asr.max_chunk_s))
         per_segment = []
-        for segment in self.segments:
+        for segment in segments:
             if segment.text is not None or audio is None:
                 per_segment.append([])
                 continue
@@ -200,15 +206,15 @@ class FeaturePipeline:
             words = self.transcriber.transcribe(np.asarray(audio[lo:hi], dtype=np.float32))
             shifted = [Word(w.text, w.start + segment.start, w.end + segment.start, w.probability) for w in words]
             per_segment.append(_words_to_json(shifted))
-        if audio is None and any(s.text is None for s in self.segments):
+        if audio is None and any(s.text is None for s in segments):
             warnings.append("no audio stream: segments without text stay empty")
         return per_segment
 
-    def _utterances_from(self, cached: Any) -> list[Utterance]:
-        if self.segments is None:
+    def _utterances_from(self, cached: Any, segments: Sequence[Segment] | None) -> list[Utterance]:
+        if segments is None:
             return segment_words(_words_from_json(cached), self.config.segmentation)
         utterances = []
-        for index, (segment, rows) in enumerate(zip(self.segments, cached)):
+        for index, (segment, rows) in enumerate(zip(segments, cached)):
             words = tuple(_words_from_json(rows))
             text = segment.text if segment.text is not None else join_words(words)
             utterances.append(Utterance(index, segment.start, segment.end, text, words))

@@ -1,0 +1,139 @@
+"""analyze-video end to end with the shipped default model; the transcripts route; the JSON schema."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+from conftest import shared_path
+
+from extractors.errors import MtmmError
+from pipeline import ExtractionConfig
+from pipeline.analyze import Pipeline, default_checkpoint_dir, extraction_config_for, schema
+
+TRANSCRIPT_COLUMNS = [
+    "video_id", "segment_id", "sentiment_label", "p_positive", "sentiment_score", "p_anger", "p_disgust", "p_fear",
+    "p_happy", "p_sad", "p_surprise", "p_none", "emotions", "p_sarcasm",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def pipeline(cache_dir: Path) -> Pipeline:
+    return Pipeline(ExtractionConfig(cache_dir=str(cache_dir)))
+
+
+@pytest.fixture(scope="module")
+def fixture_result(pipeline: Pipeline, fixture_video: Path):
+    return pipeline.analyze(fixture_video)
+
+
+def test_default_model_ships_with_the_package() -> None:
+    folder = default_checkpoint_dir()
+    assert (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
+    assert (folder / "model.safetensors").stat().st_size < 5_000_000
+
+
+def test_fixture_labels_validate_against_the_schema(fixture_result) -> None:
+    document = fixture_result.to_dict()
+    jsonschema.validate(document, schema())
+    assert document["schema"] == "mtmm-es/labels" and len(document["source"]["sha256"]) == 64
+    assert document["model"]["modalities"] == ["text"]
+
+
+def test_fixture_utterances_carry_every_label(fixture_result) -> None:
+    utterances = fixture_result.utterances
+    assert len(utterances) >= 3
+    for u in utterances:
+        assert u.sentiment["label"] in ("positive", "negative") and -3 <= u.sentiment["score"] <= 3
+        assert set(u.emotions["scores"]) == {"anger", "disgust", "fear", "happy", "sad", "surprise", "none"}
+        assert 0 <= u.sarcasm["p"] <= 1
+        assert u.modalities == {"available": ["text", "acoustic", "visual"], "used": ["text"]}
+    loved = next(u for u in utterances if "loved" in u.text)
+    worst = next(u for u in utterances if "worst" in u.text)
+    assert loved.sentiment["p_positive"] > worst.sentiment["p_positive"]
+    assert loved.sentiment["label"] == "positive"
+    assert fixture_result.summary["utterances"] == len(utterances)
+
+
+def test_dataframe_view(fixture_result) -> None:
+    frame = fixture_result.to_dataframe()
+    assert len(frame) == len(fixture_result.utterances)
+    assert {"start", "end", "text", "sentiment", "p_positive", "p_happy", "emotions", "p_sarcasm"} <= set(frame.columns)
+
+
+def test_attention_maps_are_kept_for_reports(fixture_result) -> None:
+    n = len(fixture_result.utterances)
+    assert fixture_result.attention["text-text"].shape == (2, n, n)
+
+
+def run_cli(program: str, *args: str) -> subprocess.CompletedProcess:
+    code = f"import sys, cli; sys.exit(cli.{program}(sys.argv[1:]))"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+
+
+def test_analyze_video_cli_writes_a_file_and_stdout(tmp_path: Path, fixture_video: Path, cache_dir: Path) -> None:
+    out = tmp_path / "labels.json"
+    result = run_cli("analyze_video", str(fixture_video), "--out", str(out), "--cache-dir", str(cache_dir))
+    assert result.returncode == 0, result.stderr
+    jsonschema.validate(json.loads(out.read_text()), schema())
+    result = run_cli("analyze_video", str(fixture_video), "--out", "-", "--cache-dir", str(cache_dir))
+    assert result.returncode == 0 and json.loads(result.stdout)["utterances"]
+
+
+def test_analyze_video_bad_input_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\x00" * 100)
+    result = run_cli("analyze_video", str(bad), "--out", str(tmp_path / "x.json"))
+    assert result.returncode == 2 and result.stderr.startswith(f"error: {bad}: ") and "Traceback" not in result.stderr
+
+
+def test_silence_gives_an_empty_valid_document(tmp_path: Path, pipeline: Pipeline) -> None:
+    from conftest import ffmpeg
+
+    silent = tmp_path / "silent.wav"
+    ffmpeg("-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "2", str(silent))
+    result = pipeline.analyze(silent)
+    jsonschema.validate(result.to_dict(), schema())
+    assert result.utterances == [] and "no speech found" in result.warnings[0]
+
+
+def test_checkpoint_from_foreign_features_is_refused() -> None:
+    spec = {"text": {"extractor": "poria2017-text-cnn", "config": {}}}
+    with pytest.raises(MtmmError, match="cannot compute from media"):
+        extraction_config_for(spec, ExtractionConfig())
+
+
+def test_cremad_clips_are_labelled(pipeline: Pipeline) -> None:
+    folder = shared_path("cremad_samples")
+    for clip in sorted(folder.glob("*.flv")):
+        result = pipeline.analyze(clip)
+        jsonschema.validate(result.to_dict(), schema())
+        assert len(result.utterances) == 1 and "forget" in result.utterances[0].text.lower()
+
+
+def test_transcripts_route_writes_the_documented_columns(tmp_path: Path) -> None:
+    transcripts = tmp_path / "transcripts.csv"
+    transcripts.write_text(
+        "video_id,segment_id,text\n"
+        "v1,0,I really loved this film and the cast was great\n"
+        "v1,1,the soundtrack was wonderful too\n"
+        "v2,0,this was the worst and most boring movie I have seen\n"
+    )
+    out = tmp_path / "preds.csv"
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", "predict", "--transcripts", str(transcripts), "--out", str(out)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    with out.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == TRANSCRIPT_COLUMNS and len(rows) == 3
+    assert [(r["video_id"], r["segment_id"]) for r in rows] == [("v1", "0"), ("v1", "1"), ("v2", "0")]
+    assert rows[0]["sentiment_label"] == "1" and rows[2]["sentiment_label"] == "0"
+    for row in rows:
+        assert set(row["emotions"].split(";")) <= {"anger", "disgust", "fear", "happy", "sad", "surprise", "none"}
