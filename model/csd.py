@@ -40,7 +40,16 @@ class ComputationalSequence:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
         self._file.close()
+
+    @property
+    def dim(self) -> int:
+        """Feature width of the entries (read from the first one)."""
+        first = self.ids()[0]
+        return int(self._data[first]["features"].shape[1])
 
     def __contains__(self, video_id: str) -> bool:
         return video_id in self._data
