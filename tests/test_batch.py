@@ -1,0 +1,178 @@
+"""Folders: mirrored outputs, isolation of failures, resume, interruption, concurrency, formats,
+reports, parallel workers, Ray, and the Python API's analyze_many."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jsonschema
+import pysubs2
+import pytest
+
+from extractors.errors import MtmmError
+from pipeline import ExtractionConfig
+from pipeline.analyze import Pipeline, schema
+from pipeline.batch import BatchOptions, find_inputs, output_path, run_batch, safe_relative
+from pipeline.formats import render
+from pipeline.report import write_report
+
+
+@pytest.fixture()
+def folder(tmp_path: Path, fixture_video: Path) -> Path:
+    root = tmp_path / "videos"
+    (root / "nested").mkdir(parents=True)
+    shutil.copy(fixture_video, root / "talk.mp4")
+    shutil.copy(fixture_video, root / "nested" / "späti café.mp4")
+    (root / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(2000))
+    (root / "notes.txt").write_text("not media")
+    return root
+
+
+def cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    code = "import sys, cli; sys.exit(cli.analyze_video(sys.argv[1:]))"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, **kwargs)
+
+
+def test_inputs_are_found_and_named_safely(folder: Path) -> None:
+    assert [p.name for p in find_inputs(folder)] == ["corrupt.mp4", "talk.mp4"]
+    assert [p.name for p in find_inputs(folder, recursive=True, pattern="*é*")] == ["späti café.mp4"]
+    out = output_path(folder / "nested" / "späti café.mp4", folder, Path("/out"), "json")
+    assert out == Path("/out/nested/späti café.mp4.json")
+    assert safe_relative(folder / "a|b?.mp4", folder) == Path("a_b_.mp4")
+
+
+def test_folder_run_isolates_failures_and_resumes(folder: Path, tmp_path: Path, cache_dir: Path) -> None:
+    out = tmp_path / "labels"
+    result = cli(str(folder), "--out", str(out), "--recursive", "--workers", "1", "--cache-dir", str(cache_dir))
+    assert result.returncode == 1, result.stderr  # one file failed
+    assert "failed: corrupt.mp4: not a readable media file" in result.stderr and "Traceback" not in result.stderr
+    assert "2 processed, 0 skipped, 1 failed" in result.stdout
+    for name in ("talk.mp4.json", "nested/späti café.mp4.json"):
+        jsonschema.validate(json.loads((out / name).read_text()), schema())
+    summary = json.loads((out / "mtmm-summary.json").read_text())
+    assert summary["counts"] == {"processed": 2, "skipped": 0, "failed": 1}
+
+    again = cli(str(folder), "--out", str(out), "--recursive", "--workers", "1", "--cache-dir", str(cache_dir))
+    assert "0 processed, 2 skipped, 1 failed" in again.stdout
+    (folder / "talk.mp4").write_bytes((folder / "talk.mp4").read_bytes() + b"\x00")  # the input changed
+    changed = cli(str(folder), "--out", str(out), "--recursive", "--cache-dir", str(cache_dir))
+    assert "1 processed, 1 skipped, 1 failed" in changed.stdout
+    forced = cli(str(folder), "--out", str(out), "--recursive", "--overwrite", "--cache-dir", str(cache_dir))
+    assert "2 processed, 0 skipped, 1 failed" in forced.stdout
+
+
+def test_kill_minus_nine_loses_nothing_already_written(tmp_path: Path, fixture_video: Path, cache_dir: Path) -> None:
+    root = tmp_path / "many"
+    root.mkdir()
+    for k in range(4):  # different bytes per file, so no cache hits make the run instant
+        (root / f"clip{k}.mp4").write_bytes(fixture_video.read_bytes() + bytes(k))
+    out = tmp_path / "out"
+    code = "import sys, cli; sys.exit(cli.analyze_video(sys.argv[1:]))"
+    args = [sys.executable, "-c", code, str(root), "--out", str(out), "--workers", "1", "--no-cache"]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    sidecars, deadline = out / ".mtmm", time.time() + 120
+    while time.time() < deadline and not (sidecars.is_dir() and any(sidecars.glob("*.json"))):
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    written = sorted(out.glob("*.mp4.json"))
+    assert 1 <= len(written) < 4
+    for path in written:
+        jsonschema.validate(json.loads(path.read_text()), schema())  # complete documents only
+    assert not list(out.glob(".*.tmp"))
+    resumed = cli(str(root), "--out", str(out), "--workers", "1", "--cache-dir", str(cache_dir))
+    assert f"{4 - len(written)} processed, {len(written)} skipped, 0 failed" in resumed.stdout
+
+
+def test_read_only_output_folder_is_one_clear_error(folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "locked"
+    out.mkdir()
+    out.chmod(0o500)
+    try:
+        if os.access(out, os.W_OK):
+            pytest.skip("running as a user who can write anywhere (root): permissions are not enforced")
+        result = cli(str(folder), "--out", str(out))
+        assert result.returncode == 2 and result.stderr.strip() == f"error: {out}: output folder is not writable"
+    finally:
+        out.chmod(0o700)
+
+
+def test_read_only_output_folder_under_root_is_refused_via_api(folder: Path, tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "locked"
+    out.mkdir()
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != out)
+    with pytest.raises(MtmmError, match="output folder is not writable"):
+        run_batch(folder, out, progress=False)
+
+
+def test_two_runs_into_one_folder_both_complete(folder: Path, tmp_path: Path, cache_dir: Path) -> None:
+    (folder / "corrupt.mp4").unlink()
+    out = tmp_path / "shared-out"
+    code = "import sys, cli; sys.exit(cli.analyze_video(sys.argv[1:]))"
+    args = [sys.executable, "-c", code, str(folder), "--out", str(out), "--recursive", "--cache-dir", str(cache_dir)]
+    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    second = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert first.wait() == 0 and second.wait() == 0
+    for name in ("talk.mp4.json", "nested/späti café.mp4.json"):
+        jsonschema.validate(json.loads((out / name).read_text()), schema())
+    assert json.loads((out / "mtmm-summary.json").read_text())["counts"]["failed"] == 0
+
+
+@pytest.fixture(scope="module")
+def result(cache_dir: Path, fixture_video: Path):
+    return Pipeline(ExtractionConfig(cache_dir=str(cache_dir))).analyze(fixture_video)
+
+
+def test_subtitle_formats_carry_the_labels(result) -> None:
+    for fmt in ("srt", "vtt"):
+        subtitles = pysubs2.SSAFile.from_string(render(result, fmt), format_=fmt)
+        assert len(subtitles) == len(result.utterances)
+        first = subtitles[0].plaintext
+        assert first.startswith("[positive") or first.startswith("[negative")
+        assert result.utterances[0].text in first and "sarcasm" in first
+        assert subtitles[0].start == round(result.utterances[0].start * 1000)
+
+
+def test_csv_format_has_one_row_per_utterance(result) -> None:
+    lines = render(result, "csv").splitlines()
+    assert lines[0].startswith("index,start,end,text,sentiment,p_positive") and len(lines) == len(result.utterances) + 1
+
+
+def test_report_writes_html_and_pictures(result, tmp_path: Path) -> None:
+    written = write_report(result, tmp_path / "talk.html")
+    names = sorted(p.name for p in written)
+    assert names == ["talk.attention.text-text.png", "talk.html", "talk.timeline.png"]
+    for png in (tmp_path / "talk.timeline.png", tmp_path / "talk.attention.text-text.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    page = (tmp_path / "talk.html").read_text()
+    assert page.count("<tr>") == len(result.utterances) + 1 and page.count("data:image/png;base64,") == 2
+
+
+def test_analyze_many_in_two_processes_keeps_order_and_isolates_errors(folder: Path, cache_dir: Path) -> None:
+    pipeline = Pipeline(ExtractionConfig(cache_dir=str(cache_dir)))
+    paths = [folder / "talk.mp4", folder / "corrupt.mp4", folder / "nested" / "späti café.mp4"]
+    results = pipeline.analyze_many(paths, workers=2)
+    assert [type(r).__name__ for r in results] == ["VideoResult", "MtmmError", "VideoResult"]
+    assert results[0].to_dict()["utterances"] == results[2].to_dict()["utterances"]
+    assert "not a readable media file" in str(results[1])
+
+
+def test_ray_backend_runs_the_same_job(folder: Path, tmp_path: Path, cache_dir: Path) -> None:
+    ray = pytest.importorskip("ray", reason="Ray is the optional extra mtmm-es[ray]")
+    (folder / "corrupt.mp4").unlink()
+    try:
+        summary = run_batch(
+            folder, tmp_path / "ray-out", BatchOptions(backend="ray", recursive=True),
+            ExtractionConfig(cache_dir=str(cache_dir)), progress=False,
+        )  # fmt: skip
+    finally:
+        ray.shutdown()
+    assert summary.counts() == {"processed": 2, "skipped": 0, "failed": 0}
+    jsonschema.validate(json.loads((tmp_path / "ray-out" / "talk.mp4.json").read_text()), schema())
