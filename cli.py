@@ -231,6 +231,8 @@ def analyze_video(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--format", choices=FORMATS, default="json")
     parser.add_argument("--report", action="store_true", help="also write an HTML report and PNG plots")
     parser.add_argument("--checkpoint", help="checkpoint folder (default: the shipped default model)")
+    parser.add_argument("--emotion-thresholds", choices=("f1", "wacc"),
+                        help="validation thresholds that turn emotion scores into labels (default: the checkpoint's)")  # fmt: skip
     batch = parser.add_argument_group("folders")
     batch.add_argument("--recursive", action="store_true")
     batch.add_argument("--glob", help="only file names matching this pattern, e.g. '*.mp4'")
@@ -252,7 +254,7 @@ def _analyze(args: argparse.Namespace) -> int:
     from pipeline.files import atomic_write_text
     from pipeline.formats import render
 
-    result = Pipeline(extraction_config(args), args.checkpoint).analyze(args.media)
+    result = Pipeline(extraction_config(args), args.checkpoint, args.emotion_thresholds).analyze(args.media)
     for warning in result.warnings:
         print(f"warning: {args.media}: {warning}", file=sys.stderr)
     text = render(result, args.format)
@@ -282,7 +284,7 @@ def _analyze_folder(args: argparse.Namespace) -> int:
         backend=args.backend,
         ray_address=args.ray_address,
     )
-    summary = run_batch(args.media, args.out, options, extraction_config(args), args.checkpoint)
+    summary = run_batch(args.media, args.out, options, extraction_config(args), args.checkpoint, args.emotion_thresholds)
     counts = summary.counts()
     for outcome in summary.outcomes:
         if outcome.status == "failed":

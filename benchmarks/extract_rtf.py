@@ -12,22 +12,22 @@ then, as its last line, one JSON object with medians over the runs.
 
 from __future__ import annotations
 
-import argparse
 import json
 import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import bench_video, rtf_parser  # noqa: E402
 
 
 def worker(video: str, naive: bool) -> dict:
-    sys.path.insert(0, str(ROOT))
     from extractors.acoustic import AcousticConfig
     from extractors.visual import VisualConfig
     from pipeline import ExtractionConfig, FeaturePipeline
@@ -74,25 +74,12 @@ def summarise(runs: list[dict]) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("video", nargs="?")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--naive-runs", type=int, default=1)
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--naive", action="store_true", help=argparse.SUPPRESS)
+    parser = rtf_parser(__doc__)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(args.video, args.naive)))
         return
-    video = args.video
-    if video is None:
-        video = str(Path(tempfile.gettempdir()) / "mtmm-bench-60s-720p30.mp4")
-        if not Path(video).exists():
-            subprocess.run(
-                [sys.executable, str(ROOT / "scripts/talking_head.py"), "--duration", "60", "--size", "1280x720",
-                 "--fps", "30", "--crf", "23", video],
-                check=True,
-            )  # fmt: skip
+    video = bench_video(args.video)
     results = {}
     for label, naive, count in (("default", False, args.runs), ("naive", True, args.naive_runs)):
         runs = []

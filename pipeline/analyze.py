@@ -125,11 +125,20 @@ def _round(value: float) -> float:
 class Pipeline:
     """Extraction + a checkpoint; models load once, so reuse one Pipeline for many files."""
 
-    def __init__(self, extraction: ExtractionConfig | None = None, checkpoint: str | Path | None = None):
+    def __init__(
+        self,
+        extraction: ExtractionConfig | None = None,
+        checkpoint: str | Path | None = None,
+        emotion_thresholds: str | None = None,
+    ):
+        """emotion_thresholds: "f1" or "wacc" validation thresholds for emotion labels (default: the
+        checkpoint's choice)."""
         from model.checkpoint import load_checkpoint
 
         self.checkpoint_path = Path(checkpoint) if checkpoint else default_checkpoint_dir()
         self.checkpoint = load_checkpoint(self.checkpoint_path)
+        if emotion_thresholds:
+            self.checkpoint.emotion_label_metric = emotion_thresholds
         self.extraction_config = extraction_config_for(self.checkpoint.feature_spec, extraction or ExtractionConfig())
         self.features = FeaturePipeline(self.extraction_config)
 
@@ -141,7 +150,7 @@ class Pipeline:
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(
             max_workers=workers, mp_context=context, initializer=_start_worker,
-            initargs=(self.extraction_config, str(self.checkpoint_path)),
+            initargs=(self.extraction_config, str(self.checkpoint_path), self.checkpoint.emotion_label_metric),
         ) as pool:  # fmt: skip
             return list(pool.map(_worker_analyze, [str(p) for p in paths]))
 
@@ -227,9 +236,9 @@ class Pipeline:
 _WORKER: Pipeline | None = None
 
 
-def _start_worker(extraction: ExtractionConfig, checkpoint: str) -> None:
+def _start_worker(extraction: ExtractionConfig, checkpoint: str, emotion_thresholds: str) -> None:
     global _WORKER
-    _WORKER = Pipeline(extraction, checkpoint)
+    _WORKER = Pipeline(extraction, checkpoint, emotion_thresholds)
 
 
 def _worker_analyze(path: str) -> VideoResult | MtmmError:

@@ -115,7 +115,9 @@ def _sidecar(output: Path, out_dir: Path) -> Path:
     return out_dir / SIDECARS / output.relative_to(out_dir).parent / f"{output.name}.json"
 
 
-def run_fingerprint(extraction: ExtractionConfig, checkpoint: str | None, fmt: str, report: bool) -> str:
+def run_fingerprint(
+    extraction: ExtractionConfig, checkpoint: str | None, fmt: str, report: bool, emotion_thresholds: str | None
+) -> str:
     """What decides an output besides the input's bytes: extraction config, model weights, format."""
     from .analyze import default_checkpoint_dir
 
@@ -123,7 +125,7 @@ def run_fingerprint(extraction: ExtractionConfig, checkpoint: str | None, fmt: s
     weights = folder / "model.safetensors"
     model_id = file_sha256(weights) if weights.is_file() else str(folder)
     config = {k: v for k, v in extraction.to_dict().items() if k not in ("cache", "cache_dir")}
-    return cache_key(extraction=config, model=model_id, format=fmt, report=report)
+    return cache_key(extraction=config, model=model_id, format=fmt, report=report, thresholds=emotion_thresholds)
 
 
 def is_done(path: Path, output: Path, out_dir: Path, fingerprint: str) -> bool:
@@ -142,23 +144,23 @@ def is_done(path: Path, output: Path, out_dir: Path, fingerprint: str) -> bool:
 _PIPELINE = None
 
 
-def _pipeline(extraction: ExtractionConfig, checkpoint: str | None):
+def _pipeline(extraction: ExtractionConfig, checkpoint: str | None, emotion_thresholds: str | None):
     global _PIPELINE
     if _PIPELINE is None:
         from .analyze import Pipeline
 
-        _PIPELINE = Pipeline(extraction, checkpoint)
+        _PIPELINE = Pipeline(extraction, checkpoint, emotion_thresholds)
     return _PIPELINE
 
 
 def process_file(
     path: str, output: str, sidecar: str, fmt: str, report: bool, fingerprint: str,
-    extraction: ExtractionConfig, checkpoint: str | None,
+    extraction: ExtractionConfig, checkpoint: str | None, emotion_thresholds: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Analyse one file and write its outputs; never raises for a bad input (status 'failed')."""
     started = time.perf_counter()
     try:
-        result = _pipeline(extraction, checkpoint).analyze(path)
+        result = _pipeline(extraction, checkpoint, emotion_thresholds).analyze(path)
         atomic_write_text(output, render(result, fmt))
         if report:
             from .report import write_report
@@ -197,6 +199,7 @@ def run_batch(
     options: BatchOptions = BatchOptions(),
     extraction: ExtractionConfig | None = None,
     checkpoint: str | None = None,
+    emotion_thresholds: str | None = None,
     progress: bool = True,
 ) -> RunSummary:
     """Analyse every media file of `input_dir` into `out_dir`; see the module docstring."""
@@ -212,7 +215,7 @@ def run_batch(
     if not os.access(out_dir, os.W_OK):
         raise MtmmError("output folder is not writable", out_dir)
     extraction = extraction or ExtractionConfig()
-    fingerprint = run_fingerprint(extraction, checkpoint, options.format, options.report)
+    fingerprint = run_fingerprint(extraction, checkpoint, options.format, options.report, emotion_thresholds)
     summary = RunSummary(str(input_dir), str(out_dir))
     jobs = []
     for path in find_inputs(input_dir, options.recursive, options.pattern):
@@ -222,7 +225,7 @@ def run_batch(
             summary.outcomes.append(Outcome(relative, "skipped", str(output), "up to date"))
             continue
         jobs.append((relative, (str(path), str(output), str(_sidecar(output, out_dir)), options.format,
-                                options.report, fingerprint, extraction, checkpoint)))  # fmt: skip
+                                options.report, fingerprint, extraction, checkpoint, emotion_thresholds)))  # fmt: skip
     bar = tqdm(total=len(jobs), unit="file", desc="analyze-video", disable=not progress or not jobs, file=sys.stderr)
     try:
         for relative, outcome in _execute(jobs, options):

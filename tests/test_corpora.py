@@ -132,3 +132,38 @@ def test_transcripts_order_by_start_or_numeric_segment(tmp_path: Path) -> None:
 def test_text_corpora_get_text_features_by_name() -> None:
     corpus = load_corpus("meld", shared_path("meld"), "dev")
     assert corpus.spec["text"]["extractor"] == "glove-mean" and corpus.videos[0].features["text"].shape[1] == 50
+
+
+def test_mosei_raw_layout_runs_our_extractors(tmp_path: Path, fixture_video: Path, cache_dir: Path, monkeypatch) -> None:
+    monkeypatch.setenv("MTMM_CACHE_DIR", str(cache_dir))
+    labels = {"talk": (np.array([[2.0, 1, 0, 0, 0, 0, 0], [-1.0, 0, 0, 1, 0, 0, 0]]), np.array([[5.5, 9.0], [0.1, 4.2]]))}
+    write_csd(tmp_path / "CMU_MOSEI_Labels.csd", "All Labels", labels)
+    (tmp_path / "standard_folds.json").write_text(json.dumps({"train": ["talk"], "valid": [], "test": []}))
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "videos" / "talk.mp4").write_bytes(fixture_video.read_bytes())
+    corpus = load_mosei(tmp_path, "train")
+    video = corpus.videos[0]
+    assert "loved" in video.texts[0] and "ending" in video.texts[1]  # time order, ASR within each window
+    assert list(video.targets["intensity"]) == [-1.0, 2.0]
+    assert corpus.spec["visual"]["extractor"] == "mediapipe-face-expression" and video.masks["visual"].all()
+
+
+def test_own_labelled_videos(tmp_path: Path, fixture_video: Path, cache_dir: Path, monkeypatch) -> None:
+    monkeypatch.setenv("MTMM_CACHE_DIR", str(cache_dir))
+    (tmp_path / "talk.mp4").write_bytes(fixture_video.read_bytes())
+    (tmp_path / "labels.csv").write_text(
+        "file,start,end,text,sentiment,emotions,sarcasm\n"
+        "talk.mp4,5.5,9.0,,negative,anger;sad,0\n"
+        "talk.mp4,0.1,4.2,I loved it,2.5,happy,\n"
+        "missing.mp4,0,1,,1,,\n"
+    )
+    corpus = load_corpus("videos", tmp_path, "train")
+    video = corpus.videos[0]
+    assert video.texts[0] == "I loved it" and "ending" in video.texts[1]
+    assert list(video.targets["sentiment"]) == [1.0, 0.0] and list(video.weights["intensity"]) == [1.0, 0.0]
+    assert emotion_names(video.targets["emotion"][1]) == {"anger", "sad"}
+    assert list(video.weights["sarcasm"]) == [0.0, 1.0]
+    assert set(corpus.spec) == {"text", "acoustic", "visual"}
+    (tmp_path / "labels.csv").write_text("file,start,end,emotions\ntalk.mp4,0,1,joyful\n")
+    with pytest.raises(MtmmError, match="unknown emotion names"):
+        load_corpus("videos", tmp_path, "train")

@@ -1,0 +1,29 @@
+"""The Python API: analyse files with the default model, look at the results, write outputs.
+
+    python examples/analyze_api.py [MEDIA ...]     (default: the repository's fixture clip)
+"""
+
+import sys
+from pathlib import Path
+
+from extractors.errors import MtmmError
+from pipeline import ExtractionConfig
+from pipeline.analyze import Pipeline
+from pipeline.formats import render
+from pipeline.report import write_report
+
+root = Path(__file__).resolve().parents[1]
+paths = sys.argv[1:] or [str(root / "tests/fixtures/talking_head.mp4")]
+
+pipeline = Pipeline(ExtractionConfig())  # loads the models once; reuse it for many files
+for path, result in zip(paths, pipeline.analyze_many(paths, workers=1)):
+    if isinstance(result, MtmmError):  # a bad file does not stop the others
+        print(f"failed: {result}")
+        continue
+    print(result.summary)
+    print(result.to_dataframe()[["start", "end", "sentiment", "p_positive", "emotions", "p_sarcasm", "text"]])
+    out = Path("out") / Path(path).name
+    out.parent.mkdir(exist_ok=True)
+    out.with_suffix(".json").write_text(result.to_json())
+    out.with_suffix(".srt").write_text(render(result, "srt"))
+    print("report:", write_report(result, out.with_suffix(".html"))[0])
