@@ -187,12 +187,13 @@ class Media:
         fps <= 0 means every frame at the stream's own rate.
 
         skip_bidir: do not decode B-frames (about half the decoding work); the fps filter then
-        picks the nearest I/P frame, a shift of at most a few source frames.
+        picks the nearest I/P frame, a shift of at most a few source frames. The decoder runs one
+        thread: frame threading costs more than it gains when other stages share the cores.
         """
         if not self.info.has_video:
             return
         width, height = self.frame_size(max_side)
-        options = {"skip_frame:v": "bidir"} if skip_bidir else {}
+        options = {"threads:v": "1", **({"skip_frame:v": "bidir"} if skip_bidir else {})}
         video = self._input(**options).video
         if fps > 0:
             video = video.filter("fps", fps=fps)
