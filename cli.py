@@ -32,6 +32,8 @@ def add_extraction_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--segments", help="SRT, WebVTT or CSV (start,end[,text]) utterance windows")
     group.add_argument("--text-vectors", help="GloVe .txt, word2vec .bin/.txt or gensim .kv (default: GloVe 6B 50d)")
     group.add_argument("--text-allow-pickle", action="store_true", help="allow loading a pickled gensim .kv file")
+    group.add_argument("--text-weighting", choices=("mean", "sif"), default="mean", help="word weights in the average")
+    group.add_argument("--no-negation", action="store_true", help="do not flip words in a negation's scope")
     group.add_argument("--acoustic", choices=("covarep", "egemaps"), default="covarep")
     group.add_argument("--face-model", help="MediaPipe Face Landmarker .task with blendshapes")
     group.add_argument("--fps", type=float, default=visual.fps, help="video frames analysed per second")
@@ -59,7 +61,12 @@ def extraction_config(args: argparse.Namespace):
             vad=not args.no_vad,
         ),
         segmentation=SegmentationConfig(args.pause, args.sentence_split, args.max_utterance, args.min_utterance),
-        text=TextConfig(vectors=args.text_vectors, allow_pickle=args.text_allow_pickle),
+        text=TextConfig(
+            vectors=args.text_vectors,
+            allow_pickle=args.text_allow_pickle,
+            negation=not args.no_negation,
+            weighting=args.text_weighting,
+        ),
         acoustic=AcousticConfig(extractor=args.acoustic),
         visual=VisualConfig(model=args.face_model, fps=args.fps, max_side=args.max_side),
         modalities=tuple(m.strip() for m in args.modalities.split(",") if m.strip()),
