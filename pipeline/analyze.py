@@ -21,7 +21,7 @@ from extractors.text import TextConfig
 from extractors.visual import VisualConfig
 
 from .config import ExtractionConfig
-from .extract import Extraction, FeaturePipeline, _own_version
+from .extract import Extraction, FeaturePipeline, own_version
 
 SCHEMA = "mtmm-es/labels"
 SCHEMA_VERSION = "1.0"
@@ -214,7 +214,7 @@ class Pipeline:
                     "duration": _round(extraction.media.duration)},  # fmt: skip
             model=self._model_info(),
             extractors={"asr": spec["asr"] and _short(spec["asr"]), **{m: _short(s) for m, s in spec["modalities"].items()},
-                        "segmentation": spec["segmentation"], "mtmm-es": _own_version()},  # fmt: skip
+                        "segmentation": spec["segmentation"], "mtmm-es": own_version()},  # fmt: skip
             utterances=utterances,
             summary=summarise(utterances, extraction.media.duration),
             warnings=list(extraction.warnings),

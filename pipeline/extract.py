@@ -62,11 +62,11 @@ class Extraction:
             "segmentation": self.segmentation,
             "media": asdict(self.media) | {"sample_rate": SAMPLE_RATE},
             "source": {"path": self.source, "sha256": self.sha256},
-            "extracted_with": {"mtmm-es": _own_version()},
+            "extracted_with": {"mtmm-es": own_version()},
         }
 
 
-def _own_version() -> str:
+def own_version() -> str:
     try:
         return metadata.version("mtmm-es")
     except metadata.PackageNotFoundError:
