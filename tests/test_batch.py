@@ -76,7 +76,10 @@ def test_kill_minus_nine_loses_nothing_already_written(tmp_path: Path, fixture_v
     out = tmp_path / "out"
     code = "import sys, cli; sys.exit(cli.analyze_video(sys.argv[1:]))"
     args = [sys.executable, "-c", code, str(root), "--out", str(out), "--workers", "1", "--no-cache"]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    env = {**os.environ, "TMPDIR": str(tmp_path)}  # a killed process cannot remove its temporary audio
+    process = subprocess.Popen(
+        args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env
+    )
     sidecars, deadline = out / ".mtmm", time.time() + 120
     while time.time() < deadline and not (sidecars.is_dir() and any(sidecars.glob("*.json"))):
         time.sleep(0.2)
