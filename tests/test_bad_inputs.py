@@ -49,12 +49,14 @@ def test_variable_frame_rate_is_sampled_on_a_regular_grid(tmp_path: Path, fixtur
 
 
 def _peak_rss_mb(video: Path) -> tuple[float, float]:
-    """(peak RSS in MB, duration) of extracting `video` in a fresh process."""
+    """(peak RSS in MB, duration) of extracting `video` in a fresh process. The peak is VmHWM, the
+    high-water mark of the process's own memory: ru_maxrss would include the parent's at fork."""
     code = (
-        "import resource, sys; from pipeline import ExtractionConfig, FeaturePipeline\n"
+        "import re, sys; from pipeline import ExtractionConfig, FeaturePipeline\n"
         "from extractors.visual import VisualConfig\n"
         "e = FeaturePipeline(ExtractionConfig(cache=False, visual=VisualConfig(fps=1))).extract(sys.argv[1])\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, e.media.duration)"
+        "status = open('/proc/self/status').read()\n"
+        "print(re.search(r'VmHWM:\\s+(\\d+) kB', status).group(1), e.media.duration)"
     )
     result = subprocess.run([sys.executable, "-c", code, str(video)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
