@@ -17,7 +17,7 @@ Run `examples/own_videos/run.sh` for a worked example.
 
 from __future__ import annotations
 
-import sys
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -103,7 +103,7 @@ def extract_files(items: Iterable[tuple[str, Path, list]], extraction_config=Non
         try:
             results[video_id] = pipeline.extract(path, segments=segments)
         except MtmmError as error:
-            print(f"warning: skipped {error}", file=sys.stderr)
+            logging.getLogger(__name__).warning("skipped %s", error)
     return results
 
 
