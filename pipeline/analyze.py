@@ -17,7 +17,6 @@ import numpy as np
 from extractors.acoustic import AcousticConfig
 from extractors.errors import MtmmError
 from extractors.text import BUNDLED as BUNDLED_VECTORS
-from extractors.text import TextConfig
 from extractors.visual import VisualConfig
 
 from .config import ExtractionConfig

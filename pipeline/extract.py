@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from extractors.acoustic import make_acoustic_extractor
-from extractors.asr import make_transcriber, transcribe_long
+from extractors.asr import asr_info, make_transcriber, transcribe_long
 from extractors.base import (
     SAMPLE_RATE,
     ExtractorInfo,
@@ -179,16 +179,11 @@ class FeaturePipeline:
             media=media.info,
             utterances=utterances,
             features={m: features[m] for m in self.config.modalities},
-            asr=None if self._transcriber is None and cached_words is None else self._asr_info(),
+            asr=None if self._transcriber is None and cached_words is None else asr_info(self.config.asr),
             segmentation=self.segmentation_spec(segments),
             timings=timings,
             warnings=warnings,
         )
-
-    def _asr_info(self) -> ExtractorInfo:
-        if self._transcriber is not None:
-            return self._transcriber.info
-        return ExtractorInfo(self.config.asr.backend, "asr", "1", self._asr_spec(), ())
 
     def _recognise(self, media: Media, segments: Sequence[Segment] | None, warnings: list[str]) -> Any:
         """Words for pause segmentation, or one word list per user segment lacking text."""
