@@ -8,13 +8,13 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 
-from extractors.errors import MtmmError
+from mtmm_es.core.errors import MtmmError
 
 
 def add_extraction_arguments(parser: argparse.ArgumentParser) -> None:
-    from extractors.asr import BACKENDS, AsrConfig
-    from extractors.visual import VisualConfig
-    from pipeline import SegmentationConfig
+    from mtmm_es.extractors.asr import BACKENDS, AsrConfig
+    from mtmm_es.extractors.visual import VisualConfig
+    from mtmm_es.pipeline import SegmentationConfig
 
     asr, segmentation, visual = AsrConfig(), SegmentationConfig(), VisualConfig()
     group = parser.add_argument_group("extraction")
@@ -24,11 +24,19 @@ def add_extraction_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-vad", action="store_true", help="disable Silero VAD (faster-whisper)")
     group.add_argument("--language", default=asr.language)
     group.add_argument("--pause", type=float, default=segmentation.pause_s, help="pause (s) that ends an utterance")
-    group.add_argument("--sentence-split", type=float, default=segmentation.sentence_split_s,
-                       help="also cut at sentence ends once an utterance is this long (s)")  # fmt: skip
+    group.add_argument(
+        "--sentence-split",
+        type=float,
+        default=segmentation.sentence_split_s,
+        help="also cut at sentence ends once an utterance is this long (s)",
+    )
     group.add_argument("--max-utterance", type=float, default=segmentation.max_duration_s, help="longest utterance (s)")
-    group.add_argument("--min-utterance", type=float, default=segmentation.min_duration_s,
-                       help="shorter utterances are merged into a neighbour (s)")  # fmt: skip
+    group.add_argument(
+        "--min-utterance",
+        type=float,
+        default=segmentation.min_duration_s,
+        help="shorter utterances are merged into a neighbour (s)",
+    )
     group.add_argument("--segments", help="SRT, WebVTT or CSV (start,end[,text]) utterance windows")
     group.add_argument("--text-vectors", help="GloVe .txt, word2vec .bin/.txt or gensim .kv (default: GloVe 6B 50d)")
     group.add_argument("--text-allow-pickle", action="store_true", help="allow loading a pickled gensim .kv file")
@@ -46,11 +54,11 @@ def add_extraction_arguments(parser: argparse.ArgumentParser) -> None:
 
 def extraction_config(args: argparse.Namespace):
     """ExtractionConfig from parsed arguments."""
-    from extractors.acoustic import AcousticConfig
-    from extractors.asr import AsrConfig
-    from extractors.text import TextConfig
-    from extractors.visual import VisualConfig
-    from pipeline import ExtractionConfig, SegmentationConfig
+    from mtmm_es.extractors.acoustic import AcousticConfig
+    from mtmm_es.extractors.asr import AsrConfig
+    from mtmm_es.extractors.text import TextConfig
+    from mtmm_es.extractors.visual import VisualConfig
+    from mtmm_es.pipeline import ExtractionConfig, SegmentationConfig
 
     return ExtractionConfig(
         asr=AsrConfig(
@@ -78,7 +86,7 @@ def extraction_config(args: argparse.Namespace):
 
 
 def _extract(args: argparse.Namespace) -> int:
-    from pipeline import FeaturePipeline, write_extraction
+    from mtmm_es.pipeline import FeaturePipeline, write_extraction
 
     extraction = FeaturePipeline(extraction_config(args)).extract(args.media)
     out = write_extraction(extraction, args.out)
@@ -98,7 +106,7 @@ def _print_metrics(title: str, metrics: dict[str, float]) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from model.api import train_and_save
+    from mtmm_es.pipeline.training import train_and_save
 
     report = train_and_save(
         out=args.out,
@@ -121,7 +129,9 @@ def _train(args: argparse.Namespace) -> int:
         verbose=args.verbose,
     )
     if "validation" in report:
-        _print_metrics(f"validation ({report['validation_kind']}, {report['validation_videos']} videos):", report["validation"])
+        _print_metrics(
+            f"validation ({report['validation_kind']}, {report['validation_videos']} videos):", report["validation"]
+        )
     for dataset, metrics in report.get("mtl_pooled_weak", {}).items():
         _print_metrics(f"validation, {dataset}:", metrics)
     print(f"checkpoint -> {args.out}")
@@ -129,7 +139,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from model.api import evaluate_checkpoint
+    from mtmm_es.pipeline.training import evaluate_checkpoint
 
     metrics = evaluate_checkpoint(args.checkpoint, args.dataset, args.data_dir, args.split)
     _print_metrics(f"{args.dataset} {args.split}:", metrics)
@@ -137,7 +147,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from model.api import predict_to_csv, predict_transcripts
+    from mtmm_es.pipeline.training import predict_to_csv, predict_transcripts
 
     if args.transcripts:
         count = predict_transcripts(args.transcripts, args.out, args.checkpoint)
@@ -224,8 +234,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def analyze_video(argv: Sequence[str] | None = None) -> int:
-    from pipeline.batch import default_workers
-    from pipeline.formats import FORMATS
+    from mtmm_es.pipeline.batch import default_workers
+    from mtmm_es.pipeline.formats import FORMATS
 
     parser = argparse.ArgumentParser(
         prog="analyze-video",
@@ -238,8 +248,11 @@ def analyze_video(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--format", choices=FORMATS, default="json")
     parser.add_argument("--report", action="store_true", help="also write an HTML report and PNG plots")
     parser.add_argument("--checkpoint", help="checkpoint folder (default: the shipped default model)")
-    parser.add_argument("--emotion-thresholds", choices=("f1", "wacc"),
-                        help="validation thresholds that turn emotion scores into labels (default: the checkpoint's)")  # fmt: skip
+    parser.add_argument(
+        "--emotion-thresholds",
+        choices=("f1", "wacc"),
+        help="validation thresholds that turn emotion scores into labels (default: the checkpoint's)",
+    )
     batch = parser.add_argument_group("folders")
     batch.add_argument("--recursive", action="store_true")
     batch.add_argument("--glob", help="only file names matching this pattern, e.g. '*.mp4'")
@@ -257,9 +270,9 @@ def _analyze(args: argparse.Namespace) -> int:
 
     if Path(args.media).is_dir():
         return _analyze_folder(args)
-    from pipeline.analyze import Pipeline
-    from pipeline.files import atomic_write_text
-    from pipeline.formats import render
+    from mtmm_es.core.files import atomic_write_text
+    from mtmm_es.pipeline.analyze import Pipeline
+    from mtmm_es.pipeline.formats import render
 
     result = Pipeline(extraction_config(args), args.checkpoint, args.emotion_thresholds).analyze(args.media)
     for warning in result.warnings:
@@ -270,7 +283,7 @@ def _analyze(args: argparse.Namespace) -> int:
     else:
         atomic_write_text(args.out, text)
         if args.report:
-            from pipeline.report import write_report
+            from mtmm_es.pipeline.report import write_report
 
             write_report(result, Path(args.out).with_suffix(".html"))
         summary = result.summary.get("sentiment", {})
@@ -279,7 +292,7 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def _analyze_folder(args: argparse.Namespace) -> int:
-    from pipeline.batch import BatchOptions, run_batch
+    from mtmm_es.pipeline.batch import BatchOptions, run_batch
 
     options = BatchOptions(
         format=args.format,
@@ -291,17 +304,17 @@ def _analyze_folder(args: argparse.Namespace) -> int:
         backend=args.backend,
         ray_address=args.ray_address,
     )
-    summary = run_batch(args.media, args.out, options, extraction_config(args), args.checkpoint, args.emotion_thresholds)
+    summary = run_batch(
+        args.media, args.out, options, extraction_config(args), args.checkpoint, args.emotion_thresholds
+    )
     counts = summary.counts()
     for outcome in summary.outcomes:
         if outcome.status == "failed":
             print(f"failed: {outcome.input}: {outcome.reason}", file=sys.stderr)
-    print(f"{counts['processed']} processed, {counts['skipped']} skipped, {counts['failed']} failed"
-          f"{' (interrupted)' if summary.interrupted else ''} -> {args.out}")  # fmt: skip
+    print(
+        f"{counts['processed']} processed, {counts['skipped']} skipped, {counts['failed']} failed"
+        f"{' (interrupted)' if summary.interrupted else ''} -> {args.out}"
+    )
     if summary.interrupted:
         return 130
     return 1 if counts["failed"] else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -30,10 +30,10 @@ from benchmarks.common import bench_video, rtf_parser  # noqa: E402
 
 
 def worker(video: str, naive: bool) -> dict:
-    from extractors.acoustic import AcousticConfig
-    from extractors.visual import VisualConfig
-    from pipeline import ExtractionConfig
-    from pipeline.analyze import Pipeline
+    from mtmm_es.extractors.acoustic import AcousticConfig
+    from mtmm_es.extractors.visual import VisualConfig
+    from mtmm_es.pipeline import ExtractionConfig
+    from mtmm_es.pipeline.analyze import Pipeline
 
     config = ExtractionConfig(cache=False)
     if naive:
@@ -57,7 +57,7 @@ def run_worker(video: str, naive: bool) -> dict:
 def batch_throughput(files: int, workers: int) -> float:
     """Seconds for `files` distinct copies of the fixture through run_batch (fresh processes)."""
     code = (
-        "import sys, time; from pipeline import ExtractionConfig; from pipeline.batch import BatchOptions, run_batch\n"
+        "import sys, time; from mtmm_es.pipeline import ExtractionConfig; from mtmm_es.pipeline.batch import BatchOptions, run_batch\n"
         "t = time.perf_counter()\n"
         "s = run_batch(sys.argv[1], sys.argv[2], BatchOptions(workers=int(sys.argv[3])), ExtractionConfig(cache=False),"
         " progress=False)\n"
@@ -71,8 +71,11 @@ def batch_throughput(files: int, workers: int) -> float:
         out = Path(tmp) / "out"
         result = subprocess.run(
             [sys.executable, "-c", code, tmp, str(out), str(workers), str(files)],
-            check=True, capture_output=True, text=True, cwd=ROOT,
-        )  # fmt: skip
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
         shutil.rmtree(out, ignore_errors=True)
     return float(result.stdout.splitlines()[-1])
 
@@ -102,8 +105,12 @@ def main() -> None:
     if args.batch_files:
         one, two = batch_throughput(args.batch_files, 1), batch_throughput(args.batch_files, 2)
         print(f"batch of {args.batch_files} files: 1 worker {one:.1f} s, 2 workers {two:.1f} s", flush=True)
-        summary["batch"] = {"files": args.batch_files, "seconds_1_worker": one, "seconds_2_workers": two,
-                            "speedup_2_workers": one / two}  # fmt: skip
+        summary["batch"] = {
+            "files": args.batch_files,
+            "seconds_1_worker": one,
+            "seconds_2_workers": two,
+            "speedup_2_workers": one / two,
+        }
     print(json.dumps(summary))
 
 

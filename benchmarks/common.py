@@ -18,10 +18,21 @@ def bench_video(path: str | None = None) -> str:
     video = Path(tempfile.gettempdir()) / "mtmm-bench-60s-720p30.mp4"
     if not video.exists():
         subprocess.run(
-            [sys.executable, str(ROOT / "scripts/talking_head.py"), "--duration", "60", "--size", "1280x720",
-             "--fps", "30", "--crf", "23", str(video)],
+            [
+                sys.executable,
+                str(ROOT / "scripts/talking_head.py"),
+                "--duration",
+                "60",
+                "--size",
+                "1280x720",
+                "--fps",
+                "30",
+                "--crf",
+                "23",
+                str(video),
+            ],
             check=True,
-        )  # fmt: skip
+        )
     return str(video)
 
 

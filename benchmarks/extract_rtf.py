@@ -35,15 +35,13 @@ def peak_rss_kb() -> int:
 
 
 def worker(video: str, naive: bool) -> dict:
-    from extractors.acoustic import AcousticConfig
-    from extractors.visual import VisualConfig
-    from pipeline import ExtractionConfig, FeaturePipeline
+    from mtmm_es.extractors.acoustic import AcousticConfig
+    from mtmm_es.extractors.visual import VisualConfig
+    from mtmm_es.pipeline import ExtractionConfig, FeaturePipeline
 
     config = ExtractionConfig(cache=False)
     if naive:
-        config = replace(
-            config, acoustic=AcousticConfig(pitch="pyin"), visual=VisualConfig(fps=0, skip_bidir=False)
-        )
+        config = replace(config, acoustic=AcousticConfig(pitch="pyin"), visual=VisualConfig(fps=0, skip_bidir=False))
     started = time.perf_counter()
     pipeline = FeaturePipeline(config)
     pipeline.extract(video)
@@ -90,8 +88,11 @@ def main() -> None:
         runs = []
         for index in range(count):
             runs.append(run_worker(video, naive))
-            print(f"{label} run {index + 1}: rtf {runs[-1]['rtf']:.3f} (cold {runs[-1]['rtf_cold']:.3f}), "
-                  f"peak {runs[-1]['peak_rss_mb']:.0f} MB, stages {runs[-1]['stages']}", flush=True)  # fmt: skip
+            print(
+                f"{label} run {index + 1}: rtf {runs[-1]['rtf']:.3f} (cold {runs[-1]['rtf_cold']:.3f}), "
+                f"peak {runs[-1]['peak_rss_mb']:.0f} MB, stages {runs[-1]['stages']}",
+                flush=True,
+            )
         results[label] = summarise(runs) if runs else None
     default, naive = results["default"], results["naive"]
     print("stage seconds (median, default):", " ".join(f"{k}={v:.2f}" for k, v in default["stages"].items()))

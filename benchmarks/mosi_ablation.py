@@ -18,12 +18,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model.corpora.mosi import load_mosi  # noqa: E402
-from model.fit import fit  # noqa: E402
-from model.recipes import load_recipe  # noqa: E402
+from mtmm_es.model.corpora.mosi import load_mosi  # noqa: E402
+from mtmm_es.model.fit import fit  # noqa: E402
+from mtmm_es.model.recipes import load_recipe  # noqa: E402
 
-SUBSETS = {"T": ("text",), "A": ("acoustic",), "V": ("visual",), "TA": ("text", "acoustic"),
-           "TV": ("text", "visual"), "AV": ("acoustic", "visual"), "TAV": ("text", "acoustic", "visual")}  # fmt: skip
+SUBSETS = {
+    "T": ("text",),
+    "A": ("acoustic",),
+    "V": ("visual",),
+    "TA": ("text", "acoustic"),
+    "TV": ("text", "visual"),
+    "AV": ("acoustic", "visual"),
+    "TAV": ("text", "acoustic", "visual"),
+}
 SETUPS = {"STL": ("sentiment",), "MTL": ("sentiment", "intensity")}
 
 
@@ -48,7 +55,10 @@ def main() -> None:
                 f1s.append(report["validation"]["sentiment_f1_weighted"])
             row[setup] = {"accuracy": statistics.mean(accuracies), "f1_weighted": statistics.mean(f1s)}
         results[name] = row
-        print(f"{name:4s} " + "  ".join(f"{row[s]['accuracy']:7.4f}  {row[s]['f1_weighted']:7.4f}" for s in SETUPS), flush=True)
+        print(
+            f"{name:4s} " + "  ".join(f"{row[s]['accuracy']:7.4f}  {row[s]['f1_weighted']:7.4f}" for s in SETUPS),
+            flush=True,
+        )
     print(json.dumps({"seeds": args.seeds, "folds": args.folds, "results": results}))
 
 

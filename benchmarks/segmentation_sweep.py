@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import ks_2samp
 
-from extractors.base import Word
-from model.csd import ComputationalSequence
-from pipeline.segmentation import SegmentationConfig, segment_words
+from mtmm_es.extractors.base import Word
+from mtmm_es.model.csd import ComputationalSequence
+from mtmm_es.pipeline.segmentation import SegmentationConfig, segment_words
 
 
 def match_count(predicted: np.ndarray, reference: np.ndarray, tolerance: float) -> int:
@@ -79,9 +79,20 @@ def main() -> None:
         precision, recall = hits / max(n_predicted, 1), hits / max(n_reference, 1)
         f1 = 2 * precision * recall / max(precision + recall, 1e-9)
         ks = float(ks_2samp(durations, reference_durations).statistic)
-        results.append({"pause_s": pause, "precision": precision, "recall": recall, "f1": f1,
-                        "median_s": float(np.median(durations)), "ks": ks, "utterances": len(durations)})  # fmt: skip
-        print(f"{pause:7.2f}  {precision:9.3f}  {recall:6.3f}  {f1:5.3f}  {np.median(durations):8.2f}  {ks:5.3f}  {len(durations):10d}")
+        results.append(
+            {
+                "pause_s": pause,
+                "precision": precision,
+                "recall": recall,
+                "f1": f1,
+                "median_s": float(np.median(durations)),
+                "ks": ks,
+                "utterances": len(durations),
+            }
+        )
+        print(
+            f"{pause:7.2f}  {precision:9.3f}  {recall:6.3f}  {f1:5.3f}  {np.median(durations):8.2f}  {ks:5.3f}  {len(durations):10d}"
+        )
     print(json.dumps({"closest_durations": min(results, key=lambda r: r["ks"]), "sweep": results}))
 
 

@@ -23,8 +23,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model.data import Corpus, Video, batches, collate  # noqa: E402
-from model.train import TrainConfig, batch_loss, build_model, seed_everything  # noqa: E402
+from mtmm_es.model.data import Corpus, Video, batches, collate  # noqa: E402
+from mtmm_es.model.train import TrainConfig, batch_loss, build_model, seed_everything  # noqa: E402
 
 
 def synthetic_mosei(videos: int = 2250, utterances: int = 23_000, seed: int = 0) -> Corpus:
@@ -76,8 +76,8 @@ def main() -> None:
     args = parser.parse_args()
     results = {"threads": torch.get_num_threads()}
     if (args.mosi_dir / "train_utterances.csv").is_file():
-        from model.corpora.mosi import load_mosi
-        from model.recipes import load_recipe
+        from mtmm_es.model.corpora.mosi import load_mosi
+        from mtmm_es.model.recipes import load_recipe
 
         mosi = load_mosi(args.mosi_dir)
         times = epoch_seconds(mosi, load_recipe("mosi").train, args.epochs)

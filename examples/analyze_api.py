@@ -1,16 +1,16 @@
 """The Python API: analyse files with the default model, look at the results, write outputs.
 
-    python examples/analyze_api.py [MEDIA ...]     (default: the repository's fixture clip)
+python examples/analyze_api.py [MEDIA ...]     (default: the repository's fixture clip)
 """
 
 import sys
 from pathlib import Path
 
-from extractors.errors import MtmmError
-from pipeline import ExtractionConfig
-from pipeline.analyze import Pipeline
-from pipeline.formats import render
-from pipeline.report import write_report
+from mtmm_es.core.errors import MtmmError
+from mtmm_es.pipeline import ExtractionConfig
+from mtmm_es.pipeline.analyze import Pipeline
+from mtmm_es.pipeline.formats import render
+from mtmm_es.pipeline.report import write_report
 
 root = Path(__file__).resolve().parents[1]
 paths = sys.argv[1:] or [str(root / "tests/fixtures/talking_head.mp4")]

@@ -1,5 +1,7 @@
 """One module per modality (asr, text, acoustic, visual) behind the interface in `base`."""
 
+from mtmm_es.core.errors import MtmmError
+
 from .base import (
     MODALITIES,
     ExtractorInfo,
@@ -10,7 +12,6 @@ from .base import (
     Utterance,
     Word,
 )
-from .errors import MtmmError
 
 __all__ = [
     "MODALITIES",

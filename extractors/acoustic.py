@@ -16,6 +16,8 @@ from typing import Any
 import librosa
 import numpy as np
 
+from mtmm_es.core.errors import MtmmError
+
 from .base import (
     SAMPLE_RATE,
     ExtractorInfo,
@@ -27,7 +29,6 @@ from .base import (
     pool_track,
     pooled_names,
 )
-from .errors import MtmmError
 
 HOP = 160  # 10 ms, as COVAREP
 FRAME = 1024  # 64 ms analysis frame: two periods of the lowest F0
@@ -37,10 +38,21 @@ N_MFCC = 24  # stands in for COVAREP's MCEPs
 SILENCE_DB = -80.0
 
 DESCRIPTORS = (
-    "f0_hz", "voiced", "hnr_db", "h1_h2_db", "jitter", "shimmer", "rms_db", "loudness_db",
-    "spectral_tilt_db_per_khz", "peak_slope_db_per_octave", "zcr", "spectral_centroid_hz", "spectral_flux",
+    "f0_hz",
+    "voiced",
+    "hnr_db",
+    "h1_h2_db",
+    "jitter",
+    "shimmer",
+    "rms_db",
+    "loudness_db",
+    "spectral_tilt_db_per_khz",
+    "peak_slope_db_per_octave",
+    "zcr",
+    "spectral_centroid_hz",
+    "spectral_flux",
     *(f"mfcc_{i}" for i in range(N_MFCC)),
-)  # fmt: skip
+)
 OCTAVE_EDGES_HZ = (177, 354, 707, 1414, 2828, 5657)  # bands centred on 250 .. 4000 Hz
 
 
@@ -96,8 +108,14 @@ def _neighbour_change(x: np.ndarray, defined: np.ndarray) -> np.ndarray:
 
 def _pitch(y: np.ndarray, config: AcousticConfig) -> np.ndarray:
     """F0 (Hz) per frame; pyin's unvoiced frames get its best guess so periodicity can judge them."""
-    options = {"fmin": config.fmin, "fmax": config.fmax, "sr": SAMPLE_RATE, "frame_length": FRAME,
-               "hop_length": HOP, "center": False}  # fmt: skip
+    options = {
+        "fmin": config.fmin,
+        "fmax": config.fmax,
+        "sr": SAMPLE_RATE,
+        "frame_length": FRAME,
+        "hop_length": HOP,
+        "center": False,
+    }
     if config.pitch == "yin":
         return librosa.yin(y, **options)
     if config.pitch == "pyin":

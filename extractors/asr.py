@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from mtmm_es.core.errors import MtmmError
+
 from .base import SAMPLE_RATE, ExtractorInfo, Transcriber, Word
-from .errors import MtmmError
 
 BACKENDS = ("faster-whisper", "openai-whisper")
 

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from .errors import MtmmError
+from mtmm_es.core.errors import MtmmError
 
 MODALITIES = ("text", "acoustic", "visual")
 SAMPLE_RATE = 16000
@@ -30,6 +30,15 @@ class Word:
     start: float
     end: float
     probability: float
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A user-supplied time window, with its transcript when the file gives one."""
+
+    start: float
+    end: float
+    text: str | None = None
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mtmm_es.core.errors import MtmmError
+
 from .base import ExtractorInfo, FeatureExtractor, MediaSource, ModalityFeatures, Utterance
-from .errors import MtmmError
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from safetensors.torch import load_file, save
 
-from extractors.errors import MtmmError
+from mtmm_es.core.errors import MtmmError
 
 from .data import Video
 from .network import MTMMES, ModelConfig
@@ -53,7 +53,7 @@ class Checkpoint:
 
 def save_checkpoint(checkpoint: Checkpoint, folder: str | Path) -> Path:
     """Write weights then config (config.json last: its presence marks a complete checkpoint)."""
-    from pipeline.files import atomic_write_bytes, atomic_write_json
+    from mtmm_es.core.files import atomic_write_bytes, atomic_write_json
 
     folder = Path(folder)
     tensors = {

@@ -9,7 +9,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from extractors.errors import MtmmError
+from mtmm_es.core.errors import MtmmError
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from extractors.errors import MtmmError
+from mtmm_es.core.errors import MtmmError
 
 from .tasks import TASKS
 

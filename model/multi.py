@@ -9,8 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from extractors.errors import MtmmError
-from extractors.text import GloveTextExtractor, TextConfig
+from mtmm_es.core.errors import MtmmError
+from mtmm_es.extractors.text import GloveTextExtractor, TextConfig
 
 from .checkpoint import Checkpoint
 from .corpora.common import add_text_features
@@ -58,7 +58,11 @@ def deduplicated(datasets: list[DatasetSplit]) -> list[DatasetSplit]:
     by_name = {d.name: d for d in datasets}
     if "mustard" not in by_name or "mustardpp" not in by_name:
         return datasets
-    plus = {v.id.removeprefix("mustardpp-") for part in (by_name["mustardpp"].train, by_name["mustardpp"].val) for v in part.videos}
+    plus = {
+        v.id.removeprefix("mustardpp-")
+        for part in (by_name["mustardpp"].train, by_name["mustardpp"].val)
+        for v in part.videos
+    }
 
     def keep(corpus: Corpus) -> Corpus:
         return corpus.subset([v.id for v in corpus.videos if v.id.removeprefix("mustard-") not in plus])
@@ -76,7 +80,9 @@ def compare_setups(datasets: list[DatasetSplit], config, weak_weight: float, log
             model = train(dataset.train, dataset.val, replace(config, tasks=(task,), monitor="loss"), log=log).model
             report["stl"][dataset.name] |= evaluate_per_dataset(model, [dataset])[dataset.name]
         if len(dataset.tasks()) > 1:
-            model = train(dataset.train, dataset.val, replace(config, tasks=dataset.tasks(), monitor="loss"), log=log).model
+            model = train(
+                dataset.train, dataset.val, replace(config, tasks=dataset.tasks(), monitor="loss"), log=log
+            ).model
             report["mtl"][dataset.name] = evaluate_per_dataset(model, [dataset])[dataset.name]
     pooled = deduplicated(datasets)
     pooled_train = union("union-train", [d.train for d in pooled if d.train.videos])
@@ -106,8 +112,15 @@ def run_default_recipe(
     report["weak"] = weak_report
     checkpoint.training = {
         "recipe": recipe.name,
-        "datasets": {d.name: {"train": d.train.provenance, "train_utterances": d.train.n_utterances(),
-                              "val_utterances": d.val.n_utterances(), "tasks": list(d.tasks())} for d in datasets},  # fmt: skip
+        "datasets": {
+            d.name: {
+                "train": d.train.provenance,
+                "train_utterances": d.train.n_utterances(),
+                "val_utterances": d.val.n_utterances(),
+                "tasks": list(d.tasks()),
+            }
+            for d in datasets
+        },
         "config": config.to_dict(),
         "trained_modalities": list(config.modalities),
         "report": report,

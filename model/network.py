@@ -152,4 +152,3 @@ class MTMMES(nn.Module):
         drop = torch.rand(batch, len(modalities)) < self.config.modality_dropout
         drop[drop.all(dim=1), torch.randint(len(modalities), (1,))] = False
         return {m: present[m] & ~drop[:, i, None] for i, m in enumerate(modalities)}
-

@@ -28,7 +28,9 @@ def emotion_labels(scores: np.ndarray, thresholds: Sequence[float]) -> list[str]
     return labels or ["none"]
 
 
-def utterance_rows(predicted: dict[str, np.ndarray], n: int, thresholds: Sequence[float] | None) -> list[dict[str, Any]]:
+def utterance_rows(
+    predicted: dict[str, np.ndarray], n: int, thresholds: Sequence[float] | None
+) -> list[dict[str, Any]]:
     """One flat dict per utterance with every prediction the model makes; emotion labels use
     `thresholds` (one per emotion; 0.5 when None)."""
     rows = []
@@ -62,7 +64,7 @@ def corpus_predictions(checkpoint: Checkpoint, corpus: Corpus, by_segment: bool 
 
 
 def write_csv(rows: Sequence[dict[str, Any]], path: str | Path) -> None:
-    from pipeline.files import atomic_write_text
+    from mtmm_es.core.files import atomic_write_text
 
     buffer = io.StringIO()
     if rows:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from extractors.errors import MtmmError
+from mtmm_es.core.errors import MtmmError
 
 from .train import TrainConfig
 

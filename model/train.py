@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from extractors.errors import MtmmError
+from mtmm_es.core.errors import MtmmError
 
 from .data import Batch, Corpus, Video, batches, collate, feature_statistics
 from .metrics import binary_metrics, choose_thresholds, emotion_metrics, intensity_metrics, sentiment_metrics

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from extractors.errors import MtmmError
+from mtmm_es.core.errors import MtmmError
 
 from .checkpoint import Checkpoint
 from .data import Corpus
@@ -67,9 +67,10 @@ def evaluate_per_dataset(model_or_checkpoint, datasets: Sequence[DatasetSplit], 
     for dataset in datasets:
         videos = dataset.val.videos
         predictions = (
-            model_or_checkpoint.predict(videos) if isinstance(model_or_checkpoint, Checkpoint)
+            model_or_checkpoint.predict(videos)
+            if isinstance(model_or_checkpoint, Checkpoint)
             else predict(model_or_checkpoint, videos)
-        )  # fmt: skip
+        )
         metrics, _ = score_predictions(videos, predictions, dataset.tasks(), thresholds)
         results[dataset.name] = metrics
     return results

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from extractors.acoustic import AcousticConfig
-from extractors.errors import MtmmError
-from extractors.text import BUNDLED as BUNDLED_VECTORS
-from extractors.visual import VisualConfig
+from mtmm_es.core.errors import MtmmError
+from mtmm_es.extractors.acoustic import AcousticConfig
+from mtmm_es.extractors.text import BUNDLED as BUNDLED_VECTORS
+from mtmm_es.extractors.visual import VisualConfig
 
 from .config import ExtractionConfig
 from .extract import Extraction, FeaturePipeline, own_version
@@ -28,7 +28,7 @@ SCHEMA_VERSION = "1.0"
 
 def default_checkpoint_dir() -> Path:
     """The default model shipped inside the `model` package."""
-    return Path(str(resources.files("model") / "default"))
+    return Path(str(resources.files("mtmm_es.model") / "default"))
 
 
 def schema() -> dict[str, Any]:
@@ -43,7 +43,9 @@ def extraction_config_for(feature_spec: dict[str, dict], base: ExtractionConfig)
         config = dict(spec.get("config", {}))
         if modality == "text" and spec.get("extractor") == "glove-mean":
             vectors = None if config.get("vectors") == BUNDLED_VECTORS else base.text.vectors
-            settings["text"] = replace(base.text, **{k: v for k, v in config.items() if k != "vectors"}, vectors=vectors)
+            settings["text"] = replace(
+                base.text, **{k: v for k, v in config.items() if k != "vectors"}, vectors=vectors
+            )
         elif modality == "acoustic" and spec.get("extractor") in ("covarep-librosa", "egemaps-opensmile"):
             extractor = "covarep" if spec["extractor"] == "covarep-librosa" else "egemaps"
             known = {k: v for k, v in config.items() if k in AcousticConfig.__dataclass_fields__}
@@ -106,8 +108,11 @@ class VideoResult:
         for u in self.utterances:
             row = {"index": u.index, "start": u.start, "end": u.end, "text": u.text}
             if u.sentiment:
-                row |= {"sentiment": u.sentiment["label"], "p_positive": u.sentiment["p_positive"],
-                        "sentiment_score": u.sentiment["score"]}  # fmt: skip
+                row |= {
+                    "sentiment": u.sentiment["label"],
+                    "p_positive": u.sentiment["p_positive"],
+                    "sentiment_score": u.sentiment["score"],
+                }
             if u.emotions:
                 row |= {f"p_{k}": v for k, v in u.emotions["scores"].items()}
                 row["emotions"] = ";".join(u.emotions["labels"])
@@ -132,7 +137,7 @@ class Pipeline:
     ):
         """emotion_thresholds: "f1" or "wacc" validation thresholds for emotion labels (default: the
         checkpoint's choice)."""
-        from model.checkpoint import load_checkpoint
+        from mtmm_es.model.checkpoint import load_checkpoint
 
         self.checkpoint_path = Path(checkpoint) if checkpoint else default_checkpoint_dir()
         self.checkpoint = load_checkpoint(self.checkpoint_path)
@@ -148,9 +153,11 @@ class Pipeline:
             return [self._analyze_or_error(p) for p in paths]
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(
-            max_workers=workers, mp_context=context, initializer=_start_worker,
+            max_workers=workers,
+            mp_context=context,
+            initializer=_start_worker,
             initargs=(self.extraction_config, str(self.checkpoint_path), self.checkpoint.emotion_label_metric),
-        ) as pool:  # fmt: skip
+        ) as pool:
             return list(pool.map(_worker_analyze, [str(p) for p in paths]))
 
     def _analyze_or_error(self, path: str | Path) -> VideoResult | MtmmError:
@@ -161,7 +168,7 @@ class Pipeline:
 
     def analyze(self, path: str | Path) -> VideoResult:
         """Extract, check the features against the checkpoint's spec, predict, label."""
-        from model.data import check_spec
+        from mtmm_es.model.data import check_spec
 
         extraction = self.features.extract(path)
         spec = extraction.spec()
@@ -170,7 +177,7 @@ class Pipeline:
         return self._result(extraction, spec, predicted)
 
     def _predict(self, extraction: Extraction) -> dict[str, np.ndarray]:
-        from model.data import Video
+        from mtmm_es.model.data import Video
 
         if not extraction.utterances:
             return {}
@@ -183,8 +190,8 @@ class Pipeline:
         return self.checkpoint.predict([video], attention=True)[0]
 
     def _result(self, extraction: Extraction, spec: dict[str, Any], predicted: dict[str, np.ndarray]) -> VideoResult:
-        from model.predictions import emotion_labels, sentiment_score
-        from model.tasks import EMOTION_LABELS
+        from mtmm_es.model.predictions import emotion_labels, sentiment_score
+        from mtmm_es.model.tasks import EMOTION_LABELS
 
         used_by_model = list(self.checkpoint.feature_spec)
         thresholds = self.checkpoint.label_thresholds or [0.5] * 6
@@ -194,26 +201,44 @@ class Pipeline:
             sentiment = emotions = sarcasm = None
             if "sentiment" in predicted:
                 p = float(predicted["sentiment"][i])
-                sentiment = {"label": "positive" if p >= 0.5 else "negative", "p_positive": _round(p),
-                             "score": _round(sentiment_score(predicted, i))}  # fmt: skip
+                sentiment = {
+                    "label": "positive" if p >= 0.5 else "negative",
+                    "p_positive": _round(p),
+                    "score": _round(sentiment_score(predicted, i)),
+                }
             if "emotion" in predicted:
                 scores = predicted["emotion"][i]
-                emotions = {"labels": emotion_labels(scores, thresholds),
-                            "scores": {name: _round(scores[k]) for k, name in enumerate(EMOTION_LABELS)}}  # fmt: skip
+                emotions = {
+                    "labels": emotion_labels(scores, thresholds),
+                    "scores": {name: _round(scores[k]) for k, name in enumerate(EMOTION_LABELS)},
+                }
             if "sarcasm" in predicted:
                 sarcasm = {"p": _round(predicted["sarcasm"][i])}
             utterances.append(
                 UtteranceResult(
-                    u.index, _round(u.start), _round(u.end), u.text, sentiment, emotions, sarcasm,
+                    u.index,
+                    _round(u.start),
+                    _round(u.end),
+                    u.text,
+                    sentiment,
+                    emotions,
+                    sarcasm,
                     {"available": available, "used": [m for m in used_by_model if m in available]},
-                )  # fmt: skip
+                )
             )
         return VideoResult(
-            source={"path": str(extraction.source), "sha256": extraction.sha256,
-                    "duration": _round(extraction.media.duration)},  # fmt: skip
+            source={
+                "path": str(extraction.source),
+                "sha256": extraction.sha256,
+                "duration": _round(extraction.media.duration),
+            },
             model=self._model_info(),
-            extractors={"asr": spec["asr"] and _short(spec["asr"]), **{m: _short(s) for m, s in spec["modalities"].items()},
-                        "segmentation": spec["segmentation"], "mtmm-es": own_version()},  # fmt: skip
+            extractors={
+                "asr": spec["asr"] and _short(spec["asr"]),
+                **{m: _short(s) for m, s in spec["modalities"].items()},
+                "segmentation": spec["segmentation"],
+                "mtmm-es": own_version(),
+            },
             utterances=utterances,
             summary=summarise(utterances, extraction.media.duration),
             warnings=list(extraction.warnings),
@@ -259,8 +284,12 @@ def summarise(utterances: list[UtteranceResult], duration: float) -> dict[str, A
         p = np.average([u.sentiment["p_positive"] for u in utterances], weights=weights)
         score = np.average([u.sentiment["score"] for u in utterances], weights=weights)
         positive = sum(u.sentiment["label"] == "positive" for u in utterances)
-        summary["sentiment"] = {"label": "positive" if p >= 0.5 else "negative", "p_positive": _round(p),
-                                "score": _round(score), "positive_utterances": positive}  # fmt: skip
+        summary["sentiment"] = {
+            "label": "positive" if p >= 0.5 else "negative",
+            "p_positive": _round(p),
+            "score": _round(score),
+            "positive_utterances": positive,
+        }
     if utterances[0].emotions:
         names = list(utterances[0].emotions["scores"])
         means = {n: _round(np.average([u.emotions["scores"][n] for u in utterances], weights=weights)) for n in names}
@@ -268,6 +297,9 @@ def summarise(utterances: list[UtteranceResult], duration: float) -> dict[str, A
         summary["emotions"] = {"mean_scores": means, "utterance_counts": counts}
     if utterances[0].sarcasm:
         ps = [u.sarcasm["p"] for u in utterances]
-        summary["sarcasm"] = {"mean_p": _round(np.mean(ps)), "max_p": _round(max(ps)),
-                              "sarcastic_utterances": sum(p >= 0.5 for p in ps)}  # fmt: skip
+        summary["sarcasm"] = {
+            "mean_p": _round(np.mean(ps)),
+            "max_p": _round(max(ps)),
+            "sarcastic_utterances": sum(p >= 0.5 for p in ps),
+        }
     return summary

@@ -22,11 +22,11 @@ from typing import Any
 
 from tqdm import tqdm
 
-from extractors.errors import MtmmError
+from mtmm_es.core.errors import MtmmError
+from mtmm_es.core.files import atomic_write_json, atomic_write_text, file_sha256
 
 from .cache import cache_key
 from .config import ExtractionConfig
-from .files import atomic_write_json, atomic_write_text, file_sha256
 from .formats import FORMATS, render
 
 MEDIA_SUFFIXES = frozenset(
@@ -154,9 +154,16 @@ def _pipeline(extraction: ExtractionConfig, checkpoint: str | None, emotion_thre
 
 
 def process_file(
-    path: str, output: str, sidecar: str, fmt: str, report: bool, fingerprint: str,
-    extraction: ExtractionConfig, checkpoint: str | None, emotion_thresholds: str | None = None,
-) -> dict[str, Any]:  # fmt: skip
+    path: str,
+    output: str,
+    sidecar: str,
+    fmt: str,
+    report: bool,
+    fingerprint: str,
+    extraction: ExtractionConfig,
+    checkpoint: str | None,
+    emotion_thresholds: str | None = None,
+) -> dict[str, Any]:
     """Analyse one file and write its outputs; never raises for a bad input (status 'failed')."""
     started = time.perf_counter()
     try:
@@ -166,16 +173,35 @@ def process_file(
             from .report import write_report
 
             write_report(result, Path(output).with_suffix(".html"))
-        atomic_write_json(sidecar, {"input": path, "sha256": result.source["sha256"], "fingerprint": fingerprint,
-                                    "output": output, "format": fmt, "warnings": result.warnings})  # fmt: skip
-        return {"status": "processed", "seconds": time.perf_counter() - started, "utterances": len(result.utterances),
-                "reason": "; ".join(result.warnings) or None}  # fmt: skip
+        atomic_write_json(
+            sidecar,
+            {
+                "input": path,
+                "sha256": result.source["sha256"],
+                "fingerprint": fingerprint,
+                "output": output,
+                "format": fmt,
+                "warnings": result.warnings,
+            },
+        )
+        return {
+            "status": "processed",
+            "seconds": time.perf_counter() - started,
+            "utterances": len(result.utterances),
+            "reason": "; ".join(result.warnings) or None,
+        }
     except MtmmError as error:
-        return {"status": "failed", "reason": error.cause if error.path == path else str(error),
-                "seconds": time.perf_counter() - started}  # fmt: skip
+        return {
+            "status": "failed",
+            "reason": error.cause if error.path == path else str(error),
+            "seconds": time.perf_counter() - started,
+        }
     except Exception as error:  # isolate a bug in one file from the rest of the run
-        return {"status": "failed", "reason": f"unexpected {type(error).__name__}: {error}",
-                "seconds": time.perf_counter() - started}  # fmt: skip
+        return {
+            "status": "failed",
+            "reason": f"unexpected {type(error).__name__}: {error}",
+            "seconds": time.perf_counter() - started,
+        }
 
 
 def _ray_runner(options: BatchOptions) -> Callable[..., Any]:
@@ -224,8 +250,22 @@ def run_batch(
         if not options.overwrite and is_done(path, output, out_dir, fingerprint):
             summary.outcomes.append(Outcome(relative, "skipped", str(output), "up to date"))
             continue
-        jobs.append((relative, (str(path), str(output), str(_sidecar(output, out_dir)), options.format,
-                                options.report, fingerprint, extraction, checkpoint, emotion_thresholds)))  # fmt: skip
+        jobs.append(
+            (
+                relative,
+                (
+                    str(path),
+                    str(output),
+                    str(_sidecar(output, out_dir)),
+                    options.format,
+                    options.report,
+                    fingerprint,
+                    extraction,
+                    checkpoint,
+                    emotion_thresholds,
+                ),
+            )
+        )
     bar = tqdm(total=len(jobs), unit="file", desc="analyze-video", disable=not progress or not jobs, file=sys.stderr)
     try:
         for relative, outcome in _execute(jobs, options):

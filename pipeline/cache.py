@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .files import atomic_save_npz, atomic_write_json, load_npz
+from mtmm_es.core.files import atomic_save_npz, atomic_write_json, load_npz
 
 
 def default_cache_dir() -> Path:

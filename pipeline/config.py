@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from extractors.acoustic import AcousticConfig
-from extractors.asr import AsrConfig
-from extractors.base import MODALITIES
-from extractors.errors import MtmmError
-from extractors.text import TextConfig
-from extractors.visual import VisualConfig
+from mtmm_es.core.errors import MtmmError
+from mtmm_es.extractors.acoustic import AcousticConfig
+from mtmm_es.extractors.asr import AsrConfig
+from mtmm_es.extractors.base import MODALITIES
+from mtmm_es.extractors.text import TextConfig
+from mtmm_es.extractors.visual import VisualConfig
 
 from .segmentation import SegmentationConfig
 

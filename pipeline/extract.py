@@ -12,9 +12,10 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from extractors.acoustic import make_acoustic_extractor
-from extractors.asr import asr_info, make_transcriber, transcribe_long
-from extractors.base import (
+from mtmm_es.core.files import file_sha256
+from mtmm_es.extractors.acoustic import make_acoustic_extractor
+from mtmm_es.extractors.asr import asr_info, make_transcriber, transcribe_long
+from mtmm_es.extractors.base import (
     SAMPLE_RATE,
     ExtractorInfo,
     FeatureExtractor,
@@ -24,12 +25,11 @@ from extractors.base import (
     Utterance,
     Word,
 )
-from extractors.text import GloveTextExtractor
-from extractors.visual import FaceExpressionExtractor
+from mtmm_es.extractors.text import GloveTextExtractor
+from mtmm_es.extractors.visual import FaceExpressionExtractor
 
 from .cache import Cache, cache_key
 from .config import ExtractionConfig
-from .files import file_sha256
 from .media import Media
 from .segmentation import Segment, join_words, read_segments, segment_words
 
@@ -166,7 +166,7 @@ class FeaturePipeline:
                 for m in pending:
                     analysis = analyses[m].result()
                     features[m] = _timed(
-                        timings, "pool", lambda m=m: self.extractors[m].pool(analysis, media, utterances)
+                        timings, "pool", lambda m=m, a=analysis: self.extractors[m].pool(a, media, utterances)
                     )
                     self._store_features(sha, utterances, features[m])
             warnings += _decoding_warnings(media)

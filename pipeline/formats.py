@@ -26,7 +26,11 @@ def _subtitles(result: VideoResult, fmt: str) -> str:
     subtitles = pysubs2.SSAFile()
     for utterance in result.utterances:
         subtitles.append(
-            pysubs2.SSAEvent(start=round(utterance.start * 1000), end=round(utterance.end * 1000), text=caption(utterance).replace("\n", "\\N"))
+            pysubs2.SSAEvent(
+                start=round(utterance.start * 1000),
+                end=round(utterance.end * 1000),
+                text=caption(utterance).replace("\n", "\\N"),
+            )
         )
     return subtitles.to_string(fmt)
 

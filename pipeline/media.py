@@ -19,8 +19,8 @@ from pathlib import Path
 import ffmpeg
 import numpy as np
 
-from extractors.base import SAMPLE_RATE, MediaInfo, VideoFrame
-from extractors.errors import MtmmError
+from mtmm_es.core.errors import MtmmError
+from mtmm_es.extractors.base import SAMPLE_RATE, MediaInfo, VideoFrame
 
 _DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
 _STREAM = re.compile(r"^\s*Stream #\d+:\d+.*?: (Audio|Video): (.*)$")
@@ -172,7 +172,9 @@ class Media:
         try:
             command.run(cmd=self.ffmpeg, capture_stdout=True, capture_stderr=True)
         except ffmpeg.Error as error:
-            raise MtmmError(f"cannot decode audio ({_ffmpeg_error(error.stderr.decode(errors='replace'))})", self.path)
+            raise MtmmError(
+                f"cannot decode audio ({_ffmpeg_error(error.stderr.decode(errors='replace'))})", self.path
+            ) from None
         if os.path.getsize(raw) == 0:
             return np.zeros(0, np.float32)
         return np.memmap(raw, dtype=np.float32, mode="r")

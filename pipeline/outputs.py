@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from extractors.base import Utterance
-from extractors.errors import MtmmError
+from mtmm_es.core.errors import MtmmError
+from mtmm_es.core.files import atomic_save_npz, atomic_write_json, load_npz
+from mtmm_es.extractors.base import Utterance
 
 from .extract import Extraction
-from .files import atomic_save_npz, atomic_write_json, load_npz
 
 UTTERANCES = "utterances.json"
 FEATURES = "features.npz"
@@ -67,5 +67,7 @@ def read_feature_set(folder: str | Path) -> FeatureSet:
         values[modality] = arrays[modality].astype(np.float32)
         masks[modality] = arrays[f"{modality}_mask"].astype(bool)
         if values[modality].shape != (len(utterances), modality_spec["dim"]):
-            raise MtmmError(f"'{modality}' has shape {values[modality].shape}, spec says dim {modality_spec['dim']}", folder)
+            raise MtmmError(
+                f"'{modality}' has shape {values[modality].shape}, spec says dim {modality_spec['dim']}", folder
+            )
     return FeatureSet(utterances, values, masks, spec)

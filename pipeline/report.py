@@ -14,13 +14,18 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from mtmm_es.core.files import atomic_write_bytes, atomic_write_text  # noqa: E402
+
 from .analyze import VideoResult  # noqa: E402
-from .files import atomic_write_bytes, atomic_write_text  # noqa: E402
 
 EMOTION_COLOURS = {
-    "anger": "#d62728", "disgust": "#8c564b", "fear": "#9467bd",
-    "happy": "#2ca02c", "sad": "#1f77b4", "surprise": "#ff7f0e",
-}  # fmt: skip
+    "anger": "#d62728",
+    "disgust": "#8c564b",
+    "fear": "#9467bd",
+    "happy": "#2ca02c",
+    "sad": "#1f77b4",
+    "surprise": "#ff7f0e",
+}
 
 
 def _png(figure) -> bytes:
@@ -52,8 +57,12 @@ def timeline_png(result: VideoResult) -> bytes:
     curves.set_ylim(0, 1)
     curves.set_ylabel("emotion score")
     if result.utterances and result.utterances[0].sarcasm:
-        sarcasm.bar(mids, [u.sarcasm["p"] for u in result.utterances],
-                    width=[max(u.end - u.start, 0.2) for u in result.utterances], color="#7f7f7f")  # fmt: skip
+        sarcasm.bar(
+            mids,
+            [u.sarcasm["p"] for u in result.utterances],
+            width=[max(u.end - u.start, 0.2) for u in result.utterances],
+            color="#7f7f7f",
+        )
     sarcasm.set_ylim(0, 1)
     sarcasm.set_ylabel("P(sarcasm)")
     sarcasm.set_xlabel("time (s)")
@@ -107,19 +116,19 @@ def write_report(result: VideoResult, html_path: str | Path) -> list[Path]:
         written.append(html_path.parent / name)
     summary = result.summary.get("sentiment", {})
     document = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(Path(result.source['path']).name)} - MTMM-ES</title>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(Path(result.source["path"]).name)} - MTMM-ES</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}} table{{border-collapse:collapse;width:100%}}
 td,th{{border:1px solid #ccc;padding:4px 6px;font-size:14px;vertical-align:top}} img{{max-width:100%}}</style></head>
-<body><h1>{html.escape(Path(result.source['path']).name)}</h1>
-<p>{result.summary['utterances']} utterances, {result.source['duration']:.1f} s; overall
-<b>{html.escape(str(summary.get('label', 'n/a')))}</b> (P(positive) {summary.get('p_positive', float('nan')):.2f});
-model: {html.escape(str(result.model.get('recipe') or result.model['checkpoint']))}, modalities used: {', '.join(result.model['modalities'])}.</p>
-{''.join(f'<p class="warning">warning: {html.escape(w)}</p>' for w in result.warnings)}
-<h2>Timeline</h2>{_img(pictures[f'{stem}.timeline.png'], 'timeline')}
+<body><h1>{html.escape(Path(result.source["path"]).name)}</h1>
+<p>{result.summary["utterances"]} utterances, {result.source["duration"]:.1f} s; overall
+<b>{html.escape(str(summary.get("label", "n/a")))}</b> (P(positive) {summary.get("p_positive", float("nan")):.2f});
+model: {html.escape(str(result.model.get("recipe") or result.model["checkpoint"]))}, modalities used: {", ".join(result.model["modalities"])}.</p>
+{"".join(f'<p class="warning">warning: {html.escape(w)}</p>' for w in result.warnings)}
+<h2>Timeline</h2>{_img(pictures[f"{stem}.timeline.png"], "timeline")}
 <h2>Transcript</h2><table><tr><th>#</th><th>time (s)</th><th>text</th><th>sentiment</th><th>emotions</th><th>P(sarcasm)</th></tr>
-{''.join(_row(u) for u in result.utterances)}</table>
+{"".join(_row(u) for u in result.utterances)}</table>
 <h2>Contextual inter-modal attention</h2><p>Cell (i, j): the weight utterance j gets when utterance i is classified.</p>
-{''.join(_img(png, name) for name, png in pictures.items() if '.attention.' in name)}
+{"".join(_img(png, name) for name, png in pictures.items() if ".attention." in name)}
 </body></html>
 """
     atomic_write_text(html_path, document)

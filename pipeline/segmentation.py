@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from extractors.base import Utterance, Word
-from extractors.errors import MtmmError
+from mtmm_es.core.errors import MtmmError
+from mtmm_es.extractors.base import Segment, Utterance, Word
 
 SENTENCE_END = (".", "?", "!", "…")
 
@@ -32,24 +32,14 @@ class SegmentationConfig:
     min_duration_s: float = 1.0
 
 
-@dataclass(frozen=True)
-class Segment:
-    """A user-supplied time window, with its transcript when the file gives one."""
-
-    start: float
-    end: float
-    text: str | None = None
-
-
 def _split_at_pauses_and_sentences(words: Sequence[Word], config: SegmentationConfig) -> list[list[Word]]:
     groups: list[list[Word]] = []
     for word in words:
         if groups:
             current = groups[-1]
             pause = word.start - current[-1].end
-            long_sentence = (
-                current[-1].end - current[0].start >= config.sentence_split_s
-                and current[-1].text.endswith(SENTENCE_END)
+            long_sentence = current[-1].end - current[0].start >= config.sentence_split_s and current[-1].text.endswith(
+                SENTENCE_END
             )
             if pause < config.pause_s and not long_sentence:
                 current.append(word)

@@ -38,7 +38,7 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def feature_pipeline(cache_dir: Path):
-    from pipeline import ExtractionConfig, FeaturePipeline
+    from mtmm_es.pipeline import ExtractionConfig, FeaturePipeline
 
     return FeaturePipeline(ExtractionConfig(cache_dir=str(cache_dir)))
 

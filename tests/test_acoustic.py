@@ -5,8 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from extractors.acoustic import DESCRIPTORS, AcousticConfig, CovarepExtractor, EgemapsExtractor, frame_descriptors
-from extractors.base import SAMPLE_RATE, FrameTrack, MediaInfo, Utterance, pool_track
+from mtmm_es.extractors.acoustic import (
+    DESCRIPTORS,
+    AcousticConfig,
+    CovarepExtractor,
+    EgemapsExtractor,
+    frame_descriptors,
+)
+from mtmm_es.extractors.base import SAMPLE_RATE, FrameTrack, MediaInfo, Utterance, pool_track
 
 RNG = np.random.default_rng(0)
 

@@ -12,14 +12,26 @@ import jsonschema
 import pytest
 from conftest import shared_path
 
-from extractors.errors import MtmmError
-from pipeline import ExtractionConfig
-from pipeline.analyze import Pipeline, default_checkpoint_dir, extraction_config_for, schema
+from mtmm_es.core.errors import MtmmError
+from mtmm_es.pipeline import ExtractionConfig
+from mtmm_es.pipeline.analyze import Pipeline, default_checkpoint_dir, extraction_config_for, schema
 
 TRANSCRIPT_COLUMNS = [
-    "video_id", "segment_id", "sentiment_label", "p_positive", "sentiment_score", "p_anger", "p_disgust", "p_fear",
-    "p_happy", "p_sad", "p_surprise", "p_none", "emotions", "p_sarcasm",
-]  # fmt: skip
+    "video_id",
+    "segment_id",
+    "sentiment_label",
+    "p_positive",
+    "sentiment_score",
+    "p_anger",
+    "p_disgust",
+    "p_fear",
+    "p_happy",
+    "p_sad",
+    "p_surprise",
+    "p_none",
+    "emotions",
+    "p_sarcasm",
+]
 
 
 @pytest.fixture(scope="module")
@@ -126,9 +138,10 @@ def test_transcripts_route_writes_the_documented_columns(tmp_path: Path) -> None
     )
     out = tmp_path / "preds.csv"
     result = subprocess.run(
-        [sys.executable, "-m", "cli", "predict", "--transcripts", str(transcripts), "--out", str(out)],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        [sys.executable, "-m", "mtmm_es", "predict", "--transcripts", str(transcripts), "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     with out.open() as handle:
         rows = list(csv.DictReader(handle))

@@ -9,10 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from extractors.asr import AsrConfig, FasterWhisperTranscriber, make_transcriber, quiet_cut_points, transcribe_long
-from extractors.base import SAMPLE_RATE
-from extractors.errors import MtmmError
-from pipeline.media import Media
+from mtmm_es.core.errors import MtmmError
+from mtmm_es.extractors.asr import (
+    AsrConfig,
+    FasterWhisperTranscriber,
+    make_transcriber,
+    quiet_cut_points,
+    transcribe_long,
+)
+from mtmm_es.extractors.base import SAMPLE_RATE
+from mtmm_es.pipeline.media import Media
 
 
 @pytest.fixture(scope="module")

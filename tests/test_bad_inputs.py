@@ -15,9 +15,9 @@ import pytest
 from conftest import ffmpeg
 from skimage import data
 
-from extractors.base import Utterance
-from extractors.visual import FaceExpressionExtractor
-from pipeline.media import Media
+from mtmm_es.extractors.base import Utterance
+from mtmm_es.extractors.visual import FaceExpressionExtractor
+from mtmm_es.pipeline.media import Media
 
 
 def test_several_faces_follow_the_primary_one(tmp_path: Path) -> None:
@@ -40,8 +40,21 @@ def test_several_faces_follow_the_primary_one(tmp_path: Path) -> None:
 
 def test_variable_frame_rate_is_sampled_on_a_regular_grid(tmp_path: Path, fixture_video: Path) -> None:
     vfr = tmp_path / "vfr.mkv"
-    ffmpeg("-i", str(fixture_video), "-t", "6", "-vf", "select='not(mod(n,3))+lt(t,2)'", "-fps_mode", "vfr",
-           "-c:v", "libx264", "-c:a", "copy", str(vfr))  # fmt: skip
+    ffmpeg(
+        "-i",
+        str(fixture_video),
+        "-t",
+        "6",
+        "-vf",
+        "select='not(mod(n,3))+lt(t,2)'",
+        "-fps_mode",
+        "vfr",
+        "-c:v",
+        "libx264",
+        "-c:a",
+        "copy",
+        str(vfr),
+    )
     with Media(vfr) as media:
         times = [f.time for f in media.frames(5, 160)]
     assert len(times) == pytest.approx(30, abs=2)
@@ -52,8 +65,8 @@ def _peak_rss_mb(video: Path) -> tuple[float, float]:
     """(peak RSS in MB, duration) of extracting `video` in a fresh process. The peak is VmHWM, the
     high-water mark of the process's own memory: ru_maxrss would include the parent's at fork."""
     code = (
-        "import re, sys; from pipeline import ExtractionConfig, FeaturePipeline\n"
-        "from extractors.visual import VisualConfig\n"
+        "import re, sys; from mtmm_es.pipeline import ExtractionConfig, FeaturePipeline\n"
+        "from mtmm_es.extractors.visual import VisualConfig\n"
         "e = FeaturePipeline(ExtractionConfig(cache=False, visual=VisualConfig(fps=1))).extract(sys.argv[1])\n"
         "status = open('/proc/self/status').read()\n"
         "print(re.search(r'VmHWM:\\s+(\\d+) kB', status).group(1), e.media.duration)"
@@ -68,9 +81,24 @@ def test_long_video_keeps_memory_bounded(tmp_path: Path) -> None:
     videos = {}
     for minutes in (1, 10):
         videos[minutes] = tmp_path / f"{minutes}min.mp4"
-        ffmpeg("-f", "lavfi", "-i", f"testsrc2=s=160x120:r=10:d={60 * minutes}", "-f", "lavfi",
-               "-i", f"sine=f=220:r=16000:d={60 * minutes}", "-c:v", "libx264", "-preset", "ultrafast",
-               "-c:a", "aac", "-shortest", str(videos[minutes]))  # fmt: skip
+        ffmpeg(
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=s=160x120:r=10:d={60 * minutes}",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=f=220:r=16000:d={60 * minutes}",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+            "-shortest",
+            str(videos[minutes]),
+        )
     short_peak, _ = _peak_rss_mb(videos[1])  # also warms librosa's numba cache, a one-off cost per install
     long_peak, duration = _peak_rss_mb(videos[10])
     assert duration == pytest.approx(600, abs=1)
@@ -104,8 +132,24 @@ class _Payload:
 
 def test_video_without_faces_reports_the_missing_modality(tmp_path: Path, fixture_video: Path) -> None:
     faceless = tmp_path / "faceless.mp4"
-    ffmpeg("-f", "lavfi", "-i", "color=c=gray:s=320x240:r=10:d=18", "-i", str(fixture_video), "-map", "0:v",
-           "-map", "1:a", "-c:v", "libx264", "-c:a", "copy", "-shortest", str(faceless))  # fmt: skip
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=gray:s=320x240:r=10:d=18",
+        "-i",
+        str(fixture_video),
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-c:v",
+        "libx264",
+        "-c:a",
+        "copy",
+        "-shortest",
+        str(faceless),
+    )
     out = tmp_path / "labels.json"
     result = analyze(str(faceless), "--out", str(out))
     assert result.returncode == 0, result.stderr

@@ -16,12 +16,12 @@ import jsonschema
 import pysubs2
 import pytest
 
-from extractors.errors import MtmmError
-from pipeline import ExtractionConfig
-from pipeline.analyze import Pipeline, schema
-from pipeline.batch import BatchOptions, find_inputs, output_path, run_batch, safe_relative
-from pipeline.formats import render
-from pipeline.report import write_report
+from mtmm_es.core.errors import MtmmError
+from mtmm_es.pipeline import ExtractionConfig
+from mtmm_es.pipeline.analyze import Pipeline, schema
+from mtmm_es.pipeline.batch import BatchOptions, find_inputs, output_path, run_batch, safe_relative
+from mtmm_es.pipeline.formats import render
+from mtmm_es.pipeline.report import write_report
 
 
 @pytest.fixture()
@@ -172,9 +172,12 @@ def test_ray_backend_runs_the_same_job(folder: Path, tmp_path: Path, cache_dir: 
     (folder / "corrupt.mp4").unlink()
     try:
         summary = run_batch(
-            folder, tmp_path / "ray-out", BatchOptions(backend="ray", recursive=True),
-            ExtractionConfig(cache_dir=str(cache_dir)), progress=False,
-        )  # fmt: skip
+            folder,
+            tmp_path / "ray-out",
+            BatchOptions(backend="ray", recursive=True),
+            ExtractionConfig(cache_dir=str(cache_dir)),
+            progress=False,
+        )
     finally:
         ray.shutdown()
     assert summary.counts() == {"processed": 2, "skipped": 0, "failed": 0}

@@ -11,14 +11,15 @@ import pandas as pd
 import pytest
 from conftest import shared_path
 
-from extractors.errors import MtmmError
-from model.corpora import load_corpus
-from model.corpora.meld import load_meld
-from model.corpora.mosei import average_in_intervals, load_mosei
-from model.corpora.mustard import load_mustard, load_mustardpp
-from model.corpora.transcripts import load_transcripts
-from model.csd import ComputationalSequence
-from model.tasks import EMOTION_LABELS
+from mtmm_es.core.errors import MtmmError
+from mtmm_es.model.corpora import load_corpus
+from mtmm_es.model.corpora.meld import load_meld
+from mtmm_es.model.corpora.mosei import average_in_intervals, load_mosei
+from mtmm_es.model.corpora.mustard import load_mustard, load_mustardpp
+from mtmm_es.model.corpora.transcripts import load_transcripts
+from mtmm_es.model.csd import ComputationalSequence
+from mtmm_es.model.tasks import EMOTION_LABELS
+from mtmm_es.pipeline import ExtractionConfig, FeaturePipeline
 
 
 def emotion_names(target: np.ndarray) -> set[str]:
@@ -59,7 +60,9 @@ def write_csd(path: Path, root: str, entries: dict[str, tuple[np.ndarray, np.nda
 
 
 def test_sdk_features_are_averaged_per_labelled_segment(tmp_path: Path) -> None:
-    labels = {"vid": (np.array([[1.0, 1, 0, 0, 0, 0, 0], [-2.0, 0, 1, 0, 0, 0, 0]]), np.array([[0.0, 2.0], [2.0, 4.0]]))}
+    labels = {
+        "vid": (np.array([[1.0, 1, 0, 0, 0, 0, 0], [-2.0, 0, 1, 0, 0, 0, 0]]), np.array([[0.0, 2.0], [2.0, 4.0]]))
+    }
     words = np.array([[1.0, 0], [3.0, 2], [5.0, 4], [7.0, 6]], np.float32)
     word_times = np.array([[0.0, 0.5], [0.5, 1.5], [2.5, 3.0], [3.0, 3.5]])
     write_csd(tmp_path / "CMU_MOSEI_Labels.csd", "All Labels", labels)
@@ -68,7 +71,10 @@ def test_sdk_features_are_averaged_per_labelled_segment(tmp_path: Path) -> None:
     corpus = load_mosei(tmp_path, "train")
     video = corpus.videos[0]
     np.testing.assert_allclose(video.features["text"], [[2.0, 1.0], [6.0, 5.0]])
-    assert corpus.spec["text"]["extractor"] == "cmu-sdk:CMU_MOSEI_TimestampedWordVectors" and corpus.spec["text"]["dim"] == 2
+    assert (
+        corpus.spec["text"]["extractor"] == "cmu-sdk:CMU_MOSEI_TimestampedWordVectors"
+        and corpus.spec["text"]["dim"] == 2
+    )
     assert list(video.targets["sentiment"]) == [1.0, 0.0] and emotion_names(video.targets["emotion"][1]) == {"sad"}
 
 
@@ -134,14 +140,18 @@ def test_text_corpora_get_text_features_by_name() -> None:
     assert corpus.spec["text"]["extractor"] == "glove-mean" and corpus.videos[0].features["text"].shape[1] == 50
 
 
-def test_mosei_raw_layout_runs_our_extractors(tmp_path: Path, fixture_video: Path, cache_dir: Path, monkeypatch) -> None:
+def test_mosei_raw_layout_runs_our_extractors(
+    tmp_path: Path, fixture_video: Path, cache_dir: Path, monkeypatch
+) -> None:
     monkeypatch.setenv("MTMM_CACHE_DIR", str(cache_dir))
-    labels = {"talk": (np.array([[2.0, 1, 0, 0, 0, 0, 0], [-1.0, 0, 0, 1, 0, 0, 0]]), np.array([[5.5, 9.0], [0.1, 4.2]]))}
+    labels = {
+        "talk": (np.array([[2.0, 1, 0, 0, 0, 0, 0], [-1.0, 0, 0, 1, 0, 0, 0]]), np.array([[5.5, 9.0], [0.1, 4.2]]))
+    }
     write_csd(tmp_path / "CMU_MOSEI_Labels.csd", "All Labels", labels)
     (tmp_path / "standard_folds.json").write_text(json.dumps({"train": ["talk"], "valid": [], "test": []}))
     (tmp_path / "videos").mkdir()
     (tmp_path / "videos" / "talk.mp4").write_bytes(fixture_video.read_bytes())
-    corpus = load_mosei(tmp_path, "train")
+    corpus = load_mosei(tmp_path, "train", FeaturePipeline(ExtractionConfig()).extract)
     video = corpus.videos[0]
     assert "loved" in video.texts[0] and "ending" in video.texts[1]  # time order, ASR within each window
     assert list(video.targets["intensity"]) == [-1.0, 2.0]
@@ -157,7 +167,7 @@ def test_own_labelled_videos(tmp_path: Path, fixture_video: Path, cache_dir: Pat
         "talk.mp4,0.1,4.2,I loved it,2.5,happy,\n"
         "missing.mp4,0,1,,1,,\n"
     )
-    corpus = load_corpus("videos", tmp_path, "train")
+    corpus = load_corpus("videos", tmp_path, "train", FeaturePipeline(ExtractionConfig()).extract)
     video = corpus.videos[0]
     assert video.texts[0] == "I loved it" and "ending" in video.texts[1]
     assert list(video.targets["sentiment"]) == [1.0, 0.0] and list(video.weights["intensity"]) == [1.0, 0.0]
@@ -166,4 +176,4 @@ def test_own_labelled_videos(tmp_path: Path, fixture_video: Path, cache_dir: Pat
     assert set(corpus.spec) == {"text", "acoustic", "visual"}
     (tmp_path / "labels.csv").write_text("file,start,end,emotions\ntalk.mp4,0,1,joyful\n")
     with pytest.raises(MtmmError, match="unknown emotion names"):
-        load_corpus("videos", tmp_path, "train")
+        load_corpus("videos", tmp_path, "train", FeaturePipeline(ExtractionConfig()).extract)

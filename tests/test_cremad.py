@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import shared_path
 
-from pipeline import ExtractionConfig, FeaturePipeline
+from mtmm_es.pipeline import ExtractionConfig, FeaturePipeline
 
 EMOTIONS = ("ANG", "DIS", "FEA", "HAP", "NEU", "SAD")
 

@@ -14,8 +14,8 @@ from conftest import shared_path
 EQUIVALENCE = """
 import json, os, sys
 import numpy as np, torch
-from model.data import Corpus, Video
-from model.train import TrainConfig, train
+from mtmm_es.model.data import Corpus, Video
+from mtmm_es.model.train import TrainConfig, train
 
 rng = np.random.default_rng(0)
 videos = []
@@ -41,7 +41,13 @@ def free_port() -> int:
 def test_one_process_ddp_trains_exactly_like_plain_training(tmp_path: Path) -> None:
     plain = subprocess.run([sys.executable, "-c", EQUIVALENCE], capture_output=True, text=True)
     assert plain.returncode == 0, plain.stderr
-    env = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())}
+    env = {
+        "RANK": "0",
+        "LOCAL_RANK": "0",
+        "WORLD_SIZE": "1",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(free_port()),
+    }
     ddp = subprocess.run([sys.executable, "-c", EQUIVALENCE], capture_output=True, text=True, env={**os.environ, **env})
     assert ddp.returncode == 0, ddp.stderr
     assert json.loads(plain.stdout) == json.loads(ddp.stdout)
@@ -51,10 +57,26 @@ def test_mtmm_train_under_torchrun(tmp_path: Path) -> None:
     data = shared_path("mosi")
     out = tmp_path / "ddp-checkpoint"
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1", "-m", "cli",
-        "train", "--dataset", "mosi", "--data-dir", str(data), "--out", str(out), "--epochs", "2",
-        "--modalities", "text,acoustic",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "1",
+        "-m",
+        "mtmm_es",
+        "train",
+        "--dataset",
+        "mosi",
+        "--data-dir",
+        str(data),
+        "--out",
+        str(out),
+        "--epochs",
+        "2",
+        "--modalities",
+        "text,acoustic",
+    ]
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert (out / "model.safetensors").is_file() and "sentiment_accuracy" in result.stdout

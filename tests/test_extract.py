@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import ffmpeg
 
-from pipeline import ExtractionConfig, FeaturePipeline, read_feature_set, write_extraction
+from mtmm_es.pipeline import ExtractionConfig, FeaturePipeline, read_feature_set, write_extraction
 
 
 def test_fixture_yields_aligned_utterances_and_features(fixture_extraction) -> None:
@@ -114,7 +114,7 @@ def test_modalities_can_be_chosen(fixture_video: Path, cache_dir: Path) -> None:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "mtmm_es", *args], capture_output=True, text=True)
 
 
 def test_cli_extract_writes_the_folder(tmp_path: Path, fixture_video: Path, cache_dir: Path) -> None:

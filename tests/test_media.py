@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from conftest import ffmpeg
 
-from extractors.base import SAMPLE_RATE
-from extractors.errors import MtmmError
-from pipeline.media import Media, parse_probe, probe
+from mtmm_es.core.errors import MtmmError
+from mtmm_es.extractors.base import SAMPLE_RATE
+from mtmm_es.pipeline.media import Media, parse_probe, probe
 
 
 def test_probe_reports_streams_size_and_duration(fixture_video: Path) -> None:

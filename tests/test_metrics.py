@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.metrics import (
+from mtmm_es.model.metrics import (
     choose_thresholds,
     emotion_metrics,
     intensity_metrics,

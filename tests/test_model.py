@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from model.data import Video, collate
-from model.network import MTMMES, ModelConfig, cim_attention, modality_pairs
-from model.train import batch_loss, task_loss
+from mtmm_es.model.data import Video, collate
+from mtmm_es.model.network import MTMMES, ModelConfig, cim_attention, modality_pairs
+from mtmm_es.model.train import batch_loss, task_loss
 
 DIMS = {"text": 6, "acoustic": 4, "visual": 5}
 
@@ -61,8 +61,10 @@ def test_padding_does_not_change_real_utterances(model: MTMMES) -> None:
 def test_attention_rows_sum_to_one_over_real_utterances(model: MTMMES) -> None:
     outputs = run(model, [make_video(3, 5), make_video(6, 6)], attention=True)
     assert set(k for k in outputs if k.startswith("attention/")) == {
-        "attention/text-visual", "attention/acoustic-visual", "attention/text-acoustic",
-    }  # fmt: skip
+        "attention/text-visual",
+        "attention/acoustic-visual",
+        "attention/text-acoustic",
+    }
     weights = outputs["attention/text-visual"]  # [B, 2, U, U]
     torch.testing.assert_close(weights[0, :, :3, :].sum(-1), torch.ones(2, 3))
     assert weights[0, :, :, 3:].abs().max() == 0  # padded utterances receive no attention
@@ -91,8 +93,10 @@ def test_cim_attention_matches_algorithm_1() -> None:
 
 def test_pairs_for_modality_subsets() -> None:
     assert modality_pairs(["text", "acoustic", "visual"]) == [
-        ("text", "visual"), ("acoustic", "visual"), ("text", "acoustic"),
-    ]  # fmt: skip
+        ("text", "visual"),
+        ("acoustic", "visual"),
+        ("text", "acoustic"),
+    ]
     assert modality_pairs(["text", "visual"]) == [("text", "visual")]
     assert modality_pairs(["acoustic"]) == [("acoustic", "acoustic")]  # the self-attention variant
 
@@ -115,7 +119,9 @@ def test_task_without_labels_contributes_no_loss(model: MTMMES) -> None:
     outputs = model(batch.features, batch.masks, batch.lengths, batch.utterance_mask)
     assert task_loss("emotion", outputs["emotion"], batch.targets["emotion"], batch.weights["emotion"]) is None
     assert task_loss("intensity", outputs["intensity"], batch.targets["intensity"], batch.weights["intensity"]) is None
-    only_sentiment = task_loss("sentiment", outputs["sentiment"], batch.targets["sentiment"], batch.weights["sentiment"])
+    only_sentiment = task_loss(
+        "sentiment", outputs["sentiment"], batch.targets["sentiment"], batch.weights["sentiment"]
+    )
     torch.testing.assert_close(batch_loss(model, batch, {}), only_sentiment)
 
 

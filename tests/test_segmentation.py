@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from extractors.base import Word
-from extractors.errors import MtmmError
-from pipeline.segmentation import Segment, SegmentationConfig, read_segments, segment_words
+from mtmm_es.core.errors import MtmmError
+from mtmm_es.extractors.base import Segment, Word
+from mtmm_es.pipeline.segmentation import SegmentationConfig, read_segments, segment_words
 
 
 def words_at(*spans: tuple[str, float, float]) -> list[Word]:

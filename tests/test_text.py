@@ -8,15 +8,25 @@ import numpy as np
 import pytest
 from gensim.models import KeyedVectors
 
-from extractors.base import Utterance
-from extractors.errors import MtmmError
-from extractors.text import GloveTextExtractor, TextConfig, load_vectors, tokenize
+from mtmm_es.core.errors import MtmmError
+from mtmm_es.extractors.base import Utterance
+from mtmm_es.extractors.text import GloveTextExtractor, TextConfig, load_vectors, tokenize
 
 
 def test_tokenize_follows_glove_conventions() -> None:
     assert tokenize("Don't you LOVE it?! It's well-known.") == [
-        "do", "n't", "you", "love", "it", "?", "!", "it", "'s", "well-known", ".",
-    ]  # fmt: skip
+        "do",
+        "n't",
+        "you",
+        "love",
+        "it",
+        "?",
+        "!",
+        "it",
+        "'s",
+        "well-known",
+        ".",
+    ]
     assert tokenize("I CAN'T – won’t") == ["i", "ca", "n't", "–", "wo", "n't"]
 
 
@@ -48,7 +58,10 @@ def test_negation_flips_words_until_the_clause_ends() -> None:
 def test_sif_weighting_discounts_frequent_words() -> None:
     kv = GloveTextExtractor().vectors
     values, _ = GloveTextExtractor(TextConfig(weighting="sif")).embed(["the movie"])
-    weight = {w: 1e-4 / (1e-4 + 1 / ((kv.key_to_index[w] + 1) * (np.log(len(kv.index_to_key)) + 0.5772))) for w in ("the", "movie")}
+    weight = {
+        w: 1e-4 / (1e-4 + 1 / ((kv.key_to_index[w] + 1) * (np.log(len(kv.index_to_key)) + 0.5772)))
+        for w in ("the", "movie")
+    }
     expected = (weight["the"] * kv["the"] + weight["movie"] * kv["movie"]) / (weight["the"] + weight["movie"])
     np.testing.assert_allclose(values[0], expected, rtol=1e-4)
     assert weight["the"] < weight["movie"] / 10

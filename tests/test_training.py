@@ -14,11 +14,11 @@ import pytest
 import torch
 from conftest import shared_path
 
-from extractors.errors import MtmmError
-from model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from model.corpora.mosi import load_mosi
-from model.data import check_spec
-from model.train import TrainConfig, evaluate, predict, train
+from mtmm_es.core.errors import MtmmError
+from mtmm_es.model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from mtmm_es.model.corpora.mosi import load_mosi
+from mtmm_es.model.data import check_spec
+from mtmm_es.model.train import TrainConfig, evaluate, predict, train
 
 FAST = TrainConfig(tasks=("sentiment", "intensity"), hidden=16, dim=16, shared=(16,), epochs=40, patience=40)
 
@@ -38,7 +38,9 @@ def test_mosi_loads_as_ordered_videos(mosi) -> None:
     assert {m: s["dim"] for m, s in mosi.spec.items()} == {"text": 100, "acoustic": 73, "visual": 100}
     assert mosi.tasks() == ("sentiment", "intensity")
     first = mosi.videos[0]
-    assert [int(u.rsplit("_", 1)[1]) for u in first.utterance_ids] == sorted(int(u.rsplit("_", 1)[1]) for u in first.utterance_ids)
+    assert [int(u.rsplit("_", 1)[1]) for u in first.utterance_ids] == sorted(
+        int(u.rsplit("_", 1)[1]) for u in first.utterance_ids
+    )
     assert set(np.unique(first.targets["sentiment"])) <= {0.0, 1.0}
 
 
@@ -48,7 +50,9 @@ def test_mosi_test_split_has_no_labels() -> None:
 
 
 def test_short_run_overfits_a_small_real_subset(small) -> None:
-    config = replace(FAST, modalities=("acoustic",), hidden=32, dim=32, dropout=0.0, lr=0.01, epochs=60, patience=60, monitor="loss")
+    config = replace(
+        FAST, modalities=("acoustic",), hidden=32, dim=32, dropout=0.0, lr=0.01, epochs=60, patience=60, monitor="loss"
+    )
     result = train(small, small, config, log=None)
     metrics, _ = evaluate(result.model, small)
     assert metrics["sentiment_accuracy"] >= 0.95  # audio alone is near chance on held-out videos
@@ -116,19 +120,61 @@ def test_pickled_checkpoint_is_refused_without_running_it(tmp_path: Path, writer
 def test_cli_train_and_predict_on_mosi(tmp_path: Path) -> None:
     data = shared_path("mosi")
     out = tmp_path / "ckpt"
-    train_cmd = [sys.executable, "-m", "cli", "train", "--dataset", "mosi", "--data-dir", str(data), "--out", str(out),
-                 "--epochs", "2", "--modalities", "text,acoustic", "--seed", "1"]  # fmt: skip
+    train_cmd = [
+        sys.executable,
+        "-m",
+        "mtmm_es",
+        "train",
+        "--dataset",
+        "mosi",
+        "--data-dir",
+        str(data),
+        "--out",
+        str(out),
+        "--epochs",
+        "2",
+        "--modalities",
+        "text,acoustic",
+        "--seed",
+        "1",
+    ]
     result = subprocess.run(train_cmd, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "sentiment_accuracy" in result.stdout and (out / "report.json").is_file()
     preds = tmp_path / "preds.csv"
-    predict_cmd = [sys.executable, "-m", "cli", "predict", "--dataset", "mosi", "--data-dir", str(data),
-                   "--split", "test", "--checkpoint", str(out), "--out", str(preds)]  # fmt: skip
+    predict_cmd = [
+        sys.executable,
+        "-m",
+        "mtmm_es",
+        "predict",
+        "--dataset",
+        "mosi",
+        "--data-dir",
+        str(data),
+        "--split",
+        "test",
+        "--checkpoint",
+        str(out),
+        "--out",
+        str(preds),
+    ]
     result = subprocess.run(predict_cmd, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     lines = preds.read_text().splitlines()
     assert lines[0] == "utterance_id,sentiment_label,p_positive,sentiment_score" and len(lines) == 753
-    evaluate_cmd = [sys.executable, "-m", "cli", "evaluate", "--dataset", "mosi", "--data-dir", str(data),
-                    "--split", "test", "--checkpoint", str(out)]  # fmt: skip
+    evaluate_cmd = [
+        sys.executable,
+        "-m",
+        "mtmm_es",
+        "evaluate",
+        "--dataset",
+        "mosi",
+        "--data-dir",
+        str(data),
+        "--split",
+        "test",
+        "--checkpoint",
+        str(out),
+    ]
     result = subprocess.run(evaluate_cmd, capture_output=True, text=True)
     assert result.returncode == 2 and "held out" in result.stderr

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from conftest import ffmpeg
 
-from extractors.base import Utterance
-from extractors.errors import MtmmError
-from extractors.visual import BLENDSHAPES, FaceExpressionExtractor, VisualConfig, choose_primary, head_pose
-from pipeline.media import Media
+from mtmm_es.core.errors import MtmmError
+from mtmm_es.extractors.base import Utterance
+from mtmm_es.extractors.visual import BLENDSHAPES, FaceExpressionExtractor, VisualConfig, choose_primary, head_pose
+from mtmm_es.pipeline.media import Media
 
 
 def test_primary_face_is_large_and_central_then_followed() -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from extractors.errors import MtmmError
-from extractors.text import GloveTextExtractor
+from mtmm_es.core.errors import MtmmError
+from mtmm_es.extractors.text import GloveTextExtractor
 
 from ..data import Corpus
-from .common import add_text_features
+from .common import ExtractFunction, add_text_features
 from .meld import load_meld
 from .mosei import load_mosei
 from .mosi import load_mosi
@@ -25,14 +25,22 @@ LOADERS = {
 }
 
 
-def load_corpus(name: str, data_dir: str | Path, split: str = "train") -> Corpus:
-    """A corpus by dataset name from its folder; transcript-only corpora get our text features."""
+# loaders that read media and so need the pipeline's extract function
+MEDIA_LOADERS = {"mosei", "videos"}
+
+
+def load_corpus(
+    name: str, data_dir: str | Path, split: str = "train", extract: ExtractFunction | None = None
+) -> Corpus:
+    """A corpus by dataset name from its folder; transcript-only corpora get our text features.
+
+    `extract(path, segments)` runs the feature extractors on media (corpora with videos need it)."""
     loader = LOADERS.get(name)
     if loader is None:
         raise MtmmError(f"unknown dataset '{name}' (choose from {', '.join(sorted(LOADERS))})")
     if not Path(data_dir).is_dir():
         raise MtmmError("dataset folder not found", data_dir)
-    corpus = loader(data_dir, split)
+    corpus = loader(data_dir, split, extract) if name in MEDIA_LOADERS else loader(data_dir, split)
     if not corpus.videos:
         return corpus
     if not corpus.spec and corpus.videos and corpus.videos[0].texts is not None:

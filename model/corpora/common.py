@@ -2,28 +2,48 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from extractors.text import GloveTextExtractor
+from mtmm_es.extractors.base import Segment
+from mtmm_es.extractors.text import GloveTextExtractor
 
 from ..data import Corpus, Video
 from ..tasks import EMOTION_LABELS
+
+# extract(media_path, segments) -> an extraction with `.utterances`, `.features` and `.spec()`:
+# the pipeline passes its FeaturePipeline.extract, so corpora go through analyze-video's own code path
+ExtractFunction = Callable[[Path, Sequence[Segment]], Any]
 
 EMOTION_INDEX = {name: k for k, name in enumerate(EMOTION_LABELS)}
 
 # MELD's seven classes onto the model's six emotions + none
 MELD_EMOTIONS = {
-    "neutral": "none", "joy": "happy", "surprise": "surprise", "anger": "anger",
-    "sadness": "sad", "disgust": "disgust", "fear": "fear",
-}  # fmt: skip
+    "neutral": "none",
+    "joy": "happy",
+    "surprise": "surprise",
+    "anger": "anger",
+    "sadness": "sad",
+    "disgust": "disgust",
+    "fear": "fear",
+}
 # MUStARD++'s ten classes onto the six + none: excitement is a high-arousal happiness, frustration
 # a mild anger, ridicule (implicit emotion only) contempt, which Ekman's six fold into disgust
 MUSTARDPP_EMOTIONS = {
-    "neutral": "none", "happiness": "happy", "excitement": "happy", "sadness": "sad", "anger": "anger",
-    "frustration": "anger", "disgust": "disgust", "ridicule": "disgust", "fear": "fear", "surprise": "surprise",
-}  # fmt: skip
+    "neutral": "none",
+    "happiness": "happy",
+    "excitement": "happy",
+    "sadness": "sad",
+    "anger": "anger",
+    "frustration": "anger",
+    "disgust": "disgust",
+    "ridicule": "disgust",
+    "fear": "fear",
+    "surprise": "surprise",
+}
 
 
 def emotion_target(names: Iterable[str]) -> np.ndarray:
@@ -48,9 +68,7 @@ def labelled(values: Sequence[float | None], width: int = 1) -> tuple[np.ndarray
     return (targets[:, 0] if width == 1 else targets), weights
 
 
-def text_video(
-    video_id: str, utterance_ids: list[str], texts: list[str], labels: dict[str, Sequence]
-) -> Video:
+def text_video(video_id: str, utterance_ids: list[str], texts: list[str], labels: dict[str, Sequence]) -> Video:
     """A video known by its transcripts; `labels` maps task -> per-utterance value or None."""
     video = Video(video_id, utterance_ids, features={}, masks={}, texts=texts)
     for task, values in labels.items():

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from extractors.errors import MtmmError
+from mtmm_es.core.errors import MtmmError
 
 from ..data import Corpus
 from .common import MELD_EMOTIONS, emotion_target, text_video

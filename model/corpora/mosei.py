@@ -16,11 +16,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from extractors.errors import MtmmError
+from mtmm_es.core.errors import MtmmError
+from mtmm_es.extractors.base import Segment
 
 from ..csd import ComputationalSequence
 from ..data import Corpus, Video
-from .common import emotion_target, labelled
+from .common import ExtractFunction, emotion_target, labelled
+from .videos import extract_files
 
 LABELS = "CMU_MOSEI_Labels.csd"
 FOLDS = "standard_folds.json"
@@ -91,18 +93,15 @@ def _sdk_features(videos: list[Video], windows: dict[str, np.ndarray], files: di
 
 
 def _extracted_features(
-    videos: list[Video], windows: dict[str, np.ndarray], media_dir: Path
+    videos: list[Video], windows: dict[str, np.ndarray], media_dir: Path, extract: ExtractFunction | None
 ) -> tuple[list[Video], dict[str, dict]]:
-    """Features from our extractors over the raw media, one utterance per labelled segment."""
-    from pipeline.segmentation import Segment
-
-    from .videos import extract_files
+    """Features from `extract` over the raw media, one utterance per labelled segment."""
 
     media = {p.stem: p for p in media_dir.iterdir() if p.is_file()}
     items = [
         (v.id, media[v.id], [Segment(float(s), float(e)) for s, e in windows[v.id]]) for v in videos if v.id in media
     ]
-    extractions = extract_files(items)
+    extractions = extract_files(items, extract)
     kept = []
     for video in videos:
         if video.id in extractions:
@@ -115,7 +114,7 @@ def _extracted_features(
     return kept, spec
 
 
-def load_mosei(data_dir: str | Path, split: str = "train") -> Corpus:
+def load_mosei(data_dir: str | Path, split: str = "train", extract: ExtractFunction | None = None) -> Corpus:
     data_dir = Path(data_dir)
     if split not in SPLITS:
         raise MtmmError(f"MOSEI split must be one of {', '.join(SPLITS)}")
@@ -140,7 +139,7 @@ def load_mosei(data_dir: str | Path, split: str = "train") -> Corpus:
     if feature_files:
         spec = _sdk_features(videos, windows, feature_files)
     elif (data_dir / "videos").is_dir():
-        videos, spec = _extracted_features(videos, windows, data_dir / "videos")
+        videos, spec = _extracted_features(videos, windows, data_dir / "videos", extract)
     else:
         spec = {}
     provenance = {"dataset": "CMU-MOSEI", "split": split, "source": str(data_dir), "licence": "CMU research use"}

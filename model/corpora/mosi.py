@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from extractors.errors import MtmmError
+from mtmm_es.core.errors import MtmmError
 
 from ..data import Corpus, Video
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from extractors.errors import MtmmError
+from mtmm_es.core.errors import MtmmError
 
 from ..data import Corpus
 from .common import MUSTARDPP_EMOTIONS, emotion_target, text_video
@@ -74,7 +74,12 @@ def load_mustard(data_dir: str | Path, split: str = "train") -> Corpus:
                 labels={"sarcasm": [None] * (n - 1) + [float(item["sarcasm"])]},
             )
         )
-    provenance = {"dataset": "MUStARD", "split": split, "source": str(data_dir), "licence": "MIT (soujanyaporia/MUStARD)"}
+    provenance = {
+        "dataset": "MUStARD",
+        "split": split,
+        "source": str(data_dir),
+        "licence": "MIT (soujanyaporia/MUStARD)",
+    }
     return Corpus(f"mustard-{split}", videos, {}, provenance)
 
 
@@ -104,7 +109,9 @@ def load_mustardpp(data_dir: str | Path, split: str = "train", mustard_dir: str 
                 continue
             labels["sarcasm"].append(float(row.Sarcasm) if pd.notna(row.Sarcasm) else None)
             emotion = str(row.Explicit_Emotion).strip().lower()
-            labels["emotion"].append(emotion_target([MUSTARDPP_EMOTIONS[emotion]]) if emotion in MUSTARDPP_EMOTIONS else None)
+            labels["emotion"].append(
+                emotion_target([MUSTARDPP_EMOTIONS[emotion]]) if emotion in MUSTARDPP_EMOTIONS else None
+            )
             labels["sentiment"].append(_valence_sentiment(row.Valence) if pd.notna(row.Valence) else None)
             labels["intensity"].append((float(row.Valence) - 5) * 0.75 if pd.notna(row.Valence) else None)
         videos.append(
@@ -115,5 +122,10 @@ def load_mustardpp(data_dir: str | Path, split: str = "train", mustard_dir: str 
                 labels=labels,
             )
         )
-    provenance = {"dataset": "MUStARD++", "split": split, "source": str(path), "licence": "none stated (cfiltnlp/MUStARD_Plus_Plus)"}
+    provenance = {
+        "dataset": "MUStARD++",
+        "split": split,
+        "source": str(path),
+        "licence": "none stated (cfiltnlp/MUStARD_Plus_Plus)",
+    }
     return Corpus(f"mustardpp-{split}", videos, {}, provenance)

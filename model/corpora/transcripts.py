@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from extractors.errors import MtmmError
+from mtmm_es.core.errors import MtmmError
 
 from ..data import Corpus
 from .common import text_video

@@ -25,13 +25,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from extractors.errors import MtmmError
+from mtmm_es.core.errors import MtmmError
+from mtmm_es.extractors.base import Segment
 
 from ..data import Corpus, Video
 from ..tasks import EMOTIONS
-from .common import emotion_target, labelled
+from .common import ExtractFunction, emotion_target, labelled
 
 SENTIMENT_WORDS = {"positive": (1.0, None), "negative": (0.0, None), "neutral": (None, None)}
+
 
 def read_label_table(data_dir: Path) -> pd.DataFrame:
     csv_path, json_path = data_dir / "labels.csv", data_dir / "labels.json"
@@ -43,7 +45,9 @@ def read_label_table(data_dir: Path) -> pd.DataFrame:
         raise MtmmError("no labels.csv or labels.json in the dataset folder", data_dir)
     missing = {"file", "start", "end"} - set(table.columns)
     if missing:
-        raise MtmmError(f"label table lacks columns: {', '.join(sorted(missing))}", csv_path if csv_path.is_file() else json_path)
+        raise MtmmError(
+            f"label table lacks columns: {', '.join(sorted(missing))}", csv_path if csv_path.is_file() else json_path
+        )
     return table
 
 
@@ -93,15 +97,14 @@ def row_labels(rows: pd.DataFrame) -> dict[str, list]:
     }
 
 
-def extract_files(items: Iterable[tuple[str, Path, list]], extraction_config=None) -> dict[str, Any]:
-    """Run our extractors on (video_id, path, segments) items; failures become warnings."""
-    from pipeline import ExtractionConfig, FeaturePipeline
-
-    pipeline = FeaturePipeline(extraction_config or ExtractionConfig())
+def extract_files(items: Iterable[tuple[str, Path, list]], extract: ExtractFunction | None) -> dict[str, Any]:
+    """Run `extract(path, segments)` on (video_id, path, segments) items; failures become warnings."""
+    if extract is None:
+        raise MtmmError("this corpus holds media: give an extract function (the pipeline's FeaturePipeline.extract)")
     results = {}
     for video_id, path, segments in items:
         try:
-            results[video_id] = pipeline.extract(path, segments=segments)
+            results[video_id] = extract(path, segments)
         except MtmmError as error:
             logging.getLogger(__name__).warning("skipped %s", error)
     return results
@@ -123,9 +126,7 @@ def video_from_extraction(video_id: str, extraction, labels: dict[str, list]) ->
     return video
 
 
-def load_videos(data_dir: str | Path, split: str = "train", extraction_config=None) -> Corpus:
-    from pipeline.segmentation import Segment
-
+def load_videos(data_dir: str | Path, split: str = "train", extract: ExtractFunction | None = None) -> Corpus:
     data_dir = Path(data_dir)
     table = read_label_table(data_dir)
     if "split" in table.columns:
@@ -144,7 +145,7 @@ def load_videos(data_dir: str | Path, split: str = "train", extraction_config=No
         ]
         items.append((file, data_dir / file, segments))
         labels[file] = row_labels(rows)
-    extractions = extract_files(items, extraction_config)
+    extractions = extract_files(items, extract)
     videos = [video_from_extraction(f, e, labels[f]) for f, e in extractions.items()]
     if not videos:
         raise MtmmError(f"no readable labelled videos for split '{split}'", data_dir)

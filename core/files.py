@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from extractors.errors import MtmmError
+from mtmm_es.core.errors import MtmmError
 
 
 def file_sha256(path: str | Path) -> str:

@@ -1,4 +1,6 @@
-"""Python API behind `mtmm train | evaluate | predict`."""
+"""Training, evaluation and prediction over corpora: the Python API behind `mtmm train | evaluate | predict`.
+
+The model package reads corpora; media in them go through the pipeline's own extractors (`_extract`)."""
 
 from __future__ import annotations
 
@@ -6,18 +8,35 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from extractors.errors import MtmmError
-from pipeline.files import atomic_write_json
+from mtmm_es.core.errors import MtmmError
+from mtmm_es.core.files import atomic_write_json
+from mtmm_es.model.checkpoint import load_checkpoint, save_checkpoint
+from mtmm_es.model.corpora import load_corpus
+from mtmm_es.model.corpora.common import add_text_features
+from mtmm_es.model.corpora.transcripts import load_transcripts
+from mtmm_es.model.data import check_spec
+from mtmm_es.model.fit import fit
+from mtmm_es.model.predictions import corpus_predictions, write_csv
+from mtmm_es.model.recipes import load_recipe
+from mtmm_es.model.train import TrainConfig, distributed_rank, score_predictions, with_overrides
 
-from .checkpoint import load_checkpoint, save_checkpoint
-from .corpora import load_corpus
-from .corpora.common import add_text_features
-from .corpora.transcripts import load_transcripts
-from .data import check_spec
-from .fit import fit
-from .predictions import corpus_predictions, write_csv
-from .recipes import load_recipe
-from .train import TrainConfig, distributed_rank, score_predictions, with_overrides
+
+def _extract(path, segments):
+    """FeaturePipeline.extract with the default configuration, built on first use (models load once)."""
+    global _features
+    if _features is None:
+        from mtmm_es.pipeline.config import ExtractionConfig
+        from mtmm_es.pipeline.extract import FeaturePipeline
+
+        _features = FeaturePipeline(ExtractionConfig())
+    return _features.extract(path, segments=segments)
+
+
+_features = None
+
+
+def _load(dataset: str, data_dir: str | Path, split: str):
+    return load_corpus(dataset, data_dir, split, _extract)
 
 
 # datasets that ship their own validation split (the others: carved from train by video)
@@ -49,20 +68,22 @@ def train_and_save(
     else:
         raise MtmmError("give a recipe or a dataset to train on")
     config = with_overrides(config, **(overrides or {}))
-    corpus = load_corpus(dataset, data_dir, "train")
+    corpus = _load(dataset, data_dir, "train")
     if not (overrides or {}).get("tasks") and not recipe:
         config = replace(config, tasks=corpus.tasks())
     if not (overrides or {}).get("modalities"):
         config = replace(config, modalities=tuple(m for m in config.modalities if m in corpus.spec))
     validation = None
     if dataset in VALIDATION_SPLITS and not folds and not val_fraction:
-        validation = load_corpus(dataset, data_dir, VALIDATION_SPLITS[dataset])
+        validation = _load(dataset, data_dir, VALIDATION_SPLITS[dataset])
         validation = validation if validation.videos else None
     log = print if verbose else None
     checkpoint, report = fit(
         corpus, config, folds=folds or 1, val_fraction=val_fraction or 0.2, log=log, validation=validation
     )
-    report.setdefault("validation_kind", f"{dataset} {VALIDATION_SPLITS[dataset]} split" if validation else "held-out training videos")
+    report.setdefault(
+        "validation_kind", f"{dataset} {VALIDATION_SPLITS[dataset]} split" if validation else "held-out training videos"
+    )
     if recipe:
         checkpoint.training["recipe"] = recipe
     if distributed_rank()[0] == 0:  # under torchrun, one process writes
@@ -73,7 +94,7 @@ def train_and_save(
 
 def _train_multi(recipe, data_dir: str | Path, out: str | Path, verbose: bool) -> dict[str, Any]:
     """The weakly-supervised multi-dataset recipe (the default model)."""
-    from .multi import run_default_recipe
+    from mtmm_es.model.multi import run_default_recipe
 
     checkpoint, report = run_default_recipe(recipe, data_dir, log=print if verbose else None)
     save_checkpoint(checkpoint, out)
@@ -83,7 +104,7 @@ def _train_multi(recipe, data_dir: str | Path, out: str | Path, verbose: bool) -
 
 def _checked(checkpoint_dir: str | Path, dataset: str, data_dir: str | Path, split: str):
     checkpoint = load_checkpoint(checkpoint_dir)
-    corpus = load_corpus(dataset, data_dir, split)
+    corpus = _load(dataset, data_dir, split)
     check_spec(checkpoint.feature_spec, corpus.spec, f"{dataset} {split}")
     return checkpoint, corpus
 
@@ -100,14 +121,17 @@ def evaluate_checkpoint(checkpoint_dir: str | Path, dataset: str, data_dir: str 
 def predict_transcripts(transcripts: str | Path, out: str | Path, checkpoint_dir: str | Path | None = None) -> int:
     """Transcripts (video_id, segment_id, text) through our text extractor, configured as the
     checkpoint was trained, and the model with per-video context -> CSV."""
-    from extractors.text import GloveTextExtractor
-    from pipeline.analyze import default_checkpoint_dir, extraction_config_for
-    from pipeline.config import ExtractionConfig
+    from mtmm_es.extractors.text import GloveTextExtractor
+    from mtmm_es.pipeline.analyze import default_checkpoint_dir, extraction_config_for
+    from mtmm_es.pipeline.config import ExtractionConfig
 
     checkpoint = load_checkpoint(checkpoint_dir or default_checkpoint_dir())
     if set(checkpoint.feature_spec) != {"text"}:
-        raise MtmmError("transcripts carry text only; this checkpoint also needs "
-                        f"{', '.join(sorted(set(checkpoint.feature_spec) - {'text'}))}", checkpoint_dir)  # fmt: skip
+        raise MtmmError(
+            "transcripts carry text only; this checkpoint also needs "
+            f"{', '.join(sorted(set(checkpoint.feature_spec) - {'text'}))}",
+            checkpoint_dir,
+        )
     text_config = extraction_config_for(checkpoint.feature_spec, ExtractionConfig()).text
     corpus = add_text_features(load_transcripts(transcripts), GloveTextExtractor(text_config))
     check_spec(checkpoint.feature_spec, corpus.spec, str(transcripts))
@@ -116,9 +140,7 @@ def predict_transcripts(transcripts: str | Path, out: str | Path, checkpoint_dir
     return len(rows)
 
 
-def predict_to_csv(
-    checkpoint_dir: str | Path, dataset: str, data_dir: str | Path, split: str, out: str | Path
-) -> int:
+def predict_to_csv(checkpoint_dir: str | Path, dataset: str, data_dir: str | Path, split: str, out: str | Path) -> int:
     checkpoint, corpus = _checked(checkpoint_dir, dataset, data_dir, split)
     rows = corpus_predictions(checkpoint, corpus)
     write_csv(rows, out)

@@ -1,0 +1,51 @@
+"""MTMM-ES: label every utterance of a talking video with sentiment, emotions and sarcasm.
+
+    import mtmm_es
+    result = mtmm_es.Pipeline().analyze("talk.mp4")
+    print(result.to_json())
+
+The names below are the public API; they load lazily so `import mtmm_es` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
+
+try:
+    __version__ = metadata.version("mtmm-es")
+except metadata.PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0+unknown"
+
+_EXPORTS = {
+    "MtmmError": "mtmm_es.core.errors",
+    "ExtractionConfig": "mtmm_es.pipeline.config",
+    "FeaturePipeline": "mtmm_es.pipeline.extract",
+    "Pipeline": "mtmm_es.pipeline.analyze",
+    "VideoResult": "mtmm_es.pipeline.analyze",
+    "run_batch": "mtmm_es.pipeline.batch",
+}
+
+__all__ = [  # noqa: F822 (resolved by __getattr__)
+    "ExtractionConfig",
+    "FeaturePipeline",
+    "MtmmError",
+    "Pipeline",
+    "VideoResult",
+    "__version__",
+    "run_batch",
+]
+
+if TYPE_CHECKING:
+    from mtmm_es.core.errors import MtmmError
+    from mtmm_es.pipeline.analyze import Pipeline, VideoResult
+    from mtmm_es.pipeline.batch import run_batch
+    from mtmm_es.pipeline.config import ExtractionConfig
+    from mtmm_es.pipeline.extract import FeaturePipeline
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'mtmm_es' has no attribute {name!r}")
