@@ -9,6 +9,7 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from mtmm_es.core.errors import MtmmError
+from mtmm_es.core.signals import Terminated, raise_on_termination
 
 
 def add_extraction_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,6 +49,9 @@ def add_extraction_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-side", type=int, default=visual.max_side, help="frames are scaled to this longer side")
     group.add_argument("--modalities", default="text,acoustic,visual")
     group.add_argument("--ffmpeg", help="ffmpeg binary (default: the one in imageio-ffmpeg)")
+    group.add_argument(
+        "--audio-stream", type=int, help="audio stream to use, from 0 (default: of several, the one with most sound)"
+    )
     group.add_argument("--no-cache", action="store_true")
     group.add_argument("--cache-dir", help="default: $MTMM_CACHE_DIR or ~/.cache/mtmm-es")
 
@@ -80,6 +84,7 @@ def extraction_config(args: argparse.Namespace):
         modalities=tuple(m.strip() for m in args.modalities.split(",") if m.strip()),
         segments=args.segments,
         ffmpeg=args.ffmpeg,
+        audio_stream=args.audio_stream,
         cache=not args.no_cache,
         cache_dir=args.cache_dir,
     )
@@ -213,11 +218,15 @@ def build_parser() -> argparse.ArgumentParser:
 def run_guarded(run: Callable[[], int]) -> int:
     """Run a command; expected failures become one line on stderr, never a traceback."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    raise_on_termination()
     try:
         return run()
     except MtmmError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except Terminated as signal:
+        print(f"error: terminated by {signal} (temporary files removed)", file=sys.stderr)
+        return signal.exit_status
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -27,6 +27,8 @@ class ExtractionConfig:
     modalities: tuple[str, ...] = MODALITIES
     segments: str | None = None  # SRT / WebVTT / CSV of utterance windows instead of pause splitting
     ffmpeg: str | None = None  # default: the binary bundled in imageio-ffmpeg
+    audio_stream: int | None = None  # 0-based among the audio streams; None: the one with the most sound
+    stage_time_limit_s: float | None = None  # per decoding stage; None: 120 s + 4x the media's duration
     cache: bool = True
     cache_dir: str | None = None
 
@@ -34,6 +36,14 @@ class ExtractionConfig:
         unknown = set(self.modalities) - set(MODALITIES)
         if unknown:
             raise MtmmError(f"unknown modalities {sorted(unknown)} (choose from {', '.join(MODALITIES)})")
+        if self.audio_stream is not None and self.audio_stream < 0:
+            raise MtmmError(f"audio stream must be 0 or more, not {self.audio_stream}")
+        if self.stage_time_limit_s is not None and not self.stage_time_limit_s > 0:
+            raise MtmmError(f"stage time limit must be positive, not {self.stage_time_limit_s}")
+        if self.ffmpeg:
+            from .media import ffmpeg_binary
+
+            ffmpeg_binary(self.ffmpeg)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import ffmpeg
+from helpers import ffmpeg
 from skimage import data
 
 from mtmm_es.extractors.base import Utterance

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import shared_path
+from helpers import shared_path
 
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
