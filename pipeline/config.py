@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -13,6 +14,10 @@ from mtmm_es.extractors.text import TextConfig
 from mtmm_es.extractors.visual import VisualConfig
 
 from .segmentation import SegmentationConfig
+
+
+def installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,8 @@ class ExtractionConfig:
             from .media import ffmpeg_binary
 
             ffmpeg_binary(self.ffmpeg)
+        if self.asr.backend == "openai-whisper" and not installed("whisper"):
+            raise MtmmError("the openai-whisper backend is an optional extra: pip install 'mtmm-es[openai-whisper]'")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -323,3 +323,12 @@ def test_sigterm_during_analysis_leaves_nothing_in_tmpdir(tmp_path: Path, fixtur
     assert process.returncode == 128 + signal.SIGTERM, stderr
     assert stderr.splitlines()[-1].startswith("error: terminated by SIGTERM")
     assert list(temp.iterdir()) == [] and not (tmp_path / "labels.json").exists()
+
+
+def test_the_openai_whisper_extra_is_named_when_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mtmm_es.extractors.asr import AsrConfig
+    from mtmm_es.pipeline import ExtractionConfig, config
+
+    monkeypatch.setattr(config, "installed", lambda module: module != "whisper")
+    with pytest.raises(MtmmError, match=r"pip install 'mtmm-es\[openai-whisper\]'"):
+        ExtractionConfig(asr=AsrConfig(backend="openai-whisper"))
