@@ -281,12 +281,9 @@ def _analyze(args: argparse.Namespace) -> int:
         return _analyze_folder(args)
     from mtmm_es.core.files import atomic_write_text
     from mtmm_es.pipeline.analyze import Pipeline
-    from mtmm_es.pipeline.extract import preload_transcriber
     from mtmm_es.pipeline.formats import render
 
-    config = extraction_config(args)
-    preload_transcriber(config.asr)  # loads while the network does
-    result = Pipeline(config, args.checkpoint, args.emotion_thresholds).analyze(args.media)
+    result = Pipeline(extraction_config(args), args.checkpoint, args.emotion_thresholds).analyze(args.media)
     for warning in result.warnings:
         print(f"warning: {args.media}: {warning}", file=sys.stderr)
     text = render(result, args.format)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -16,7 +15,7 @@ import numpy as np
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.core.files import file_sha256
 from mtmm_es.extractors.acoustic import make_acoustic_extractor
-from mtmm_es.extractors.asr import AsrConfig, asr_info, make_transcriber, transcribe_long
+from mtmm_es.extractors.asr import asr_info, make_transcriber, transcribe_long
 from mtmm_es.extractors.base import (
     SAMPLE_RATE,
     ExtractorInfo,
@@ -138,28 +137,6 @@ def _face_warnings(media: Media, features: dict[str, ModalityFeatures], utteranc
     return ["no face found in the video: the visual modality is masked for every utterance"]
 
 
-_PRELOADED: dict[AsrConfig, Future] = {}
-
-
-def preload_transcriber(config: AsrConfig) -> None:
-    """Start loading the recogniser in a background thread; the next FeaturePipeline with this ASR
-    config takes it. The CLI calls this before loading the network: CTranslate2 loads the model
-    without holding the GIL, so the two overlap. The thread is a daemon: a run that never needs the
-    recogniser (every result cached) does not wait for it at exit."""
-    if config in _PRELOADED:
-        return
-    future: Future = Future()
-
-    def load() -> None:
-        try:
-            future.set_result(make_transcriber(config))
-        except BaseException as error:  # raised where the transcriber is first used
-            future.set_exception(error)
-
-    _PRELOADED[config] = future
-    threading.Thread(target=load, name="mtmm-asr-preload", daemon=True).start()
-
-
 class FeaturePipeline:
     """Extracts utterances and features from media files; models load once and are reused."""
 
@@ -173,8 +150,7 @@ class FeaturePipeline:
     @property
     def transcriber(self) -> Transcriber:
         if self._transcriber is None:
-            preloaded = _PRELOADED.pop(self.config.asr, None)
-            self._transcriber = preloaded.result() if preloaded else make_transcriber(self.config.asr)
+            self._transcriber = make_transcriber(self.config.asr)
         return self._transcriber
 
     def _asr_spec(self) -> dict[str, Any]:

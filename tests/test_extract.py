@@ -261,13 +261,3 @@ def test_a_truncated_cache_entry_is_a_logged_miss(
     np.testing.assert_array_equal(again.features["text"].values, first.features["text"].values)
     assert any("unreadable cache entry, recomputing" in r.getMessage() for r in caplog.records)
     assert np.load(entry)["values"].shape == first.features["text"].values.shape  # rewritten whole
-
-
-def test_a_preloaded_recogniser_is_taken_by_the_next_pipeline(cache_dir: Path) -> None:
-    from mtmm_es.pipeline import extract
-
-    config = ExtractionConfig(cache_dir=str(cache_dir), modalities=("text",))
-    extract.preload_transcriber(config.asr)
-    loading = extract._PRELOADED[config.asr]
-    pipeline = FeaturePipeline(config)
-    assert pipeline.transcriber is loading.result() and config.asr not in extract._PRELOADED
