@@ -197,16 +197,20 @@ class FeaturePipeline:
                 analyses = {
                     m: pool.submit(_timed, timings, m, lambda m=m: self.extractors[m].analyze(media)) for m in pending
                 }
-                if utterances is None:
-                    words = _timed(timings, "asr", lambda: self._recognise(media, segments, warnings))
-                    self.cache.put_json(utterance_key, words)
-                    utterances = self._utterances_from(words, segments)
-                for m in pending:
-                    analysis = analyses[m].result()
-                    features[m] = _timed(
-                        timings, "pool", lambda m=m, a=analysis: self.extractors[m].pool(a, media, utterances)
-                    )
-                    self._store_features(source, utterances, features[m])
+                try:
+                    if utterances is None:
+                        words = _timed(timings, "asr", lambda: self._recognise(media, segments, warnings))
+                        self.cache.put_json(utterance_key, words)
+                        utterances = self._utterances_from(words, segments)
+                    for m in pending:
+                        analysis = analyses[m].result()
+                        features[m] = _timed(
+                            timings, "pool", lambda m=m, a=analysis: self.extractors[m].pool(a, media, utterances)
+                        )
+                        self._store_features(source, utterances, features[m])
+                except BaseException:  # an error or a signal: do not wait for the other stages to finish
+                    media.cancel()
+                    raise
             warnings += media.warnings + _decoding_warnings(media) + _face_warnings(media, features, utterances)
         if not utterances:
             warnings.append("no speech found: 0 utterances" if media.info.has_audio else "no audio stream: no speech")

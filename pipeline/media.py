@@ -196,12 +196,17 @@ class Media:
         self._audio: np.ndarray | None = None
         self._audio_file: IO[bytes] | None = None
         self._lock = threading.Lock()
+        self._cancelled = threading.Event()
 
     def __enter__(self) -> Media:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def cancel(self) -> None:
+        """Make decoding in other threads stop soon (an error or a signal is ending the run)."""
+        self._cancelled.set()
 
     def close(self) -> None:
         self._audio = None
@@ -277,6 +282,8 @@ class Media:
             try:
                 while chunk := process.stdout.read(1 << 16):
                     out.write(chunk)
+                    if self._cancelled.is_set():
+                        raise MtmmError("audio decoding cancelled", self.path)
                     if time.monotonic() > deadline:
                         raise MtmmError(
                             f"audio decoding exceeded its time limit ({self.time_limit_s:.0f} s)", self.path
@@ -346,6 +353,8 @@ class Media:
         last = -math.inf
         decoded = errors = 0
         for packet in container.demux(stream):
+            if self._cancelled.is_set():
+                return
             try:
                 frames = packet.decode()
             except (av.error.FFmpegError, ValueError):

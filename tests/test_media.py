@@ -332,3 +332,12 @@ def test_the_openai_whisper_extra_is_named_when_missing(monkeypatch: pytest.Monk
     monkeypatch.setattr(config, "installed", lambda module: module != "whisper")
     with pytest.raises(MtmmError, match=r"pip install 'mtmm-es\[openai-whisper\]'"):
         ExtractionConfig(asr=AsrConfig(backend="openai-whisper"))
+
+
+def test_cancel_stops_frame_decoding_soon(fixture_video: Path) -> None:
+    with Media(fixture_video) as media:
+        frames = media.frames(0, 64)
+        next(frames)
+        media.cancel()  # what extract() does when an error or a signal ends the run
+        rest = sum(1 for _ in frames)
+    assert rest < 20  # only what was already decoded ahead, not the other ~185 frames
