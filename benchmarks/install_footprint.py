@@ -28,8 +28,9 @@ def _size(dist: metadata.Distribution) -> int:
     return total
 
 
-def closure(extras: tuple[str, ...] = ()) -> dict[str, int]:
-    """Distribution name -> installed bytes, for mtmm-es with `extras` and everything it pulls."""
+def closure(extras: tuple[str, ...] = (), missing: set[str] | None = None) -> dict[str, int]:
+    """Distribution name -> installed bytes, for mtmm-es with `extras` and everything it pulls;
+    names required but not installed here go into `missing`."""
     seen: dict[str, int] = {}
     pending = [(canonicalize_name("mtmm-es"), extras)]
     while pending:
@@ -37,6 +38,8 @@ def closure(extras: tuple[str, ...] = ()) -> dict[str, int]:
         try:
             dist = metadata.distribution(name)
         except metadata.PackageNotFoundError:
+            if missing is not None:
+                missing.add(name)
             continue
         first = name not in seen
         seen.setdefault(name, _size(dist))
@@ -62,7 +65,11 @@ def main() -> None:
     for name, size in sorted(default.items(), key=lambda item: -item[1])[: args.top]:
         print(f"  {name:32s} {size / 2**20:8.0f} MB")
     for extra in extras:
-        added = {k: v for k, v in closure((extra,)).items() if k not in default}
+        missing: set[str] = set()
+        added = {k: v for k, v in closure((extra,), missing).items() if k not in default}
+        if missing:
+            print(f"[{extra}] not installed here (missing: {', '.join(sorted(missing))})")
+            continue
         report[f"extra_{extra}_adds_mb"] = round(sum(added.values()) / 2**20)
         biggest = ", ".join(f"{k} {v / 2**20:.0f} MB" for k, v in sorted(added.items(), key=lambda i: -i[1])[:3])
         print(f"[{extra}] adds {sum(added.values()) / 2**20:.0f} MB: {biggest}")

@@ -117,12 +117,15 @@ def _info_from(path: Path, container, audio_stream: int | None) -> MediaInfo:
     origin = _seconds(container.start_time, 1e-6)
     if origin is None:
         origin = min((s for s in starts if s is not None), default=0.0)
+
+    def offset(stream) -> float:
+        """Seconds from the media's start to the stream's first sample."""
+        start = _seconds(stream.start_time, stream.time_base)
+        return 0.0 if start is None else max(0.0, start - origin)
+
     duration = _seconds(container.duration, 1e-6) or 0.0
     if duration <= 0:
-        ends = [
-            (_seconds(s.start_time, s.time_base) or origin) + (_seconds(s.duration, s.time_base) or 0.0) - origin
-            for s in [*audios, *videos]
-        ]
+        ends = [offset(s) + (_seconds(s.duration, s.time_base) or 0.0) for s in [*audios, *videos]]
         duration = max(ends, default=0.0)
     chosen_audio = audios[audio_stream or 0] if audios else None
     width = height = rotation = 0
@@ -135,13 +138,11 @@ def _info_from(path: Path, container, audio_stream: int | None) -> MediaInfo:
         rate = video.average_rate or video.guessed_rate
         fps = float(rate) if rate else 0.0
         video_codec = video.codec_context.name
-        video_start = (_seconds(video.start_time, video.time_base) or origin) - origin
+        video_start = offset(video)
         rotation = _rotation(container, video)
         if rotation in (90, 270):
             width, height = height, width
-    audio_start = 0.0
-    if chosen_audio is not None:
-        audio_start = (_seconds(chosen_audio.start_time, chosen_audio.time_base) or origin) - origin
+    audio_start = offset(chosen_audio) if chosen_audio is not None else 0.0
     return MediaInfo(
         path=str(path),
         duration=duration,
