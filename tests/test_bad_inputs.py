@@ -155,3 +155,9 @@ def test_video_without_faces_reports_the_missing_modality(tmp_path: Path, fixtur
     assert result.returncode == 0, result.stderr
     document = json.loads(out.read_text())
     assert document["utterances"] and all("visual" not in u["modalities"]["available"] for u in document["utterances"])
+
+
+def test_a_missing_ffmpeg_is_one_line_before_any_model_loads(tmp_path: Path, fixture_video: Path) -> None:
+    missing = tmp_path / "nonexistent"
+    result = analyze(str(fixture_video), "--out", str(tmp_path / "x.json"), "--ffmpeg", str(missing))
+    assert result.returncode == 2 and result.stderr == f"error: {missing}: ffmpeg binary not found or not executable\n"
