@@ -77,6 +77,7 @@ def _peak_rss_mb(video: Path) -> tuple[float, float]:
     return int(peak_kb) / 1024, float(duration)
 
 
+@pytest.mark.slow
 def test_long_video_keeps_memory_bounded(tmp_path: Path) -> None:
     videos = {}
     for minutes in (1, 10):
@@ -130,6 +131,7 @@ class _Payload:
         return (Path.touch, (Path(self.marker),))
 
 
+@pytest.mark.slow
 def test_video_without_faces_reports_the_missing_modality(tmp_path: Path, fixture_video: Path) -> None:
     faceless = tmp_path / "faceless.mp4"
     ffmpeg(

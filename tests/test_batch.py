@@ -48,6 +48,7 @@ def test_inputs_are_found_and_named_safely(folder: Path) -> None:
     assert safe_relative(folder / "a|b?.mp4", folder) == Path("a_b_.mp4")
 
 
+@pytest.mark.slow
 def test_folder_run_isolates_failures_and_resumes(folder: Path, tmp_path: Path, cache_dir: Path) -> None:
     out = tmp_path / "labels"
     result = cli(str(folder), "--out", str(out), "--recursive", "--workers", "1", "--cache-dir", str(cache_dir))
@@ -68,6 +69,7 @@ def test_folder_run_isolates_failures_and_resumes(folder: Path, tmp_path: Path, 
     assert "2 processed, 0 skipped, 1 failed" in forced.stdout
 
 
+@pytest.mark.slow
 def test_kill_minus_nine_loses_nothing_already_written(tmp_path: Path, fixture_video: Path, cache_dir: Path) -> None:
     root = tmp_path / "many"
     root.mkdir()
@@ -165,6 +167,7 @@ def test_analyze_many_in_two_processes_keeps_order_and_isolates_errors(folder: P
     assert "not a readable media file" in str(results[1])
 
 
+@pytest.mark.slow
 def test_ray_backend_runs_the_same_job(folder: Path, tmp_path: Path, cache_dir: Path) -> None:
     ray = pytest.importorskip("ray", reason="Ray is the optional extra mtmm-es[ray]")
     (folder / "corrupt.mp4").unlink()
