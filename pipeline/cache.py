@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ from typing import Any
 import numpy as np
 
 from mtmm_es.core.files import atomic_save_npz, atomic_write_json, load_npz
+
+log = logging.getLogger(__name__)
 
 
 def default_cache_dir() -> Path:
@@ -48,8 +51,8 @@ class Cache:
         if self.enabled:
             try:
                 atomic_write_json(self._path(key, ".json"), value)
-            except Exception:  # a read-only or full cache must never fail an extraction
-                pass
+            except Exception as error:  # a read-only or full cache must never fail an extraction
+                log.warning("cache entry not written: %s", error)
 
     def get_arrays(self, key: str) -> dict[str, np.ndarray] | None:
         path = self._path(key, ".npz")
@@ -64,5 +67,5 @@ class Cache:
         if self.enabled:
             try:
                 atomic_save_npz(self._path(key, ".npz"), arrays)
-            except Exception:  # a read-only or full cache must never fail an extraction
-                pass
+            except Exception as error:  # a read-only or full cache must never fail an extraction
+                log.warning("cache entry not written: %s", error)

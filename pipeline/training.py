@@ -16,7 +16,7 @@ from mtmm_es.model.corpora.common import add_text_features
 from mtmm_es.model.corpora.transcripts import load_transcripts
 from mtmm_es.model.data import check_spec
 from mtmm_es.model.fit import fit
-from mtmm_es.model.predictions import corpus_predictions, write_csv
+from mtmm_es.model.predictions import corpus_predictions
 from mtmm_es.model.recipes import load_recipe
 from mtmm_es.model.train import TrainConfig, distributed_rank, score_predictions, with_overrides
 
@@ -118,13 +118,23 @@ def evaluate_checkpoint(checkpoint_dir: str | Path, dataset: str, data_dir: str 
     return metrics
 
 
+def _write_rows(rows: list[dict[str, Any]], out: str | Path) -> None:
+    from mtmm_es.core.files import atomic_write_text
+    from mtmm_es.pipeline.formats import csv_text
+
+    atomic_write_text(out, csv_text(rows))
+
+
 def predict_transcripts(transcripts: str | Path, out: str | Path, checkpoint_dir: str | Path | None = None) -> int:
     """Transcripts (video_id, segment_id, text) through our text extractor, configured as the
-    checkpoint was trained, and the model with per-video context -> CSV."""
+    checkpoint was trained, and the model with per-video context -> CSV in the one label layout
+    (file = video_id, index = segment_id)."""
     from mtmm_es.extractors.text import GloveTextExtractor
     from mtmm_es.pipeline.analyze import default_checkpoint_dir, extraction_config_for
     from mtmm_es.pipeline.config import ExtractionConfig
+    from mtmm_es.pipeline.destinations import refuse_overwriting
 
+    refuse_overwriting(out, [transcripts])
     checkpoint = load_checkpoint(checkpoint_dir or default_checkpoint_dir())
     if set(checkpoint.feature_spec) != {"text"}:
         raise MtmmError(
@@ -135,13 +145,13 @@ def predict_transcripts(transcripts: str | Path, out: str | Path, checkpoint_dir
     text_config = extraction_config_for(checkpoint.feature_spec, ExtractionConfig()).text
     corpus = add_text_features(load_transcripts(transcripts), GloveTextExtractor(text_config))
     check_spec(checkpoint.feature_spec, corpus.spec, str(transcripts))
-    rows = corpus_predictions(checkpoint, corpus, by_segment=True)
-    write_csv(rows, out)
+    rows = corpus_predictions(checkpoint, corpus)
+    _write_rows(rows, out)
     return len(rows)
 
 
 def predict_to_csv(checkpoint_dir: str | Path, dataset: str, data_dir: str | Path, split: str, out: str | Path) -> int:
     checkpoint, corpus = _checked(checkpoint_dir, dataset, data_dir, split)
     rows = corpus_predictions(checkpoint, corpus)
-    write_csv(rows, out)
+    _write_rows(rows, out)
     return len(rows)
