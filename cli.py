@@ -129,7 +129,6 @@ def configure_logging(verbose: int, quiet: int) -> None:
     handler.setFormatter(_Messages())
     log.handlers[:] = [handler]
     log.setLevel(level)
-    log.propagate = False
 
 
 def add_extraction_arguments(parser: argparse.ArgumentParser) -> None:
@@ -314,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     add_common_arguments(common)
     parser = _Parser(prog="mtmm", description="Multi-task multimodal emotion and sentiment.", parents=[common])
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, help="what to do")
     extract = commands.add_parser("extract", help="utterances and aligned features of one media file", parents=[common])
     extract.add_argument("media", help="a media file")
     extract.add_argument("--out", required=True, help="folder for utterances.json, features.npz, spec.json")
@@ -393,6 +392,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def analyze_video(argv: Sequence[str] | None = None) -> int:
+    args = build_analyze_parser().parse_args(argv)
+    configure_logging(args.verbose, args.quiet)
+    return run_guarded(lambda: _analyze(args))
+
+
+def build_analyze_parser() -> argparse.ArgumentParser:
     from mtmm_es.pipeline.batch import default_workers
     from mtmm_es.pipeline.formats import FORMATS
 
@@ -427,9 +432,7 @@ def analyze_video(argv: Sequence[str] | None = None) -> int:
     batch.add_argument("--backend", choices=("local", "ray"), default="local", help="where workers run")
     batch.add_argument("--ray-address", help="an existing Ray cluster (default: start a local one)")
     add_extraction_arguments(parser)
-    args = parser.parse_args(argv)
-    configure_logging(args.verbose, args.quiet)
-    return run_guarded(lambda: _analyze(args))
+    return parser
 
 
 def _analyze(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ from mtmm_es.core.labels import CSV_COLUMNS
 from mtmm_es.pipeline import ExtractionConfig
 from mtmm_es.pipeline.analyze import Pipeline, default_checkpoint_dir, extraction_config_for, schema
 
+
 @pytest.fixture(scope="module")
 def pipeline(cache_dir: Path) -> Pipeline:
     return Pipeline(ExtractionConfig(cache_dir=str(cache_dir)))
