@@ -27,6 +27,3 @@ class MtmmError(Exception):
         self.cause = cause
         self.path = None if path is None else str(path)
         super().__init__(f"{quoted(self.path)}: {cause}" if self.path else cause)
-
-    def __reduce__(self):  # keep cause and path when sent between processes
-        return type(self), (self.cause, self.path)

@@ -92,10 +92,12 @@ class Pipeline:
         if workers < 1:
             raise MtmmError(f"workers must be at least 1, not {workers}")
         jobs = [AnalyzeJob(str(p), self.spec) for p in paths]
-        if workers == 1 or len(jobs) <= 1:
-            _remember(self)
-        results = dict(run_jobs(_analyze_job, jobs, workers))
+        in_process = workers == 1 or len(jobs) <= 1
+        results = dict(run_jobs(self._analyze_job if in_process else _analyze_job, jobs, workers))
         return [results[job] for job in jobs]
+
+    def _analyze_job(self, job: AnalyzeJob) -> VideoResult:
+        return self.analyze(job.input)
 
     def analyze(self, path: str | Path) -> VideoResult:
         """Extract, check the features against the checkpoint's spec, predict, label."""
@@ -175,17 +177,12 @@ class AnalyzeJob:
 _CACHED: Pipeline | None = None
 
 
-def _remember(pipeline: Pipeline) -> None:
-    global _CACHED
-    _CACHED = pipeline
-
-
 def analyzer_for(spec: AnalyzerSpec) -> Pipeline:
     """This process's Pipeline for `spec`: built once, rebuilt when another spec (another checkpoint,
     other settings) is asked for."""
+    global _CACHED
     if _CACHED is None or _CACHED.spec != spec:
-        _remember(Pipeline(spec.extraction, spec.checkpoint, spec.emotion_thresholds))
-    assert _CACHED is not None
+        _CACHED = Pipeline(spec.extraction, spec.checkpoint, spec.emotion_thresholds)
     return _CACHED
 
 

@@ -59,7 +59,9 @@ def test_fixture_utterances_carry_every_label(fixture_result) -> None:
 def test_dataframe_view(fixture_result) -> None:
     frame = fixture_result.to_dataframe()
     assert len(frame) == len(fixture_result.utterances)
-    assert {"start", "end", "text", "sentiment", "p_positive", "p_happy", "emotions", "p_sarcasm"} <= set(frame.columns)
+    assert tuple(frame.columns) == CSV_COLUMNS  # the one CSV layout
+    assert list(frame.text) == [u.text for u in fixture_result.utterances]
+    assert set(frame.file) == {fixture_result.source.path} and set(frame.sentiment) <= {"positive", "negative"}
 
 
 def test_attention_maps_are_kept_for_reports(fixture_result) -> None:

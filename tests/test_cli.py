@@ -19,7 +19,6 @@ import pysubs2
 import pytest
 
 import mtmm_es.cli as cli
-from mtmm_es.core.errors import MtmmError
 from mtmm_es.core.labels import CSV_COLUMNS
 from mtmm_es.pipeline.analyze import schema
 from mtmm_es.pipeline.batch import find_inputs
@@ -280,10 +279,3 @@ def folder_of_two(tmp_path: Path, fixture_video: Path) -> Path:
     for name in ("a.mp4", "b.mp4"):
         shutil.copy(fixture_video, root / name)
     return root
-
-
-def test_mtmm_error_survives_a_process_boundary() -> None:
-    import pickle
-
-    error = pickle.loads(pickle.dumps(MtmmError("broken", "/x/y.mp4")))
-    assert (error.cause, error.path, str(error)) == ("broken", "/x/y.mp4", "/x/y.mp4: broken")

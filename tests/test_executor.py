@@ -55,10 +55,14 @@ def test_in_process_jobs_have_the_same_error_boundary() -> None:
     assert str(results[Task("bug")]) == "bug: unexpected ZeroDivisionError: boom" and results[Task("a")] == "A"
 
 
-def _children(pid: int) -> list[int]:
+def _workers(pid: int) -> list[int]:
+    """Child processes of `pid` that analyse files (not multiprocessing's resource tracker)."""
     found = []
     for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(c) for c in (task / "children").read_text().split()]
+        for child in (task / "children").read_text().split():
+            command = Path(f"/proc/{child}/cmdline").read_bytes()
+            if b"resource_tracker" not in command:
+                found.append(int(child))
     return found
 
 
@@ -73,9 +77,10 @@ def test_killed_worker_in_a_folder_run_fails_one_file(tmp_path: Path, fixture_vi
     args = [sys.executable, "-c", code, str(root), "--out", str(out), "--workers", "2", "--cache-dir", str(cache_dir)]
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
-    while time.time() < deadline and not _children(process.pid):
+    while time.time() < deadline and not _workers(process.pid):
         time.sleep(0.05)
-    os.kill(_children(process.pid)[0], signal.SIGKILL)  # as the out-of-memory killer would
+    time.sleep(1)  # let it start on its file
+    os.kill(_workers(process.pid)[0], signal.SIGKILL)  # as the out-of-memory killer would
     stdout, stderr = process.communicate(timeout=300)
     assert process.returncode == 1 and "2 processed, 0 skipped, 1 failed" in stdout, stdout + stderr
     assert "worker process died (killed by SIGKILL" in stderr and "Traceback" not in stderr
