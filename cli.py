@@ -97,8 +97,11 @@ def _version() -> str:
         return "0.0.0+unknown"
 
 
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+def add_version_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+
+
+def add_message_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-v",
         "--verbose",
@@ -311,8 +314,9 @@ def _split(value: str | None) -> tuple[str, ...] | None:
 
 def build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
-    add_common_arguments(common)
-    parser = _Parser(prog="mtmm", description="Multi-task multimodal emotion and sentiment.", parents=[common])
+    add_message_arguments(common)
+    parser = _Parser(prog="mtmm", description="Multi-task multimodal emotion and sentiment.")
+    add_version_argument(parser)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, help="what to do")
     extract = commands.add_parser("extract", help="utterances and aligned features of one media file", parents=[common])
     extract.add_argument("media", help="a media file")
@@ -407,7 +411,8 @@ def build_analyze_parser() -> argparse.ArgumentParser:
         "emotions and sarcasm. Exit status: 0 success, 1 some files of a folder failed (see the run "
         "summary), 2 bad invocation or unreadable single input, 130 interrupted.",
     )
-    add_common_arguments(parser)
+    add_version_argument(parser)
+    add_message_arguments(parser)
     parser.add_argument("media", help="a media file, or a folder of them")
     parser.add_argument("--out", required=True, help="file (or - for stdout) for one input; folder for a folder")
     parser.add_argument(

@@ -252,10 +252,12 @@ def run_batch(
     summary = RunSummary(printable(input_dir), printable(out_dir))
     jobs = []
     outputs = folder_outputs(inputs, input_dir, out_dir, options.format)
+    labelled: dict[str, Path] = {}  # relative input -> its labels file, for the combined CSV
     for path in inputs:
         relative, output = printable(path.relative_to(input_dir)), outputs[path]
         if not options.overwrite and is_done(path, output, out_dir, fingerprint):
             summary.outcomes.append(Outcome(relative, "skipped", printable(output), "up to date"))
+            labelled[relative] = output
             continue
         sidecar = str(_sidecar(output, out_dir))
         jobs.append(
@@ -267,6 +269,8 @@ def run_batch(
             if isinstance(outcome, MtmmError):
                 outcome = _failed(job, outcome)
                 log.debug("failed: %s: %s", quoted(job.relative), outcome["reason"])
+            else:
+                labelled[job.relative] = Path(job.output)
             summary.outcomes.append(Outcome(job.relative, output=printable(job.output), **outcome))
             bar.set_postfix_str(job.relative[-40:])
             bar.update()
@@ -277,21 +281,20 @@ def run_batch(
         bar.close()
     atomic_write_json(out_dir / SUMMARY, summary.to_dict())
     if options.format == "csv":
-        _combine_csv(summary, out_dir)
+        _combine_csv([labelled[k] for k in sorted(labelled)], out_dir)
     return summary
 
 
-def _combine_csv(summary: RunSummary, out_dir: Path) -> None:
+def _combine_csv(outputs: list[Path], out_dir: Path) -> None:
     """OUTDIR/mtmm-labels.csv: the rows of every labelled input (its `file` column tells them apart)."""
     parts = []
-    for outcome in sorted(summary.outcomes, key=lambda o: o.input):
-        if outcome.status != "failed" and outcome.output:
-            try:
-                lines = Path(outcome.output).read_text(encoding="utf-8").splitlines(keepends=True)
-            except OSError as error:
-                log.warning("%s: left out of %s (%s)", quoted(outcome.output), COMBINED_CSV, error.strerror)
-                continue
-            parts.append("".join(lines if not parts else lines[1:]))
+    for output in outputs:
+        try:
+            lines = output.read_text(encoding="utf-8").splitlines(keepends=True)
+        except OSError as error:
+            log.warning("%s: left out of %s (%s)", quoted(output), COMBINED_CSV, error.strerror)
+            continue
+        parts.append("".join(lines if not parts else lines[1:]))
     atomic_write_text(out_dir / COMBINED_CSV, "".join(parts))
 
 

@@ -29,6 +29,15 @@ def refuse_overwriting(output: str | Path, inputs: list[str | Path], what: str =
             raise MtmmError(f"{what} names an input file; refusing to overwrite it", output)
 
 
+def check_file_output(output: str | Path, inputs: list[str | Path]) -> None:
+    """A file output: not a folder, not an input, in a folder that can take it."""
+    output = Path(output)
+    if output.is_dir():
+        raise MtmmError("is a folder; give --out a file name", output)
+    _writable_folder(output.parent, output)
+    refuse_overwriting(output, inputs)
+
+
 def format_for(out: str, explicit: str | None) -> str:
     """The label format: the explicit choice, else --out's extension (json when it has none)."""
     if explicit:
@@ -67,10 +76,7 @@ def plan_single(media: str, out: str, explicit_format: str | None, report: bool)
             raise MtmmError("--report writes an HTML file next to the labels: give --out a file, not -")
         return SingleOutput(None, fmt, None)
     labels = Path(out)
-    if labels.is_dir():
-        raise MtmmError("is a folder; for one input give --out a file name (e.g. labels.json)", labels)
-    _writable_folder(labels.parent, labels)
-    refuse_overwriting(labels, [media])
+    check_file_output(labels, [media])
     html = report_path(labels) if report else None
     if html is not None:
         if same_file(html, labels):

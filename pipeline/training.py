@@ -132,9 +132,9 @@ def predict_transcripts(transcripts: str | Path, out: str | Path, checkpoint_dir
     from mtmm_es.extractors.text import GloveTextExtractor
     from mtmm_es.pipeline.analyze import default_checkpoint_dir, extraction_config_for
     from mtmm_es.pipeline.config import ExtractionConfig
-    from mtmm_es.pipeline.destinations import refuse_overwriting
+    from mtmm_es.pipeline.destinations import check_file_output
 
-    refuse_overwriting(out, [transcripts])
+    check_file_output(out, [transcripts])
     checkpoint = load_checkpoint(checkpoint_dir or default_checkpoint_dir())
     if set(checkpoint.feature_spec) != {"text"}:
         raise MtmmError(
@@ -151,6 +151,9 @@ def predict_transcripts(transcripts: str | Path, out: str | Path, checkpoint_dir
 
 
 def predict_to_csv(checkpoint_dir: str | Path, dataset: str, data_dir: str | Path, split: str, out: str | Path) -> int:
+    from mtmm_es.pipeline.destinations import check_file_output
+
+    check_file_output(out, [])
     checkpoint, corpus = _checked(checkpoint_dir, dataset, data_dir, split)
     rows = corpus_predictions(checkpoint, corpus)
     _write_rows(rows, out)

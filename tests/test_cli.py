@@ -126,6 +126,7 @@ def test_predict_does_not_overwrite_its_transcripts(tmp_path: Path) -> None:
     before = transcripts.read_bytes()
     result = mtmm("predict", "--transcripts", str(transcripts), "--out", str(transcripts))
     assert "input" in one_line_error(result) and transcripts.read_bytes() == before
+    assert "is a folder" in one_line_error(mtmm("predict", "--transcripts", str(transcripts), "--out", str(tmp_path)))
 
 
 def test_report_never_replaces_the_labels(tmp_path: Path, fixture_video: Path) -> None:
