@@ -4,6 +4,7 @@ The model package reads corpora; media in them go through the pipeline's own ext
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from mtmm_es.model.fit import fit
 from mtmm_es.model.predictions import corpus_predictions
 from mtmm_es.model.recipes import load_recipe
 from mtmm_es.model.train import TrainConfig, distributed_rank, score_predictions, with_overrides
+
+_log = logging.getLogger(__name__)
 
 
 def _extract(path, segments):
@@ -77,7 +80,7 @@ def train_and_save(
     if dataset in VALIDATION_SPLITS and not folds and not val_fraction:
         validation = _load(dataset, data_dir, VALIDATION_SPLITS[dataset])
         validation = validation if validation.videos else None
-    log = print if verbose else None
+    log = _log.info if verbose else None
     checkpoint, report = fit(
         corpus, config, folds=folds or 1, val_fraction=val_fraction or 0.2, log=log, validation=validation
     )
@@ -96,7 +99,7 @@ def _train_multi(recipe, data_dir: str | Path, out: str | Path, verbose: bool) -
     """The weakly-supervised multi-dataset recipe (the default model)."""
     from mtmm_es.model.multi import run_default_recipe
 
-    checkpoint, report = run_default_recipe(recipe, data_dir, log=print if verbose else None)
+    checkpoint, report = run_default_recipe(recipe, data_dir, log=_log.info if verbose else None)
     save_checkpoint(checkpoint, out)
     atomic_write_json(Path(out) / "report.json", report)
     return report
