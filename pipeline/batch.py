@@ -32,7 +32,7 @@ from .cache import cache_key
 from .config import ExtractionConfig
 from .destinations import check_output_folder, folder_outputs, report_path
 from .executor import guarded, run_jobs
-from .formats import FORMATS, get_writer
+from .formats import FORMATS, csv_text, get_writer
 
 log = logging.getLogger(__name__)
 
@@ -272,7 +272,7 @@ def run_batch(
             else:
                 labelled[job.relative] = Path(job.output)
             summary.outcomes.append(Outcome(job.relative, output=printable(job.output), **outcome))
-            bar.set_postfix_str(job.relative[-40:])
+            bar.set_postfix_str(quoted(job.relative)[-40:])
             bar.update()
             atomic_write_json(out_dir / SUMMARY, summary.to_dict())
     except KeyboardInterrupt:
@@ -287,14 +287,14 @@ def run_batch(
 
 def _combine_csv(outputs: list[Path], out_dir: Path) -> None:
     """OUTDIR/mtmm-labels.csv: the rows of every labelled input (its `file` column tells them apart)."""
-    parts = []
+    parts = [csv_text([])]  # the header
     for output in outputs:
         try:
             lines = output.read_text(encoding="utf-8").splitlines(keepends=True)
         except OSError as error:
             log.warning("%s: left out of %s (%s)", quoted(output), COMBINED_CSV, error.strerror)
             continue
-        parts.append("".join(lines if not parts else lines[1:]))
+        parts.append("".join(lines[1:]))
     atomic_write_text(out_dir / COMBINED_CSV, "".join(parts))
 
 
