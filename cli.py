@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mtmm_es.core.errors import MtmmError, quoted
+from mtmm_es.core.signals import Terminated, raise_on_termination
 
 log = logging.getLogger("mtmm_es")
 
@@ -194,6 +195,11 @@ def add_extraction_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--modalities", type=_modalities, default="text,acoustic,visual", help="modalities to extract")
     group.add_argument("--ffmpeg", type=_program, help="ffmpeg binary (default: the one in imageio-ffmpeg)")
+    group.add_argument(
+        "--audio-stream",
+        type=_number(int, minimum=0),
+        help="audio stream to use, from 0 (default: of several, the one with most sound)",
+    )
     group.add_argument("--no-cache", action="store_true", help="neither read nor write the extraction cache")
     group.add_argument("--cache-dir", help="extraction cache folder (default: $MTMM_CACHE_DIR or ~/.cache/mtmm-es)")
 
@@ -226,6 +232,7 @@ def extraction_config(args: argparse.Namespace):
         modalities=args.modalities,
         segments=args.segments,
         ffmpeg=args.ffmpeg,
+        audio_stream=args.audio_stream,
         cache=not args.no_cache,
         cache_dir=args.cache_dir,
     )
@@ -369,11 +376,15 @@ def build_parser() -> argparse.ArgumentParser:
 def run_guarded(run: Callable[[], int]) -> int:
     """Run a command; expected failures become one line on stderr, never a traceback."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    raise_on_termination()
     try:
         return run()
     except MtmmError as error:
         print(f"error: {_one_line(str(error))}", file=sys.stderr)
         return 2
+    except Terminated as signal:
+        print(f"error: terminated by {signal} (temporary files removed)", file=sys.stderr)
+        return signal.exit_status
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

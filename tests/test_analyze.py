@@ -10,7 +10,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import shared_path
+from helpers import shared_path
 
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.core.labels import CSV_COLUMNS
@@ -91,7 +91,7 @@ def test_analyze_video_bad_input_is_one_line(tmp_path: Path) -> None:
 
 
 def test_silence_gives_an_empty_valid_document(tmp_path: Path, pipeline: Pipeline) -> None:
-    from conftest import ffmpeg
+    from helpers import ffmpeg
 
     silent = tmp_path / "silent.wav"
     ffmpeg("-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "2", str(silent))
