@@ -44,6 +44,28 @@ class TextConfig:
     negation: bool = True  # flip the vectors of words in a negation's scope (up to the clause end)
     weighting: str = "mean"  # or "sif": smooth inverse frequency weights a / (a + p(word))
 
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any], user: TextConfig) -> TextConfig:
+        """The configuration a checkpoint's text spec was extracted with. Only feature-shaping settings
+        come from the spec; which vectors file to read and whether pickles may load come from `user`
+        (the user's own flags), never from a data file."""
+        if spec.get("extractor") != "glove-mean":
+            raise MtmmError(
+                f"the checkpoint's text features come from {spec.get('extractor')!r}, which this pipeline cannot compute from media"
+            )
+        config = spec.get("config", {})
+        if config.get("vectors") == BUNDLED and user.vectors is not None:
+            raise MtmmError(
+                f"the checkpoint was trained on the bundled GloVe vectors; --text-vectors {user.vectors!r} "
+                "would give features it has never seen (train a checkpoint on those vectors instead)"
+            )
+        if config.get("vectors") != BUNDLED and user.vectors is None:
+            raise MtmmError(
+                f"the checkpoint was trained on word vectors {config.get('vectors')!r}: pass them with --text-vectors"
+            )
+        shaping = {k: config[k] for k in ("keep_punctuation", "negation", "weighting") if k in config}
+        return cls(vectors=user.vectors, allow_pickle=user.allow_pickle, **shaping)
+
 
 def tokenize(text: str, lowercase: bool = True) -> list[str]:
     """Penn-Treebank-like tokens, as GloVe was trained on: "Don't!" -> ["do", "n't", "!"]."""

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -103,6 +104,19 @@ class VisualConfig:
     max_faces: int = 3
     min_detection_confidence: float = 0.5
     skip_bidir: bool = True  # decode no B-frames: half the decoding, frame times off by < 0.1 s
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any], user: VisualConfig) -> VisualConfig:
+        """The configuration a checkpoint's visual spec was extracted with; the model file is the
+        user's (or the bundled one), never a path from the spec."""
+        if spec.get("extractor") != "mediapipe-face-expression":
+            raise MtmmError(
+                f"the checkpoint's visual features come from {spec.get('extractor')!r}, which this pipeline cannot compute from media"
+            )
+        config = spec.get("config", {})
+        known = {k: config[k] for k in cls.__dataclass_fields__ if k in config and k != "model"}
+        bundled = str(config.get("model", "")).startswith("bundled:")
+        return cls(**known, model=None if bundled else user.model)
 
 
 def bundled_face_model() -> Path:

@@ -17,9 +17,11 @@ import pysubs2
 import pytest
 
 from mtmm_es.core.errors import MtmmError
+from mtmm_es.core.labels import CSV_COLUMNS
 from mtmm_es.pipeline import ExtractionConfig
 from mtmm_es.pipeline.analyze import Pipeline, schema
-from mtmm_es.pipeline.batch import BatchOptions, find_inputs, output_path, run_batch, safe_relative
+from mtmm_es.pipeline.batch import BatchOptions, find_inputs, run_batch
+from mtmm_es.pipeline.destinations import folder_outputs, safe_relative
 from mtmm_es.pipeline.formats import render
 from mtmm_es.pipeline.report import write_report
 
@@ -43,8 +45,8 @@ def cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
 def test_inputs_are_found_and_named_safely(folder: Path) -> None:
     assert [p.name for p in find_inputs(folder)] == ["corrupt.mp4", "talk.mp4"]
     assert [p.name for p in find_inputs(folder, recursive=True, pattern="*é*")] == ["späti café.mp4"]
-    out = output_path(folder / "nested" / "späti café.mp4", folder, Path("/out"), "json")
-    assert out == Path("/out/nested/späti café.mp4.json")
+    outputs = folder_outputs([folder / "nested" / "späti café.mp4"], folder, Path("/out"), "json")
+    assert outputs[folder / "nested" / "späti café.mp4"] == Path("/out/nested/späti café.mp4.json")
     assert safe_relative(folder / "a|b?.mp4", folder) == Path("a_b_.mp4")
 
 
@@ -83,7 +85,7 @@ def test_kill_minus_nine_loses_nothing_already_written(tmp_path: Path, fixture_v
         args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env
     )
     sidecars, deadline = out / ".mtmm", time.time() + 120
-    while time.time() < deadline and not (sidecars.is_dir() and any(sidecars.glob("*.json"))):
+    while time.time() < deadline and not (sidecars.is_dir() and any(sidecars.glob("*.record"))):
         time.sleep(0.2)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
@@ -145,7 +147,7 @@ def test_subtitle_formats_carry_the_labels(result) -> None:
 
 def test_csv_format_has_one_row_per_utterance(result) -> None:
     lines = render(result, "csv").splitlines()
-    assert lines[0].startswith("index,start,end,text,sentiment,p_positive") and len(lines) == len(result.utterances) + 1
+    assert lines[0] == ",".join(CSV_COLUMNS) and len(lines) == len(result.utterances) + 1
 
 
 def test_report_writes_html_and_pictures(result, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import torch
 from helpers import shared_path
 
 from mtmm_es.core.errors import MtmmError
+from mtmm_es.core.labels import CSV_COLUMNS
 from mtmm_es.model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from mtmm_es.model.corpora.mosi import load_mosi
 from mtmm_es.model.data import check_spec
@@ -164,7 +165,7 @@ def test_cli_train_and_predict_on_mosi(tmp_path: Path) -> None:
     result = subprocess.run(predict_cmd, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     lines = preds.read_text().splitlines()
-    assert lines[0] == "utterance_id,sentiment_label,p_positive,sentiment_score" and len(lines) == 753
+    assert lines[0] == ",".join(CSV_COLUMNS) and len(lines) == 753  # the one label CSV layout
     evaluate_cmd = [
         sys.executable,
         "-m",
