@@ -105,7 +105,7 @@ def test_an_output_folder_that_cannot_be_created_is_one_clear_error(folder: Path
     for out in (blocker, blocker / "labels"):
         result = cli(str(folder), "--out", str(out))
         assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
-        assert result.stderr.startswith(f"error: {out}: ") and "cannot create the output folder" in result.stderr
+        assert result.stderr.startswith(f"error: {out}: ")
     assert blocker.read_text() == "a file, not a folder"
 
 
