@@ -12,20 +12,8 @@ import numpy as np
 
 from .checkpoint import Checkpoint
 from .data import Corpus
+from .labels import coherent_sentiment, emotion_labels
 from .tasks import EMOTION_LABELS, EMOTIONS
-
-
-def sentiment_score(predicted: dict[str, np.ndarray], index: int) -> float:
-    """The intensity head's score when trained, else P(positive) mapped linearly onto [-3, 3]."""
-    if "intensity" in predicted:
-        return float(predicted["intensity"][index])
-    return float(6.0 * predicted["sentiment"][index] - 3.0)
-
-
-def emotion_labels(scores: np.ndarray, thresholds: Sequence[float]) -> list[str]:
-    """Emotions whose score reaches its threshold; ["none"] when no emotion does."""
-    labels = [name for k, name in enumerate(EMOTIONS) if scores[k] >= thresholds[k]]
-    return labels or ["none"]
 
 
 def utterance_rows(
@@ -38,9 +26,11 @@ def utterance_rows(
         row: dict[str, Any] = {}
         if "sentiment" in predicted:
             p = float(predicted["sentiment"][i])
+            intensity = float(predicted["intensity"][i]) if "intensity" in predicted else None
             row |= {"sentiment_label": int(p >= 0.5), "p_positive": round(p, 6)}
-        if "sentiment" in predicted or "intensity" in predicted:
-            row["sentiment_score"] = round(sentiment_score(predicted, i), 6)
+            row["sentiment_score"] = round(coherent_sentiment(p, intensity)[1], 6)
+        elif "intensity" in predicted:
+            row["sentiment_score"] = round(float(predicted["intensity"][i]), 6)
         if "emotion" in predicted:
             scores = predicted["emotion"][i]
             row |= {f"p_{name}": round(float(scores[k]), 6) for k, name in enumerate(EMOTION_LABELS)}

@@ -190,30 +190,18 @@ class Pipeline:
         return self.checkpoint.predict([video], attention=True)[0]
 
     def _result(self, extraction: Extraction, spec: dict[str, Any], predicted: dict[str, np.ndarray]) -> VideoResult:
-        from mtmm_es.model.predictions import emotion_labels, sentiment_score
-        from mtmm_es.model.tasks import EMOTION_LABELS
+        from mtmm_es.model.labels import label_utterance
 
         used_by_model = list(self.checkpoint.feature_spec)
-        thresholds = self.checkpoint.label_thresholds or [0.5] * 6
-        utterances = []
+        thresholds = self.checkpoint.label_thresholds
+        utterances, warnings = [], []
         for i, u in enumerate(extraction.utterances):
             available = [m for m, f in extraction.features.items() if f.mask[i]]
-            sentiment = emotions = sarcasm = None
-            if "sentiment" in predicted:
-                p = float(predicted["sentiment"][i])
-                sentiment = {
-                    "label": "positive" if p >= 0.5 else "negative",
-                    "p_positive": _round(p),
-                    "score": _round(sentiment_score(predicted, i)),
-                }
-            if "emotion" in predicted:
-                scores = predicted["emotion"][i]
-                emotions = {
-                    "labels": emotion_labels(scores, thresholds),
-                    "scores": {name: _round(scores[k]) for k, name in enumerate(EMOTION_LABELS)},
-                }
-            if "sarcasm" in predicted:
-                sarcasm = {"p": _round(predicted["sarcasm"][i])}
+            used = [m for m in used_by_model if m in available]
+            labels = label_utterance(predicted, i, thresholds, used)
+            sentiment, emotions, sarcasm = labels.sentiment, labels.emotions, labels.sarcasm
+            if labels.reason:
+                warnings.append(labels.reason)
             utterances.append(
                 UtteranceResult(
                     u.index,
@@ -223,7 +211,7 @@ class Pipeline:
                     sentiment,
                     emotions,
                     sarcasm,
-                    {"available": available, "used": [m for m in used_by_model if m in available]},
+                    {"available": available, "used": used},
                 )
             )
         return VideoResult(
@@ -241,7 +229,7 @@ class Pipeline:
             },
             utterances=utterances,
             summary=summarise(utterances, extraction.media.duration),
-            warnings=list(extraction.warnings),
+            warnings=list(extraction.warnings) + warnings,
             attention={k.removeprefix("attention/"): v for k, v in predicted.items() if k.startswith("attention/")},
         )
 
@@ -277,6 +265,7 @@ def _short(spec: dict[str, Any]) -> dict[str, Any]:
 def summarise(utterances: list[UtteranceResult], duration: float) -> dict[str, Any]:
     """Video-level view: duration-weighted sentiment, mean emotion scores, sarcasm."""
     summary: dict[str, Any] = {"utterances": len(utterances), "duration": _round(duration)}
+    utterances = [u for u in utterances if u.sentiment or u.emotions or u.sarcasm]  # labelled ones only
     if not utterances:
         return summary
     weights = np.array([max(u.end - u.start, 1e-3) for u in utterances])
