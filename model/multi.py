@@ -173,6 +173,7 @@ def run_default_recipe(
     checkpoint, weak_report = train_weakly_supervised(
         deduplicated(datasets), config, weak_weight, members, log=log, weak_tasks=extra.get("weak_tasks")
     )
+    checkpoint.task_modalities = {t: list(m) for t, m in extra.get("task_modalities", {}).items()}
     report["mtl_pooled_weak"] = validation_report(checkpoint, datasets)
     report["weak"] = weak_report
     checkpoint.training = {

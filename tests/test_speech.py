@@ -56,3 +56,25 @@ def test_a_speakers_recording_places_each_clip_in_its_window():
         assert np.abs(inside).max() > 0.01
     gap = audio[int(utterances[0].end * 16000) + 10 : int(utterances[1].start * 16000) - 10]
     assert np.all(gap == 0)
+
+
+def test_a_task_routed_to_text_ignores_the_voice():
+    from mtmm_es.model.checkpoint import Checkpoint, only
+    from mtmm_es.model.data import Video
+    from mtmm_es.model.network import MTMMES, ModelConfig
+
+    torch.manual_seed(0)
+    config = ModelConfig({"text": 4, "acoustic": 3}, tasks=("sentiment", "emotion"), context_norm=("acoustic",))
+    checkpoint = Checkpoint([MTMMES(config).eval()], {}, task_modalities={"sentiment": ["text"]})
+    rng = np.random.default_rng(1)
+    features = {
+        "text": rng.normal(size=(5, 4)).astype(np.float32),
+        "acoustic": rng.normal(size=(5, 3)).astype(np.float32),
+    }
+    video = Video("v", [str(i) for i in range(5)], features, {m: np.ones(5, bool) for m in features})
+    louder = Video("v", video.utterance_ids, {**features, "acoustic": features["acoustic"] * 3 + 1}, video.masks)
+    a, b = checkpoint.predict([video])[0], checkpoint.predict([louder])[0]
+    assert np.allclose(a["sentiment"], b["sentiment"])  # routed to text: the voice cannot move it
+    assert not np.allclose(a["emotion"], b["emotion"])  # emotion hears the voice
+    text_only = checkpoint._predict([only(video, ["text"])], False)[0]
+    assert np.allclose(a["sentiment"], text_only["sentiment"])
