@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import shared_path
+from helpers import shared_path
 
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.model.corpora.mosei_text import load_mosei_text

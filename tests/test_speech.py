@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from conftest import shared_path
+from helpers import shared_path
 
 from mtmm_es.model.corpora.speech import EMOTION_MAP, POSITIVE, pseudo_videos, read_clips, speaker_recording
 from mtmm_es.model.network import context_normalise
