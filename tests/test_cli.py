@@ -105,7 +105,7 @@ def test_cache_write_failures_are_logged(tmp_path: Path, caplog: pytest.LogCaptu
     blocker.write_text("x")
     with caplog.at_level("WARNING", logger="mtmm_es"):
         Cache(blocker).put_json("ab" * 32, {"x": 1})
-    assert "cache write failed" in caplog.text and "not-a-folder" in caplog.text
+    assert "cache entry not written" in caplog.text and "not-a-folder" in caplog.text
 
 
 # --- the output path policy, single inputs ---
