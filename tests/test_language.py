@@ -24,6 +24,7 @@ from mtmm_es.extractors.language import (
     _sha256,
     annotate,
     bundled_multilingual_model,
+    untranslated,
 )
 from mtmm_es.extractors.text import GloveTextExtractor
 from mtmm_es.pipeline import ExtractionConfig, FeaturePipeline
@@ -157,6 +158,18 @@ def test_original_text_follows_the_translated_utterances_in_time() -> None:
     )
     utterances = [Utterance(0, 0.0, 0.9, "I loved", words[0][:2]), Utterance(1, 4.0, 4.9, "it twice", words[0][2:])]
     assert [u.source_text for u in annotate(utterances, recognition)] == ["Me encantó", "dos veces"]
+
+
+def test_stretches_the_translation_skipped_are_found() -> None:
+    said = [AsrSegment(0.0, 10.0, "uno dos", -0.3, 0.1, 1.0), AsrSegment(12.0, 20.0, "tres", -0.3, 0.1, 1.0)]
+    first = tuple(_word("w", t) for t in (0.0, 1.0, 2.0, 3.0, 3.6))
+    second = tuple(_word("w", 12.0 + t) for t in range(8)) + (_word("w", 19.6),)
+    translated = [
+        AsrSegment(0.0, 4.0, "one", -0.3, 0.1, 1.0, first),
+        AsrSegment(12.0, 20.0, "two", -0.3, 0.1, 1.0, second),
+    ]
+    assert untranslated(translated, said) == [(4.5, 10.0)]  # a skipped stretch; short edges are not gaps
+    assert untranslated([], said) == [(0.0, 10.0), (12.0, 20.0)]
 
 
 def test_base_model_is_joined_once_and_rejoined_when_damaged(tmp_path: Path) -> None:
