@@ -1,7 +1,7 @@
 """Real speech in any language: analyze-video speed and language handling on real TV footage.
 
     python benchmarks/real_speech.py [--clips ../shared/data/sarcasm_video/clips] [--seconds 150]
-                                     [--baseline /path/to/other/checkout] [--naive-runs 1]
+                                     [--baseline /path/to/other/checkout] [--pairs 3] [--naive-runs 1]
 
 Builds (with ffmpeg, into the temp folder) a video of about `--seconds` from the House M.D. clips
 (real English speech, faces, cuts), and a copy whose audio is a synthesised Spanish movie review
@@ -16,8 +16,8 @@ Builds (with ffmpeg, into the temp folder) a video of about `--seconds` from the
   (the first 57 s of the House audio): recognition time now, and with faster-whisper's default
   temperature fallback (the decoding before this change);
 - the naive configuration (every frame, B-frames decoded, pyin) on the English video.
-`--baseline DIR` also runs DIR's own analyze_rtf worker (its .venv) on the English video: the
-English path before this change, measured on the same machine in the same run.
+`--baseline DIR` also runs DIR's own analyze_rtf worker (its .venv) and this checkout's on the
+English video, alternately `--pairs` times: the English path before and after, under the same load.
 Prints one JSON object as its last line.
 """
 
@@ -260,11 +260,27 @@ def repetitive_speech(recogniser, house_audio: np.ndarray) -> dict:
     return out
 
 
-def baseline(checkout: Path, video: Path) -> dict:
-    """`checkout`'s own analyze_rtf worker (its .venv) on `video`: rtf and rtf_cold."""
-    command = [str(checkout / ".venv/bin/python"), str(checkout / "benchmarks/analyze_rtf.py"), "--worker", str(video)]
+def analyze_rtf(python: str, checkout: Path, video: Path) -> dict:
+    """`checkout`'s own analyze_rtf worker (a fresh process, defaults) on `video`: rtf and rtf_cold."""
+    command = [python, str(checkout / "benchmarks/analyze_rtf.py"), "--worker", str(video)]
     result = subprocess.run(command, check=True, capture_output=True, text=True, cwd=checkout)
     return json.loads(result.stdout.splitlines()[-1])
+
+
+def compare(checkout: Path, video: Path, pairs: int) -> dict:
+    """English with the defaults, `checkout` (before) and this one (after) alternately, so both see
+    the same load on a shared machine; medians."""
+    before, after = [], []
+    for _ in range(pairs):
+        before.append(analyze_rtf(str(checkout / ".venv/bin/python"), checkout, video))
+        after.append(analyze_rtf(sys.executable, ROOT, video))
+        print(f"before {before[-1]['rtf']:.4f}, after {after[-1]['rtf']:.4f}", flush=True)
+    out = {}
+    for name, runs in (("before", before), ("after", after)):
+        out[name] = {key: statistics.median(r[key] for r in runs) for key in ("rtf", "rtf_cold")}
+    out["after_over_before"] = out["after"]["rtf"] / out["before"]["rtf"]
+    out["pairs"] = pairs
+    return out
 
 
 def main() -> None:
@@ -272,6 +288,7 @@ def main() -> None:
     parser.add_argument("--clips", default=str(ROOT.parent / "shared/data/sarcasm_video/clips"))
     parser.add_argument("--seconds", type=float, default=150.0)
     parser.add_argument("--baseline", help="another checkout (with its .venv) to measure the English path before")
+    parser.add_argument("--pairs", type=int, default=3, help="alternating before/after runs with --baseline")
     parser.add_argument("--naive-runs", type=int, default=1)
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -290,14 +307,11 @@ def main() -> None:
     spanish, spoken_s = build_spanish(english, folder / f"house-{int(args.seconds)}s-es.mp4")
     summary: dict = {"english_video": str(english), "spanish_video": str(spanish)}
     if args.baseline:
-        summary["baseline"] = baseline(Path(args.baseline), english)
-        print(f"baseline: {summary['baseline']}", flush=True)
+        summary["english_vs_baseline"] = compare(Path(args.baseline), english, args.pairs)
     command = [sys.executable, __file__, "--worker", str(english), str(spanish), str(spoken_s)]
     command += ["--naive-runs", str(args.naive_runs)]
     run = subprocess.run(command, check=True, capture_output=True, text=True)
     summary |= json.loads(run.stdout.splitlines()[-1])
-    if args.baseline:
-        summary["english"]["rtf_vs_baseline"] = summary["english"]["rtf"] / summary["baseline"]["rtf"]
     print(json.dumps(summary))
 
 

@@ -122,6 +122,7 @@ def bundled_multilingual_model(root: Path | None = None) -> Path:
 LID_SECONDS = 30.0  # Whisper identifies the language from one 30 s window
 QUICK_LID_SECONDS = 10.0  # tried first, unpadded: as accurate on clear speech, 7x cheaper
 MIN_LID_SECONDS = 0.5
+MIN_SPEECH_CHUNK_S = 1.0
 UNCERTAIN_LANGUAGE = 0.5
 MIN_GAP_S = 2.0  # untranslated original speech at least this long is translated again
 GAP_MARGIN_S = 0.5
@@ -131,8 +132,8 @@ Span = tuple[float, float]
 
 
 def first_speech(audio: np.ndarray, vad: bool, seconds: float = LID_SECONDS, block_s: float = 60.0) -> np.ndarray:
-    """Up to `seconds` of the first speech Silero VAD finds (scanning `block_s` at a time), or the
-    first `seconds` of audio without VAD."""
+    """Up to `seconds` of the first speech Silero VAD finds (scanning `block_s` at a time; stretches
+    of at least MIN_SPEECH_CHUNK_S), or the first `seconds` of audio without VAD."""
     limit = int(seconds * SAMPLE_RATE)
     if not vad:
         return np.asarray(audio[:limit], dtype=np.float32)
@@ -143,6 +144,8 @@ def first_speech(audio: np.ndarray, vad: bool, seconds: float = LID_SECONDS, blo
     for lo in range(0, len(audio), block):
         chunk = np.asarray(audio[lo : lo + block], dtype=np.float32)
         for stamp in get_speech_timestamps(chunk, VadOptions()):
+            if stamp["end"] - stamp["start"] < MIN_SPEECH_CHUNK_S * SAMPLE_RATE:
+                continue  # too short to tell a language; tones and noise trip the VAD at block edges
             pieces.append(chunk[stamp["start"] : stamp["end"]])
             found += len(pieces[-1])
             if found >= limit:
@@ -247,9 +250,13 @@ class SpeechRecogniser:
 
     def recognise(self, audio: np.ndarray | None, spans: Sequence[Span | None] | None = None) -> Recognition:
         """Recognition of the whole audio (spans None) or of each span (None entries stay empty)."""
-        if audio is None or len(audio) == 0:
+        nothing_to_do = spans is not None and all(span is None for span in spans)
+        if audio is None or len(audio) == 0 or nothing_to_do:
             return Recognition("", 0.0, False, "transcribe", "", tuple(() for _ in spans or [None]))
         language, probability, identified = self.identify(audio)
+        logger.info(
+            "language %s (probability %.2f, %s)", language, probability, "identified" if identified else "given"
+        )
         warnings: list[str] = []
         if identified and probability < UNCERTAIN_LANGUAGE:
             warnings.append(f"language identification uncertain: {language} with probability {probability:.2f}")
