@@ -260,26 +260,38 @@ def repetitive_speech(recogniser, house_audio: np.ndarray) -> dict:
     return out
 
 
-def analyze_rtf(python: str, checkout: Path, video: Path) -> dict:
-    """`checkout`'s own analyze_rtf worker (a fresh process, defaults) on `video`: rtf and rtf_cold."""
-    command = [python, str(checkout / "benchmarks/analyze_rtf.py"), "--worker", str(video)]
-    result = subprocess.run(command, check=True, capture_output=True, text=True, cwd=checkout)
-    return json.loads(result.stdout.splitlines()[-1])
+def english_worker(video: str) -> dict:
+    """Default Pipeline of whichever mtmm_es this interpreter imports: wall and CPU seconds (all
+    threads) of a second analysis, per second of media. CPU time is what a shared machine's load
+    disturbs least."""
+    from mtmm_es.pipeline import ExtractionConfig
+    from mtmm_es.pipeline.analyze import Pipeline
+
+    pipeline = Pipeline(ExtractionConfig(cache=False))
+    result = pipeline.analyze(video)
+    wall, cpu = time.perf_counter(), time.process_time()
+    pipeline.analyze(video)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    duration = result.source["duration"]
+    return {"rtf": wall / duration, "cpu_per_media_s": cpu / duration}
 
 
 def compare(checkout: Path, video: Path, pairs: int) -> dict:
-    """English with the defaults, `checkout` (before) and this one (after) alternately, so both see
-    the same load on a shared machine; medians."""
-    before, after = [], []
-    for _ in range(pairs):
-        before.append(analyze_rtf(str(checkout / ".venv/bin/python"), checkout, video))
-        after.append(analyze_rtf(sys.executable, ROOT, video))
-        print(f"before {before[-1]['rtf']:.4f}, after {after[-1]['rtf']:.4f}", flush=True)
-    out = {}
-    for name, runs in (("before", before), ("after", after)):
-        out[name] = {key: statistics.median(r[key] for r in runs) for key in ("rtf", "rtf_cold")}
-    out["after_over_before"] = out["after"]["rtf"] / out["before"]["rtf"]
-    out["pairs"] = pairs
+    """English with the defaults, `checkout` (before, its .venv) and this checkout (after) in fresh
+    processes, alternately in ABBA order so both see the same load on a shared machine; medians."""
+    runs: dict[str, list[dict]] = {"before": [], "after": []}
+    pythons = [("before", str(checkout / ".venv/bin/python")), ("after", sys.executable)]
+    for pair in range(pairs):
+        for name, python in pythons if pair % 2 == 0 else pythons[::-1]:  # ABBA: no order bias
+            command = [python, __file__, "--english-worker", str(video)]
+            result = subprocess.run(command, check=True, capture_output=True, text=True, cwd=checkout)
+            runs[name].append(json.loads(result.stdout.splitlines()[-1]))
+        print(f"before {runs['before'][-1]}, after {runs['after'][-1]}", flush=True)
+    out: dict = {"pairs": pairs}
+    for name, found in runs.items():
+        out[name] = {key: statistics.median(r[key] for r in found) for key in ("rtf", "cpu_per_media_s")}
+    out["rtf_after_over_before"] = out["after"]["rtf"] / out["before"]["rtf"]
+    out["cpu_after_over_before"] = out["after"]["cpu_per_media_s"] / out["before"]["cpu_per_media_s"]
     return out
 
 
@@ -291,7 +303,12 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=3, help="alternating before/after runs with --baseline")
     parser.add_argument("--naive-runs", type=int, default=1)
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--english-worker", help=argparse.SUPPRESS)
+    parser.add_argument("--skip-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.english_worker:
+        print(json.dumps(english_worker(args.english_worker)))
+        return
     if args.worker:
         english, spanish, spoken_s = args.worker
         print(json.dumps(worker(english, spanish, float(spoken_s), args.naive_runs)))
@@ -308,6 +325,9 @@ def main() -> None:
     summary: dict = {"english_video": str(english), "spanish_video": str(spanish)}
     if args.baseline:
         summary["english_vs_baseline"] = compare(Path(args.baseline), english, args.pairs)
+    if args.skip_worker:
+        print(json.dumps(summary))
+        return
     command = [sys.executable, __file__, "--worker", str(english), str(spanish), str(spoken_s)]
     command += ["--naive-runs", str(args.naive_runs)]
     run = subprocess.run(command, check=True, capture_output=True, text=True)
