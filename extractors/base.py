@@ -89,6 +89,10 @@ class MediaInfo:
     rotation: int = 0  # degrees, from the container's display matrix
     audio_codec: str = ""
     video_codec: str = ""
+    audio_stream: int | None = None  # which audio stream (0-based among the file's audio streams) is used
+    audio_streams: int = 0  # how many audio streams the file has
+    audio_start: float = 0.0  # seconds from the media's start to the audio stream's first sample
+    video_start: float = 0.0  # the same for the video stream
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
+from mtmm_es.core.errors import MtmmError
 from mtmm_es.core.files import file_sha256
 from mtmm_es.extractors.acoustic import make_acoustic_extractor
 from mtmm_es.extractors.asr import asr_info
@@ -98,6 +99,34 @@ def _decoding_warnings(media: Media) -> list[str]:
     return []
 
 
+def _segment_warnings(segments: Sequence[Segment] | None, info: MediaInfo, source: str | Path) -> list[str]:
+    """Refuse a segment that starts after the media ends (it would get labels from no features);
+    warn about one that runs past the end."""
+    if not segments or info.duration <= 0:
+        return []
+    warnings = []
+    for number, segment in enumerate(segments, start=1):
+        if segment.start >= info.duration:
+            raise MtmmError(
+                f"segment {number} ({segment.start:.2f}-{segment.end:.2f} s) starts after the media ends "
+                f"({info.duration:.2f} s): is this the segments file of another recording?",
+                source,
+            )
+        if segment.end > info.duration + 0.5:
+            warnings.append(
+                f"segment {number} ends at {segment.end:.2f} s, after the media's end ({info.duration:.2f} s)"
+            )
+    return warnings
+
+
+def _face_warnings(media: Media, features: dict[str, ModalityFeatures], utterances: Sequence[Utterance]) -> list[str]:
+    """Say so when a video has no usable face at all (black or faceless frames)."""
+    visual = features.get("visual")
+    if visual is None or not media.info.has_video or not utterances or visual.mask.any():
+        return []
+    return ["no face found in the video: the visual modality is masked for every utterance"]
+
+
 class FeaturePipeline:
     """Extracts utterances and features from media files; models load once and are reused."""
 
@@ -127,34 +156,52 @@ class FeaturePipeline:
         segments = self.segments if segments is None else list(segments)
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        with Media(path, self.config.ffmpeg) as media:
+        config = self.config
+        with Media(
+            path, config.ffmpeg, audio_stream=config.audio_stream, time_limit_s=config.stage_time_limit_s
+        ) as media:
+            warnings = _segment_warnings(segments, media.info, config.segments or "segments")
+            if media.info.audio_streams > 1 and config.audio_stream is None:
+                _timed(timings, "decode", media.audio)  # choose the stream with sound before any cache key
             sha = _timed(timings, "hash", lambda: file_sha256(path))
-            warnings: list[str] = []
+            source = sha if media.info.audio_streams < 2 else f"{sha}:audio{media.info.audio_stream}"
             utterance_key = cache_key(
-                sha=sha, stage="words", asr=self._asr_spec(), segments=[asdict(s) for s in segments or ()]
+                sha=source,
+                stage="words",
+                asr=self._asr_spec(),
+                segments=[asdict(s) for s in segments or ()],
             )
             cached = self.cache.get_json(utterance_key)
             recognition = None if cached is None else Recognition.from_json(cached)
             utterances = None if recognition is None else self._utterances_from(recognition, segments)
             features: dict[str, ModalityFeatures] = {}
             if utterances is not None:
-                features = self._cached_features(sha, utterances)
+                features = self._cached_features(source, utterances)
             pending = [m for m in self.extractors if m not in features]
             with ThreadPoolExecutor(max_workers=max(1, len(pending))) as pool:
                 analyses = {
                     m: pool.submit(_timed, timings, m, lambda m=m: self.extractors[m].analyze(media)) for m in pending
                 }
-                if utterances is None:
-                    recognition = _timed(timings, "asr", lambda: self._recognise(media, segments, warnings))
-                    self.cache.put_json(utterance_key, recognition.to_json())
-                    utterances = self._utterances_from(recognition, segments)
-                for m in pending:
-                    analysis = analyses[m].result()
-                    features[m] = _timed(
-                        timings, "pool", lambda m=m, a=analysis: self.extractors[m].pool(a, media, utterances)
-                    )
-                    self._store_features(sha, utterances, features[m])
-            warnings += [*recognition.warnings, *_decoding_warnings(media)]
+                try:
+                    if utterances is None:
+                        recognition = _timed(timings, "asr", lambda: self._recognise(media, segments, warnings))
+                        self.cache.put_json(utterance_key, recognition.to_json())
+                        utterances = self._utterances_from(recognition, segments)
+                    for m in pending:
+                        analysis = analyses[m].result()
+                        features[m] = _timed(
+                            timings, "pool", lambda m=m, a=analysis: self.extractors[m].pool(a, media, utterances)
+                        )
+                        self._store_features(source, utterances, features[m])
+                except BaseException:  # an error or a signal: do not wait for the other stages to finish
+                    media.cancel()
+                    raise
+            warnings += [
+                *recognition.warnings,
+                *media.warnings,
+                *_decoding_warnings(media),
+                *_face_warnings(media, features, utterances),
+            ]
         if not utterances:
             warnings.append("no speech found: 0 utterances" if media.info.has_audio else "no audio stream: no speech")
         timings["total"] = time.perf_counter() - started

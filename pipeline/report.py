@@ -15,8 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from mtmm_es.core.files import atomic_write_bytes, atomic_write_text  # noqa: E402
-
-from .analyze import VideoResult  # noqa: E402
+from mtmm_es.core.labels import VideoResult  # noqa: E402
 
 EMOTION_COLOURS = {
     "anger": "#d62728",
@@ -41,25 +40,26 @@ def timeline_png(result: VideoResult) -> bytes:
         3, 1, figsize=(11, 6.5), sharex=True, gridspec_kw={"height_ratios": [1.2, 2, 1]}
     )
     colour_map = plt.get_cmap("RdYlGn")
-    duration = max(result.source["duration"], max((u.end for u in result.utterances), default=1.0))
+    duration = max(result.source.duration, max((u.end for u in result.utterances), default=1.0))
     for u in result.utterances:
-        p = u.sentiment["p_positive"] if u.sentiment else 0.5
+        p = u.sentiment.p_positive if u.sentiment else 0.5
         bars.barh(0, u.end - u.start, left=u.start, color=colour_map(p), edgecolor="black", linewidth=0.5)
         bars.text((u.start + u.end) / 2, 0, str(u.index), ha="center", va="center", fontsize=8)
     bars.set_yticks([])
     bars.set_title("utterances (colour: P(positive), red 0 .. green 1)", fontsize=10)
     figure.colorbar(plt.cm.ScalarMappable(cmap=colour_map), cax=bars.inset_axes([1.01, 0.0, 0.015, 1.0]))
     mids = [(u.start + u.end) / 2 for u in result.utterances]
-    if result.utterances and result.utterances[0].emotions:
+    if any(u.emotions for u in result.utterances):
         for name, colour in EMOTION_COLOURS.items():
-            curves.plot(mids, [u.emotions["scores"][name] for u in result.utterances], "o-", color=colour, label=name)
+            scores = [u.emotions.scores[name] if u.emotions else np.nan for u in result.utterances]
+            curves.plot(mids, scores, "o-", color=colour, label=name)
         curves.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     curves.set_ylim(0, 1)
     curves.set_ylabel("emotion score")
-    if result.utterances and result.utterances[0].sarcasm:
+    if any(u.sarcasm for u in result.utterances):
         sarcasm.bar(
             mids,
-            [u.sarcasm["p"] for u in result.utterances],
+            [u.sarcasm.p if u.sarcasm else 0.0 for u in result.utterances],
             width=[max(u.end - u.start, 0.2) for u in result.utterances],
             color="#7f7f7f",
         )
@@ -92,11 +92,11 @@ def _img(png: bytes, alt: str) -> str:
 
 
 def _row(u) -> str:
-    p = u.sentiment["p_positive"] if u.sentiment else 0.5
+    p = u.sentiment.p_positive if u.sentiment else 0.5
     red, green = int(255 * (1 - p)), int(255 * p)
-    sentiment = f"{u.sentiment['label']} ({u.sentiment['score']:+.2f})" if u.sentiment else ""
-    emotions = ", ".join(u.emotions["labels"]) if u.emotions else ""
-    sarcasm = f"{u.sarcasm['p']:.2f}" if u.sarcasm else ""
+    sentiment = f"{u.sentiment.label} ({u.sentiment.score:+.2f})" if u.sentiment else ""
+    emotions = ", ".join(u.emotions.labels) if u.emotions else ""
+    sarcasm = f"{u.sarcasm.p:.2f}" if u.sarcasm else ""
     return (
         f"<tr><td>{u.index}</td><td>{u.start:.2f}&ndash;{u.end:.2f}</td><td>{html.escape(u.text)}</td>"
         f'<td style="background: rgba({red},{green},80,0.35)">{sentiment}</td><td>{emotions}</td><td>{sarcasm}</td></tr>'
@@ -116,13 +116,13 @@ def write_report(result: VideoResult, html_path: str | Path) -> list[Path]:
         written.append(html_path.parent / name)
     summary = result.summary.get("sentiment", {})
     document = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(Path(result.source["path"]).name)} - MTMM-ES</title>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(Path(result.source.path).name)} - MTMM-ES</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}} table{{border-collapse:collapse;width:100%}}
 td,th{{border:1px solid #ccc;padding:4px 6px;font-size:14px;vertical-align:top}} img{{max-width:100%}}</style></head>
-<body><h1>{html.escape(Path(result.source["path"]).name)}</h1>
-<p>{result.summary["utterances"]} utterances, {result.source["duration"]:.1f} s; overall
+<body><h1>{html.escape(Path(result.source.path).name)}</h1>
+<p>{result.summary["utterances"]} utterances, {result.source.duration:.1f} s; overall
 <b>{html.escape(str(summary.get("label", "n/a")))}</b> (P(positive) {summary.get("p_positive", float("nan")):.2f});
-model: {html.escape(str(result.model.get("recipe") or result.model["checkpoint"]))}, modalities used: {", ".join(result.model["modalities"])}.</p>
+model: {html.escape(str(result.model.recipe or result.model.checkpoint))}, modalities used: {", ".join(result.model.modalities)}.</p>
 {"".join(f'<p class="warning">warning: {html.escape(w)}</p>' for w in result.warnings)}
 <h2>Timeline</h2>{_img(pictures[f"{stem}.timeline.png"], "timeline")}
 <h2>Transcript</h2><table><tr><th>#</th><th>time (s)</th><th>text</th><th>sentiment</th><th>emotions</th><th>P(sarcasm)</th></tr>

@@ -1,29 +1,23 @@
-"""Shared fixtures: the committed talking-head clip, ../shared data (skipped when absent), media helpers."""
+"""Shared fixtures: the committed talking-head clip, a temporary cache for every test, one feature
+pipeline per session. Plain helpers (ffmpeg, shared_path) live in helpers.py."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
-import imageio_ffmpeg
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-FIXTURE_VIDEO = ROOT / "tests" / "fixtures" / "talking_head.mp4"
-SHARED_DATA = ROOT.parent / "shared" / "data"
+from helpers import FIXTURE_VIDEO
 
 
-def shared_path(*parts: str) -> Path:
-    """A path under ../shared/data, or skip the test with the reason."""
-    path = SHARED_DATA.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"{path} is absent (the shared data folder is only present in this workplace and CI)")
-    return path
+@pytest.fixture(scope="session")
+def session_cache_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("default-cache")
 
 
-def ffmpeg(*args: str) -> None:
-    """Run the bundled ffmpeg quietly, failing the test on error."""
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", *args], check=True)
+@pytest.fixture(autouse=True)
+def _isolated_cache(session_cache_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test writes into the user's ~/.cache: the default cache folder is a temporary one."""
+    monkeypatch.setenv("MTMM_CACHE_DIR", str(session_cache_root))
 
 
 @pytest.fixture(scope="session")

@@ -220,6 +220,8 @@ def test_bad_asr_options_are_one_line_before_any_decoding(
 ) -> None:
     import torch
 
+    if "openai-whisper" in arguments:
+        pytest.importorskip("whisper", reason="openai-whisper is the optional extra mtmm-es[openai-whisper]")
     garbage = tmp_path / "garbage"
     garbage.mkdir()
     (garbage / "model.bin").write_bytes(os.urandom(4096))
