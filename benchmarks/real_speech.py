@@ -164,7 +164,13 @@ def covered(utterances, total: float) -> float:
 
 
 def labels(result) -> str:
-    return json.dumps([(u.start, u.end, u.text, u.sentiment, u.emotions, u.sarcasm) for u in result.utterances])
+    return json.dumps([u.to_dict() for u in result.utterances])
+
+
+def duration_of(result) -> float:
+    """The media duration of a VideoResult (a typed Source, or a dict in older checkouts)."""
+    source = result.source
+    return float(source["duration"] if isinstance(source, dict) else source.duration)
 
 
 def worker(english: str, spanish: str, spanish_spoken: float, naive_runs: int) -> dict:
@@ -181,7 +187,7 @@ def worker(english: str, spanish: str, spanish_spoken: float, naive_runs: int) -
     pipeline, load = timed(lambda: Pipeline(config))
     first, cold = timed(lambda: pipeline.analyze(english))
     _, warm = timed(lambda: pipeline.analyze(english))
-    duration = first.source["duration"]
+    duration = duration_of(first)
     with Media(english) as media:
         audio = np.array(media.audio())
     recogniser = pipeline.features.recogniser
@@ -205,7 +211,7 @@ def worker(english: str, spanish: str, spanish_spoken: float, naive_runs: int) -
     two, spanish_warm = timed(lambda: pipeline.analyze(spanish))
     with Media(spanish) as media:
         language, probability, _ = recogniser.identify(np.array(media.audio()))
-    positive = [u for u in two.utterances if u.sentiment and u.sentiment["label"] == "positive"]
+    positive = [u for u in two.utterances if u.sentiment and u.sentiment.label == "positive"]
     report["spanish"] = {
         "language": language,
         "probability": round(probability, 3),
@@ -272,7 +278,7 @@ def english_worker(video: str) -> dict:
     wall, cpu = time.perf_counter(), time.process_time()
     pipeline.analyze(video)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    duration = result.source["duration"]
+    duration = duration_of(result)
     return {"rtf": wall / duration, "cpu_per_media_s": cpu / duration}
 
 

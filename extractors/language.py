@@ -217,6 +217,11 @@ class SpeechRecogniser:
         self.names = {"english": config.model or default, "multilingual": config.model or default}
 
     @property
+    def loaded(self) -> bool:
+        """Whether any model has been loaded yet."""
+        return self._english is not None or self._multilingual is not None
+
+    @property
     def english(self) -> FasterWhisperTranscriber | OpenAIWhisperTranscriber:
         """The user's model, or bundled tiny.en."""
         if self._english is None:

@@ -205,7 +205,6 @@ def test_user_model_folder_is_used_for_every_language(tmp_path: Path, clips: dic
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--asr-beam-size", "0"], "error: ASR beam size must be at least 1 (got 0)"),
         (["--language", "klingon"], "error: unknown language 'klingon'"),
         (["--asr-model", "{garbage}"], "error: {garbage}: model.bin is not a CTranslate2 model"),
         (["--asr-model", "{pickle}"], "error: {pickle}: a file, not a CTranslate2 Whisper model folder"),
@@ -246,6 +245,8 @@ class _Payload:
 def test_decoding_is_greedy_bounded_and_never_samples(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(MtmmError, match="max new tokens"):
         AsrConfig(max_new_tokens=0)
+    with pytest.raises(MtmmError, match=r"ASR beam size must be at least 1 \(got 0\)"):  # the API checks it too
+        AsrConfig(beam_size=0)
     from faster_whisper import WhisperModel
 
     calls = []
