@@ -9,7 +9,6 @@ import argparse
 import logging
 import math
 import os
-import shutil
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -70,13 +69,6 @@ def _existing(text: str) -> str:
     if not Path(text).exists():
         raise argparse.ArgumentTypeError(f"not found: {quoted(text)}")
     return text
-
-
-def _program(text: str) -> str:
-    found = shutil.which(text)
-    if found is None:
-        raise argparse.ArgumentTypeError(f"not an executable program: {quoted(text)}")
-    return found
 
 
 def _modalities(text: str) -> tuple[str, ...]:
@@ -204,7 +196,7 @@ def add_extraction_arguments(parser: argparse.ArgumentParser) -> None:
         help="frames are scaled to this longer side",
     )
     group.add_argument("--modalities", type=_modalities, default="text,acoustic,visual", help="modalities to extract")
-    group.add_argument("--ffmpeg", type=_program, help="ffmpeg binary (default: the one in imageio-ffmpeg)")
+    group.add_argument("--ffmpeg", help="ffmpeg binary (default: the one in imageio-ffmpeg)")
     group.add_argument(
         "--audio-stream",
         type=_number(int, minimum=0),

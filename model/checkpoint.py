@@ -36,6 +36,7 @@ class Checkpoint:
     thresholds: dict[str, list[float]] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     emotion_label_metric: str = "f1"  # whose validation thresholds turn emotion scores into labels
+    task_modalities: dict[str, list[str]] = field(default_factory=dict)  # a task predicted from these only
 
     @property
     def label_thresholds(self) -> list[float] | None:
@@ -46,9 +47,29 @@ class Checkpoint:
         return self.members[0].config
 
     def predict(self, videos: Sequence[Video], attention: bool = False) -> list[dict[str, np.ndarray]]:
-        """Per video and task, the members' mean prediction (attention: the mean attention maps)."""
+        """Per video and task, the members' mean prediction (attention: the mean attention maps).
+
+        A task listed in `task_modalities` is predicted with the other modalities masked off (for a
+        head whose training data had only those modalities, e.g. sentiment learnt from transcripts)."""
+        results = self._predict(videos, attention)
+        for kept in {tuple(m) for m in self.task_modalities.values()}:
+            tasks = [t for t, m in self.task_modalities.items() if tuple(m) == kept and t in self.config.tasks]
+            if not tasks or set(kept) >= set(self.config.modalities):
+                continue
+            restricted = self._predict([only(video, kept) for video in videos], False)
+            for result, part in zip(results, restricted):
+                result.update({t: part[t] for t in tasks})
+        return results
+
+    def _predict(self, videos: Sequence[Video], attention: bool) -> list[dict[str, np.ndarray]]:
         runs = [predict(member, videos, attention=attention) for member in self.members]
         return [{key: np.mean([run[i][key] for run in runs], axis=0) for key in runs[0][i]} for i in range(len(videos))]
+
+
+def only(video: Video, modalities: Sequence[str]) -> Video:
+    """The video with every modality but `modalities` masked off."""
+    masks = {m: mask if m in modalities else np.zeros_like(mask) for m, mask in video.masks.items()}
+    return Video(video.id, video.utterance_ids, video.features, masks, video.targets, video.weights, video.texts)
 
 
 def save_checkpoint(checkpoint: Checkpoint, folder: str | Path) -> Path:
@@ -73,6 +94,7 @@ def save_checkpoint(checkpoint: Checkpoint, folder: str | Path) -> Path:
             "labels": {"sentiment": list(SENTIMENT_LABELS), "emotion": list(EMOTION_LABELS)},
             "thresholds": checkpoint.thresholds,
             "emotion_label_metric": checkpoint.emotion_label_metric,
+            "task_modalities": checkpoint.task_modalities,
             "training": checkpoint.training,
         },
     )
@@ -183,4 +205,5 @@ def load_checkpoint(folder: str | Path) -> Checkpoint:
         meta.get("thresholds", {}),
         meta.get("training", {}),
         meta.get("emotion_label_metric", "f1"),
+        meta.get("task_modalities", {}),
     )

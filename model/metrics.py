@@ -86,3 +86,11 @@ def intensity_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, flo
 
     correlation = float(pearsonr(truth, predicted)[0]) if len(truth) > 2 and np.std(predicted) > 0 else float("nan")
     return {"mae": float(mean_absolute_error(truth, predicted)), "pearson": correlation}
+
+
+def emotion_uar(videos, predictions) -> float:
+    """Unweighted average recall of the argmax over the six emotions + none, over the classes present
+    (single-label data such as acted speech)."""
+    truth = np.concatenate([v.targets["emotion"].reshape(len(v), -1).argmax(1) for v in videos])
+    predicted = np.concatenate([p["emotion"].argmax(1) for p in predictions])
+    return float(np.mean([np.mean(predicted[truth == k] == k) for k in np.unique(truth)]))

@@ -125,22 +125,25 @@ class Pipeline:
         return self.checkpoint.predict([video], attention=True)[0]
 
     def _result(self, extraction: Extraction, spec: dict[str, Any], predicted: dict[str, np.ndarray]) -> VideoResult:
-        from mtmm_es.model.predictions import utterance_labels
+        from mtmm_es.model.labels import label_utterance
 
         used_by_model = list(self.checkpoint.feature_spec)
-        utterances = []
+        utterances, warnings = [], []
         for i, u in enumerate(extraction.utterances):
             available = tuple(m for m, f in extraction.features.items() if f.mask[i])
-            labels = utterance_labels(predicted, i, self.checkpoint.label_thresholds) if predicted else (None,) * 3
+            used = tuple(m for m in used_by_model if m in available)
+            labels = label_utterance(predicted, i, self.checkpoint.label_thresholds, used) if predicted else None
+            if labels and labels.reason:
+                warnings.append(labels.reason)
             utterances.append(
                 UtteranceResult(
                     u.index,
                     rounded(u.start),
                     rounded(u.end),
                     u.text,
-                    *labels,
+                    *((labels.sentiment, labels.emotions, labels.sarcasm) if labels else (None,) * 3),
                     available=available,
-                    used=tuple(m for m in used_by_model if m in available),
+                    used=used,
                 )
             )
         return VideoResult(
@@ -158,7 +161,7 @@ class Pipeline:
                 "mtmm-es": own_version(),
             },
             utterances=tuple(utterances),
-            warnings=tuple(extraction.warnings),
+            warnings=(*extraction.warnings, *warnings),
             attention={k.removeprefix("attention/"): v for k, v in predicted.items() if k.startswith("attention/")},
         )
 

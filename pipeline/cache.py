@@ -55,7 +55,7 @@ class Cache:
             try:
                 atomic_write_json(self._path(key, ".json"), value)
             except Exception as error:  # a read-only or full cache must never fail an extraction
-                log.warning("cache write failed, continuing without it: %s", error)
+                log.warning("cache entry not written, continuing without it: %s", error)
 
     def get_arrays(self, key: str) -> dict[str, np.ndarray] | None:
         path = self._path(key, ".npz")
@@ -72,4 +72,4 @@ class Cache:
             try:
                 atomic_save_npz(self._path(key, ".npz"), arrays)
             except Exception as error:  # a read-only or full cache must never fail an extraction
-                log.warning("cache write failed, continuing without it: %s", error)
+                log.warning("cache entry not written, continuing without it: %s", error)

@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from mtmm_es.core.errors import MtmmError
+from mtmm_es.core.errors import MtmmError, quoted
 
 from .formats import FORMATS
 
@@ -34,7 +34,7 @@ def check_file_output(output: str | Path, inputs: list[str | Path]) -> None:
     output = Path(output)
     if output.is_dir():
         raise MtmmError("is a folder; give --out a file name", output)
-    _writable_folder(output.parent, output)
+    _writable_folder(output.parent, output, "cannot write")
     refuse_overwriting(output, inputs)
 
 
@@ -50,12 +50,12 @@ def format_for(out: str, explicit: str | None) -> str:
     return suffix
 
 
-def _writable_folder(folder: Path, shown: str | Path) -> None:
+def _writable_folder(folder: Path, shown: str | Path, what: str) -> None:
     existing = folder
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        raise MtmmError(f"'{existing}' is not a folder", shown)
+        raise MtmmError(f"{what} ({quoted(existing)} is a file)", shown)
     if not os.access(existing, os.W_OK):
         raise MtmmError("output folder is not writable", existing)
 
@@ -92,8 +92,8 @@ def report_path(labels: Path) -> Path:
 
 def check_output_folder(out_dir: Path) -> None:
     if out_dir.exists() and not out_dir.is_dir():
-        raise MtmmError("exists and is not a folder; a folder run needs an output folder", out_dir)
-    _writable_folder(out_dir, out_dir)
+        raise MtmmError("cannot create the output folder (a file of that name exists)", out_dir)
+    _writable_folder(out_dir, out_dir, "cannot create the output folder")
 
 
 def safe_relative(path: Path, root: Path) -> Path:

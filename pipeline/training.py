@@ -43,7 +43,14 @@ def _load(dataset: str, data_dir: str | Path, split: str):
 
 
 # datasets that ship their own validation split (the others: carved from train by video)
-VALIDATION_SPLITS = {"videos": "val", "mosei": "valid", "meld": "dev", "mustard": "val", "mustardpp": "val"}
+VALIDATION_SPLITS = {
+    "videos": "val",
+    "mosei": "valid",
+    "mosei-text": "valid",
+    "meld": "dev",
+    "mustard": "val",
+    "mustardpp": "val",
+}
 
 
 def train_and_save(
@@ -131,7 +138,8 @@ def _write_rows(rows: list[dict[str, Any]], out: str | Path) -> None:
 def predict_transcripts(transcripts: str | Path, out: str | Path, checkpoint_dir: str | Path | None = None) -> int:
     """Transcripts (video_id, segment_id, text) through our text extractor, configured as the
     checkpoint was trained, and the model with per-video context -> CSV in the one label layout
-    (file = video_id, index = segment_id)."""
+    (file = video_id, index = segment_id); a checkpoint that also uses acoustic or visual features
+    sees them as absent."""
     from mtmm_es.extractors.text import GloveTextExtractor
     from mtmm_es.pipeline.analyze import default_checkpoint_dir, extraction_config_for
     from mtmm_es.pipeline.config import ExtractionConfig
@@ -139,15 +147,11 @@ def predict_transcripts(transcripts: str | Path, out: str | Path, checkpoint_dir
 
     check_file_output(out, [transcripts])
     checkpoint = load_checkpoint(checkpoint_dir or default_checkpoint_dir())
-    if set(checkpoint.feature_spec) != {"text"}:
-        raise MtmmError(
-            "transcripts carry text only; this checkpoint also needs "
-            f"{', '.join(sorted(set(checkpoint.feature_spec) - {'text'}))}",
-            checkpoint_dir,
-        )
+    if "text" not in checkpoint.feature_spec:
+        raise MtmmError("transcripts carry text only; this checkpoint does not use text", checkpoint_dir)
     text_config = extraction_config_for(checkpoint.feature_spec, ExtractionConfig()).text
     corpus = add_text_features(load_transcripts(transcripts), GloveTextExtractor(text_config))
-    check_spec(checkpoint.feature_spec, corpus.spec, str(transcripts))
+    check_spec({"text": checkpoint.feature_spec["text"]}, corpus.spec, str(transcripts))
     rows = corpus_predictions(checkpoint, corpus)
     _write_rows(rows, out)
     return len(rows)

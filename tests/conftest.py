@@ -9,15 +9,12 @@ import pytest
 from helpers import FIXTURE_VIDEO
 
 
-@pytest.fixture(scope="session")
-def session_cache_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("default-cache")
-
-
 @pytest.fixture(autouse=True)
-def _isolated_cache(session_cache_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test writes into the user's ~/.cache: the default cache folder is a temporary one."""
-    monkeypatch.setenv("MTMM_CACHE_DIR", str(session_cache_root))
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets its own empty default cache folder (MTMM_CACHE_DIR, inherited by the processes
+    it starts): no test writes into the user's ~/.cache or sees another test's entries. Tests that
+    share extractions on purpose use the session's `cache_dir`."""
+    monkeypatch.setenv("MTMM_CACHE_DIR", str(tmp_path_factory.mktemp("default-cache")))
 
 
 @pytest.fixture(scope="session")
