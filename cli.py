@@ -140,7 +140,17 @@ def add_extraction_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--asr-beam-size", type=_number(int, minimum=1), default=asr.beam_size, help="ASR beam width")
     group.add_argument("--no-vad", action="store_true", help="disable Silero VAD (faster-whisper)")
-    group.add_argument("--language", default=asr.language, help="spoken language code (ISO 639-1)")
+    group.add_argument(
+        "--language",
+        default=asr.language,
+        help="auto: identify it on the first speech; or a Whisper code (en, es, ...)",
+    )
+    group.add_argument(
+        "--translate",
+        action=argparse.BooleanOptionalAction,
+        default=asr.translate,
+        help="translate non-English speech to English for the text model (without: its text is not used)",
+    )
     group.add_argument(
         "--pause", type=_number(float, minimum=0), default=segmentation.pause_s, help="pause (s) that ends an utterance"
     )
@@ -209,6 +219,7 @@ def extraction_config(args: argparse.Namespace):
             backend=args.asr,
             model=args.asr_model,
             language=args.language,
+            translate=args.translate,
             beam_size=args.asr_beam_size,
             vad=not args.no_vad,
         ),

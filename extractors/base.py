@@ -43,13 +43,20 @@ class Segment:
 
 @dataclass(frozen=True)
 class Utterance:
-    """A unit of speech bounded by pauses: the row unit of every feature matrix."""
+    """A unit of speech bounded by pauses: the row unit of every feature matrix.
+
+    text is what the text model reads (English when the speech was translated); source_text the
+    original-language transcript of a translated utterance; text_issue, when set, why its text is
+    not trusted (the text modality is then masked for it).
+    """
 
     index: int
     start: float
     end: float
     text: str
     words: tuple[Word, ...] = ()
+    source_text: str | None = None
+    text_issue: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"words": [asdict(w) for w in self.words]}
@@ -57,7 +64,15 @@ class Utterance:
     @classmethod
     def from_dict(cls, item: Mapping[str, Any]) -> Utterance:
         words = tuple(Word(**w) for w in item.get("words", ()))
-        return cls(int(item["index"]), float(item["start"]), float(item["end"]), str(item["text"]), words)
+        return cls(
+            int(item["index"]),
+            float(item["start"]),
+            float(item["end"]),
+            str(item["text"]),
+            words,
+            item.get("source_text"),
+            item.get("text_issue"),
+        )
 
 
 @dataclass(frozen=True)

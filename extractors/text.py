@@ -252,5 +252,7 @@ class GloveTextExtractor(FeatureExtractor):
         return [kv.key_to_index[p] for p in parts if p in kv.key_to_index]
 
     def pool(self, analysis: Any, media: MediaSource | None, utterances: Sequence[Utterance]) -> ModalityFeatures:
+        """Masked where no token is known or the utterance's text is not trusted (`text_issue`)."""
         values, mask = self.embed([u.text for u in utterances])
-        return ModalityFeatures(self.info, values, mask)
+        trusted = np.array([u.text_issue is None for u in utterances], bool)
+        return ModalityFeatures(self.info, values, mask & trusted)

@@ -147,7 +147,12 @@ class Pipeline:
                 )
             )
         return VideoResult(
-            source=Source(printable(extraction.source), extraction.sha256, rounded(extraction.media.duration)),
+            source=Source(
+                printable(extraction.source),
+                extraction.sha256,
+                rounded(extraction.media.duration),
+                *((extraction.language["code"], extraction.language["probability"]) if extraction.language else ()),
+            ),
             model=self._model_info(),
             extractors={
                 "asr": spec["asr"] and _short(spec["asr"]),

@@ -10,22 +10,19 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
-
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.core.files import file_sha256
 from mtmm_es.extractors.acoustic import make_acoustic_extractor
-from mtmm_es.extractors.asr import asr_info, make_transcriber, transcribe_long
+from mtmm_es.extractors.asr import asr_info
 from mtmm_es.extractors.base import (
     SAMPLE_RATE,
     ExtractorInfo,
     FeatureExtractor,
     MediaInfo,
     ModalityFeatures,
-    Transcriber,
     Utterance,
-    Word,
 )
+from mtmm_es.extractors.language import Recognition, SpeechRecogniser, annotate
 from mtmm_es.extractors.text import GloveTextExtractor
 from mtmm_es.extractors.visual import FaceExpressionExtractor
 
@@ -52,6 +49,7 @@ class Extraction:
     segmentation: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    language: dict[str, Any] | None = None  # Recognition.info(): code, probability, identified, task, model
 
     def spec(self) -> dict[str, Any]:
         """The feature spec (spec.json): what a trained model must see again, plus provenance."""
@@ -59,7 +57,7 @@ class Extraction:
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "modalities": {name: f.info.to_spec() for name, f in self.features.items()},
-            "asr": self.asr.to_spec() if self.asr else None,
+            "asr": self.asr.to_spec() | {"language": self.language} if self.asr else None,
             "segmentation": self.segmentation,
             "media": asdict(self.media) | {"sample_rate": SAMPLE_RATE},
             "source": {"path": self.source, "sha256": self.sha256},
@@ -88,14 +86,6 @@ def _timed(timings: dict[str, float], stage: str, work: Callable[[], T]) -> T:
         return work()
     finally:
         timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
-
-
-def _words_to_json(words: Sequence[Word]) -> list[list[Any]]:
-    return [[w.text, w.start, w.end, w.probability] for w in words]
-
-
-def _words_from_json(rows: Sequence[Sequence[Any]]) -> list[Word]:
-    return [Word(str(t), float(s), float(e), float(p)) for t, s, e, p in rows]
 
 
 def _decoding_warnings(media: Media) -> list[str]:
@@ -145,13 +135,7 @@ class FeaturePipeline:
         self.cache = Cache(self.config.cache_dir, self.config.cache)
         self.extractors = {m: make_extractor(m, self.config) for m in self.config.modalities}
         self.segments: list[Segment] | None = read_segments(self.config.segments) if self.config.segments else None
-        self._transcriber: Transcriber | None = None
-
-    @property
-    def transcriber(self) -> Transcriber:
-        if self._transcriber is None:
-            self._transcriber = make_transcriber(self.config.asr)
-        return self._transcriber
+        self.recogniser = SpeechRecogniser(self.config.asr)
 
     def _asr_spec(self) -> dict[str, Any]:
         """Identity of the recogniser without loading it (for cache keys)."""
@@ -187,8 +171,9 @@ class FeaturePipeline:
                 asr=self._asr_spec(),
                 segments=[asdict(s) for s in segments or ()],
             )
-            cached_words = self.cache.get_json(utterance_key)
-            utterances = None if cached_words is None else self._utterances_from(cached_words, segments)
+            cached = self.cache.get_json(utterance_key)
+            recognition = None if cached is None else Recognition.from_json(cached)
+            utterances = None if recognition is None else self._utterances_from(recognition, segments)
             features: dict[str, ModalityFeatures] = {}
             if utterances is not None:
                 features = self._cached_features(source, utterances)
@@ -199,9 +184,9 @@ class FeaturePipeline:
                 }
                 try:
                     if utterances is None:
-                        words = _timed(timings, "asr", lambda: self._recognise(media, segments, warnings))
-                        self.cache.put_json(utterance_key, words)
-                        utterances = self._utterances_from(words, segments)
+                        recognition = _timed(timings, "asr", lambda: self._recognise(media, segments, warnings))
+                        self.cache.put_json(utterance_key, recognition.to_json())
+                        utterances = self._utterances_from(recognition, segments)
                     for m in pending:
                         analysis = analyses[m].result()
                         features[m] = _timed(
@@ -211,7 +196,12 @@ class FeaturePipeline:
                 except BaseException:  # an error or a signal: do not wait for the other stages to finish
                     media.cancel()
                     raise
-            warnings += media.warnings + _decoding_warnings(media) + _face_warnings(media, features, utterances)
+            warnings += [
+                *recognition.warnings,
+                *media.warnings,
+                *_decoding_warnings(media),
+                *_face_warnings(media, features, utterances),
+            ]
         if not utterances:
             warnings.append("no speech found: 0 utterances" if media.info.has_audio else "no audio stream: no speech")
         timings["total"] = time.perf_counter() - started
@@ -221,44 +211,33 @@ class FeaturePipeline:
             media=media.info,
             utterances=utterances,
             features={m: features[m] for m in self.config.modalities},
-            asr=None if self._transcriber is None and cached_words is None else asr_info(self.config.asr),
+            asr=asr_info(self.config.asr) if recognition.model or cached is not None else None,
             segmentation=self.segmentation_spec(segments),
             timings=timings,
             warnings=warnings,
+            language=recognition.info() if recognition.language else None,
         )
 
-    def _recognise(self, media: Media, segments: Sequence[Segment] | None, warnings: list[str]) -> Any:
+    def _recognise(self, media: Media, segments: Sequence[Segment] | None, warnings: list[str]) -> Recognition:
         """Words for pause segmentation, or one word list per user segment lacking text."""
         audio = media.audio()
         if segments is None:
-            if audio is None or len(audio) == 0:
-                return []
-            return _words_to_json(transcribe_long(self.transcriber, audio, self.config.asr.max_chunk_s))
-        per_segment = []
-        for segment in segments:
-            if segment.text is not None or audio is None:
-                per_segment.append([])
-                continue
-            lo, hi = int(segment.start * SAMPLE_RATE), int(segment.end * SAMPLE_RATE)
-            words = self.transcriber.transcribe(np.asarray(audio[lo:hi], dtype=np.float32))
-            shifted = [Word(w.text, w.start + segment.start, w.end + segment.start, w.probability) for w in words]
-            per_segment.append(_words_to_json(shifted))
+            return self.recogniser.recognise(audio)
         if audio is None and any(s.text is None for s in segments):
             warnings.append("no audio stream: segments without text stay empty")
-        return per_segment
+        return self.recogniser.recognise(audio, [None if s.text is not None else (s.start, s.end) for s in segments])
 
-    def _utterances_from(self, cached: Any, segments: Sequence[Segment] | None) -> list[Utterance]:
+    def _utterances_from(self, recognition: Recognition, segments: Sequence[Segment] | None) -> list[Utterance]:
         if segments is None:
-            return segment_words(_words_from_json(cached), self.config.segmentation)
+            return annotate(segment_words(recognition.words[0], self.config.segmentation), recognition)
         utterances = []
-        for index, (segment, rows) in enumerate(zip(segments, cached)):
-            words = tuple(_words_from_json(rows))
+        for index, (segment, words) in enumerate(zip(segments, recognition.words)):
             text = segment.text if segment.text is not None else join_words(words)
             utterances.append(Utterance(index, segment.start, segment.end, text, words))
-        return utterances
+        return annotate(utterances, recognition)
 
     def _feature_key(self, sha: str, utterances: Sequence[Utterance], info: ExtractorInfo) -> str:
-        windows = [(u.start, u.end, u.text) for u in utterances]
+        windows = [(u.start, u.end, u.text) + ((u.text_issue,) if u.text_issue else ()) for u in utterances]
         return cache_key(sha=sha, stage=info.modality, extractor=info.to_spec(), windows=windows)
 
     def _cached_features(self, sha: str, utterances: Sequence[Utterance]) -> dict[str, ModalityFeatures]:

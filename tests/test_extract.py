@@ -145,7 +145,7 @@ def test_a_segment_after_the_media_end_is_refused_before_any_work(tmp_path: Path
     pipeline = FeaturePipeline(ExtractionConfig(segments=str(segments), modalities=("text",)))
     with pytest.raises(MtmmError, match="segment 2 \\(30.00-35.00 s\\) starts after the media ends \\(18.70 s\\)"):
         pipeline.extract(fixture_video)
-    assert pipeline._transcriber is None  # refused before loading the recogniser
+    assert not pipeline.recogniser.loaded  # refused before loading the recogniser
 
 
 def test_a_segment_running_past_the_end_is_a_warning(tmp_path: Path, fixture_video: Path, cache_dir: Path) -> None:
