@@ -43,13 +43,16 @@ class Segment:
 
 @dataclass(frozen=True)
 class Utterance:
-    """A unit of speech bounded by pauses: the row unit of every feature matrix."""
+    """A unit of speech bounded by pauses: the row unit of every feature matrix.
+
+    speaker: S1, S2, ... once diarization has run (None without it)."""
 
     index: int
     start: float
     end: float
     text: str
     words: tuple[Word, ...] = ()
+    speaker: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"words": [asdict(w) for w in self.words]}
@@ -57,7 +60,15 @@ class Utterance:
     @classmethod
     def from_dict(cls, item: Mapping[str, Any]) -> Utterance:
         words = tuple(Word(**w) for w in item.get("words", ()))
-        return cls(int(item["index"]), float(item["start"]), float(item["end"]), str(item["text"]), words)
+        speaker = item.get("speaker")
+        return cls(
+            int(item["index"]),
+            float(item["start"]),
+            float(item["end"]),
+            str(item["text"]),
+            words,
+            speaker and str(speaker),
+        )
 
 
 @dataclass(frozen=True)
@@ -131,11 +142,13 @@ class ExtractorInfo:
 
 @dataclass
 class ModalityFeatures:
-    """Per-utterance features of one modality: values [n, dim] float32 and mask [n] bool."""
+    """Per-utterance features of one modality: values [n, dim] float32 and mask [n] bool; extras: other
+    per-utterance arrays [n] an extractor reports (e.g. the visual face track and its confidence)."""
 
     info: ExtractorInfo
     values: np.ndarray
     mask: np.ndarray
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.values = np.asarray(self.values, dtype=np.float32)

@@ -23,7 +23,7 @@ from .config import ExtractionConfig
 from .extract import Extraction, FeaturePipeline, own_version
 
 SCHEMA = "mtmm-es/labels"
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 
 def default_checkpoint_dir() -> Path:
@@ -71,6 +71,8 @@ class UtteranceResult:
     emotions: dict[str, Any] | None
     sarcasm: dict[str, Any] | None
     modalities: dict[str, list[str]]
+    speaker: str | None = None  # S1, S2, ... (None when diarization is off)
+    face: dict[str, Any] | None = None  # {"track", "confidence"} of the face that speaks it, or None
 
 
 @dataclass
@@ -106,7 +108,7 @@ class VideoResult:
 
         rows = []
         for u in self.utterances:
-            row = {"index": u.index, "start": u.start, "end": u.end, "text": u.text}
+            row = {"index": u.index, "start": u.start, "end": u.end, "speaker": u.speaker, "text": u.text}
             if u.sentiment:
                 row |= {
                     "sentiment": u.sentiment["label"],
@@ -195,6 +197,7 @@ class Pipeline:
 
         used_by_model = list(self.checkpoint.feature_spec)
         thresholds = self.checkpoint.label_thresholds or [0.5] * 6
+        visual = extraction.features.get("visual")
         utterances = []
         for i, u in enumerate(extraction.utterances):
             available = [m for m, f in extraction.features.items() if f.mask[i]]
@@ -224,6 +227,8 @@ class Pipeline:
                     emotions,
                     sarcasm,
                     {"available": available, "used": [m for m in used_by_model if m in available]},
+                    u.speaker,
+                    _face(visual, i),
                 )
             )
         return VideoResult(
@@ -237,6 +242,7 @@ class Pipeline:
                 "asr": spec["asr"] and _short(spec["asr"]),
                 **{m: _short(s) for m, s in spec["modalities"].items()},
                 "segmentation": spec["segmentation"],
+                "speakers": spec.get("diarization"),
                 "mtmm-es": own_version(),
             },
             utterances=utterances,
@@ -270,13 +276,41 @@ def _worker_analyze(path: str) -> VideoResult | MtmmError:
     return _WORKER._analyze_or_error(path)
 
 
+def _face(visual, row: int) -> dict[str, Any] | None:
+    """The track id and choice confidence of the face whose features an utterance got."""
+    if visual is None or "face_track" not in visual.extras or not visual.mask[row]:
+        return None
+    return {"track": int(visual.extras["face_track"][row]), "confidence": _round(visual.extras["face_confidence"][row])}
+
+
 def _short(spec: dict[str, Any]) -> dict[str, Any]:
     return {"name": spec["extractor"], "version": spec["version"], "libraries": spec.get("libraries", {})}
 
 
 def summarise(utterances: list[UtteranceResult], duration: float) -> dict[str, Any]:
-    """Video-level view: duration-weighted sentiment, mean emotion scores, sarcasm."""
-    summary: dict[str, Any] = {"utterances": len(utterances), "duration": _round(duration)}
+    """Video-level view: duration-weighted sentiment, mean emotion scores, sarcasm; per speaker the
+    same plus talk time (seconds and share of all speech)."""
+    summary = _labels_summary(utterances)
+    summary = {"utterances": len(utterances), "duration": _round(duration), **summary}
+    speakers = sorted({u.speaker for u in utterances if u.speaker}, key=lambda s: int(s[1:]))
+    if speakers:
+        speech = sum(u.end - u.start for u in utterances) or 1.0
+        summary["speakers"] = {}
+        for name in speakers:
+            mine = [u for u in utterances if u.speaker == name]
+            talk = sum(u.end - u.start for u in mine)
+            summary["speakers"][name] = {
+                "utterances": len(mine),
+                "talk_time": _round(talk),
+                "talk_share": _round(talk / speech),
+                **_labels_summary(mine),
+            }
+    return summary
+
+
+def _labels_summary(utterances: list[UtteranceResult]) -> dict[str, Any]:
+    """Duration-weighted sentiment, mean emotion scores and sarcasm of some utterances."""
+    summary: dict[str, Any] = {}
     if not utterances:
         return summary
     weights = np.array([max(u.end - u.start, 1e-3) for u in utterances])

@@ -9,7 +9,7 @@ FORMATS = ("json", "csv", "srt", "vtt")
 
 
 def caption(utterance: UtteranceResult) -> str:
-    """Subtitle text: labels on the first line, the words on the second."""
+    """Subtitle text: labels on the first line, the speaker and words on the second."""
     parts = []
     if utterance.sentiment:
         parts.append(f"{utterance.sentiment['label']} {utterance.sentiment['score']:+.1f}")
@@ -17,7 +17,8 @@ def caption(utterance: UtteranceResult) -> str:
         parts.append("/".join(utterance.emotions["labels"]))
     if utterance.sarcasm:
         parts.append(f"sarcasm {utterance.sarcasm['p']:.2f}")
-    return f"[{' | '.join(parts)}]\n{utterance.text}"
+    words = f"{utterance.speaker}: {utterance.text}" if utterance.speaker else utterance.text
+    return f"[{' | '.join(parts)}]\n{words}"
 
 
 def _subtitles(result: VideoResult, fmt: str) -> str:

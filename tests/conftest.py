@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE_VIDEO = ROOT / "tests" / "fixtures" / "talking_head.mp4"
-SHARED_DATA = ROOT.parent / "shared" / "data"
+SHARED_DATA = Path(os.environ.get("MTMM_SHARED_DATA") or ROOT.parent / "shared" / "data")  # override: worktrees
 
 
 def shared_path(*parts: str) -> Path:
