@@ -46,6 +46,8 @@ def add_extraction_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--face-model", help="MediaPipe Face Landmarker .task with blendshapes")
     group.add_argument("--fps", type=float, default=visual.fps, help="video frames analysed per second")
     group.add_argument("--max-side", type=int, default=visual.max_side, help="frames are scaled to this longer side")
+    group.add_argument("--speakers", type=int, help="the number of speakers when known (default: estimated)")
+    group.add_argument("--no-speakers", action="store_true", help="no speaker labels (skip diarization)")
     group.add_argument("--modalities", default="text,acoustic,visual")
     group.add_argument("--ffmpeg", help="ffmpeg binary (default: the one in imageio-ffmpeg)")
     group.add_argument("--no-cache", action="store_true")
@@ -59,6 +61,7 @@ def extraction_config(args: argparse.Namespace):
     from mtmm_es.extractors.text import TextConfig
     from mtmm_es.extractors.visual import VisualConfig
     from mtmm_es.pipeline import ExtractionConfig, SegmentationConfig
+    from mtmm_es.pipeline.diarize import DiarizationConfig
 
     return ExtractionConfig(
         asr=AsrConfig(
@@ -77,6 +80,7 @@ def extraction_config(args: argparse.Namespace):
         ),
         acoustic=AcousticConfig(extractor=args.acoustic),
         visual=VisualConfig(model=args.face_model, fps=args.fps, max_side=args.max_side),
+        diarization=DiarizationConfig(enabled=not args.no_speakers, speakers=args.speakers),
         modalities=tuple(m.strip() for m in args.modalities.split(",") if m.strip()),
         segments=args.segments,
         ffmpeg=args.ffmpeg,
@@ -247,6 +251,9 @@ def analyze_video(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="file (or - for stdout) for one input; folder for a folder")
     parser.add_argument("--format", choices=FORMATS, default="json")
     parser.add_argument("--report", action="store_true", help="also write an HTML report and PNG plots")
+    parser.add_argument(
+        "--embed-video", action="store_true", help="put a low-resolution copy of the video inside the report"
+    )
     parser.add_argument("--checkpoint", help="checkpoint folder (default: the shipped default model)")
     parser.add_argument(
         "--emotion-thresholds",
@@ -285,7 +292,7 @@ def _analyze(args: argparse.Namespace) -> int:
         if args.report:
             from mtmm_es.pipeline.report import write_report
 
-            write_report(result, Path(args.out).with_suffix(".html"))
+            write_report(result, Path(args.out).with_suffix(".html"), embed_video=args.embed_video, ffmpeg=args.ffmpeg)
         summary = result.summary.get("sentiment", {})
         print(f"{args.media}: {len(result.utterances)} utterances, overall {summary.get('label', 'n/a')} -> {args.out}")
     return 0
