@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from mtmm_es.core.errors import MtmmError
 from mtmm_es.extractors.base import Utterance
 from mtmm_es.extractors.speaker import SpeakerEncoder, SpeakerEncoderConfig
 
@@ -52,8 +53,6 @@ class DiarizationConfig:
     encoder: SpeakerEncoderConfig = field(default_factory=SpeakerEncoderConfig)
 
     def __post_init__(self) -> None:
-        from mtmm_es.core.errors import MtmmError
-
         if self.speakers is not None and self.speakers < 1:
             raise MtmmError(f"--speakers must be at least 1 (got {self.speakers})")
 

@@ -70,6 +70,11 @@ def test_split_at_cuts_at_the_word_gap_nearest_the_change() -> None:
     assert [u.index for u in renumber([second, first])] == [0, 1]
 
 
+def test_speaker_count_must_be_positive() -> None:
+    with pytest.raises(MtmmError, match="--speakers must be at least 1"):
+        DiarizationConfig(speakers=0)
+
+
 def test_encoder_refuses_missing_or_foreign_weights(tmp_path: Path) -> None:
     with pytest.raises(MtmmError, match="speaker encoder weights not found"):
         SpeakerEncoder(SpeakerEncoderConfig(weights=str(tmp_path / "none.pt")))
