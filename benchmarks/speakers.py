@@ -10,9 +10,11 @@ speaking-face accuracy on a two-face clip, and what speakers cost in analyze-vid
    extraction (Whisper words, pause segmentation, diarization). Per setting: share of conversations
    where two speakers are found, attribution (share of turns whose utterance carries that actor's
    majority label; 0 when both actors share one label), share of conversations with attribution
-   >= 0.9, and DER (frame-level diarization error rate, 10 ms frames, no collar: missed speech +
-   false alarm + speaker confusion over the reference speech, under the best label mapping), also
-   with N = 2 given. One actor alone (10 clips) measures how often one speaker stays one.
+   >= 0.9, DER (frame-level diarization error rate, 10 ms frames, no collar: missed speech +
+   false alarm + speaker confusion over the reference speech, under the best label mapping; the
+   reference spans whole clips, silence at their ends included, so word-bounded utterances always
+   miss some) and the confusion alone (wrong speaker over the frames both call speech); also with
+   N = 2 given. One actor alone (10 clips) measures how often one speaker stays one.
 2. Speaking face: CREMA-D's six clips of actor 1001 beside a still frame of him, the speaking side
    swapping each clip; share of utterances whose features come from the speaking face's track,
    on the clips' windows and end to end; the same clip with both faces still (a voice-over) must
@@ -78,8 +80,9 @@ def attribution(utterances, truth) -> float:
     return float(np.mean([label == best[t.speaker] for label, t in zip(labels, truth)]))
 
 
-def der(utterances, truth) -> float:
-    """(missed + false alarm + confusion) / reference speech, 10 ms frames, best mapping."""
+def der(utterances, truth) -> tuple[float, float]:
+    """DER = (missed + false alarm + confusion) / reference speech, and the confusion alone over
+    the frames both mark as speech; 10 ms frames, no collar, the best label mapping."""
     end = max(max(t.end for t in truth), max((u.end for u in utterances), default=0.0))
     n = int(np.ceil(end / FRAME_S)) + 1
     ref, hyp = np.full(n, -1), np.full(n, -1)
@@ -98,7 +101,7 @@ def der(utterances, truth) -> float:
     for mapping in itertools.permutations(range(max(len(names), len(actors))), len(names)):
         mapped = np.where(hyp >= 0, np.array(mapping + (0,))[hyp], -1)
         best_confusion = min(best_confusion, (both & (mapped != ref)).sum())
-    return float((missed + false_alarm + best_confusion) / speech)
+    return float((missed + false_alarm + best_confusion) / speech), float(best_confusion / max(both.sum(), 1))
 
 
 def conversations(count: int, seed: int):
@@ -117,7 +120,8 @@ def _summary(rows: list[dict]) -> dict:
         "two_found": float(np.mean([r["speakers"] == 2 for r in rows])),
         "attribution": float(np.mean([r["attribution"] for r in rows])),
         "attribution_ge_0.9": float(np.mean([r["attribution"] >= 0.9 for r in rows])),
-        "der": float(np.mean([r["der"] for r in rows])),
+        "der": float(np.mean([r["der"][0] for r in rows])),
+        "confusion": float(np.mean([r["der"][1] for r in rows])),
     }
 
 

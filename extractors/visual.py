@@ -179,13 +179,14 @@ class FaceTracker:
 
 @dataclass
 class FaceTracks:
-    """Every face seen: frame times [T]; per detection its frame index [F], track id [F] and
-    blendshapes + pose [F, 58]."""
+    """Every face seen: frame times [T]; per detection its frame index [F], track id [F],
+    blendshapes + pose [F, 58] and box [F, 4] (x0, y0, x1, y1 as fractions of the frame)."""
 
     times: np.ndarray
     frame: np.ndarray
     track: np.ndarray
     values: np.ndarray
+    boxes: np.ndarray
 
     def frame_track(self, track_id: int) -> FrameTrack:
         """One track as a FrameTrack over all frame times (invalid where the face is absent)."""
@@ -225,6 +226,14 @@ def speaking_score(mouth: np.ndarray, envelope: np.ndarray) -> tuple[float, floa
     return activity, activity * (1.0 + (0.0 if np.isnan(r) else r)) / 2.0
 
 
+def prominence(boxes: np.ndarray) -> float:
+    """Mean area x centrality of a face's boxes: how much it is the subject of the frame."""
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    centre = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], axis=1)
+    offset = np.linalg.norm(centre - 0.5, axis=1) / np.linalg.norm([0.5, 0.5])
+    return float(np.mean(area * (1.0 - 0.5 * offset)))
+
+
 def window_frames(times: np.ndarray, utterance: Utterance) -> np.ndarray:
     """Indices of the frames inside an utterance's window (the nearest one for a very short window)."""
     lo, hi = np.searchsorted(times, [utterance.start, utterance.end])
@@ -237,7 +246,8 @@ def window_frames(times: np.ndarray, utterance: Utterance) -> np.ndarray:
 def speaking_face(tracks: FaceTracks, envelope: np.ndarray | None, utterance: Utterance) -> tuple[int | None, float]:
     """The track whose mouth moves with the utterance's speech, and the choice's confidence (its
     share of all faces' speaking scores; 1.0 for the only face in view). With several faces and none
-    moving its mouth (a voice-over), no track: the visual modality is masked."""
+    moving its mouth (a voice-over), no track: the visual modality is masked. Without audio (no
+    speech to follow) the largest, most central face, its confidence its share of that score."""
     frames = window_frames(tracks.times, utterance)
     inside = np.isin(tracks.frame, frames)
     candidates = sorted(set(tracks.track[inside].tolist()))
@@ -245,7 +255,10 @@ def speaking_face(tracks: FaceTracks, envelope: np.ndarray | None, utterance: Ut
         return None, 0.0
     if len(candidates) == 1:
         return candidates[0], 1.0
-    assert envelope is not None
+    if envelope is None or not envelope.any():
+        presence = [prominence(tracks.boxes[inside & (tracks.track == k)]) for k in candidates]
+        best = int(np.argmax(presence))
+        return candidates[best], round(presence[best] / sum(presence), 4)
     activity, scores = [], []
     for track_id in candidates:
         mine = inside & (tracks.track == track_id)
@@ -308,7 +321,7 @@ class FaceExpressionExtractor(FeatureExtractor):
 
         dim = len(self.descriptors)
         times: list[float] = []
-        frames, tracks, rows = [], [], []
+        frames, tracks, rows, boxes = [], [], [], []
         if media.info.has_video:
             fps = self.config.fps if self.config.fps > 0 else max(media.info.fps, 1.0)
             tracker = FaceTracker(max_gap=max(1, int(round(TRACK_GAP_S * fps))))
@@ -316,17 +329,24 @@ class FaceExpressionExtractor(FeatureExtractor):
                 for frame in media.frames(self.config.fps, self.config.max_side, self.config.skip_bidir):
                     image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(frame.rgb))
                     result = landmarker.detect_for_video(image, 1 + int(round(frame.time * 1000)))
-                    ids = tracker.update(len(times), [_box(face) for face in result.face_landmarks])
-                    for face, track_id in enumerate(ids):
+                    found = [_box(face) for face in result.face_landmarks]
+                    for face, track_id in enumerate(tracker.update(len(times), found)):
                         row = np.empty(dim, np.float32)
                         row[: len(BLENDSHAPES)] = self._blendshape_scores(result.face_blendshapes[face])
                         row[len(BLENDSHAPES) :] = head_pose(np.asarray(result.facial_transformation_matrixes[face]))
                         frames.append(len(times))
                         tracks.append(track_id)
                         rows.append(row)
+                        boxes.append(found[face])
                     times.append(frame.time)
         values = np.stack(rows) if rows else np.zeros((0, dim), np.float32)
-        return FaceTracks(np.asarray(times, float), np.asarray(frames, int), np.asarray(tracks, int), values)
+        return FaceTracks(
+            np.asarray(times, float),
+            np.asarray(frames, int),
+            np.asarray(tracks, int),
+            values,
+            np.asarray(boxes, float).reshape(-1, 4),
+        )
 
     def _blendshape_scores(self, categories) -> list[float]:
         names = tuple(c.category_name for c in categories)

@@ -11,7 +11,16 @@ from conftest import ffmpeg
 
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.extractors.base import Utterance
-from mtmm_es.extractors.visual import BLENDSHAPES, FaceExpressionExtractor, FaceTracker, VisualConfig, head_pose
+from mtmm_es.extractors.visual import (
+    BLENDSHAPES,
+    MOUTH,
+    FaceExpressionExtractor,
+    FaceTracker,
+    FaceTracks,
+    VisualConfig,
+    head_pose,
+    speaking_face,
+)
 from mtmm_es.pipeline.media import Media
 
 
@@ -24,6 +33,33 @@ def test_tracks_follow_faces_across_frames_and_gaps() -> None:
     assert tracker.update(3, [left]) == [0]  # back within the gap: same track
     assert tracker.update(8, [left]) == [2]  # gone too long: a new track
     assert tracker.update(9, [left, left + 0.01]) == [2, 3]  # one track per face per frame
+
+
+def _tracks(mouths: list[np.ndarray], boxes: list[list[float]]) -> FaceTracks:
+    """Faces on every frame of a 5 fps clip, with given mouth openings and boxes."""
+    n = len(mouths[0])
+    values = np.zeros((n * len(mouths), 58), np.float32)
+    for k, mouth in enumerate(mouths):
+        values[k * n : (k + 1) * n, list(MOUTH)] = mouth[:, None]
+    frames = np.tile(np.arange(n), len(mouths))
+    tracks = np.repeat(np.arange(len(mouths)), n)
+    return FaceTracks(np.arange(n) / 5, frames, tracks, values, np.repeat(np.array(boxes), n, axis=0))
+
+
+def test_the_face_whose_mouth_follows_the_speech_is_chosen() -> None:
+    envelope = np.abs(np.sin(np.arange(20) * 1.3))
+    moving, still = 0.1 + 0.4 * envelope, np.full(20, 0.05)
+    boxes = [[0.05, 0.2, 0.45, 0.8], [0.55, 0.3, 0.75, 0.6]]
+    utterance = Utterance(0, 0.0, 4.0, "x")
+    track, confidence = speaking_face(_tracks([still, moving], boxes), envelope, utterance)
+    assert track == 1 and confidence > 0.9
+    chewing = 0.3 + 0.15 * np.cos(np.arange(20) * 0.7)  # moves, but not with the speech
+    track, confidence = speaking_face(_tracks([chewing, moving], boxes), envelope, utterance)
+    assert track == 1 and 0.5 < confidence < 1
+    assert speaking_face(_tracks([still, still], boxes), envelope, utterance) == (None, 0.0)  # a voice-over
+    track, _ = speaking_face(_tracks([still, moving], boxes), np.zeros(20), utterance)
+    assert track == 0  # no speech to follow: the larger, more central face
+    assert speaking_face(_tracks([still], boxes[:1]), envelope, utterance) == (0, 1.0)
 
 
 def test_head_pose_from_transformation_matrix() -> None:
