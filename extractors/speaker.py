@@ -33,9 +33,9 @@ TARGET_DBFS = -30.0  # resemblyzer raises quieter audio to this level (never low
 @dataclass(frozen=True)
 class SpeakerEncoderConfig:
     weights: str | None = None  # a GE2E state dict like resemblyzer's pretrained.pt; default: resemblyzer's
-    partial_step_s: float = 0.8  # hop between 1.6 s partials inside a speech span
+    partial_step_s: float = 1.2  # hop between 1.6 s partials inside a speech span
     min_coverage: float = 0.75  # a last partial this much covered by speech is kept (zero-padded)
-    batch: int = 32
+    batch: int = 128
 
 
 def bundled_weights() -> Path:

@@ -26,9 +26,10 @@ from mtmm_es.core.errors import MtmmError
 from mtmm_es.extractors.base import Utterance
 from mtmm_es.extractors.speaker import SpeakerEncoder, SpeakerEncoderConfig
 
-from .segmentation import renumber, split_at, split_long
+from .segmentation import renumber, split_at
 
 logger = logging.getLogger("mtmm_es.diarize")
+MIN_PIECE_S = 1.2  # shortest piece a cut may leave
 WORD_PAD_S = 0.25  # recognisers' word times cut speech short; a piece's speech span reaches this much further
 
 
@@ -36,10 +37,10 @@ WORD_PAD_S = 0.25  # recognisers' word times cut speech short; a piece's speech 
 class DiarizationConfig:
     """speakers: the known number of speakers (None: estimated, at most max_speakers).
     min_silhouette: below this best silhouette the video has one speaker; silhouette_tolerance: the
-    fewest speakers whose silhouette is this close to the best win. Both were chosen on CREMA-D
-    (`benchmarks/speakers.py`): ten clips of one actor stay one speaker in ~80 % of trials, a man
-    and a woman alternating are found as two in ~75 %. min_turn_s: the shortest piece a speaker
-    change may cut off an utterance."""
+    fewest speakers whose silhouette is this close to the best win. Chosen on CREMA-D
+    (`benchmarks/speakers.py`): ten clips of one actor stay one speaker in 95 % of trials, a man and
+    a woman alternating ten turns are found as two in 70-85 %. min_turn_s: the shortest piece a
+    speaker change may cut off an utterance."""
 
     enabled: bool = True
     speakers: int | None = None
@@ -175,7 +176,7 @@ def utterance_pieces(utterance: Utterance, piece_s: float) -> list[tuple[float, 
         count = max(1, int(round((utterance.end - utterance.start) / piece_s)))
         edges = np.linspace(utterance.start, utterance.end, count + 1)
         return [(a, b, a, b) for a, b in zip(edges[:-1], edges[1:])]
-    groups = split_long(list(utterance.words), piece_s)
+    groups = _cut(list(utterance.words), piece_s, min(piece_s / 2, MIN_PIECE_S))
     edges = [utterance.start, *((a[-1].end + b[0].start) / 2 for a, b in zip(groups[:-1], groups[1:])), utterance.end]
     return [
         (
@@ -186,6 +187,22 @@ def utterance_pieces(utterance: Utterance, piece_s: float) -> list[tuple[float, 
         )
         for k, group in enumerate(groups)
     ]
+
+
+def _cut(words: list, piece_s: float, min_piece_s: float) -> list[list]:
+    """Words cut at their longest gap, recursively, until no group is longer than piece_s; a cut
+    never leaves a group shorter than min_piece_s (a lone word embeds as padding, not as a voice)."""
+    if words[-1].end - words[0].start <= piece_s:
+        return [words]
+    cuts = [
+        k
+        for k in range(1, len(words))
+        if words[k - 1].end - words[0].start >= min_piece_s and words[-1].end - words[k].start >= min_piece_s
+    ]
+    if not cuts:
+        return [words]
+    k = max(cuts, key=lambda k: words[k].start - words[k - 1].end)
+    return _cut(words[:k], piece_s, min_piece_s) + _cut(words[k:], piece_s, min_piece_s)
 
 
 def _majority(pieces: list[tuple[float, float, int]], part: Utterance) -> int:

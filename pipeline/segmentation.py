@@ -48,14 +48,13 @@ def _split_at_pauses_and_sentences(words: Sequence[Word], config: SegmentationCo
     return groups
 
 
-def split_long(group: list[Word], max_duration_s: float) -> list[list[Word]]:
-    """Words cut recursively at their longest pause until no group is longer than max_duration_s."""
+def _split_long(group: list[Word], max_duration_s: float) -> list[list[Word]]:
     if len(group) < 2 or group[-1].end - group[0].start <= max_duration_s:
         return [group]
     gaps = [b.start - a.end for a, b in zip(group[:-1], group[1:])]
     middle = (len(group) - 1) / 2
     cut = max(range(len(gaps)), key=lambda i: (round(gaps[i], 3), -abs(i - middle))) + 1
-    return split_long(group[:cut], max_duration_s) + split_long(group[cut:], max_duration_s)
+    return _split_long(group[:cut], max_duration_s) + _split_long(group[cut:], max_duration_s)
 
 
 def _merge_short(groups: list[list[Word]], config: SegmentationConfig) -> list[list[Word]]:
@@ -87,7 +86,7 @@ def segment_words(words: Sequence[Word], config: SegmentationConfig = Segmentati
     """Utterances from time-stamped words: pause split, sentence split when long, max/min duration."""
     ordered = sorted(words, key=lambda w: w.start)
     groups = _split_at_pauses_and_sentences(ordered, config)
-    groups = [part for group in groups for part in split_long(group, config.max_duration_s)]
+    groups = [part for group in groups for part in _split_long(group, config.max_duration_s)]
     groups = _merge_short(groups, config)
     return [
         Utterance(index, group[0].start, group[-1].end, join_words(group), tuple(group))
