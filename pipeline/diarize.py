@@ -39,7 +39,7 @@ class DiarizationConfig:
     min_silhouette: below this best silhouette the video has one speaker; silhouette_tolerance: the
     fewest speakers whose silhouette is this close to the best win. Chosen on CREMA-D
     (`benchmarks/speakers.py`): ten clips of one actor stay one speaker in 95 % of trials, a man and
-    a woman alternating ten turns are found as two in 70-85 %. min_turn_s: the shortest piece a
+    a woman alternating ten turns are found as two in 75 %. min_turn_s: the shortest piece a
     speaker change may cut off an utterance."""
 
     enabled: bool = True
