@@ -1,14 +1,130 @@
-"""Command line: `mtmm` (extract, train, evaluate, predict) and `analyze-video`, thin over the Python API."""
+"""Command line: `mtmm` (extract, train, evaluate, predict) and `analyze-video`, thin over the Python API.
+
+Every option is checked before any work (exit 2 with one line); library messages reach the user
+through the `mtmm_es` logger, configured here (-v more, -q less)."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import math
 import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from mtmm_es.core.errors import MtmmError
+from mtmm_es.core.errors import MtmmError, quoted
+from mtmm_es.core.signals import Terminated, raise_on_termination
+
+log = logging.getLogger("mtmm_es")
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (exit 2) and whose help shows defaults."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in (None, False) or "%(default)" in (action.help or ""):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+def _number(kind: type, minimum: float | None = None, above: float | None = None, below: float | None = None):
+    """An argparse type: a finite `kind` within bounds, else a one-line error."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a {'whole ' if kind is int else ''}number") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"'{text}' is not a finite number")
+        if minimum is not None and value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {text}")
+        if above is not None and value <= above:
+            raise argparse.ArgumentTypeError(f"must be more than {above}, not {text}")
+        if below is not None and value >= below:
+            raise argparse.ArgumentTypeError(f"must be less than {below}, not {text}")
+        return value
+
+    return parse
+
+
+def _existing_file(text: str) -> str:
+    if not Path(text).is_file():
+        raise argparse.ArgumentTypeError(f"file not found: {quoted(text)}")
+    return text
+
+
+def _existing(text: str) -> str:
+    if not Path(text).exists():
+        raise argparse.ArgumentTypeError(f"not found: {quoted(text)}")
+    return text
+
+
+def _modalities(text: str) -> tuple[str, ...]:
+    from mtmm_es.extractors.base import MODALITIES
+
+    chosen = tuple(m.strip() for m in text.split(",") if m.strip())
+    unknown = [m for m in chosen if m not in MODALITIES]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"choose a comma-separated subset of {','.join(MODALITIES)}, not '{text}'")
+    return chosen
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("mtmm-es")
+    except metadata.PackageNotFoundError:  # a source tree that was never installed
+        return "0.0.0+unknown"
+
+
+def add_version_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+
+
+def add_message_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more messages: progress (shown on a terminal anyway), -vv debug",
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="count", default=0, help="fewer messages: warnings and errors, -qq errors"
+    )
+
+
+class _Messages(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage().replace("\n", " ")
+        if record.exc_info and os.getenv("MTMM_DEBUG"):
+            message += "\n" + self.formatException(record.exc_info)
+        return message if record.levelno == logging.INFO else f"{record.levelname.lower()}: {message}"
+
+
+def configure_logging(verbose: int, quiet: int) -> None:
+    """Messages of the `mtmm_es` logger on stderr: warnings, plus progress when stderr is a terminal;
+    each -v shows more (info, then debug), each -q less (errors only)."""
+    levels = (logging.ERROR, logging.WARNING, logging.INFO, logging.DEBUG)
+    start = 2 if sys.stderr.isatty() else 1
+    level = levels[max(0, min(len(levels) - 1, start + verbose - quiet))]
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Messages())
+    log.handlers[:] = [handler]
+    log.setLevel(level)
 
 
 def add_extraction_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,40 +134,82 @@ def add_extraction_arguments(parser: argparse.ArgumentParser) -> None:
 
     asr, segmentation, visual = AsrConfig(), SegmentationConfig(), VisualConfig()
     group = parser.add_argument_group("extraction")
-    group.add_argument("--asr", choices=BACKENDS, default=asr.backend)
-    group.add_argument("--asr-model", help="faster-whisper: CTranslate2 model dir; openai-whisper: name or .pt")
-    group.add_argument("--asr-beam-size", type=int, default=asr.beam_size)
+    group.add_argument("--asr", choices=BACKENDS, default=asr.backend, help="speech recognition backend")
+    group.add_argument(
+        "--asr-model", help="faster-whisper: CTranslate2 model dir; openai-whisper: name or .pt (default: bundled)"
+    )
+    group.add_argument("--asr-beam-size", type=_number(int, minimum=1), default=asr.beam_size, help="ASR beam width")
     group.add_argument("--no-vad", action="store_true", help="disable Silero VAD (faster-whisper)")
-    group.add_argument("--language", default=asr.language)
-    group.add_argument("--pause", type=float, default=segmentation.pause_s, help="pause (s) that ends an utterance")
+    group.add_argument(
+        "--language",
+        default=asr.language,
+        help="auto: identify it on the first speech; or a Whisper code (en, es, ...)",
+    )
+    group.add_argument(
+        "--translate",
+        action=argparse.BooleanOptionalAction,
+        default=asr.translate,
+        help="translate non-English speech to English for the text model (without: its text is not used)",
+    )
+    group.add_argument(
+        "--pause", type=_number(float, minimum=0), default=segmentation.pause_s, help="pause (s) that ends an utterance"
+    )
     group.add_argument(
         "--sentence-split",
-        type=float,
+        type=_number(float, minimum=0),
         default=segmentation.sentence_split_s,
         help="also cut at sentence ends once an utterance is this long (s)",
     )
-    group.add_argument("--max-utterance", type=float, default=segmentation.max_duration_s, help="longest utterance (s)")
+    group.add_argument(
+        "--max-utterance",
+        type=_number(float, above=0),
+        default=segmentation.max_duration_s,
+        help="longest utterance (s)",
+    )
     group.add_argument(
         "--min-utterance",
-        type=float,
+        type=_number(float, minimum=0),
         default=segmentation.min_duration_s,
         help="shorter utterances are merged into a neighbour (s)",
     )
-    group.add_argument("--segments", help="SRT, WebVTT or CSV (start,end[,text]) utterance windows")
-    group.add_argument("--text-vectors", help="GloVe .txt, word2vec .bin/.txt or gensim .kv (default: GloVe 6B 50d)")
+    group.add_argument(
+        "--segments", type=_existing_file, help="SRT, WebVTT or CSV (start,end[,text]) utterance windows"
+    )
+    group.add_argument(
+        "--text-vectors",
+        type=_existing_file,
+        help="GloVe .txt, word2vec .bin/.txt or gensim .kv (default: GloVe 6B 50d); only with a checkpoint "
+        "trained on these vectors (the default model refuses them)",
+    )
     group.add_argument("--text-allow-pickle", action="store_true", help="allow loading a pickled gensim .kv file")
     group.add_argument("--text-weighting", choices=("mean", "sif"), default="mean", help="word weights in the average")
     group.add_argument("--no-negation", action="store_true", help="do not flip words in a negation's scope")
-    group.add_argument("--acoustic", choices=("covarep", "egemaps"), default="covarep")
-    group.add_argument("--face-model", help="MediaPipe Face Landmarker .task with blendshapes")
-    group.add_argument("--fps", type=float, default=visual.fps, help="video frames analysed per second")
-    group.add_argument("--max-side", type=int, default=visual.max_side, help="frames are scaled to this longer side")
-    group.add_argument("--speakers", type=int, help="the number of speakers when known (default: estimated)")
+    group.add_argument("--acoustic", choices=("covarep", "egemaps"), default="covarep", help="acoustic features")
+    group.add_argument("--face-model", type=_existing_file, help="MediaPipe Face Landmarker .task with blendshapes")
+    group.add_argument(
+        "--fps", type=_number(float), default=visual.fps, help="video frames analysed per second (<= 0: every frame)"
+    )
+    group.add_argument(
+        "--max-side",
+        type=_number(int, minimum=16),
+        default=visual.max_side,
+        help="frames are scaled to this longer side",
+    )
+    group.add_argument(
+        "--speakers",
+        type=_number(int, minimum=1),
+        help="the number of speakers when known (default: estimated from the voices)",
+    )
     group.add_argument("--no-speakers", action="store_true", help="no speaker labels (skip diarization)")
-    group.add_argument("--modalities", default="text,acoustic,visual")
+    group.add_argument("--modalities", type=_modalities, default="text,acoustic,visual", help="modalities to extract")
     group.add_argument("--ffmpeg", help="ffmpeg binary (default: the one in imageio-ffmpeg)")
-    group.add_argument("--no-cache", action="store_true")
-    group.add_argument("--cache-dir", help="default: $MTMM_CACHE_DIR or ~/.cache/mtmm-es")
+    group.add_argument(
+        "--audio-stream",
+        type=_number(int, minimum=0),
+        help="audio stream to use, from 0 (default: of several, the one with most sound)",
+    )
+    group.add_argument("--no-cache", action="store_true", help="neither read nor write the extraction cache")
+    group.add_argument("--cache-dir", help="extraction cache folder (default: $MTMM_CACHE_DIR or ~/.cache/mtmm-es)")
 
 
 def extraction_config(args: argparse.Namespace):
@@ -68,6 +226,7 @@ def extraction_config(args: argparse.Namespace):
             backend=args.asr,
             model=args.asr_model,
             language=args.language,
+            translate=args.translate,
             beam_size=args.asr_beam_size,
             vad=not args.no_vad,
         ),
@@ -81,9 +240,10 @@ def extraction_config(args: argparse.Namespace):
         acoustic=AcousticConfig(extractor=args.acoustic),
         visual=VisualConfig(model=args.face_model, fps=args.fps, max_side=args.max_side),
         diarization=DiarizationConfig(enabled=not args.no_speakers, speakers=args.speakers),
-        modalities=tuple(m.strip() for m in args.modalities.split(",") if m.strip()),
+        modalities=args.modalities,
         segments=args.segments,
         ffmpeg=args.ffmpeg,
+        audio_stream=args.audio_stream,
         cache=not args.no_cache,
         cache_dir=args.cache_dir,
     )
@@ -95,10 +255,10 @@ def _extract(args: argparse.Namespace) -> int:
     extraction = FeaturePipeline(extraction_config(args)).extract(args.media)
     out = write_extraction(extraction, args.out)
     for warning in extraction.warnings:
-        print(f"warning: {args.media}: {warning}", file=sys.stderr)
+        log.warning("%s: %s", quoted(args.media), warning)
     print(
-        f"{args.media}: {len(extraction.utterances)} utterances, {extraction.media.duration:.1f} s "
-        f"in {extraction.timings['total']:.1f} s -> {out}"
+        f"{quoted(args.media)}: {len(extraction.utterances)} utterances, {extraction.media.duration:.1f} s "
+        f"in {extraction.timings['total']:.1f} s -> {quoted(out)}"
     )
     return 0
 
@@ -130,7 +290,7 @@ def _train(args: argparse.Namespace) -> int:
         },
         folds=args.folds,
         val_fraction=args.val_fraction,
-        verbose=args.verbose,
+        verbose=args.verbose > 0,
     )
     if "validation" in report:
         _print_metrics(
@@ -143,10 +303,13 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from mtmm_es.pipeline.training import evaluate_checkpoint
+    from mtmm_es.pipeline.training import VALIDATION_SPLITS, evaluate_checkpoint
 
-    metrics = evaluate_checkpoint(args.checkpoint, args.dataset, args.data_dir, args.split)
-    _print_metrics(f"{args.dataset} {args.split}:", metrics)
+    split = args.split or VALIDATION_SPLITS.get(args.dataset)
+    if split is None:
+        raise MtmmError(f"{args.dataset} has no validation split: name the split to score with --split")
+    metrics = evaluate_checkpoint(args.checkpoint, args.dataset, args.data_dir, split)
+    _print_metrics(f"{args.dataset} {split}:", metrics)
     return 0
 
 
@@ -159,7 +322,7 @@ def _predict(args: argparse.Namespace) -> int:
         count = predict_to_csv(args.checkpoint, args.dataset, args.data_dir, args.split, args.out)
     else:
         raise MtmmError("predict needs --transcripts FILE, or --dataset, --data-dir and --checkpoint")
-    print(f"{count} predictions -> {args.out}")
+    print(f"{count} predictions -> {quoted(args.out)}")
     return 0
 
 
@@ -168,48 +331,55 @@ def _split(value: str | None) -> tuple[str, ...] | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mtmm", description="Multi-task multimodal emotion and sentiment.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    extract = commands.add_parser("extract", help="utterances and aligned features of one media file")
-    extract.add_argument("media")
+    common = _Parser(add_help=False)
+    add_message_arguments(common)
+    parser = _Parser(prog="mtmm", description="Multi-task multimodal emotion and sentiment.")
+    add_version_argument(parser)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, help="what to do")
+    extract = commands.add_parser("extract", help="utterances and aligned features of one media file", parents=[common])
+    extract.add_argument("media", help="a media file")
     extract.add_argument("--out", required=True, help="folder for utterances.json, features.npz, spec.json")
     add_extraction_arguments(extract)
     extract.set_defaults(run=_extract)
 
-    train = commands.add_parser("train", help="train a model on a dataset or from a recipe")
+    positive_int, fraction = _number(int, minimum=1), _number(float, above=0, below=1)
+    train = commands.add_parser("train", help="train a model on a dataset or from a recipe", parents=[common])
     source = train.add_mutually_exclusive_group(required=True)
     source.add_argument("--recipe", help="a shipped recipe name (e.g. mosi) or a recipe JSON file")
     source.add_argument("--dataset", help="dataset to train on with options given here")
-    train.add_argument("--data-dir", required=True)
+    train.add_argument("--data-dir", required=True, type=_existing, help="the dataset's folder")
     train.add_argument("--out", required=True, help="checkpoint folder to write")
-    train.add_argument("--seed", type=int)
+    train.add_argument("--seed", type=_number(int), help="random seed (default: the recipe's)")
     train.add_argument("--tasks", help="comma-separated: sentiment,intensity,emotion,sarcasm (one = single-task)")
     train.add_argument("--modalities", help="comma-separated subset of text,acoustic,visual")
-    train.add_argument("--folds", type=int, help="k-fold ensemble; 1 = one validation split")
-    train.add_argument("--val-fraction", type=float, help="share of training videos held out for validation")
-    train.add_argument("--epochs", type=int)
-    train.add_argument("--patience", type=int)
+    train.add_argument("--folds", type=positive_int, help="k-fold ensemble; 1 = one validation split")
+    train.add_argument("--val-fraction", type=fraction, help="share of training videos held out for validation")
+    train.add_argument("--epochs", type=positive_int, help="most training epochs")
+    train.add_argument("--patience", type=_number(int, minimum=0), help="epochs without improvement before stopping")
     train.add_argument("--monitor", help="validation metric for early stopping (or 'loss')")
-    train.add_argument("--lr", type=float)
-    train.add_argument("--batch-size", type=int)
-    train.add_argument("--optimizer", choices=("adam", "rmsprop"))
-    train.add_argument("--verbose", action="store_true", help="print every epoch")
+    train.add_argument("--lr", type=_number(float, above=0), help="learning rate")
+    train.add_argument("--batch-size", type=positive_int, help="videos per batch")
+    train.add_argument("--optimizer", choices=("adam", "rmsprop"), help="optimiser")
     train.set_defaults(run=_train)
 
-    evaluate = commands.add_parser("evaluate", help="metrics of a checkpoint on a labelled split")
-    evaluate.add_argument("--dataset", required=True)
-    evaluate.add_argument("--data-dir", required=True)
-    evaluate.add_argument("--split", default="train")
-    evaluate.add_argument("--checkpoint", required=True, help="checkpoint folder")
+    evaluate = commands.add_parser("evaluate", help="metrics of a checkpoint on a labelled split", parents=[common])
+    evaluate.add_argument("--dataset", required=True, help="dataset name (mosi, mosei, meld, mustard, ...)")
+    evaluate.add_argument("--data-dir", required=True, type=_existing, help="the dataset's folder")
+    evaluate.add_argument("--split", help="split to score (default: the dataset's validation split)")
+    evaluate.add_argument("--checkpoint", required=True, type=_existing, help="checkpoint folder")
     evaluate.set_defaults(run=_evaluate)
 
-    predict = commands.add_parser("predict", help="per-utterance predictions as CSV")
-    predict.add_argument("--transcripts", help="CSV video_id,segment_id,text[,start,end]: text through the model")
-    predict.add_argument("--dataset")
-    predict.add_argument("--data-dir")
-    predict.add_argument("--split", default="test")
-    predict.add_argument("--checkpoint", help="checkpoint folder (default for --transcripts: the shipped model)")
-    predict.add_argument("--out", required=True, help="CSV file to write")
+    predict = commands.add_parser("predict", help="per-utterance predictions as CSV", parents=[common])
+    predict.add_argument(
+        "--transcripts", type=_existing_file, help="CSV video_id,segment_id,text[,start,end]: text through the model"
+    )
+    predict.add_argument("--dataset", help="dataset name, with --data-dir and --checkpoint")
+    predict.add_argument("--data-dir", type=_existing, help="the dataset's folder")
+    predict.add_argument("--split", default="test", help="the dataset's split")
+    predict.add_argument(
+        "--checkpoint", type=_existing, help="checkpoint folder (default for --transcripts: the shipped model)"
+    )
+    predict.add_argument("--out", required=True, help="CSV file to write (the label CSV layout, see README)")
     predict.set_defaults(run=_predict)
     return parser
 
@@ -217,84 +387,108 @@ def build_parser() -> argparse.ArgumentParser:
 def run_guarded(run: Callable[[], int]) -> int:
     """Run a command; expected failures become one line on stderr, never a traceback."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    raise_on_termination()
     try:
         return run()
     except MtmmError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {_one_line(str(error))}", file=sys.stderr)
         return 2
+    except Terminated as signal:
+        print(f"error: terminated by {signal} (temporary files removed)", file=sys.stderr)
+        return signal.exit_status
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as error:  # a bug: say so in one line, traceback only on request
         if os.getenv("MTMM_DEBUG"):
             traceback.print_exc()
-        print(f"error: unexpected {type(error).__name__}: {error} (MTMM_DEBUG=1 shows the traceback)", file=sys.stderr)
+        message = _one_line(f"unexpected {type(error).__name__}: {error}")
+        print(f"error: {message} (MTMM_DEBUG=1 shows the traceback)", file=sys.stderr)
         return 1
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.splitlines())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_logging(args.verbose, args.quiet)
     return run_guarded(lambda: args.run(args))
 
 
 def analyze_video(argv: Sequence[str] | None = None) -> int:
+    args = build_analyze_parser().parse_args(argv)
+    configure_logging(args.verbose, args.quiet)
+    return run_guarded(lambda: _analyze(args))
+
+
+def build_analyze_parser() -> argparse.ArgumentParser:
     from mtmm_es.pipeline.batch import default_workers
     from mtmm_es.pipeline.formats import FORMATS
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="analyze-video",
         description="Label every utterance of a video (or of every video in a folder) with sentiment, "
         "emotions and sarcasm. Exit status: 0 success, 1 some files of a folder failed (see the run "
         "summary), 2 bad invocation or unreadable single input, 130 interrupted.",
     )
+    add_version_argument(parser)
+    add_message_arguments(parser)
     parser.add_argument("media", help="a media file, or a folder of them")
     parser.add_argument("--out", required=True, help="file (or - for stdout) for one input; folder for a folder")
-    parser.add_argument("--format", choices=FORMATS, default="json")
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="label format (default: from --out's extension, e.g. x.srt -> srt; json when it has none)",
+    )
     parser.add_argument("--report", action="store_true", help="also write an HTML report and PNG plots")
     parser.add_argument(
         "--embed-video", action="store_true", help="put a low-resolution copy of the video inside the report"
     )
-    parser.add_argument("--checkpoint", help="checkpoint folder (default: the shipped default model)")
+    parser.add_argument("--checkpoint", type=_existing, help="checkpoint folder (default: the shipped default model)")
     parser.add_argument(
         "--emotion-thresholds",
         choices=("f1", "wacc"),
         help="validation thresholds that turn emotion scores into labels (default: the checkpoint's)",
     )
     batch = parser.add_argument_group("folders")
-    batch.add_argument("--recursive", action="store_true")
-    batch.add_argument("--glob", help="only file names matching this pattern, e.g. '*.mp4'")
+    batch.add_argument("--recursive", action="store_true", help="also analyse files in subfolders")
+    batch.add_argument("--glob", help="only file names matching this pattern, any case, e.g. '*.mp4'")
     batch.add_argument("--overwrite", action="store_true", help="redo inputs whose outputs are up to date")
-    batch.add_argument("--workers", type=int, default=default_workers(), help="parallel worker processes")
-    batch.add_argument("--backend", choices=("local", "ray"), default="local")
+    batch.add_argument(
+        "--workers", type=_number(int, minimum=1), default=default_workers(), help="parallel worker processes"
+    )
+    batch.add_argument("--backend", choices=("local", "ray"), default="local", help="where workers run")
     batch.add_argument("--ray-address", help="an existing Ray cluster (default: start a local one)")
     add_extraction_arguments(parser)
-    args = parser.parse_args(argv)
-    return run_guarded(lambda: _analyze(args))
+    return parser
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     if Path(args.media).is_dir():
         return _analyze_folder(args)
     from mtmm_es.core.files import atomic_write_text
     from mtmm_es.pipeline.analyze import Pipeline
-    from mtmm_es.pipeline.formats import render
+    from mtmm_es.pipeline.destinations import plan_single
+    from mtmm_es.pipeline.formats import get_writer
 
+    plan = plan_single(args.media, args.out, args.format, args.report)
     result = Pipeline(extraction_config(args), args.checkpoint, args.emotion_thresholds).analyze(args.media)
     for warning in result.warnings:
-        print(f"warning: {args.media}: {warning}", file=sys.stderr)
-    text = render(result, args.format)
-    if args.out == "-":
+        log.warning("%s: %s", quoted(args.media), warning)
+    text = get_writer(plan.format)().render(result)
+    if plan.labels is None:
         sys.stdout.write(text)
-    else:
-        atomic_write_text(args.out, text)
-        if args.report:
-            from mtmm_es.pipeline.report import write_report
+        return 0
+    atomic_write_text(plan.labels, text)
+    if plan.report:
+        from mtmm_es.pipeline.report import write_report
 
-            write_report(result, Path(args.out).with_suffix(".html"), embed_video=args.embed_video, ffmpeg=args.ffmpeg)
-        summary = result.summary.get("sentiment", {})
-        print(f"{args.media}: {len(result.utterances)} utterances, overall {summary.get('label', 'n/a')} -> {args.out}")
+        write_report(result, plan.report, embed_video=args.embed_video, ffmpeg=args.ffmpeg)
+    overall = result.summary.get("sentiment", {}).get("label", "n/a")
+    written = quoted(plan.labels) + (f" and {quoted(plan.report)}" if plan.report else "")
+    print(f"{quoted(args.media)}: {len(result.utterances)} utterances, overall {overall} -> {written}")
     return 0
 
 
@@ -302,7 +496,7 @@ def _analyze_folder(args: argparse.Namespace) -> int:
     from mtmm_es.pipeline.batch import BatchOptions, run_batch
 
     options = BatchOptions(
-        format=args.format,
+        format=args.format or "json",
         recursive=args.recursive,
         pattern=args.glob,
         overwrite=args.overwrite,
@@ -311,16 +505,23 @@ def _analyze_folder(args: argparse.Namespace) -> int:
         backend=args.backend,
         ray_address=args.ray_address,
     )
+    logging.getLogger("mtmm_es.pipeline.analyze").setLevel(logging.WARNING if args.verbose < 1 else logging.DEBUG)
     summary = run_batch(
-        args.media, args.out, options, extraction_config(args), args.checkpoint, args.emotion_thresholds
+        args.media,
+        args.out,
+        options,
+        extraction_config(args),
+        args.checkpoint,
+        args.emotion_thresholds,
+        progress=args.quiet == 0,
     )
     counts = summary.counts()
     for outcome in summary.outcomes:
         if outcome.status == "failed":
-            print(f"failed: {outcome.input}: {outcome.reason}", file=sys.stderr)
+            print(f"failed: {quoted(outcome.input)}: {_one_line(outcome.reason or '')}", file=sys.stderr)
     print(
         f"{counts['processed']} processed, {counts['skipped']} skipped, {counts['failed']} failed"
-        f"{' (interrupted)' if summary.interrupted else ''} -> {args.out}"
+        f"{' (interrupted)' if summary.interrupted else ''} -> {quoted(args.out)}"
     )
     if summary.interrupted:
         return 130

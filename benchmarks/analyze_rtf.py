@@ -45,7 +45,7 @@ def worker(video: str, naive: bool) -> dict:
     started = time.perf_counter()
     pipeline.analyze(video)
     warm = time.perf_counter() - started
-    duration = first.source["duration"]
+    duration = first.source.duration
     return {"rtf_cold": cold / duration, "rtf": warm / duration, "duration_s": duration}
 
 

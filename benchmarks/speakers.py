@@ -244,7 +244,7 @@ def rtf_worker(video: str, speakers: bool) -> dict:
     first = pipeline.analyze(video)
     started = time.perf_counter()
     pipeline.analyze(video)
-    return {"rtf": (time.perf_counter() - started) / first.source["duration"]}
+    return {"rtf": (time.perf_counter() - started) / first.source.duration}
 
 
 def rtf_benchmark(video: str, runs: int) -> dict:

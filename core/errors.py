@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+
+def printable(path: str | Path) -> str:
+    """`path` as text that encodes as UTF-8: bytes a file name could not decode become \\xNN escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def quoted(path: str | Path) -> str:
+    """`path` for a one-line message: as is when plain, else quoted with escapes (newlines, odd bytes)."""
+    text = printable(path)
+    return text if text.isprintable() else repr(text)
 
 
 class MtmmError(Exception):
@@ -14,4 +26,4 @@ class MtmmError(Exception):
     def __init__(self, cause: str, path: str | Path | None = None):
         self.cause = cause
         self.path = None if path is None else str(path)
-        super().__init__(f"{self.path}: {cause}" if self.path else cause)
+        super().__init__(f"{quoted(self.path)}: {cause}" if self.path else cause)

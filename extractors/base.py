@@ -45,13 +45,19 @@ class Segment:
 class Utterance:
     """A unit of speech bounded by pauses: the row unit of every feature matrix.
 
-    speaker: S1, S2, ... once diarization has run (None without it)."""
+    text is what the text model reads (English when the speech was translated); source_text the
+    original-language transcript of a translated utterance; text_issue, when set, why its text is
+    not trusted (the text modality is then masked for it); speaker S1, S2, ... once diarization has
+    run (None without it).
+    """
 
     index: int
     start: float
     end: float
     text: str
     words: tuple[Word, ...] = ()
+    source_text: str | None = None
+    text_issue: str | None = None
     speaker: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -67,6 +73,8 @@ class Utterance:
             float(item["end"]),
             str(item["text"]),
             words,
+            item.get("source_text"),
+            item.get("text_issue"),
             speaker and str(speaker),
         )
 
@@ -85,6 +93,10 @@ class MediaInfo:
     rotation: int = 0  # degrees, from the container's display matrix
     audio_codec: str = ""
     video_codec: str = ""
+    audio_stream: int | None = None  # which audio stream (0-based among the file's audio streams) is used
+    audio_streams: int = 0  # how many audio streams the file has
+    audio_start: float = 0.0  # seconds from the media's start to the audio stream's first sample
+    video_start: float = 0.0  # the same for the video stream
 
 
 @dataclass(frozen=True)

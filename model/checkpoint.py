@@ -17,7 +17,7 @@ from mtmm_es.core.errors import MtmmError
 
 from .data import Video
 from .network import MTMMES, ModelConfig
-from .tasks import EMOTION_LABELS, SENTIMENT_LABELS
+from .tasks import EMOTION_LABELS, EMOTIONS, SENTIMENT_LABELS
 from .train import predict
 
 FORMAT = "mtmm-es/checkpoint"
@@ -36,6 +36,7 @@ class Checkpoint:
     thresholds: dict[str, list[float]] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     emotion_label_metric: str = "f1"  # whose validation thresholds turn emotion scores into labels
+    task_modalities: dict[str, list[str]] = field(default_factory=dict)  # a task predicted from these only
 
     @property
     def label_thresholds(self) -> list[float] | None:
@@ -46,9 +47,29 @@ class Checkpoint:
         return self.members[0].config
 
     def predict(self, videos: Sequence[Video], attention: bool = False) -> list[dict[str, np.ndarray]]:
-        """Per video and task, the members' mean prediction (attention: the mean attention maps)."""
+        """Per video and task, the members' mean prediction (attention: the mean attention maps).
+
+        A task listed in `task_modalities` is predicted with the other modalities masked off (for a
+        head whose training data had only those modalities, e.g. sentiment learnt from transcripts)."""
+        results = self._predict(videos, attention)
+        for kept in {tuple(m) for m in self.task_modalities.values()}:
+            tasks = [t for t, m in self.task_modalities.items() if tuple(m) == kept and t in self.config.tasks]
+            if not tasks or set(kept) >= set(self.config.modalities):
+                continue
+            restricted = self._predict([only(video, kept) for video in videos], False)
+            for result, part in zip(results, restricted):
+                result.update({t: part[t] for t in tasks})
+        return results
+
+    def _predict(self, videos: Sequence[Video], attention: bool) -> list[dict[str, np.ndarray]]:
         runs = [predict(member, videos, attention=attention) for member in self.members]
         return [{key: np.mean([run[i][key] for run in runs], axis=0) for key in runs[0][i]} for i in range(len(videos))]
+
+
+def only(video: Video, modalities: Sequence[str]) -> Video:
+    """The video with every modality but `modalities` masked off."""
+    masks = {m: mask if m in modalities else np.zeros_like(mask) for m, mask in video.masks.items()}
+    return Video(video.id, video.utterance_ids, video.features, masks, video.targets, video.weights, video.texts)
 
 
 def save_checkpoint(checkpoint: Checkpoint, folder: str | Path) -> Path:
@@ -73,6 +94,7 @@ def save_checkpoint(checkpoint: Checkpoint, folder: str | Path) -> Path:
             "labels": {"sentiment": list(SENTIMENT_LABELS), "emotion": list(EMOTION_LABELS)},
             "thresholds": checkpoint.thresholds,
             "emotion_label_metric": checkpoint.emotion_label_metric,
+            "task_modalities": checkpoint.task_modalities,
             "training": checkpoint.training,
         },
     )
@@ -91,8 +113,59 @@ def _refuse_non_folder(path: Path) -> None:
     raise MtmmError(f"not a checkpoint folder (expected {CONFIG} and {WEIGHTS})", path)
 
 
+def _check_meta(meta: Any, folder: Path) -> None:
+    """The config.json fields loading relies on, each refused in one line naming what is wrong."""
+    where = folder / CONFIG
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise MtmmError("is not an mtmm-es checkpoint config", where)
+    if not isinstance(meta.get("model"), dict):
+        raise MtmmError("has no 'model' architecture", where)
+    members = meta.get("members")
+    if isinstance(members, bool) or not isinstance(members, int) or members < 1:
+        raise MtmmError(f"'members' must be a whole number of networks, 1 or more (got {members!r})", where)
+    spec = meta.get("feature_spec")
+    if (
+        not isinstance(spec, dict)
+        or not spec
+        or not all(isinstance(s, dict) and "extractor" in s for s in spec.values())
+    ):
+        raise MtmmError("has no usable 'feature_spec' (which extractor made each modality's features)", where)
+    thresholds = meta.get("thresholds", {})
+    if not isinstance(thresholds, dict):
+        raise MtmmError("'thresholds' must map a metric to one threshold per emotion", where)
+    for name, values in thresholds.items():
+        if (
+            not isinstance(values, list)
+            or len(values) != len(EMOTIONS)
+            or not all(isinstance(v, int | float) and 0 <= v <= 1 for v in values)
+        ):
+            raise MtmmError(f"thresholds '{name}' must be {len(EMOTIONS)} numbers in 0..1", where)
+
+
+def _load_member(member: MTMMES, weights: dict[str, Any], index: int, folder: Path) -> None:
+    """Load one member's weights, or say in one line how they disagree with the architecture."""
+    expected = member.state_dict()
+    missing = [k for k in expected if k not in weights]
+    unexpected = [k for k in weights if k not in expected]
+    reshaped = [k for k in expected if k in weights and tuple(weights[k].shape) != tuple(expected[k].shape)]
+    if missing or unexpected or reshaped:
+        if reshaped:
+            key = reshaped[0]
+            example = (
+                f"'{key}' is {list(weights[key].shape)} in the weights, {list(expected[key].shape)} in config.json"
+            )
+        else:
+            example = f"e.g. '{(missing or unexpected)[0]}'"
+        raise MtmmError(
+            f"weights of member {index} do not match the architecture in {CONFIG} ({len(missing)} missing, "
+            f"{len(unexpected)} unexpected, {len(reshaped)} of another shape; {example})",
+            folder,
+        )
+    member.load_state_dict(weights)
+
+
 def load_checkpoint(folder: str | Path) -> Checkpoint:
-    """Load a checkpoint folder; never unpickles anything."""
+    """Load a checkpoint folder; never unpickles anything. Any inconsistency is one MtmmError line."""
     folder = Path(folder)
     if not folder.exists():
         raise MtmmError("checkpoint not found", folder)
@@ -102,25 +175,35 @@ def load_checkpoint(folder: str | Path) -> Checkpoint:
         raise MtmmError(f"not a checkpoint folder (expected {CONFIG} and {WEIGHTS})", folder)
     try:
         meta = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
-        if meta.get("format") != FORMAT:
-            raise MtmmError(f"{CONFIG} is not an mtmm-es checkpoint config", folder)
-        config = ModelConfig.from_dict(meta["model"])
+    except (OSError, ValueError) as error:
+        raise MtmmError(f"unreadable {CONFIG} ({error})", folder) from None
+    try:
         tensors = load_file(str(folder / WEIGHTS))
-        members = []
-        for i in range(int(meta["members"])):
-            member = MTMMES(config)
-            prefix = f"member{i}."
-            member.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
-            member.eval()
-            members.append(member)
-    except MtmmError:
-        raise
     except Exception as error:
-        raise MtmmError(f"unreadable checkpoint: {error}", folder) from error
+        cause = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise MtmmError(f"unreadable checkpoint ({type(error).__name__}: {cause})", folder) from None
+    _check_meta(meta, folder)
+    try:
+        config = ModelConfig.from_dict(meta["model"])
+    except Exception as error:
+        cause = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise MtmmError(f"the 'model' architecture in {CONFIG} is not valid ({cause})", folder) from None
+    members = []
+    for i in range(meta["members"]):
+        try:
+            member = MTMMES(config)
+        except Exception as error:
+            cause = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise MtmmError(f"the architecture in {CONFIG} cannot be built ({cause})", folder) from None
+        prefix = f"member{i}."
+        _load_member(member, {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}, i, folder)
+        member.eval()
+        members.append(member)
     return Checkpoint(
         members,
         meta["feature_spec"],
         meta.get("thresholds", {}),
         meta.get("training", {}),
         meta.get("emotion_label_metric", "f1"),
+        meta.get("task_modalities", {}),
     )

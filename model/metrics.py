@@ -3,13 +3,12 @@
 Sentiment: accuracy and weighted F1. Emotions: for each of the six, weighted F1 and weighted
 accuracy WAcc = (TP * N / P + TN) / (2N), then the mean over the six. Emotion decision thresholds
 are chosen per emotion on a validation set, separately for F1 and for WAcc (never on test).
+scikit-learn and scipy are imported by the functions that use them: inference never loads them.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import pearsonr
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, mean_absolute_error
 
 from .tasks import EMOTIONS
 
@@ -17,6 +16,8 @@ THRESHOLD_GRID = np.round(np.arange(0.05, 0.96, 0.05), 2)
 
 
 def sentiment_metrics(positive: np.ndarray, p_positive: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score, f1_score
+
     predicted = (p_positive >= 0.5).astype(int)
     return {
         "accuracy": float(accuracy_score(positive, predicted)),
@@ -25,6 +26,8 @@ def sentiment_metrics(positive: np.ndarray, p_positive: np.ndarray) -> dict[str,
 
 
 def binary_metrics(truth: np.ndarray, probability: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score, f1_score
+
     predicted = (probability >= threshold).astype(int)
     return {
         "accuracy": float(accuracy_score(truth, predicted)),
@@ -35,6 +38,8 @@ def binary_metrics(truth: np.ndarray, probability: np.ndarray, threshold: float 
 
 def weighted_accuracy(truth: np.ndarray, predicted: np.ndarray) -> float:
     """(TP * N / P + TN) / (2N) (Tong et al. 2017); NaN when there are no positives or negatives."""
+    from sklearn.metrics import confusion_matrix
+
     tn, _, _, tp = confusion_matrix(truth, predicted, labels=[0, 1]).ravel()
     positives, negatives = int(truth.sum()), int(len(truth) - truth.sum())
     if positives == 0 or negatives == 0:
@@ -43,6 +48,8 @@ def weighted_accuracy(truth: np.ndarray, predicted: np.ndarray) -> float:
 
 
 def emotion_f1(truth: np.ndarray, predicted: np.ndarray) -> float:
+    from sklearn.metrics import f1_score
+
     return float(f1_score(truth, predicted, average="weighted", zero_division=0))
 
 
@@ -74,5 +81,16 @@ def emotion_metrics(
 
 
 def intensity_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    from scipy.stats import pearsonr
+    from sklearn.metrics import mean_absolute_error
+
     correlation = float(pearsonr(truth, predicted)[0]) if len(truth) > 2 and np.std(predicted) > 0 else float("nan")
     return {"mae": float(mean_absolute_error(truth, predicted)), "pearson": correlation}
+
+
+def emotion_uar(videos, predictions) -> float:
+    """Unweighted average recall of the argmax over the six emotions + none, over the classes present
+    (single-label data such as acted speech)."""
+    truth = np.concatenate([v.targets["emotion"].reshape(len(v), -1).argmax(1) for v in videos])
+    predicted = np.concatenate([p["emotion"].argmax(1) for p in predictions])
+    return float(np.mean([np.mean(predicted[truth == k] == k) for k in np.unique(truth)]))

@@ -1,26 +1,40 @@
-"""The default model's recipe: MOSI transcripts, MELD, MUStARD and MUStARD++ through our text
-extractor, compared single-task / multi-task / multi-task + weak labels, then the weakly-supervised
-student saved as the checkpoint."""
+"""The default model's recipe (v2): CMU-MOSEI transcripts (sentiment, intensity, emotion; text), the
+acted speech corpora (emotion, weak sentiment; acoustic + the known sentence) and MUStARD/MUStARD++
+(sarcasm, emotion, sentiment; text), pooled with weak labels for the tasks a dataset lacks (Dai et
+al. 2021), then the students saved as one checkpoint."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mtmm_es.core.errors import MtmmError
+from mtmm_es.extractors.acoustic import AcousticConfig, make_acoustic_extractor
 from mtmm_es.extractors.text import GloveTextExtractor, TextConfig
 
 from .checkpoint import Checkpoint
 from .corpora.common import add_text_features
-from .corpora.meld import load_meld
-from .corpora.mosi import load_mosi
+from .corpora.mosei_text import load_mosei_text
 from .corpora.mustard import load_mustard, load_mustardpp
-from .data import Corpus, split_by_video
+from .corpora.speech import CORPORA as SPEECH_CORPORA
+from .corpora.speech import load_speech, speaker_of
+from .data import Corpus
+from .metrics import emotion_uar
 from .recipes import Recipe
-from .train import train
+from .train import predict, train
 from .weak import DatasetSplit, evaluate_per_dataset, train_weakly_supervised, union
+
+DEFAULT_DATASETS = ("mosei", "speech", "mustardpp", "mustard")
+
+
+def corpus_cache() -> Path:
+    """Where extracted corpus features are cached: $MTMM_CORPUS_CACHE, else ~/.cache/mtmm-es/corpora."""
+    return Path(os.environ.get("MTMM_CORPUS_CACHE", Path.home() / ".cache" / "mtmm-es" / "corpora"))
 
 
 def text_only(corpus: Corpus, extractor: GloveTextExtractor) -> Corpus:
@@ -31,19 +45,51 @@ def text_only(corpus: Corpus, extractor: GloveTextExtractor) -> Corpus:
     return add_text_features(corpus, extractor)
 
 
-def load_datasets(data_root: Path, extractor: GloveTextExtractor, split_seed: int = 0) -> list[DatasetSplit]:
-    """The four text datasets with their validation splits (see each loader for its split)."""
-    for folder in ("mosi", "meld", "mustard", "mustardpp"):
-        if not (data_root / folder).is_dir():
-            raise MtmmError(f"the default recipe needs {folder}/ in the data folder", data_root)
-    mosi_train, mosi_val = split_by_video(load_mosi(data_root / "mosi"), 0.2, split_seed)
-    pairs = {
-        "mosi": (mosi_train, mosi_val),
-        "meld": (load_meld(data_root / "meld", "train"), load_meld(data_root / "meld", "dev")),
-        "mustard": (load_mustard(data_root / "mustard", "train"), load_mustard(data_root / "mustard", "val")),
-        "mustardpp": (load_mustardpp(data_root / "mustardpp", "train"), load_mustardpp(data_root / "mustardpp", "val")),
-    }
-    return [DatasetSplit(name, text_only(a, extractor), text_only(b, extractor)) for name, (a, b) in pairs.items()]
+def split_speakers(corpus: Corpus, fraction: float, seed: int) -> tuple[Corpus, Corpus]:
+    """Train/validation by speaker: a seeded `fraction` of the speakers validates (none when < 3)."""
+    speakers = sorted({speaker_of(v) for v in corpus.videos})
+    if len(speakers) < 3:
+        return corpus, corpus.subset([], f"{corpus.name}-val")
+    np.random.default_rng(seed).shuffle(speakers)
+    held = set(speakers[: max(1, round(fraction * len(speakers)))])
+    train_ids = [v.id for v in corpus.videos if speaker_of(v) not in held]
+    val_ids = [v.id for v in corpus.videos if speaker_of(v) in held]
+    return corpus.subset(train_ids, f"{corpus.name}-train"), corpus.subset(val_ids, f"{corpus.name}-val")
+
+
+def load_speech_split(data_root: Path, extra: dict[str, Any], text: GloveTextExtractor, seed: int) -> DatasetSplit:
+    """The three speech corpora pooled, validated on held-out speakers (TESS's two train only)."""
+    acoustic = make_acoustic_extractor(AcousticConfig(**extra.get("acoustic", {})))
+    parts = []
+    for name in SPEECH_CORPORA:
+        corpus = load_speech(data_root, name, acoustic, text, corpus_cache(), seed=seed)
+        parts.append(split_speakers(corpus, float(extra.get("speaker_val_fraction", 0.2)), seed))
+    return DatasetSplit(
+        "speech", union("speech-train", [a for a, _ in parts]), union("speech-val", [b for _, b in parts])
+    )
+
+
+def load_datasets(data_root: Path, extra: dict[str, Any], split_seed: int = 0) -> list[DatasetSplit]:
+    """The recipe's datasets (extra["datasets"], default all four) with their validation splits."""
+    text = GloveTextExtractor(TextConfig(**extra.get("text", {})))
+    folders = {"mosei": "mosei", "speech": "speech", "mustardpp": "mustardpp", "mustard": "mustard"}
+    datasets = []
+    for name in extra.get("datasets", DEFAULT_DATASETS):
+        if name not in folders:
+            raise MtmmError(f"the default recipe knows no dataset '{name}' (choose from {', '.join(folders)})")
+        if not (data_root / folders[name]).is_dir():
+            raise MtmmError(f"the default recipe needs {folders[name]}/ in the data folder", data_root)
+        if name == "mosei":
+            pair = (load_mosei_text(data_root, "train"), load_mosei_text(data_root, "valid"))
+        elif name == "mustardpp":
+            pair = (load_mustardpp(data_root / name, "train"), load_mustardpp(data_root / name, "val"))
+        elif name == "mustard":
+            pair = (load_mustard(data_root / name, "train"), load_mustard(data_root / name, "val"))
+        else:
+            datasets.append(load_speech_split(data_root, extra, text, split_seed))
+            continue
+        datasets.append(DatasetSplit(name, text_only(pair[0], text), text_only(pair[1], text)))
+    return datasets
 
 
 def weighted(corpus: Corpus, factor: float) -> Corpus:
@@ -71,44 +117,64 @@ def deduplicated(datasets: list[DatasetSplit]) -> list[DatasetSplit]:
     return [DatasetSplit(d.name, keep(d.train), keep(d.val)) if d is mustard else d for d in datasets]
 
 
-def compare_setups(datasets: list[DatasetSplit], config, weak_weight: float, log) -> dict[str, Any]:
-    """Validation metrics per dataset: single-dataset STL and MTL, pooled MTL, pooled MTL + weak labels."""
-    report: dict[str, Any] = {"stl": {}, "mtl": {}}
+def speech_report(model_or_checkpoint, dataset: DatasetSplit) -> dict[str, float]:
+    """Speaker-independent 7-class UAR per speech corpus (argmax over six emotions + none)."""
+    videos = dataset.val.videos
+    if not videos:
+        return {}
+    predictions = (
+        model_or_checkpoint.predict(videos)
+        if isinstance(model_or_checkpoint, Checkpoint)
+        else predict(model_or_checkpoint, videos)
+    )
+    report = {}
+    for name in SPEECH_CORPORA:
+        rows = [i for i, v in enumerate(videos) if v.id.startswith(f"{name}-")]
+        if rows:
+            report[f"{name}_uar"] = emotion_uar([videos[i] for i in rows], [predictions[i] for i in rows])
+    return report
+
+
+def validation_report(model_or_checkpoint, datasets: list[DatasetSplit]) -> dict[str, dict]:
+    """Per dataset validation metrics; the speech set adds its UAR per corpus."""
+    report = evaluate_per_dataset(model_or_checkpoint, datasets)
+    for dataset in datasets:
+        if dataset.name == "speech":
+            report["speech"] |= speech_report(model_or_checkpoint, dataset)
+    return report
+
+
+def compare_setups(datasets: list[DatasetSplit], config, log) -> dict[str, Any]:
+    """Single-task models per dataset and task, against which the pooled multi-task student compares."""
+    report: dict[str, Any] = {"stl": {}}
     for dataset in datasets:
         report["stl"][dataset.name] = {}
         for task in dataset.tasks():
             model = train(dataset.train, dataset.val, replace(config, tasks=(task,), monitor="loss"), log=log).model
-            report["stl"][dataset.name] |= evaluate_per_dataset(model, [dataset])[dataset.name]
-        if len(dataset.tasks()) > 1:
-            model = train(
-                dataset.train, dataset.val, replace(config, tasks=dataset.tasks(), monitor="loss"), log=log
-            ).model
-            report["mtl"][dataset.name] = evaluate_per_dataset(model, [dataset])[dataset.name]
-    pooled = deduplicated(datasets)
-    pooled_train = union("union-train", [d.train for d in pooled if d.train.videos])
-    pooled_val = union("union-val", [d.val for d in pooled if d.val.videos])
-    model = train(pooled_train, pooled_val, replace(config, monitor="loss"), log=log).model
-    report["mtl_pooled"] = evaluate_per_dataset(model, datasets)
+            report["stl"][dataset.name] |= validation_report(model, [dataset])[dataset.name]
     return report
 
 
 def run_default_recipe(
-    recipe: Recipe, data_root: str | Path, compare: bool = True, log: Callable[[str], None] | None = None
+    recipe: Recipe, data_root: str | Path, compare: bool | None = None, log: Callable[[str], None] | None = None
 ) -> tuple[Checkpoint, dict[str, Any]]:
-    """Train the default model; with `compare`, also the validation comparison of setups."""
+    """Train the default model; with `compare` (default: the recipe's), also single-task baselines."""
     extra = recipe.extra or {}
-    extractor = GloveTextExtractor(TextConfig(**extra.get("text", {})))
-    weak_weight = float(extra.get("weak_weight", 0.5))
-    datasets = load_datasets(Path(data_root), extractor)
+    datasets = load_datasets(Path(data_root), extra)
     for dataset in datasets:
         factor = float(extra.get("dataset_weights", {}).get(dataset.name, 1.0))
         weighted(dataset.train, factor)
         weighted(dataset.val, factor)
     config = recipe.train
-    report: dict[str, Any] = compare_setups(datasets, config, weak_weight, log) if compare else {}
+    compare = bool(extra.get("compare", False)) if compare is None else compare
+    report: dict[str, Any] = compare_setups(datasets, config, log) if compare else {}
     members = int(extra.get("members", 1))
-    checkpoint, weak_report = train_weakly_supervised(deduplicated(datasets), config, weak_weight, members, log=log)
-    report["mtl_pooled_weak"] = evaluate_per_dataset(checkpoint, datasets)
+    weak_weight = float(extra.get("weak_weight", 0.5))
+    checkpoint, weak_report = train_weakly_supervised(
+        deduplicated(datasets), config, weak_weight, members, log=log, weak_tasks=extra.get("weak_tasks")
+    )
+    checkpoint.task_modalities = {t: list(m) for t, m in extra.get("task_modalities", {}).items()}
+    report["mtl_pooled_weak"] = validation_report(checkpoint, datasets)
     report["weak"] = weak_report
     checkpoint.training = {
         "recipe": recipe.name,
@@ -118,11 +184,12 @@ def run_default_recipe(
                 "train_utterances": d.train.n_utterances(),
                 "val_utterances": d.val.n_utterances(),
                 "tasks": list(d.tasks()),
+                "modalities": list(d.train.spec),
             }
             for d in datasets
         },
         "config": config.to_dict(),
-        "trained_modalities": list(config.modalities),
+        "trained_modalities": list(checkpoint.feature_spec),
         "report": report,
     }
     checkpoint.emotion_label_metric = extra.get("emotion_label_metric", "f1")

@@ -32,6 +32,8 @@ class ModelConfig:
     dropout: float = 0.3
     input_dropout: float = 0.0
     modality_dropout: float = 0.0  # training only: drop a whole modality of a video with this probability
+    context_norm: tuple[str, ...] = ()  # modalities also z-normalised over the video's own utterances
+    context_shrink: float = 2.0  # pseudo-utterances at the corpus mean/std pulling short videos' statistics
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -42,7 +44,8 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
-        return cls(**{**data, "tasks": tuple(data["tasks"]), "shared": tuple(data["shared"])})
+        tuples = {k: tuple(data[k]) for k in ("tasks", "shared", "context_norm") if k in data}
+        return cls(**{**data, **tuples})
 
 
 def modality_pairs(modalities: Sequence[str]) -> list[tuple[str, str]]:
@@ -75,19 +78,40 @@ def cim_attention(
     return torch.cat([a1, a2], dim=-1), n1, n2
 
 
-class ModalityEncoder(nn.Module):
-    """z-scored features -> bi-GRU over the video's utterances -> dense (ReLU) per utterance."""
+def context_normalise(x: torch.Tensor, present: torch.Tensor, shrink: float) -> torch.Tensor:
+    """z-score corpus-normalised features x [B, U, D] over each video's present utterances.
 
-    def __init__(self, input_dim: int, config: ModelConfig):
+    Speaker (or recording) normalisation from the video itself: the video's mean and variance are
+    shrunk towards the corpus's (0 and 1 after corpus z-scoring) by `shrink` pseudo-utterances, so a
+    one-utterance video keeps its corpus-normalised values and a long one is fully normalised."""
+    weight = present[..., None].to(x.dtype)
+    count = weight.sum(1, keepdim=True)
+    mean = (x * weight).sum(1, keepdim=True) / (count + shrink)
+    variance = (((x - mean) ** 2) * weight).sum(1, keepdim=True)
+    std = torch.sqrt((variance + shrink) / (count + shrink))
+    return (x - mean) / std * weight
+
+
+class ModalityEncoder(nn.Module):
+    """z-scored features (and, with context normalisation, the same z-scored over the video) ->
+    bi-GRU over the video's utterances -> dense (ReLU) per utterance."""
+
+    def __init__(self, input_dim: int, config: ModelConfig, context_norm: bool = False):
         super().__init__()
         self.register_buffer("mean", torch.zeros(input_dim))
         self.register_buffer("std", torch.ones(input_dim))
+        self.context_norm = context_norm
+        self.shrink = config.context_shrink
         self.input_dropout = nn.Dropout(config.input_dropout)
-        self.gru = nn.GRU(input_dim, config.hidden, batch_first=True, bidirectional=True)
+        width = 2 * input_dim if context_norm else input_dim
+        self.gru = nn.GRU(width, config.hidden, batch_first=True, bidirectional=True)
         self.project = nn.Sequential(nn.Linear(2 * config.hidden, config.dim), nn.ReLU(), nn.Dropout(config.dropout))
 
     def forward(self, features: torch.Tensor, present: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        x = self.input_dropout((features - self.mean) / self.std) * present[..., None]
+        x = ((features - self.mean) / self.std) * present[..., None]
+        if self.context_norm:
+            x = torch.cat([x, context_normalise(x, present, self.shrink)], dim=-1)
+        x = self.input_dropout(x)
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         states, _ = self.gru(packed)
         states, _ = pad_packed_sequence(states, batch_first=True, total_length=x.shape[1])
@@ -100,7 +124,9 @@ class MTMMES(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        self.encoders = nn.ModuleDict({m: ModalityEncoder(d, config) for m, d in config.input_dims.items()})
+        self.encoders = nn.ModuleDict(
+            {m: ModalityEncoder(d, config, m in config.context_norm) for m, d in config.input_dims.items()}
+        )
         self.pairs = modality_pairs(config.modalities)
         width = 2 * config.dim * len(self.pairs) + config.dim * len(config.modalities)
         layers: list[nn.Module] = []

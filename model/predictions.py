@@ -1,74 +1,34 @@
-"""Turning model outputs into labelled rows (CSV predictions, JSON labels)."""
+"""Turning model outputs into the typed label record (core/labels.py) and CSV rows of it."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mtmm_es.core.labels import Emotions, Sarcasm, Sentiment, UtteranceResult
+
 from .checkpoint import Checkpoint
 from .data import Corpus
-from .tasks import EMOTION_LABELS, EMOTIONS
+from .labels import label_utterance
 
 
-def sentiment_score(predicted: dict[str, np.ndarray], index: int) -> float:
-    """The intensity head's score when trained, else P(positive) mapped linearly onto [-3, 3]."""
-    if "intensity" in predicted:
-        return float(predicted["intensity"][index])
-    return float(6.0 * predicted["sentiment"][index] - 3.0)
+def utterance_labels(
+    predicted: dict[str, np.ndarray], index: int, thresholds: Sequence[float] | None
+) -> tuple[Sentiment | None, Emotions | None, Sarcasm | None]:
+    """The typed labels of utterance `index` for every task the model predicts (model.labels' rules)."""
+    labels = label_utterance(predicted, index, thresholds)
+    return labels.sentiment, labels.emotions, labels.sarcasm
 
 
-def emotion_labels(scores: np.ndarray, thresholds: Sequence[float]) -> list[str]:
-    """Emotions whose score reaches its threshold; ["none"] when no emotion does."""
-    labels = [name for k, name in enumerate(EMOTIONS) if scores[k] >= thresholds[k]]
-    return labels or ["none"]
-
-
-def utterance_rows(
-    predicted: dict[str, np.ndarray], n: int, thresholds: Sequence[float] | None
-) -> list[dict[str, Any]]:
-    """One flat dict per utterance with every prediction the model makes; emotion labels use
-    `thresholds` (one per emotion; 0.5 when None)."""
-    rows = []
-    for i in range(n):
-        row: dict[str, Any] = {}
-        if "sentiment" in predicted:
-            p = float(predicted["sentiment"][i])
-            row |= {"sentiment_label": int(p >= 0.5), "p_positive": round(p, 6)}
-        if "sentiment" in predicted or "intensity" in predicted:
-            row["sentiment_score"] = round(sentiment_score(predicted, i), 6)
-        if "emotion" in predicted:
-            scores = predicted["emotion"][i]
-            row |= {f"p_{name}": round(float(scores[k]), 6) for k, name in enumerate(EMOTION_LABELS)}
-            row["emotions"] = ";".join(emotion_labels(scores, thresholds or [0.5] * len(EMOTIONS)))
-        if "sarcasm" in predicted:
-            row["p_sarcasm"] = round(float(predicted["sarcasm"][i]), 6)
-        rows.append(row)
-    return rows
-
-
-def corpus_predictions(checkpoint: Checkpoint, corpus: Corpus, by_segment: bool = False) -> list[dict[str, Any]]:
-    """Rows `utterance_id, ...predictions` (or `video_id, segment_id, ...`) for every utterance of
-    the corpus, in corpus order."""
+def corpus_predictions(checkpoint: Checkpoint, corpus: Corpus) -> list[dict[str, Any]]:
+    """Rows in the one CSV layout (file = video id, index = utterance id) for every utterance of the
+    corpus, in corpus order."""
     rows = []
     for video, predicted in zip(corpus.videos, checkpoint.predict(corpus.videos)):
-        labels = utterance_rows(predicted, len(video), checkpoint.label_thresholds)
-        for utterance_id, row in zip(video.utterance_ids, labels):
-            ids = {"video_id": video.id, "segment_id": utterance_id} if by_segment else {"utterance_id": utterance_id}
-            rows.append(ids | row)
+        texts = video.texts or [""] * len(video)
+        for i, (utterance_id, text) in enumerate(zip(video.utterance_ids, texts)):
+            labels = utterance_labels(predicted, i, checkpoint.label_thresholds)
+            rows.append(UtteranceResult(i, None, None, text, *labels).row(video.id) | {"index": utterance_id})
     return rows
-
-
-def write_csv(rows: Sequence[dict[str, Any]], path: str | Path) -> None:
-    from mtmm_es.core.files import atomic_write_text
-
-    buffer = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    atomic_write_text(path, buffer.getvalue())

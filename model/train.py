@@ -35,6 +35,8 @@ class TrainConfig:
     dropout: float = 0.3
     input_dropout: float = 0.0
     modality_dropout: float = 0.0
+    context_norm: tuple[str, ...] = ()  # modalities also z-normalised over each video's utterances
+    context_shrink: float = 2.0
     optimizer: str = "adam"  # or "rmsprop"
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -54,6 +56,8 @@ class TrainConfig:
             dropout=self.dropout,
             input_dropout=self.input_dropout,
             modality_dropout=self.modality_dropout,
+            context_norm=tuple(m for m in self.context_norm if m in self.modalities),
+            context_shrink=self.context_shrink,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -65,7 +69,7 @@ class TrainConfig:
         unknown = set(data) - known
         if unknown:
             raise MtmmError(f"unknown training options: {', '.join(sorted(unknown))}")
-        tuples = {k: tuple(v) for k, v in data.items() if k in ("tasks", "modalities", "shared")}
+        tuples = {k: tuple(v) for k, v in data.items() if k in ("tasks", "modalities", "shared", "context_norm")}
         return cls(**{**data, **tuples})
 
 

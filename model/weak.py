@@ -32,10 +32,13 @@ class DatasetSplit:
 
 
 def union(name: str, corpora: Sequence[Corpus]) -> Corpus:
-    spec = corpora[0].spec
-    for corpus in corpora[1:]:
-        if corpus.spec != spec:
-            raise MtmmError(f"cannot pool '{corpus.name}' with '{corpora[0].name}': their feature specs differ")
+    """The corpora's videos together; a modality some corpora lack is masked off in their videos."""
+    spec: dict = {}
+    for corpus in corpora:
+        for modality, modality_spec in corpus.spec.items():
+            if modality in spec and spec[modality] != modality_spec:
+                raise MtmmError(f"cannot pool '{corpus.name}': its {modality} features differ from the others'")
+            spec[modality] = modality_spec
     videos = [v for corpus in corpora for v in corpus.videos]
     return Corpus(name, videos, spec, {"parts": [c.provenance for c in corpora]})
 
@@ -45,7 +48,10 @@ def train_teacher(task: str, datasets: Sequence[DatasetSplit], config: TrainConf
     sources = [d for d in datasets if task in d.tasks()]
     train_part = union(f"teacher-{task}-train", [d.train for d in sources])
     val_part = union(f"teacher-{task}-val", [d.val for d in sources])
-    return train(train_part, val_part, replace(config, tasks=(task,), monitor="loss"), log=log).model
+    modalities = tuple(m for m in config.modalities if m in train_part.spec)
+    context_norm = tuple(m for m in config.context_norm if m in modalities)
+    teacher = replace(config, tasks=(task,), monitor="loss", modalities=modalities, context_norm=context_norm)
+    return train(train_part, val_part, teacher, log=log).model
 
 
 def with_weak_labels(corpus: Corpus, teacher, task: str, weight: float) -> Corpus:
@@ -82,22 +88,25 @@ def train_weakly_supervised(
     weak_weight: float,
     members: int = 1,
     log: Callable[[str], None] | None = None,
+    weak_tasks: Sequence[str] | None = None,
 ) -> tuple[Checkpoint, dict[str, Any]]:
-    """Teachers, weak labels, then `members` multi-task students (seeds config.seed, +1, ...) on the
-    union. Returns them as one checkpoint, emotion thresholds chosen on the pooled validation sets."""
+    """Teachers (for `weak_tasks`, default every task), weak labels, then `members` multi-task
+    students (seeds config.seed, +1, ...) on the union. Returns them as one checkpoint, emotion
+    thresholds chosen on the pooled validation sets."""
     tasks = [t for t in config.tasks if any(t in d.tasks() for d in datasets)]
-    teachers = {t: train_teacher(t, datasets, config, log=log) for t in tasks}
+    weak_tasks = tasks if weak_tasks is None else [t for t in weak_tasks if t in tasks]
+    teachers = {t: train_teacher(t, datasets, config, log=log) for t in weak_tasks}
     train_parts = []
     filled: dict[str, list[str]] = {}
     for dataset in datasets:
         corpus = dataset.train
-        for task in tasks:
+        for task in weak_tasks:
             if task not in dataset.tasks():
                 corpus = with_weak_labels(corpus, teachers[task], task, weak_weight)
                 filled.setdefault(dataset.name, []).append(task)
         train_parts.append(corpus)
     pooled_train = union("weak-union-train", train_parts)
-    pooled_val = union("union-val", [d.val for d in datasets])
+    pooled_val = union("union-val", [d.val for d in datasets if d.val.videos])
     students, best_epochs = [], []
     for k in range(members):
         student_config = replace(config, tasks=tuple(tasks), monitor="loss", seed=config.seed + k)

@@ -4,26 +4,29 @@ unless another is given). `Pipeline.analyze(path) -> VideoResult`."""
 from __future__ import annotations
 
 import json
-import multiprocessing
+import logging
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mtmm_es.core.errors import MtmmError
+from mtmm_es.core.errors import MtmmError, printable, quoted
+from mtmm_es.core.labels import Face, ModelInfo, Source, UtteranceResult, VideoResult, rounded
 from mtmm_es.extractors.acoustic import AcousticConfig
-from mtmm_es.extractors.text import BUNDLED as BUNDLED_VECTORS
+from mtmm_es.extractors.base import ModalityFeatures
+from mtmm_es.extractors.text import TextConfig
 from mtmm_es.extractors.visual import VisualConfig
 
 from .config import ExtractionConfig
+from .executor import run_jobs
 from .extract import Extraction, FeaturePipeline, own_version
 
-SCHEMA = "mtmm-es/labels"
-SCHEMA_VERSION = "1.1"
+__all__ = ["AnalyzerSpec", "Pipeline", "UtteranceResult", "VideoResult", "analyzer_for", "default_checkpoint_dir"]
+
+log = logging.getLogger(__name__)
 
 
 def default_checkpoint_dir() -> Path:
@@ -36,96 +39,28 @@ def schema() -> dict[str, Any]:
     return json.loads((Path(__file__).parent / "labels.schema.json").read_text(encoding="utf-8"))
 
 
-def extraction_config_for(feature_spec: dict[str, dict], base: ExtractionConfig) -> ExtractionConfig:
-    """`base` with the text/acoustic/visual settings a checkpoint was trained with (its feature spec)."""
+CONFIGS = {"text": TextConfig, "acoustic": AcousticConfig, "visual": VisualConfig}
+
+
+def extraction_config_for(feature_spec: dict[str, dict], user: ExtractionConfig) -> ExtractionConfig:
+    """`user` with the text/acoustic/visual settings a checkpoint was trained with (its feature spec).
+    Each extractor config rebuilds itself from its spec (`from_spec`); files to read and safety
+    switches stay the user's."""
     settings: dict[str, Any] = {}
     for modality, spec in feature_spec.items():
-        config = dict(spec.get("config", {}))
-        if modality == "text" and spec.get("extractor") == "glove-mean":
-            vectors = None if config.get("vectors") == BUNDLED_VECTORS else base.text.vectors
-            settings["text"] = replace(
-                base.text, **{k: v for k, v in config.items() if k != "vectors"}, vectors=vectors
-            )
-        elif modality == "acoustic" and spec.get("extractor") in ("covarep-librosa", "egemaps-opensmile"):
-            extractor = "covarep" if spec["extractor"] == "covarep-librosa" else "egemaps"
-            known = {k: v for k, v in config.items() if k in AcousticConfig.__dataclass_fields__}
-            settings["acoustic"] = AcousticConfig(**{**known, "extractor": extractor})
-        elif modality == "visual" and spec.get("extractor") == "mediapipe-face-expression":
-            model = None if str(config.get("model", "")).startswith("bundled:") else base.visual.model
-            settings["visual"] = VisualConfig(**{**config, "model": model})
-        else:
-            raise MtmmError(
-                f"the checkpoint's {modality} features come from '{spec.get('extractor')}', "
-                "which this pipeline cannot compute from media"
-            )
-    return replace(base, **settings)
+        if modality not in CONFIGS:
+            raise MtmmError(f"the checkpoint has '{modality}' features, which this pipeline cannot compute from media")
+        settings[modality] = CONFIGS[modality].from_spec(spec, getattr(user, modality))
+    return replace(user, **settings)
 
 
-@dataclass
-class UtteranceResult:
-    index: int
-    start: float
-    end: float
-    text: str
-    sentiment: dict[str, Any] | None
-    emotions: dict[str, Any] | None
-    sarcasm: dict[str, Any] | None
-    modalities: dict[str, list[str]]
-    speaker: str | None = None  # S1, S2, ... (None when diarization is off)
-    face: dict[str, Any] | None = None  # {"track", "confidence"} of the face that speaks it, or None
+@dataclass(frozen=True)
+class AnalyzerSpec:
+    """What builds a Pipeline (sent to worker processes, and the key of their cached Pipeline)."""
 
-
-@dataclass
-class VideoResult:
-    """Labels of one video, its provenance, and what the model attended to."""
-
-    source: dict[str, Any]
-    model: dict[str, Any]
-    extractors: dict[str, Any]
-    utterances: list[UtteranceResult]
-    summary: dict[str, Any]
-    warnings: list[str] = field(default_factory=list)
-    attention: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema": SCHEMA,
-            "schema_version": SCHEMA_VERSION,
-            "source": self.source,
-            "model": self.model,
-            "extractors": self.extractors,
-            "utterances": [asdict(u) for u in self.utterances],
-            "summary": self.summary,
-            "warnings": self.warnings,
-        }
-
-    def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
-
-    def to_dataframe(self):
-        """One row per utterance: times, text, sentiment, emotion scores and labels, sarcasm."""
-        import pandas as pd
-
-        rows = []
-        for u in self.utterances:
-            row = {"index": u.index, "start": u.start, "end": u.end, "speaker": u.speaker, "text": u.text}
-            if u.sentiment:
-                row |= {
-                    "sentiment": u.sentiment["label"],
-                    "p_positive": u.sentiment["p_positive"],
-                    "sentiment_score": u.sentiment["score"],
-                }
-            if u.emotions:
-                row |= {f"p_{k}": v for k, v in u.emotions["scores"].items()}
-                row["emotions"] = ";".join(u.emotions["labels"])
-            if u.sarcasm:
-                row["p_sarcasm"] = u.sarcasm["p"]
-            rows.append(row)
-        return pd.DataFrame(rows)
-
-
-def _round(value: float) -> float:
-    return round(float(value), 4)
+    extraction: ExtractionConfig
+    checkpoint: str | None = None
+    emotion_thresholds: str | None = None
 
 
 class Pipeline:
@@ -141,38 +76,37 @@ class Pipeline:
         checkpoint's choice)."""
         from mtmm_es.model.checkpoint import load_checkpoint
 
+        self.spec = AnalyzerSpec(
+            extraction or ExtractionConfig(), str(checkpoint) if checkpoint else None, emotion_thresholds
+        )
         self.checkpoint_path = Path(checkpoint) if checkpoint else default_checkpoint_dir()
         self.checkpoint = load_checkpoint(self.checkpoint_path)
         if emotion_thresholds:
             self.checkpoint.emotion_label_metric = emotion_thresholds
-        self.extraction_config = extraction_config_for(self.checkpoint.feature_spec, extraction or ExtractionConfig())
+        self.extraction_config = extraction_config_for(self.checkpoint.feature_spec, self.spec.extraction)
         self.features = FeaturePipeline(self.extraction_config)
 
     def analyze_many(self, paths: Sequence[str | Path], workers: int = 1) -> list[VideoResult | MtmmError]:
-        """Results in the order of `paths`; a file that fails gives its MtmmError instead of a result.
-        workers > 1 analyses in that many processes (each loads the models once)."""
-        if workers <= 1 or len(paths) <= 1:
-            return [self._analyze_or_error(p) for p in paths]
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=context,
-            initializer=_start_worker,
-            initargs=(self.extraction_config, str(self.checkpoint_path), self.checkpoint.emotion_label_metric),
-        ) as pool:
-            return list(pool.map(_worker_analyze, [str(p) for p in paths]))
+        """Results in the order of `paths`; a file that fails (or whose worker process dies) gives its
+        MtmmError instead of a result. workers > 1 analyses in that many fresh interpreter processes
+        (each loads the models once); no `if __name__ == "__main__":` guard is needed."""
+        if workers < 1:
+            raise MtmmError(f"workers must be at least 1, not {workers}")
+        jobs = [AnalyzeJob(str(p), self.spec) for p in paths]
+        in_process = workers == 1 or len(jobs) <= 1
+        results = dict(run_jobs(self._analyze_job if in_process else _analyze_job, jobs, workers))
+        return [results[job] for job in jobs]
 
-    def _analyze_or_error(self, path: str | Path) -> VideoResult | MtmmError:
-        try:
-            return self.analyze(path)
-        except MtmmError as error:
-            return error
+    def _analyze_job(self, job: AnalyzeJob) -> VideoResult:
+        return self.analyze(job.input)
 
     def analyze(self, path: str | Path) -> VideoResult:
         """Extract, check the features against the checkpoint's spec, predict, label."""
         from mtmm_es.model.data import check_spec
 
+        log.info("%s: extracting features", quoted(path))
         extraction = self.features.extract(path)
+        log.info("%s: %d utterances, labelling them", quoted(path), len(extraction.utterances))
         spec = extraction.spec()
         check_spec(self.checkpoint.feature_spec, spec["modalities"], str(path))
         predicted = self._predict(extraction)
@@ -192,51 +126,37 @@ class Pipeline:
         return self.checkpoint.predict([video], attention=True)[0]
 
     def _result(self, extraction: Extraction, spec: dict[str, Any], predicted: dict[str, np.ndarray]) -> VideoResult:
-        from mtmm_es.model.predictions import emotion_labels, sentiment_score
-        from mtmm_es.model.tasks import EMOTION_LABELS
+        from mtmm_es.model.labels import label_utterance
 
         used_by_model = list(self.checkpoint.feature_spec)
-        thresholds = self.checkpoint.label_thresholds or [0.5] * 6
         visual = extraction.features.get("visual")
-        utterances = []
+        utterances, warnings = [], []
         for i, u in enumerate(extraction.utterances):
-            available = [m for m, f in extraction.features.items() if f.mask[i]]
-            sentiment = emotions = sarcasm = None
-            if "sentiment" in predicted:
-                p = float(predicted["sentiment"][i])
-                sentiment = {
-                    "label": "positive" if p >= 0.5 else "negative",
-                    "p_positive": _round(p),
-                    "score": _round(sentiment_score(predicted, i)),
-                }
-            if "emotion" in predicted:
-                scores = predicted["emotion"][i]
-                emotions = {
-                    "labels": emotion_labels(scores, thresholds),
-                    "scores": {name: _round(scores[k]) for k, name in enumerate(EMOTION_LABELS)},
-                }
-            if "sarcasm" in predicted:
-                sarcasm = {"p": _round(predicted["sarcasm"][i])}
+            available = tuple(m for m, f in extraction.features.items() if f.mask[i])
+            used = tuple(m for m in used_by_model if m in available)
+            labels = label_utterance(predicted, i, self.checkpoint.label_thresholds, used) if predicted else None
+            if labels and labels.reason:
+                warnings.append(labels.reason)
             utterances.append(
                 UtteranceResult(
                     u.index,
-                    _round(u.start),
-                    _round(u.end),
+                    rounded(u.start),
+                    rounded(u.end),
                     u.text,
-                    sentiment,
-                    emotions,
-                    sarcasm,
-                    {"available": available, "used": [m for m in used_by_model if m in available]},
-                    u.speaker,
-                    _face(visual, i),
+                    *((labels.sentiment, labels.emotions, labels.sarcasm) if labels else (None,) * 3),
+                    available=available,
+                    used=used,
+                    speaker=u.speaker,
+                    face=_face(visual, i),
                 )
             )
         return VideoResult(
-            source={
-                "path": str(extraction.source),
-                "sha256": extraction.sha256,
-                "duration": _round(extraction.media.duration),
-            },
+            source=Source(
+                printable(extraction.source),
+                extraction.sha256,
+                rounded(extraction.media.duration),
+                *((extraction.language["code"], extraction.language["probability"]) if extraction.language else ()),
+            ),
             model=self._model_info(),
             extractors={
                 "asr": spec["asr"] and _short(spec["asr"]),
@@ -245,95 +165,50 @@ class Pipeline:
                 "speakers": spec.get("diarization"),
                 "mtmm-es": own_version(),
             },
-            utterances=utterances,
-            summary=summarise(utterances, extraction.media.duration),
-            warnings=list(extraction.warnings),
+            utterances=tuple(utterances),
+            warnings=(*extraction.warnings, *warnings),
             attention={k.removeprefix("attention/"): v for k, v in predicted.items() if k.startswith("attention/")},
         )
 
-    def _model_info(self) -> dict[str, Any]:
-        training = self.checkpoint.training
-        return {
-            "checkpoint": str(self.checkpoint_path),
-            "recipe": training.get("recipe"),
-            "tasks": list(self.checkpoint.config.tasks),
-            "modalities": list(self.checkpoint.feature_spec),
-            "members": len(self.checkpoint.members),
-            "emotion_thresholds": self.checkpoint.emotion_label_metric,
-        }
+    def _model_info(self) -> ModelInfo:
+        return ModelInfo(
+            checkpoint=str(self.checkpoint_path),
+            recipe=self.checkpoint.training.get("recipe"),
+            tasks=tuple(self.checkpoint.config.tasks),
+            modalities=tuple(self.checkpoint.feature_spec),
+            members=len(self.checkpoint.members),
+            emotion_thresholds=self.checkpoint.emotion_label_metric,
+        )
 
 
-_WORKER: Pipeline | None = None
+@dataclass(frozen=True)
+class AnalyzeJob:
+    input: str
+    spec: AnalyzerSpec
 
 
-def _start_worker(extraction: ExtractionConfig, checkpoint: str, emotion_thresholds: str) -> None:
-    global _WORKER
-    _WORKER = Pipeline(extraction, checkpoint, emotion_thresholds)
+_CACHED: Pipeline | None = None
 
 
-def _worker_analyze(path: str) -> VideoResult | MtmmError:
-    assert _WORKER is not None
-    return _WORKER._analyze_or_error(path)
+def analyzer_for(spec: AnalyzerSpec) -> Pipeline:
+    """This process's Pipeline for `spec`: built once, rebuilt when another spec (another checkpoint,
+    other settings) is asked for."""
+    global _CACHED
+    if _CACHED is None or _CACHED.spec != spec:
+        _CACHED = Pipeline(spec.extraction, spec.checkpoint, spec.emotion_thresholds)
+    return _CACHED
 
 
-def _face(visual, row: int) -> dict[str, Any] | None:
+def _analyze_job(job: AnalyzeJob) -> VideoResult:
+    return analyzer_for(job.spec).analyze(job.input)
+
+
+def _face(visual: ModalityFeatures | None, row: int) -> Face | None:
     """The track id and choice confidence of the face whose features an utterance got."""
     if visual is None or "face_track" not in visual.extras or not visual.mask[row]:
         return None
-    return {"track": int(visual.extras["face_track"][row]), "confidence": _round(visual.extras["face_confidence"][row])}
+    return Face(int(visual.extras["face_track"][row]), rounded(visual.extras["face_confidence"][row]))
 
 
 def _short(spec: dict[str, Any]) -> dict[str, Any]:
     return {"name": spec["extractor"], "version": spec["version"], "libraries": spec.get("libraries", {})}
-
-
-def summarise(utterances: list[UtteranceResult], duration: float) -> dict[str, Any]:
-    """Video-level view: duration-weighted sentiment, mean emotion scores, sarcasm; per speaker the
-    same plus talk time (seconds and share of all speech)."""
-    summary = _labels_summary(utterances)
-    summary = {"utterances": len(utterances), "duration": _round(duration), **summary}
-    speakers = sorted({u.speaker for u in utterances if u.speaker}, key=lambda s: int(s[1:]))
-    if speakers:
-        speech = sum(u.end - u.start for u in utterances) or 1.0
-        summary["speakers"] = {}
-        for name in speakers:
-            mine = [u for u in utterances if u.speaker == name]
-            talk = sum(u.end - u.start for u in mine)
-            summary["speakers"][name] = {
-                "utterances": len(mine),
-                "talk_time": _round(talk),
-                "talk_share": _round(talk / speech),
-                **_labels_summary(mine),
-            }
-    return summary
-
-
-def _labels_summary(utterances: list[UtteranceResult]) -> dict[str, Any]:
-    """Duration-weighted sentiment, mean emotion scores and sarcasm of some utterances."""
-    summary: dict[str, Any] = {}
-    if not utterances:
-        return summary
-    weights = np.array([max(u.end - u.start, 1e-3) for u in utterances])
-    if utterances[0].sentiment:
-        p = np.average([u.sentiment["p_positive"] for u in utterances], weights=weights)
-        score = np.average([u.sentiment["score"] for u in utterances], weights=weights)
-        positive = sum(u.sentiment["label"] == "positive" for u in utterances)
-        summary["sentiment"] = {
-            "label": "positive" if p >= 0.5 else "negative",
-            "p_positive": _round(p),
-            "score": _round(score),
-            "positive_utterances": positive,
-        }
-    if utterances[0].emotions:
-        names = list(utterances[0].emotions["scores"])
-        means = {n: _round(np.average([u.emotions["scores"][n] for u in utterances], weights=weights)) for n in names}
-        counts = {n: sum(n in u.emotions["labels"] for u in utterances) for n in names}
-        summary["emotions"] = {"mean_scores": means, "utterance_counts": counts}
-    if utterances[0].sarcasm:
-        ps = [u.sarcasm["p"] for u in utterances]
-        summary["sarcasm"] = {
-            "mean_p": _round(np.mean(ps)),
-            "max_p": _round(max(ps)),
-            "sarcastic_utterances": sum(p >= 0.5 for p in ps),
-        }
-    return summary

@@ -1,57 +1,74 @@
 """Folders of videos: one labels file per input (mirrored relative paths), resume, per-file error
 isolation, parallel workers (processes, or Ray tasks), progress, and a run summary.
 
-Every output is written atomically (temp file + rename) together with a sidecar under
-OUTDIR/.mtmm/ recording the input's SHA-256 and the configuration; a later run skips an input
-whose sidecar matches, so an interrupted run (Ctrl-C, kill -9) resumes where it stopped.
+Every output is written atomically (temp file + rename), then a sidecar OUTDIR/.mtmm/<output>.record
+(JSON) recording the input's SHA-256, the configuration and the size and SHA-256 of every file written;
+a later run skips an input whose sidecar matches and whose outputs are intact on disk, so an
+interrupted run (Ctrl-C, kill -9) resumes where it stopped. With --format csv, OUTDIR/mtmm-labels.csv
+gathers every input's rows.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
-import multiprocessing
+import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-from mtmm_es.core.errors import MtmmError
-from mtmm_es.core.files import atomic_write_json, atomic_write_text, file_sha256
+from mtmm_es.core.errors import MtmmError, printable, quoted
+from mtmm_es.core.files import atomic_write_bytes, atomic_write_json, atomic_write_text, file_sha256
 
+from .analyze import AnalyzerSpec, analyzer_for
 from .cache import cache_key
 from .config import ExtractionConfig
-from .formats import FORMATS, render
+from .destinations import check_output_folder, folder_outputs, report_path
+from .executor import guarded, run_jobs
+from .formats import FORMATS, csv_text, get_writer
+
+log = logging.getLogger(__name__)
 
 MEDIA_SUFFIXES = frozenset(
-    ".mp4 .m4v .mkv .webm .mov .avi .flv .wmv .mpg .mpeg .ts .3gp .ogv "
+    ".mp4 .m4v .mkv .webm .mov .avi .flv .wmv .mpg .mpeg .ts .mts .m2ts .mxf .vob .3gp .ogv "
     ".wav .mp3 .m4a .aac .flac .ogg .opus .wma".split()
 )
 SIDECARS = ".mtmm"
+SIDECAR_SUFFIX = ".record"
 SUMMARY = "mtmm-summary.json"
+COMBINED_CSV = "mtmm-labels.csv"
 
 
 @dataclass(frozen=True)
 class BatchOptions:
     format: str = "json"
     recursive: bool = False
-    pattern: str | None = None  # glob on the file name, e.g. "*.mp4"
+    pattern: str | None = None  # glob on the file name, any case, e.g. "*.mp4"
     overwrite: bool = False
     workers: int = 1
     report: bool = False
     backend: str = "local"  # or "ray"
     ray_address: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise MtmmError(f"unknown format '{self.format}' (choose from {', '.join(FORMATS)})")
+        if self.workers < 1:
+            raise MtmmError(f"workers must be at least 1, not {self.workers}")
+        if self.backend not in ("local", "ray"):
+            raise MtmmError(f"unknown backend '{self.backend}' (choose local or ray)")
+
 
 @dataclass
 class Outcome:
-    input: str  # relative to the input folder
+    input: str  # relative to the input folder, printable
     status: str  # processed | skipped | failed
     output: str | None = None
     reason: str | None = None
@@ -79,40 +96,42 @@ class RunSummary:
         }
 
 
+@dataclass(frozen=True)
+class FileJob:
+    """One input of a folder run and everything its worker needs."""
+
+    input: str
+    relative: str  # printable, for messages and the summary
+    output: str
+    sidecar: str
+    format: str
+    report: bool
+    fingerprint: str
+    analyzer: AnalyzerSpec
+
+
 def default_workers() -> int:
     """One worker per two cores: each worker already runs ASR and face tracking on two threads."""
     return max(1, (os.cpu_count() or 1) // 2)
 
 
 def find_inputs(root: Path, recursive: bool = False, pattern: str | None = None) -> list[Path]:
-    """Media files under `root` (by extension), sorted; hidden files and our own outputs skipped."""
+    """Media files under `root` (by extension, any case), sorted; hidden files and our own outputs
+    skipped. `pattern` is matched without regard to case."""
     candidates = root.rglob("*") if recursive else root.iterdir()
     found = []
     for path in candidates:
         relative = path.relative_to(root)
         if any(part.startswith(".") for part in relative.parts) or not path.is_file():
             continue
-        if path.suffix.lower() in MEDIA_SUFFIXES and (pattern is None or fnmatch.fnmatch(path.name, pattern)):
+        matches = pattern is None or fnmatch.fnmatchcase(path.name.lower(), pattern.lower())
+        if path.suffix.lower() in MEDIA_SUFFIXES and matches:
             found.append(path)
     return sorted(found)
 
 
-def safe_relative(path: Path, root: Path) -> Path:
-    """`path` relative to `root` with every part made a plain, harmless file name."""
-    parts = []
-    for part in path.relative_to(root).parts:
-        cleaned = "".join(c if c.isprintable() and c not in '<>:"|?*\\' else "_" for c in part).strip()
-        parts.append("_" if cleaned in ("", ".", "..") else cleaned)
-    return Path(*parts)
-
-
-def output_path(path: Path, root: Path, out_dir: Path, fmt: str) -> Path:
-    relative = safe_relative(path, root)
-    return out_dir / relative.parent / f"{relative.name}.{fmt}"
-
-
 def _sidecar(output: Path, out_dir: Path) -> Path:
-    return out_dir / SIDECARS / output.relative_to(out_dir).parent / f"{output.name}.json"
+    return out_dir / SIDECARS / output.relative_to(out_dir).parent / f"{output.name}{SIDECAR_SUFFIX}"
 
 
 def run_fingerprint(
@@ -128,95 +147,80 @@ def run_fingerprint(
     return cache_key(extraction=config, model=model_id, format=fmt, report=report, thresholds=emotion_thresholds)
 
 
-def is_done(path: Path, output: Path, out_dir: Path, fingerprint: str) -> bool:
-    sidecar = _sidecar(output, out_dir)
-    if not output.is_file() or not sidecar.is_file():
-        return False
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read_record(sidecar: Path) -> dict[str, Any] | None:
+    """A sidecar's record; anything unreadable or not a record (null, garbage) counts as absent."""
     try:
         record = json.loads(sidecar.read_text(encoding="utf-8"))
     except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def is_done(path: Path, output: Path, out_dir: Path, fingerprint: str) -> bool:
+    """Whether `output` is up to date: same input bytes and settings, and every file the run wrote
+    still on disk with its recorded size and SHA-256 (a truncated or edited output is redone)."""
+    record = _read_record(_sidecar(output, out_dir))
+    if record is None or record.get("fingerprint") != fingerprint:
         return False
-    return record.get("fingerprint") == fingerprint and record.get("sha256") == file_sha256(path)
+    files = record.get("files")
+    if not isinstance(files, list) or not any(isinstance(f, dict) and f.get("path") == output.name for f in files):
+        return False
+    for entry in files:
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            return False
+        written = output.parent / entry["path"]
+        try:
+            if written.stat().st_size != entry.get("size") or file_sha256(written) != entry.get("sha256"):
+                return False
+        except OSError:
+            return False
+    try:
+        return record.get("sha256") == file_sha256(path)
+    except OSError:
+        return False
 
 
-# --- the per-file job (runs in worker processes or Ray tasks) ---
-
-_PIPELINE = None
+# --- the per-file job (runs in this process, in worker processes or in Ray tasks) ---
 
 
-def _pipeline(extraction: ExtractionConfig, checkpoint: str | None, emotion_thresholds: str | None):
-    global _PIPELINE
-    if _PIPELINE is None:
-        from .analyze import Pipeline
-
-        _PIPELINE = Pipeline(extraction, checkpoint, emotion_thresholds)
-    return _PIPELINE
-
-
-def process_file(
-    path: str,
-    output: str,
-    sidecar: str,
-    fmt: str,
-    report: bool,
-    fingerprint: str,
-    extraction: ExtractionConfig,
-    checkpoint: str | None,
-    emotion_thresholds: str | None = None,
-) -> dict[str, Any]:
-    """Analyse one file and write its outputs; never raises for a bad input (status 'failed')."""
+def process_file(job: FileJob) -> dict[str, Any]:
+    """Analyse one file and write its outputs, then its sidecar; raises MtmmError for a bad input."""
     started = time.perf_counter()
-    try:
-        result = _pipeline(extraction, checkpoint, emotion_thresholds).analyze(path)
-        atomic_write_text(output, render(result, fmt))
-        if report:
-            from .report import write_report
+    result = analyzer_for(job.analyzer).analyze(job.input)
+    output = Path(job.output)
+    data = get_writer(job.format)().render(result).encode("utf-8")
+    atomic_write_bytes(output, data)
+    files = [{"path": output.name, "size": len(data), "sha256": _digest(data)}]
+    if job.report:
+        from .report import write_report
 
-            write_report(result, Path(output).with_suffix(".html"))
-        atomic_write_json(
-            sidecar,
-            {
-                "input": path,
-                "sha256": result.source["sha256"],
-                "fingerprint": fingerprint,
-                "output": output,
-                "format": fmt,
-                "warnings": result.warnings,
-            },
-        )
-        return {
-            "status": "processed",
-            "seconds": time.perf_counter() - started,
-            "utterances": len(result.utterances),
-            "reason": "; ".join(result.warnings) or None,
-        }
-    except MtmmError as error:
-        return {
-            "status": "failed",
-            "reason": error.cause if error.path == path else str(error),
-            "seconds": time.perf_counter() - started,
-        }
-    except Exception as error:  # isolate a bug in one file from the rest of the run
-        return {
-            "status": "failed",
-            "reason": f"unexpected {type(error).__name__}: {error}",
-            "seconds": time.perf_counter() - started,
-        }
+        for written in write_report(result, report_path(output)):
+            files.append({"path": written.name, "size": written.stat().st_size, "sha256": file_sha256(written)})
+    atomic_write_json(
+        job.sidecar,
+        {
+            "input": printable(job.input),
+            "sha256": result.source.sha256,
+            "fingerprint": job.fingerprint,
+            "format": job.format,
+            "files": files,
+            "warnings": list(result.warnings),
+        },
+    )
+    return {
+        "status": "processed",
+        "seconds": time.perf_counter() - started,
+        "utterances": len(result.utterances),
+        "reason": "; ".join(result.warnings) or None,
+    }
 
 
-def _ray_runner(options: BatchOptions) -> Callable[..., Any]:
-    try:
-        import ray
-    except ImportError as error:
-        raise MtmmError("--backend ray needs Ray: pip install 'mtmm-es[ray]'") from error
-    if not ray.is_initialized():
-        ray.init(address=options.ray_address, include_dashboard=False, log_to_driver=False)
-    remote = ray.remote(process_file)
-
-    def submit(*args: Any) -> Any:
-        return remote.remote(*args)
-
-    return submit
+def _failed(job: FileJob, error: MtmmError) -> dict[str, Any]:
+    return {"status": "failed", "reason": error.cause if error.path == job.input else str(error)}
 
 
 def run_batch(
@@ -232,45 +236,43 @@ def run_batch(
     input_dir, out_dir = Path(input_dir), Path(out_dir)
     if not input_dir.is_dir():
         raise MtmmError("input folder not found", input_dir)
-    if options.format not in FORMATS:
-        raise MtmmError(f"unknown format '{options.format}' (choose from {', '.join(FORMATS)})")
+    check_output_folder(out_dir)
+    inputs = find_inputs(input_dir, options.recursive, options.pattern)
+    if not inputs:
+        matching = f" matching '{options.pattern}'" if options.pattern else ""
+        where = " (with --recursive: in its subfolders too)" if options.recursive else ""
+        raise MtmmError(f"no media files{matching} in this folder{where}", input_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise MtmmError(f"cannot create the output folder ({error.strerror})", out_dir) from error
-    if not os.access(out_dir, os.W_OK):
-        raise MtmmError("output folder is not writable", out_dir)
     extraction = extraction or ExtractionConfig()
+    analyzer = AnalyzerSpec(extraction, checkpoint, emotion_thresholds)
     fingerprint = run_fingerprint(extraction, checkpoint, options.format, options.report, emotion_thresholds)
-    summary = RunSummary(str(input_dir), str(out_dir))
+    summary = RunSummary(printable(input_dir), printable(out_dir))
     jobs = []
-    for path in find_inputs(input_dir, options.recursive, options.pattern):
-        relative = str(path.relative_to(input_dir))
-        output = output_path(path, input_dir, out_dir, options.format)
+    outputs = folder_outputs(inputs, input_dir, out_dir, options.format)
+    labelled: dict[str, Path] = {}  # relative input -> its labels file, for the combined CSV
+    for path in inputs:
+        relative, output = printable(path.relative_to(input_dir)), outputs[path]
         if not options.overwrite and is_done(path, output, out_dir, fingerprint):
-            summary.outcomes.append(Outcome(relative, "skipped", str(output), "up to date"))
+            summary.outcomes.append(Outcome(relative, "skipped", printable(output), "up to date"))
+            labelled[relative] = output
             continue
+        sidecar = str(_sidecar(output, out_dir))
         jobs.append(
-            (
-                relative,
-                (
-                    str(path),
-                    str(output),
-                    str(_sidecar(output, out_dir)),
-                    options.format,
-                    options.report,
-                    fingerprint,
-                    extraction,
-                    checkpoint,
-                    emotion_thresholds,
-                ),
-            )
+            FileJob(str(path), relative, str(output), sidecar, options.format, options.report, fingerprint, analyzer)
         )
     bar = tqdm(total=len(jobs), unit="file", desc="analyze-video", disable=not progress or not jobs, file=sys.stderr)
     try:
-        for relative, outcome in _execute(jobs, options):
-            summary.outcomes.append(Outcome(relative, output=outcome.pop("output", None), **outcome))
-            bar.set_postfix_str(relative[-40:])
+        for job, outcome in _execute(jobs, options):
+            if isinstance(outcome, MtmmError):
+                outcome = _failed(job, outcome)
+                log.debug("failed: %s: %s", quoted(job.relative), outcome["reason"])
+            else:
+                labelled[job.relative] = Path(job.output)
+            summary.outcomes.append(Outcome(job.relative, output=printable(job.output), **outcome))
+            bar.set_postfix_str(quoted(job.relative)[-40:])
             bar.update()
             atomic_write_json(out_dir / SUMMARY, summary.to_dict())
     except KeyboardInterrupt:
@@ -278,39 +280,48 @@ def run_batch(
     finally:
         bar.close()
     atomic_write_json(out_dir / SUMMARY, summary.to_dict())
+    if options.format == "csv":
+        _combine_csv([labelled[k] for k in sorted(labelled)], out_dir)
     return summary
 
 
-def _execute(jobs: list[tuple[str, tuple]], options: BatchOptions) -> Iterable[tuple[str, dict[str, Any]]]:
-    """(relative input, outcome) as each job finishes, in-process, in worker processes or on Ray."""
+def _combine_csv(outputs: list[Path], out_dir: Path) -> None:
+    """OUTDIR/mtmm-labels.csv: the rows of every labelled input (its `file` column tells them apart)."""
+    parts = [csv_text([])]  # the header
+    for output in outputs:
+        try:
+            lines = output.read_text(encoding="utf-8").splitlines(keepends=True)
+        except OSError as error:
+            log.warning("%s: left out of %s (%s)", quoted(output), COMBINED_CSV, error.strerror)
+            continue
+        parts.append("".join(lines[1:]))
+    atomic_write_text(out_dir / COMBINED_CSV, "".join(parts))
+
+
+def _execute(jobs: list[FileJob], options: BatchOptions) -> Iterable[tuple[FileJob, dict[str, Any] | MtmmError]]:
+    """(job, outcome or its MtmmError) as each job finishes, in-process, in worker processes or on Ray."""
     if options.backend == "ray":
         import ray
 
-        submit = _ray_runner(options)
-        pending = {submit(*args): (relative, args[1]) for relative, args in jobs}
+        remote = _ray_runner(options)
+        pending = {remote.remote(process_file, job): job for job in jobs}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
-            relative, output = pending.pop(done[0])
-            yield relative, ray.get(done[0]) | {"output": output}
+            job = pending.pop(done[0])
+            try:
+                outcome = ray.get(done[0])
+            except Exception as error:  # the task's worker died
+                outcome = MtmmError(f"the Ray task failed ({type(error).__name__})", job.input)
+            yield job, outcome
         return
-    if options.backend != "local":
-        raise MtmmError(f"unknown backend '{options.backend}' (choose local or ray)")
-    if options.workers <= 1 or len(jobs) <= 1:
-        for relative, args in jobs:
-            yield relative, process_file(*args) | {"output": args[1]}
-        return
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=options.workers, mp_context=context) as pool:
-        pending: dict[Future, tuple[str, str]] = {
-            pool.submit(process_file, *args): (relative, args[1]) for relative, args in jobs
-        }
-        try:
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    relative, output = pending.pop(future)
-                    yield relative, future.result() | {"output": output}
-        except KeyboardInterrupt:
-            for future in pending:
-                future.cancel()
-            raise
+    yield from run_jobs(process_file, jobs, options.workers)
+
+
+def _ray_runner(options: BatchOptions) -> Any:
+    try:
+        import ray
+    except ImportError as error:
+        raise MtmmError("--backend ray needs Ray: pip install 'mtmm-es[ray]'") from error
+    if not ray.is_initialized():
+        ray.init(address=options.ray_address, include_dashboard=False, log_to_driver=False)
+    return ray.remote(guarded)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ from typing import Any
 import numpy as np
 
 from mtmm_es.core.files import atomic_save_npz, atomic_write_json, load_npz
+
+log = logging.getLogger(__name__)
 
 
 def default_cache_dir() -> Path:
@@ -26,7 +29,9 @@ def cache_key(**parts: Any) -> str:
 
 
 class Cache:
-    """A folder of JSON and NPZ entries; unreadable entries count as misses. Disabled: always misses."""
+    """A folder of JSON and NPZ entries. An unreadable entry (truncated, damaged) is a miss, logged as
+    a warning, and is recomputed and replaced; a failed write is logged and never fails the
+    extraction. Disabled: always misses."""
 
     def __init__(self, root: str | Path | None = None, enabled: bool = True):
         self.root = Path(root) if root else default_cache_dir()
@@ -41,15 +46,16 @@ class Cache:
             return None
         try:
             return json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError) as error:
+            log.warning("%s: unreadable cache entry, recomputing (%s)", path, error)
             return None
 
     def put_json(self, key: str, value: Any) -> None:
         if self.enabled:
             try:
                 atomic_write_json(self._path(key, ".json"), value)
-            except Exception:  # a read-only or full cache must never fail an extraction
-                pass
+            except Exception as error:  # a read-only or full cache must never fail an extraction
+                log.warning("cache entry not written, continuing without it: %s", error)
 
     def get_arrays(self, key: str) -> dict[str, np.ndarray] | None:
         path = self._path(key, ".npz")
@@ -57,12 +63,13 @@ class Cache:
             return None
         try:
             return load_npz(path)
-        except (OSError, ValueError):
+        except Exception as error:  # a truncated zip raises BadZipFile, EOFError, zlib.error, ...
+            log.warning("%s: unreadable cache entry, recomputing (%s: %s)", path, type(error).__name__, error)
             return None
 
     def put_arrays(self, key: str, arrays: dict[str, np.ndarray]) -> None:
         if self.enabled:
             try:
                 atomic_save_npz(self._path(key, ".npz"), arrays)
-            except Exception:  # a read-only or full cache must never fail an extraction
-                pass
+            except Exception as error:  # a read-only or full cache must never fail an extraction
+                log.warning("cache entry not written, continuing without it: %s", error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -14,6 +15,10 @@ from mtmm_es.extractors.visual import VisualConfig
 
 from .diarize import DiarizationConfig
 from .segmentation import SegmentationConfig
+
+
+def installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,8 @@ class ExtractionConfig:
     modalities: tuple[str, ...] = MODALITIES
     segments: str | None = None  # SRT / WebVTT / CSV of utterance windows instead of pause splitting
     ffmpeg: str | None = None  # default: the binary bundled in imageio-ffmpeg
+    audio_stream: int | None = None  # 0-based among the audio streams; None: the one with the most sound
+    stage_time_limit_s: float | None = None  # per decoding stage; None: 120 s + 4x the media's duration
     cache: bool = True
     cache_dir: str | None = None
 
@@ -36,6 +43,16 @@ class ExtractionConfig:
         unknown = set(self.modalities) - set(MODALITIES)
         if unknown:
             raise MtmmError(f"unknown modalities {sorted(unknown)} (choose from {', '.join(MODALITIES)})")
+        if self.audio_stream is not None and self.audio_stream < 0:
+            raise MtmmError(f"audio stream must be 0 or more, not {self.audio_stream}")
+        if self.stage_time_limit_s is not None and not self.stage_time_limit_s > 0:
+            raise MtmmError(f"stage time limit must be positive, not {self.stage_time_limit_s}")
+        if self.ffmpeg:
+            from .media import ffmpeg_binary
+
+            ffmpeg_binary(self.ffmpeg)
+        if self.asr.backend == "openai-whisper" and not installed("whisper"):
+            raise MtmmError("the openai-whisper backend is an optional extra: pip install 'mtmm-es[openai-whisper]'")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

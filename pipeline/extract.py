@@ -10,22 +10,19 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
-
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.core.files import file_sha256
 from mtmm_es.extractors.acoustic import make_acoustic_extractor
-from mtmm_es.extractors.asr import asr_info, make_transcriber, transcribe_long
+from mtmm_es.extractors.asr import asr_info
 from mtmm_es.extractors.base import (
     SAMPLE_RATE,
     ExtractorInfo,
     FeatureExtractor,
     MediaInfo,
     ModalityFeatures,
-    Transcriber,
     Utterance,
-    Word,
 )
+from mtmm_es.extractors.language import Recognition, SpeechRecogniser, annotate
 from mtmm_es.extractors.speaker import bundled_weights
 from mtmm_es.extractors.text import GloveTextExtractor
 from mtmm_es.extractors.visual import FaceExpressionExtractor
@@ -55,6 +52,7 @@ class Extraction:
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     diarization: dict[str, Any] | None = None  # how speakers were found; None when diarization is off
+    language: dict[str, Any] | None = None  # Recognition.info(): code, probability, identified, task, model
 
     def spec(self) -> dict[str, Any]:
         """The feature spec (spec.json): what a trained model must see again, plus provenance."""
@@ -62,7 +60,7 @@ class Extraction:
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "modalities": {name: f.info.to_spec() for name, f in self.features.items()},
-            "asr": self.asr.to_spec() if self.asr else None,
+            "asr": self.asr.to_spec() | {"language": self.language} if self.asr else None,
             "segmentation": self.segmentation,
             "diarization": self.diarization,
             "media": asdict(self.media) | {"sample_rate": SAMPLE_RATE},
@@ -94,14 +92,6 @@ def _timed(timings: dict[str, float], stage: str, work: Callable[[], T]) -> T:
         timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
 
 
-def _words_to_json(words: Sequence[Word]) -> list[list[Any]]:
-    return [[w.text, w.start, w.end, w.probability] for w in words]
-
-
-def _words_from_json(rows: Sequence[Sequence[Any]]) -> list[Word]:
-    return [Word(str(t), float(s), float(e), float(p)) for t, s, e, p in rows]
-
-
 def _decoding_warnings(media: Media) -> list[str]:
     """Notice a damaged file: the decodable audio is much shorter than the container says."""
     audio = media.decoded_audio
@@ -113,6 +103,34 @@ def _decoding_warnings(media: Media) -> list[str]:
     return []
 
 
+def _segment_warnings(segments: Sequence[Segment] | None, info: MediaInfo, source: str | Path) -> list[str]:
+    """Refuse a segment that starts after the media ends (it would get labels from no features);
+    warn about one that runs past the end."""
+    if not segments or info.duration <= 0:
+        return []
+    warnings = []
+    for number, segment in enumerate(segments, start=1):
+        if segment.start >= info.duration:
+            raise MtmmError(
+                f"segment {number} ({segment.start:.2f}-{segment.end:.2f} s) starts after the media ends "
+                f"({info.duration:.2f} s): is this the segments file of another recording?",
+                source,
+            )
+        if segment.end > info.duration + 0.5:
+            warnings.append(
+                f"segment {number} ends at {segment.end:.2f} s, after the media's end ({info.duration:.2f} s)"
+            )
+    return warnings
+
+
+def _face_warnings(media: Media, features: dict[str, ModalityFeatures], utterances: Sequence[Utterance]) -> list[str]:
+    """Say so when a video has no usable face at all (black or faceless frames)."""
+    visual = features.get("visual")
+    if visual is None or not media.info.has_video or not utterances or visual.mask.any():
+        return []
+    return ["no face found in the video: the visual modality is masked for every utterance"]
+
+
 class FeaturePipeline:
     """Extracts utterances and features from media files; models load once and are reused."""
 
@@ -121,14 +139,8 @@ class FeaturePipeline:
         self.cache = Cache(self.config.cache_dir, self.config.cache)
         self.extractors = {m: make_extractor(m, self.config) for m in self.config.modalities}
         self.segments: list[Segment] | None = read_segments(self.config.segments) if self.config.segments else None
-        self._transcriber: Transcriber | None = None
+        self.recogniser = SpeechRecogniser(self.config.asr)
         self.diarizer = Diarizer(self.config.diarization) if self.config.diarization.enabled else None
-
-    @property
-    def transcriber(self) -> Transcriber:
-        if self._transcriber is None:
-            self._transcriber = make_transcriber(self.config.asr)
-        return self._transcriber
 
     def _asr_spec(self) -> dict[str, Any]:
         """Identity of the recogniser without loading it (for cache keys)."""
@@ -149,36 +161,59 @@ class FeaturePipeline:
         segments = self.segments if segments is None else list(segments)
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        with Media(path, self.config.ffmpeg) as media:
+        config = self.config
+        with Media(
+            path, config.ffmpeg, audio_stream=config.audio_stream, time_limit_s=config.stage_time_limit_s
+        ) as media:
+            warnings = _segment_warnings(segments, media.info, config.segments or "segments")
+            if media.info.audio_streams > 1 and config.audio_stream is None:
+                _timed(timings, "decode", media.audio)  # choose the stream with sound before any cache key
             sha = _timed(timings, "hash", lambda: file_sha256(path))
-            warnings: list[str] = []
+            source = sha if media.info.audio_streams < 2 else f"{sha}:audio{media.info.audio_stream}"
             utterance_key = cache_key(
-                sha=sha, stage="words", asr=self._asr_spec(), segments=[asdict(s) for s in segments or ()]
+                sha=source,
+                stage="words",
+                asr=self._asr_spec(),
+                segments=[asdict(s) for s in segments or ()],
             )
-            cached_words = self.cache.get_json(utterance_key)
-            utterances = None if cached_words is None else self._utterances_from(cached_words, segments)
+            cached = self.cache.get_json(utterance_key)
+            recognition = None if cached is None else Recognition.from_json(cached)
+            utterances = None if recognition is None else self._utterances_from(recognition, segments)
             diarization = None
             features: dict[str, ModalityFeatures] = {}
             if utterances is not None:
-                utterances, diarization = self._diarize(media, sha, utterances, segments is None, warnings, timings)
-                features = self._cached_features(sha, utterances)
+                utterances, diarization = self._diarize(
+                    media, source, utterances, recognition, segments is None, warnings, timings
+                )
+                features = self._cached_features(source, utterances)
             pending = [m for m in self.extractors if m not in features]
             with ThreadPoolExecutor(max_workers=max(1, len(pending))) as pool:
                 analyses = {
                     m: pool.submit(_timed, timings, m, lambda m=m: self.extractors[m].analyze(media)) for m in pending
                 }
-                if utterances is None:
-                    words = _timed(timings, "asr", lambda: self._recognise(media, segments, warnings))
-                    self.cache.put_json(utterance_key, words)
-                    utterances = self._utterances_from(words, segments)
-                    utterances, diarization = self._diarize(media, sha, utterances, segments is None, warnings, timings)
-                for m in pending:
-                    analysis = analyses[m].result()
-                    features[m] = _timed(
-                        timings, "pool", lambda m=m, a=analysis: self.extractors[m].pool(a, media, utterances)
-                    )
-                    self._store_features(sha, utterances, features[m])
-            warnings += _decoding_warnings(media)
+                try:
+                    if utterances is None:
+                        recognition = _timed(timings, "asr", lambda: self._recognise(media, segments, warnings))
+                        self.cache.put_json(utterance_key, recognition.to_json())
+                        utterances = self._utterances_from(recognition, segments)
+                        utterances, diarization = self._diarize(
+                            media, source, utterances, recognition, segments is None, warnings, timings
+                        )
+                    for m in pending:
+                        analysis = analyses[m].result()
+                        features[m] = _timed(
+                            timings, "pool", lambda m=m, a=analysis: self.extractors[m].pool(a, media, utterances)
+                        )
+                        self._store_features(source, utterances, features[m])
+                except BaseException:  # an error or a signal: do not wait for the other stages to finish
+                    media.cancel()
+                    raise
+            warnings += [
+                *recognition.warnings,
+                *media.warnings,
+                *_decoding_warnings(media),
+                *_face_warnings(media, features, utterances),
+            ]
         if not utterances:
             warnings.append("no speech found: 0 utterances" if media.info.has_audio else "no audio stream: no speech")
         timings["total"] = time.perf_counter() - started
@@ -188,11 +223,12 @@ class FeaturePipeline:
             media=media.info,
             utterances=utterances,
             features={m: features[m] for m in self.config.modalities},
-            asr=None if self._transcriber is None and cached_words is None else asr_info(self.config.asr),
+            asr=asr_info(self.config.asr) if recognition.model or cached is not None else None,
             segmentation=self.segmentation_spec(segments),
             timings=timings,
             warnings=warnings,
             diarization=diarization,
+            language=recognition.info() if recognition.language else None,
         )
 
     def _diarize(
@@ -200,12 +236,14 @@ class FeaturePipeline:
         media: Media,
         sha: str,
         utterances: list[Utterance],
+        recognition: Recognition,
         split: bool,
         warnings: list[str],
         timings: dict[str, float],
     ) -> tuple[list[Utterance], dict[str, Any] | None]:
         """Speaker-labelled utterances (cached) and the diarization record. split: cut utterances
-        where the speaker changes (not for user-given windows, which labels may be attached to)."""
+        where the speaker changes (not for user-given windows, which labels may be attached to); the
+        pieces of a split utterance get their own original-language text and text issue again."""
         if self.diarizer is None or not utterances:
             return utterances, None
         if self.config.diarization.encoder.weights is None:
@@ -227,40 +265,29 @@ class FeaturePipeline:
             cached = {"utterances": [u.to_dict() for u in result.utterances], "summary": result.summary()}
             self.cache.put_json(key, cached)
         record = {"method": "ge2e-ahc", "requested": self.config.diarization.speakers, **cached["summary"]}
-        return [Utterance.from_dict(u) for u in cached["utterances"]], record
+        utterances = [Utterance.from_dict(u) for u in cached["utterances"]]
+        return (annotate(utterances, recognition) if cached["summary"].get("splits") else utterances), record
 
-    def _recognise(self, media: Media, segments: Sequence[Segment] | None, warnings: list[str]) -> Any:
+    def _recognise(self, media: Media, segments: Sequence[Segment] | None, warnings: list[str]) -> Recognition:
         """Words for pause segmentation, or one word list per user segment lacking text."""
         audio = media.audio()
         if segments is None:
-            if audio is None or len(audio) == 0:
-                return []
-            return _words_to_json(transcribe_long(self.transcriber, audio, self.config.asr.max_chunk_s))
-        per_segment = []
-        for segment in segments:
-            if segment.text is not None or audio is None:
-                per_segment.append([])
-                continue
-            lo, hi = int(segment.start * SAMPLE_RATE), int(segment.end * SAMPLE_RATE)
-            words = self.transcriber.transcribe(np.asarray(audio[lo:hi], dtype=np.float32))
-            shifted = [Word(w.text, w.start + segment.start, w.end + segment.start, w.probability) for w in words]
-            per_segment.append(_words_to_json(shifted))
+            return self.recogniser.recognise(audio)
         if audio is None and any(s.text is None for s in segments):
             warnings.append("no audio stream: segments without text stay empty")
-        return per_segment
+        return self.recogniser.recognise(audio, [None if s.text is not None else (s.start, s.end) for s in segments])
 
-    def _utterances_from(self, cached: Any, segments: Sequence[Segment] | None) -> list[Utterance]:
+    def _utterances_from(self, recognition: Recognition, segments: Sequence[Segment] | None) -> list[Utterance]:
         if segments is None:
-            return segment_words(_words_from_json(cached), self.config.segmentation)
+            return annotate(segment_words(recognition.words[0], self.config.segmentation), recognition)
         utterances = []
-        for index, (segment, rows) in enumerate(zip(segments, cached)):
-            words = tuple(_words_from_json(rows))
+        for index, (segment, words) in enumerate(zip(segments, recognition.words)):
             text = segment.text if segment.text is not None else join_words(words)
             utterances.append(Utterance(index, segment.start, segment.end, text, words))
-        return utterances
+        return annotate(utterances, recognition)
 
     def _feature_key(self, sha: str, utterances: Sequence[Utterance], info: ExtractorInfo) -> str:
-        windows = [(u.start, u.end, u.text) for u in utterances]
+        windows = [(u.start, u.end, u.text) + ((u.text_issue,) if u.text_issue else ()) for u in utterances]
         return cache_key(sha=sha, stage=info.modality, extractor=info.to_spec(), windows=windows)
 
     def _cached_features(self, sha: str, utterances: Sequence[Utterance]) -> dict[str, ModalityFeatures]:

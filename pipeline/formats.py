@@ -1,47 +1,95 @@
-"""Label files in several formats: json (the schema'd document), csv (one row per utterance),
-srt and vtt (subtitles whose lines carry each utterance's labels)."""
+"""Label files, one writer class per format over the one label record (core/labels.py):
+json (the schema'd document), csv (CSV_COLUMNS, one row per utterance), srt and vtt (subtitles whose
+lines carry each utterance's labels). `get_writer(fmt)` returns the class; a new format is one class."""
 
 from __future__ import annotations
 
-from .analyze import UtteranceResult, VideoResult
+import csv
+import io
+from typing import ClassVar
 
-FORMATS = ("json", "csv", "srt", "vtt")
+from mtmm_es.core.errors import MtmmError
+from mtmm_es.core.labels import CSV_COLUMNS, UtteranceResult, VideoResult
+
+
+class LabelWriter:
+    """Renders one video's labels as text; `extension` names the format (and the file suffix)."""
+
+    extension: ClassVar[str]
+
+    def render(self, result: VideoResult) -> str:
+        raise NotImplementedError
+
+
+class JsonWriter(LabelWriter):
+    extension = "json"
+
+    def render(self, result: VideoResult) -> str:
+        return result.to_json() + "\n"
+
+
+def csv_text(rows: list[dict], header: bool = True) -> str:
+    """Rows in the one CSV layout as text."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
+    if header:
+        writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+class CsvWriter(LabelWriter):
+    extension = "csv"
+
+    def render(self, result: VideoResult) -> str:
+        return csv_text(result.rows())
 
 
 def caption(utterance: UtteranceResult) -> str:
     """Subtitle text: labels on the first line, the speaker and words on the second."""
     parts = []
     if utterance.sentiment:
-        parts.append(f"{utterance.sentiment['label']} {utterance.sentiment['score']:+.1f}")
+        parts.append(f"{utterance.sentiment.label} {utterance.sentiment.score:+.1f}")
     if utterance.emotions:
-        parts.append("/".join(utterance.emotions["labels"]))
+        parts.append("/".join(utterance.emotions.labels))
     if utterance.sarcasm:
-        parts.append(f"sarcasm {utterance.sarcasm['p']:.2f}")
+        parts.append(f"sarcasm {utterance.sarcasm.p:.2f}")
     words = f"{utterance.speaker}: {utterance.text}" if utterance.speaker else utterance.text
     return f"[{' | '.join(parts)}]\n{words}"
 
 
-def _subtitles(result: VideoResult, fmt: str) -> str:
-    import pysubs2
+class SrtWriter(LabelWriter):
+    extension = "srt"
 
-    subtitles = pysubs2.SSAFile()
-    for utterance in result.utterances:
-        subtitles.append(
-            pysubs2.SSAEvent(
-                start=round(utterance.start * 1000),
-                end=round(utterance.end * 1000),
-                text=caption(utterance).replace("\n", "\\N"),
+    def render(self, result: VideoResult) -> str:
+        import pysubs2
+
+        subtitles = pysubs2.SSAFile()
+        for utterance in result.utterances:
+            subtitles.append(
+                pysubs2.SSAEvent(
+                    start=round(utterance.start * 1000),
+                    end=round(utterance.end * 1000),
+                    text=caption(utterance).replace("\n", "\\N"),
+                )
             )
-        )
-    return subtitles.to_string(fmt)
+        return subtitles.to_string(self.extension)
+
+
+class VttWriter(SrtWriter):
+    extension = "vtt"
+
+
+WRITERS: dict[str, type[LabelWriter]] = {w.extension: w for w in (JsonWriter, CsvWriter, SrtWriter, VttWriter)}
+FORMATS = tuple(WRITERS)
+
+
+def get_writer(fmt: str) -> type[LabelWriter]:
+    if fmt not in WRITERS:
+        raise MtmmError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
+    return WRITERS[fmt]
 
 
 def render(result: VideoResult, fmt: str) -> str:
     """The labels of one video as text in `fmt`."""
-    if fmt == "json":
-        return result.to_json() + "\n"
-    if fmt == "csv":
-        return result.to_dataframe().to_csv(index=False)
-    if fmt in ("srt", "vtt"):
-        return _subtitles(result, fmt)
-    raise ValueError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+    return get_writer(fmt)().render(result)

@@ -27,9 +27,9 @@ import numpy as np  # noqa: E402
 
 from mtmm_es.core.errors import MtmmError  # noqa: E402
 from mtmm_es.core.files import atomic_write_bytes, atomic_write_text  # noqa: E402
+from mtmm_es.core.labels import UtteranceResult, VideoResult  # noqa: E402
 
-from .analyze import UtteranceResult, VideoResult  # noqa: E402
-from .formats import caption, render  # noqa: E402
+from .formats import caption, get_writer  # noqa: E402
 
 EMOTION_COLOURS = {
     "anger": "#d62728",
@@ -51,7 +51,7 @@ def _png(figure) -> bytes:
 
 
 def _duration(result: VideoResult) -> float:
-    return max(result.source["duration"], max((u.end for u in result.utterances), default=0.0), 1e-3)
+    return max(result.source.duration, max((u.end for u in result.utterances), default=0.0), 1e-3)
 
 
 def timeline_png(result: VideoResult) -> bytes:
@@ -62,7 +62,7 @@ def timeline_png(result: VideoResult) -> bytes:
     colour_map = plt.get_cmap("RdYlGn")
     lanes = _speakers(result)
     for u in result.utterances:
-        p = u.sentiment["p_positive"] if u.sentiment else 0.5
+        p = u.sentiment.p_positive if u.sentiment else 0.5
         lane = lanes.index(u.speaker) if u.speaker in lanes else 0
         bars.barh(lane, u.end - u.start, left=u.start, color=colour_map(p), edgecolor="black", linewidth=0.5)
         bars.text((u.start + u.end) / 2, lane, str(u.index), ha="center", va="center", fontsize=8)
@@ -71,16 +71,17 @@ def timeline_png(result: VideoResult) -> bytes:
     bars.set_title("utterances (colour: P(positive), red 0 .. green 1)", fontsize=10)
     figure.colorbar(plt.cm.ScalarMappable(cmap=colour_map), cax=bars.inset_axes([1.01, 0.0, 0.015, 1.0]))
     mids = [(u.start + u.end) / 2 for u in result.utterances]
-    if result.utterances and result.utterances[0].emotions:
+    if any(u.emotions for u in result.utterances):
         for name, colour in EMOTION_COLOURS.items():
-            curves.plot(mids, [u.emotions["scores"][name] for u in result.utterances], "o-", color=colour, label=name)
+            scores = [u.emotions.scores[name] if u.emotions else np.nan for u in result.utterances]
+            curves.plot(mids, scores, "o-", color=colour, label=name)
         curves.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     curves.set_ylim(0, 1)
     curves.set_ylabel("emotion score")
-    if result.utterances and result.utterances[0].sarcasm:
+    if any(u.sarcasm for u in result.utterances):
         sarcasm.bar(
             mids,
-            [u.sarcasm["p"] for u in result.utterances],
+            [u.sarcasm.p if u.sarcasm else 0.0 for u in result.utterances],
             width=[max(u.end - u.start, 0.2) for u in result.utterances],
             color="#7f7f7f",
         )
@@ -110,8 +111,7 @@ def attention_png(pair: str, weights: np.ndarray) -> bytes:
 
 def _speakers(result: VideoResult) -> list[str | None]:
     """Lanes of the timeline: the speakers in label order, or one unnamed lane."""
-    names = sorted({u.speaker for u in result.utterances if u.speaker}, key=lambda s: int(s[1:]))
-    return list(names) or [None]
+    return list(result.summary.get("speakers", {})) or [None]
 
 
 def _sentiment_colour(p: float) -> str:
@@ -127,7 +127,7 @@ def timeline_svg(result: VideoResult, width: int = 1000) -> str:
     lane_h, gap, left = 26, 4, 40
     plot_w = width - left - 10
     lanes_h = len(lanes) * (lane_h + gap)
-    curve_h = 110 if result.utterances and result.utterances[0].emotions else 0
+    curve_h = 110 if any(u.emotions for u in result.utterances) else 0
     height = lanes_h + curve_h + 22
 
     def x(t: float) -> float:
@@ -143,7 +143,7 @@ def timeline_svg(result: VideoResult, width: int = 1000) -> str:
         parts.append(f'<rect x="{left}" y="{y}" width="{plot_w}" height="{lane_h}" class="lane-bg"/>')
     for u in result.utterances:
         lane = lanes.index(u.speaker) if u.speaker in lanes else 0
-        p = u.sentiment["p_positive"] if u.sentiment else 0.5
+        p = u.sentiment.p_positive if u.sentiment else 0.5
         label = f"#{u.index} {u.speaker or ''} {u.start:.1f}-{u.end:.1f} s: P(positive) {p:.2f}"
         parts.append(
             f'<rect class="seg" data-index="{u.index}" x="{x(u.start)}" y="{lane * (lane_h + gap) + 2}"'
@@ -154,8 +154,9 @@ def timeline_svg(result: VideoResult, width: int = 1000) -> str:
         base = lanes_h + curve_h - 6
         for name, colour in EMOTION_COLOURS.items():
             points = " ".join(
-                f"{x((u.start + u.end) / 2)},{round(base - (curve_h - 12) * u.emotions['scores'][name], 2)}"
+                f"{x((u.start + u.end) / 2)},{round(base - (curve_h - 12) * u.emotions.scores[name], 2)}"
                 for u in result.utterances
+                if u.emotions
             )
             parts.append(
                 f'<polyline class="emotion" points="{points}" stroke="{colour}"><title>{name}</title></polyline>'
@@ -170,15 +171,15 @@ def timeline_svg(result: VideoResult, width: int = 1000) -> str:
 def _utterance_item(u: UtteranceResult, speakers: list[str | None]) -> str:
     labels = []
     if u.sentiment:
-        labels.append(f"{u.sentiment['label']} {u.sentiment['score']:+.2f}")
+        labels.append(f"{u.sentiment.label} {u.sentiment.score:+.2f}")
     if u.emotions:
-        labels.append("/".join(u.emotions["labels"]))
+        labels.append("/".join(u.emotions.labels))
     if u.sarcasm:
-        labels.append(f"sarcasm {u.sarcasm['p']:.2f}")
-    face = f' <span class="face">face {u.face["track"]} ({u.face["confidence"]:.2f})</span>' if u.face else ""
+        labels.append(f"sarcasm {u.sarcasm.p:.2f}")
+    face = f' <span class="face">face {u.face.track} ({u.face.confidence:.2f})</span>' if u.face else ""
     colour = SPEAKER_COLOURS[speakers.index(u.speaker) % len(SPEAKER_COLOURS)] if u.speaker in speakers else "#888"
     speaker = f'<span class="speaker" style="background:{colour}">{html.escape(u.speaker)}</span> ' if u.speaker else ""
-    p = u.sentiment["p_positive"] if u.sentiment else 0.5
+    p = u.sentiment.p_positive if u.sentiment else 0.5
     return (
         f'<li class="utt" data-index="{u.index}" data-start="{u.start}" data-end="{u.end}"'
         f' style="border-left-color:{_sentiment_colour(p)}">'
@@ -326,9 +327,9 @@ def write_report(
         atomic_write_bytes(html_path.parent / name, png)
         written.append(html_path.parent / name)
     vtt = html_path.parent / f"{stem}.vtt"
-    atomic_write_text(vtt, render(result, "vtt"))
+    atomic_write_text(vtt, get_writer("vtt")().render(result))
     written.append(vtt)
-    source = result.source["path"]
+    source = result.source.path
     video_src = embedded_video(source, ffmpeg) if embed_video else _video_link(source, html_path)
     speakers = _speakers(result)
     summary = result.summary.get("sentiment", {})
@@ -344,9 +345,9 @@ def write_report(
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; media-src * data: file:; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
 <style>{STYLE}</style></head>
 <body data-current="-1"><h1>{title}</h1>
-<p>{result.summary["utterances"]} utterances, {result.source["duration"]:.1f} s, {len([s for s in speakers if s])} speaker(s); overall
+<p>{result.summary["utterances"]} utterances, {result.source.duration:.1f} s, {len([s for s in speakers if s])} speaker(s); overall
 <b>{html.escape(str(summary.get("label", "n/a")))}</b> (P(positive) {summary.get("p_positive", float("nan")):.2f});
-model: {html.escape(str(result.model.get("recipe") or result.model["checkpoint"]))}, modalities used: {", ".join(result.model["modalities"])}.
+model: {html.escape(str(result.model.recipe or result.model.checkpoint))}, modalities used: {", ".join(result.model.modalities)}.
 Click an utterance or the timeline to seek; subtitles carry the labels ({html.escape(vtt.name)} beside this page).</p>
 {"".join(f'<p class="warning">warning: {html.escape(w)}</p>' for w in result.warnings)}
 <div class="top"><div class="player"><video id="video" controls preload="metadata" src="{html.escape(video_src)}"></video>

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import io
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -118,8 +120,10 @@ def renumber(utterances: Sequence[Utterance]) -> list[Utterance]:
     return [replace(u, index=i) for i, u in enumerate(utterances)]
 
 
-def _seconds(value: str) -> float:
-    """Seconds from '12.5', '00:01:02.5' or '00:01:02,500'."""
+def _seconds(value: str | None) -> float:
+    """Finite seconds from '12.5', '00:01:02.5' or '00:01:02,500'."""
+    if value is None or not value.strip():
+        raise ValueError("empty")
     value = value.strip().replace(",", ".")
     parts = value.split(":")
     if not 1 <= len(parts) <= 3:
@@ -127,23 +131,34 @@ def _seconds(value: str) -> float:
     total = 0.0
     for part in parts:
         total = total * 60 + float(part)
+    if not math.isfinite(total):
+        raise ValueError(value)
     return total
 
 
 def _read_csv_segments(path: Path) -> list[Segment]:
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        columns = {c.strip().lower(): c for c in reader.fieldnames or ()}
-        if "start" not in columns or "end" not in columns:
-            raise MtmmError("segments CSV needs 'start' and 'end' columns (and optionally 'text')", path)
-        segments = []
-        for line, row in enumerate(reader, start=2):
-            try:
-                start, end = _seconds(row[columns["start"]]), _seconds(row[columns["end"]])
-            except (ValueError, TypeError):
-                raise MtmmError(f"line {line}: start/end must be seconds or HH:MM:SS.mmm", path) from None
-            text = (row.get(columns["text"]) or "").strip() if "text" in columns else ""
-            segments.append(Segment(start, end, text or None))
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = path.read_bytes()[: error.start].count(b"\n") + 1
+        raise MtmmError(f"line {line}: not UTF-8 text (save the CSV as UTF-8)", path) from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    columns = {c.strip().lower(): c for c in reader.fieldnames or ()}
+    if "start" not in columns or "end" not in columns:
+        raise MtmmError("segments CSV needs 'start' and 'end' columns (and optionally 'text')", path)
+    segments = []
+    for row in reader:
+        line = reader.line_num
+        try:
+            start, end = _seconds(row[columns["start"]]), _seconds(row[columns["end"]])
+        except ValueError:
+            raise MtmmError(
+                f"line {line}: start and end must be finite seconds or HH:MM:SS.mmm "
+                f"(got {row[columns['start']]!r}, {row[columns['end']]!r})",
+                path,
+            ) from None
+        text = (row.get(columns["text"]) or "").strip() if "text" in columns else ""
+        segments.append(Segment(start, end, text or None))
     return segments
 
 

@@ -4,6 +4,7 @@ The model package reads corpora; media in them go through the pipeline's own ext
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,11 @@ from mtmm_es.model.corpora.common import add_text_features
 from mtmm_es.model.corpora.transcripts import load_transcripts
 from mtmm_es.model.data import check_spec
 from mtmm_es.model.fit import fit
-from mtmm_es.model.predictions import corpus_predictions, write_csv
+from mtmm_es.model.predictions import corpus_predictions
 from mtmm_es.model.recipes import load_recipe
 from mtmm_es.model.train import TrainConfig, distributed_rank, score_predictions, with_overrides
+
+_log = logging.getLogger(__name__)
 
 
 def _extract(path, segments):
@@ -40,7 +43,14 @@ def _load(dataset: str, data_dir: str | Path, split: str):
 
 
 # datasets that ship their own validation split (the others: carved from train by video)
-VALIDATION_SPLITS = {"videos": "val", "mosei": "valid", "meld": "dev", "mustard": "val", "mustardpp": "val"}
+VALIDATION_SPLITS = {
+    "videos": "val",
+    "mosei": "valid",
+    "mosei-text": "valid",
+    "meld": "dev",
+    "mustard": "val",
+    "mustardpp": "val",
+}
 
 
 def train_and_save(
@@ -77,7 +87,7 @@ def train_and_save(
     if dataset in VALIDATION_SPLITS and not folds and not val_fraction:
         validation = _load(dataset, data_dir, VALIDATION_SPLITS[dataset])
         validation = validation if validation.videos else None
-    log = print if verbose else None
+    log = _log.info if verbose else None
     checkpoint, report = fit(
         corpus, config, folds=folds or 1, val_fraction=val_fraction or 0.2, log=log, validation=validation
     )
@@ -96,7 +106,7 @@ def _train_multi(recipe, data_dir: str | Path, out: str | Path, verbose: bool) -
     """The weakly-supervised multi-dataset recipe (the default model)."""
     from mtmm_es.model.multi import run_default_recipe
 
-    checkpoint, report = run_default_recipe(recipe, data_dir, log=print if verbose else None)
+    checkpoint, report = run_default_recipe(recipe, data_dir, log=_log.info if verbose else None)
     save_checkpoint(checkpoint, out)
     atomic_write_json(Path(out) / "report.json", report)
     return report
@@ -118,30 +128,40 @@ def evaluate_checkpoint(checkpoint_dir: str | Path, dataset: str, data_dir: str 
     return metrics
 
 
+def _write_rows(rows: list[dict[str, Any]], out: str | Path) -> None:
+    from mtmm_es.core.files import atomic_write_text
+    from mtmm_es.pipeline.formats import csv_text
+
+    atomic_write_text(out, csv_text(rows))
+
+
 def predict_transcripts(transcripts: str | Path, out: str | Path, checkpoint_dir: str | Path | None = None) -> int:
     """Transcripts (video_id, segment_id, text) through our text extractor, configured as the
-    checkpoint was trained, and the model with per-video context -> CSV."""
+    checkpoint was trained, and the model with per-video context -> CSV in the one label layout
+    (file = video_id, index = segment_id); a checkpoint that also uses acoustic or visual features
+    sees them as absent."""
     from mtmm_es.extractors.text import GloveTextExtractor
     from mtmm_es.pipeline.analyze import default_checkpoint_dir, extraction_config_for
     from mtmm_es.pipeline.config import ExtractionConfig
+    from mtmm_es.pipeline.destinations import check_file_output
 
+    check_file_output(out, [transcripts])
     checkpoint = load_checkpoint(checkpoint_dir or default_checkpoint_dir())
-    if set(checkpoint.feature_spec) != {"text"}:
-        raise MtmmError(
-            "transcripts carry text only; this checkpoint also needs "
-            f"{', '.join(sorted(set(checkpoint.feature_spec) - {'text'}))}",
-            checkpoint_dir,
-        )
+    if "text" not in checkpoint.feature_spec:
+        raise MtmmError("transcripts carry text only; this checkpoint does not use text", checkpoint_dir)
     text_config = extraction_config_for(checkpoint.feature_spec, ExtractionConfig()).text
     corpus = add_text_features(load_transcripts(transcripts), GloveTextExtractor(text_config))
-    check_spec(checkpoint.feature_spec, corpus.spec, str(transcripts))
-    rows = corpus_predictions(checkpoint, corpus, by_segment=True)
-    write_csv(rows, out)
+    check_spec({"text": checkpoint.feature_spec["text"]}, corpus.spec, str(transcripts))
+    rows = corpus_predictions(checkpoint, corpus)
+    _write_rows(rows, out)
     return len(rows)
 
 
 def predict_to_csv(checkpoint_dir: str | Path, dataset: str, data_dir: str | Path, split: str, out: str | Path) -> int:
+    from mtmm_es.pipeline.destinations import check_file_output
+
+    check_file_output(out, [])
     checkpoint, corpus = _checked(checkpoint_dir, dataset, data_dir, split)
     rows = corpus_predictions(checkpoint, corpus)
-    write_csv(rows, out)
+    _write_rows(rows, out)
     return len(rows)

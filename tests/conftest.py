@@ -1,30 +1,20 @@
-"""Shared fixtures: the committed talking-head clip, ../shared data (skipped when absent), media helpers."""
+"""Shared fixtures: the committed talking-head clip, a temporary cache for every test, one feature
+pipeline per session. Plain helpers (ffmpeg, shared_path) live in helpers.py."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
-import imageio_ffmpeg
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-FIXTURE_VIDEO = ROOT / "tests" / "fixtures" / "talking_head.mp4"
-SHARED_DATA = Path(os.environ.get("MTMM_SHARED_DATA") or ROOT.parent / "shared" / "data")  # override: worktrees
+from helpers import FIXTURE_VIDEO
 
 
-def shared_path(*parts: str) -> Path:
-    """A path under ../shared/data, or skip the test with the reason."""
-    path = SHARED_DATA.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"{path} is absent (the shared data folder is only present in this workplace and CI)")
-    return path
-
-
-def ffmpeg(*args: str) -> None:
-    """Run the bundled ffmpeg quietly, failing the test on error."""
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", *args], check=True)
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets its own empty default cache folder (MTMM_CACHE_DIR, inherited by the processes
+    it starts): no test writes into the user's ~/.cache or sees another test's entries. Tests that
+    share extractions on purpose use the session's `cache_dir`."""
+    monkeypatch.setenv("MTMM_CACHE_DIR", str(tmp_path_factory.mktemp("default-cache")))
 
 
 @pytest.fixture(scope="session")

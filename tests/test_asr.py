@@ -90,6 +90,7 @@ def build_scripted_whisper(path: Path) -> list[str]:
 
 
 def test_openai_whisper_backend_with_a_test_built_checkpoint(tmp_path: Path, fixture_audio: np.ndarray) -> None:
+    pytest.importorskip("whisper", reason="openai-whisper is the optional extra mtmm-es[openai-whisper]")
     checkpoint = tmp_path / "scripted-tiny.pt"
     expected = build_scripted_whisper(checkpoint)
     transcriber = make_transcriber(AsrConfig(backend="openai-whisper", model=str(checkpoint)))
@@ -100,6 +101,7 @@ def test_openai_whisper_backend_with_a_test_built_checkpoint(tmp_path: Path, fix
 
 
 def test_openai_whisper_refuses_pickled_payloads(tmp_path: Path) -> None:
+    pytest.importorskip("whisper", reason="openai-whisper is the optional extra mtmm-es[openai-whisper]")
     evil = tmp_path / "evil.pt"
     marker = tmp_path / "pwned"
     torch.save({"dims": {}, "payload": _Payload(str(marker))}, evil)
@@ -117,6 +119,7 @@ class _Payload:
 
 
 def test_openai_whisper_model_names_need_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("whisper", reason="openai-whisper is the optional extra mtmm-es[openai-whisper]")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     with pytest.raises(MtmmError, match="not in"):
         make_transcriber(AsrConfig(backend="openai-whisper", model="base.en"))

@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import ffmpeg
+from helpers import ffmpeg
 from skimage import data
 
 from mtmm_es.extractors.base import Utterance
@@ -77,6 +77,7 @@ def _peak_rss_mb(video: Path) -> tuple[float, float]:
     return int(peak_kb) / 1024, float(duration)
 
 
+@pytest.mark.slow
 def test_long_video_keeps_memory_bounded(tmp_path: Path) -> None:
     videos = {}
     for minutes in (1, 10):
@@ -130,6 +131,7 @@ class _Payload:
         return (Path.touch, (Path(self.marker),))
 
 
+@pytest.mark.slow
 def test_video_without_faces_reports_the_missing_modality(tmp_path: Path, fixture_video: Path) -> None:
     faceless = tmp_path / "faceless.mp4"
     ffmpeg(
@@ -155,3 +157,10 @@ def test_video_without_faces_reports_the_missing_modality(tmp_path: Path, fixtur
     assert result.returncode == 0, result.stderr
     document = json.loads(out.read_text())
     assert document["utterances"] and all("visual" not in u["modalities"]["available"] for u in document["utterances"])
+
+
+def test_a_missing_ffmpeg_is_one_line_before_any_model_loads(tmp_path: Path, fixture_video: Path) -> None:
+    missing = tmp_path / "nonexistent"
+    result = analyze(str(fixture_video), "--out", str(tmp_path / "x.json"), "--ffmpeg", str(missing))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and str(missing) in result.stderr
+    assert "not an executable" in result.stderr or "not found or not executable" in result.stderr

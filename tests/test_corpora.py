@@ -9,7 +9,7 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import shared_path
+from helpers import shared_path
 
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.model.corpora import load_corpus
@@ -177,3 +177,19 @@ def test_own_labelled_videos(tmp_path: Path, fixture_video: Path, cache_dir: Pat
     (tmp_path / "labels.csv").write_text("file,start,end,emotions\ntalk.mp4,0,1,joyful\n")
     with pytest.raises(MtmmError, match="unknown emotion names"):
         load_corpus("videos", tmp_path, "train", FeaturePipeline(ExtractionConfig()).extract)
+
+
+@pytest.mark.parametrize(
+    "rows, cause",
+    [
+        ("talk.mp4,0,1\ntalk.mp4,,2\n", "line 3: 'start' must be seconds"),
+        ("talk.mp4,0,1\n,1,2\n", "line 3: 'file' must be a file name"),
+        ("talk.mp4,0,nan\n", "line 2: 'end' must be seconds"),
+        ("talk.mp4,zero,1\n", "line 2: 'start' must be seconds"),
+    ],
+)
+def test_empty_or_bad_cells_in_own_labels_are_one_line(tmp_path: Path, rows: str, cause: str) -> None:
+    (tmp_path / "labels.csv").write_text("file,start,end\n" + rows)
+    with pytest.raises(MtmmError) as error:
+        load_corpus("videos", tmp_path, "train", lambda path, segments: None)
+    assert str(error.value) == f"{tmp_path / 'labels.csv'}: {cause}"

@@ -9,7 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import shared_path
+import pytest
+from helpers import shared_path
 
 EQUIVALENCE = """
 import json, os, sys
@@ -38,6 +39,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_one_process_ddp_trains_exactly_like_plain_training(tmp_path: Path) -> None:
     plain = subprocess.run([sys.executable, "-c", EQUIVALENCE], capture_output=True, text=True)
     assert plain.returncode == 0, plain.stderr
@@ -53,6 +55,7 @@ def test_one_process_ddp_trains_exactly_like_plain_training(tmp_path: Path) -> N
     assert json.loads(plain.stdout) == json.loads(ddp.stdout)
 
 
+@pytest.mark.slow
 def test_mtmm_train_under_torchrun(tmp_path: Path) -> None:
     data = shared_path("mosi")
     out = tmp_path / "ddp-checkpoint"

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ffmpeg
+from helpers import ffmpeg
 
+from mtmm_es.core.errors import MtmmError
 from mtmm_es.pipeline import ExtractionConfig, FeaturePipeline, read_feature_set, write_extraction
 
 
@@ -136,3 +137,127 @@ def test_cli_bad_input_is_one_line_without_traceback(tmp_path: Path, content: by
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith(f"error: {bad}: ")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_segment_after_the_media_end_is_refused_before_any_work(tmp_path: Path, fixture_video: Path) -> None:
+    segments = tmp_path / "segments.csv"
+    segments.write_text("start,end,text\n0.0,4.5,hello\n30.0,35.0,from another recording\n")
+    pipeline = FeaturePipeline(ExtractionConfig(segments=str(segments), modalities=("text",)))
+    with pytest.raises(MtmmError, match="segment 2 \\(30.00-35.00 s\\) starts after the media ends \\(18.70 s\\)"):
+        pipeline.extract(fixture_video)
+    assert not pipeline.recogniser.loaded  # refused before loading the recogniser
+
+
+def test_a_segment_running_past_the_end_is_a_warning(tmp_path: Path, fixture_video: Path, cache_dir: Path) -> None:
+    segments = tmp_path / "segments.csv"
+    segments.write_text("start,end,text\n15.0,25.0,the end\n")
+    config = ExtractionConfig(segments=str(segments), modalities=("text",), cache_dir=str(cache_dir))
+    extraction = FeaturePipeline(config).extract(fixture_video)
+    assert extraction.warnings == ["segment 1 ends at 25.00 s, after the media's end (18.70 s)"]
+
+
+def test_late_audio_gives_utterances_on_the_video_timeline(
+    tmp_path: Path, fixture_video: Path, cache_dir: Path
+) -> None:
+    late = tmp_path / "late.mp4"
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=160x120:r=10:d=14",
+        "-itsoffset",
+        "6",
+        "-t",
+        "8",
+        "-i",
+        str(fixture_video),
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-c:v",
+        "libx264",
+        "-c:a",
+        "aac",
+        str(late),
+    )
+    config = ExtractionConfig(cache_dir=str(cache_dir), modalities=("text",))
+    extraction = FeaturePipeline(config).extract(late)
+    assert extraction.utterances and extraction.utterances[0].start >= 6.0
+    assert "movie" in extraction.utterances[0].text.lower()
+    assert extraction.warnings == []  # no false "truncated or damaged"
+    assert extraction.spec()["media"]["audio_start"] == pytest.approx(6.0, abs=0.1)
+
+
+def test_the_speech_track_of_a_two_track_recording_is_used(
+    tmp_path: Path, fixture_video: Path, cache_dir: Path
+) -> None:
+    both = tmp_path / "obs.mkv"
+    ffmpeg(
+        "-i",
+        str(fixture_video),
+        "-f",
+        "lavfi",
+        "-i",
+        "anullsrc=r=48000:cl=stereo",
+        "-t",
+        "6",
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-map",
+        "0:a",
+        "-c:v",
+        "copy",
+        "-c:a",
+        "aac",
+        str(both),
+    )
+    config = ExtractionConfig(cache_dir=str(cache_dir), modalities=("text",))
+    extraction = FeaturePipeline(config).extract(both)
+    assert extraction.utterances and "movie" in extraction.utterances[0].text.lower()
+    assert extraction.spec()["media"]["audio_stream"] == 1
+    assert any("using stream 1" in w for w in extraction.warnings)
+    chosen = FeaturePipeline(replace(config, audio_stream=0)).extract(both)
+    assert chosen.utterances == [] and chosen.spec()["media"]["audio_stream"] == 0
+
+
+def test_black_frames_mask_the_face_with_a_warning(tmp_path: Path, fixture_video: Path, cache_dir: Path) -> None:
+    black = tmp_path / "black.mp4"
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=black:s=320x240:r=10:d=6",
+        "-i",
+        str(fixture_video),
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-c:v",
+        "libx264",
+        "-c:a",
+        "copy",
+        "-shortest",
+        str(black),
+    )
+    config = ExtractionConfig(cache_dir=str(cache_dir), modalities=("text", "visual"))
+    extraction = FeaturePipeline(config).extract(black)
+    assert extraction.utterances and not extraction.features["visual"].mask.any()
+    assert "no face found in the video: the visual modality is masked for every utterance" in extraction.warnings
+
+
+def test_a_truncated_cache_entry_is_a_logged_miss(
+    tmp_path: Path, fixture_video: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = ExtractionConfig(cache_dir=str(tmp_path / "cache"), modalities=("text",))
+    first = FeaturePipeline(config).extract(fixture_video)
+    (entry,) = (tmp_path / "cache").rglob("*.npz")
+    entry.write_bytes(entry.read_bytes()[: entry.stat().st_size // 2])
+    with caplog.at_level("WARNING", logger="mtmm_es"):
+        again = FeaturePipeline(config).extract(fixture_video)
+    np.testing.assert_array_equal(again.features["text"].values, first.features["text"].values)
+    assert any("unreadable cache entry, recomputing" in r.getMessage() for r in caplog.records)
+    assert np.load(entry)["values"].shape == first.features["text"].values.shape  # rewritten whole

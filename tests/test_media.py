@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 import types
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ffmpeg
+from helpers import ffmpeg
 
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.extractors.base import SAMPLE_RATE
-from mtmm_es.pipeline.media import Media, parse_probe, probe
+from mtmm_es.pipeline.media import Media, probe
 
 
 def test_probe_reports_streams_size_and_duration(fixture_video: Path) -> None:
@@ -85,15 +90,32 @@ def test_audio_only_file_has_no_video(tmp_path: Path, fixture_video: Path) -> No
         assert list(media.frames(5, 640)) == []
 
 
-def test_parse_probe_ignores_cover_art_and_reads_kilo_rates() -> None:
-    header = (
-        "Input #0, mp3, from 'a.mp3':\n  Duration: 00:01:02.50, start: 0.000000, bitrate: 128 kb/s\n"
-        "  Stream #0:0: Audio: mp3 (mp3float), 44100 Hz, stereo, fltp, 128 kb/s\n"
-        "  Stream #0:1: Video: mjpeg (Baseline), yuvj420p, 500x500, 90k tbr, 90k tbn (attached pic)\n"
+def test_cover_art_is_not_a_video_stream(tmp_path: Path, fixture_video: Path) -> None:
+    cover = tmp_path / "cover.png"
+    song = tmp_path / "song.mp3"
+    ffmpeg("-i", str(fixture_video), "-frames:v", "1", str(cover))
+    ffmpeg(
+        "-i",
+        str(fixture_video),
+        "-i",
+        str(cover),
+        "-map",
+        "0:a",
+        "-map",
+        "1",
+        "-t",
+        "3",
+        "-c:a",
+        "libmp3lame",
+        "-c:v",
+        "png",
+        "-disposition:v",
+        "attached_pic",
+        str(song),
     )
-    info = parse_probe("a.mp3", header)
-    assert info.duration == pytest.approx(62.5)
+    info = probe(song)
     assert info.has_audio and not info.has_video
+    assert info.duration == pytest.approx(3.0, abs=0.1)
 
 
 def _bad_input(kind: str, folder: Path) -> Path:
@@ -122,3 +144,200 @@ def test_unreadable_inputs_name_the_file_and_the_cause(tmp_path: Path, kind: str
         probe(path)
     assert error.value.path == str(path)
     assert cause in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_title_tag_cannot_change_the_duration(tmp_path: Path, fixture_video: Path) -> None:
+    tagged = tmp_path / "tagged.mp4"
+    ffmpeg("-i", str(fixture_video), "-t", "3", "-c", "copy", "-metadata", "title=Duration: 99:00:00.00", str(tagged))
+    assert probe(tagged).duration == pytest.approx(3.0, abs=0.5)  # not 99 hours
+
+
+def test_a_late_audio_stream_keeps_its_place_on_the_timeline(tmp_path: Path, fixture_video: Path) -> None:
+    late = tmp_path / "late.mp4"
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=160x120:r=10:d=14",
+        "-itsoffset",
+        "6",
+        "-t",
+        "8",
+        "-i",
+        str(fixture_video),
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-c:v",
+        "libx264",
+        "-c:a",
+        "aac",
+        str(late),
+    )
+    with Media(late) as media:
+        assert media.info.audio_start == pytest.approx(6.0, abs=0.1)
+        audio = media.audio()
+        assert len(audio) / SAMPLE_RATE == pytest.approx(14.0, abs=0.2)
+        assert np.abs(audio[: 5 * SAMPLE_RATE]).max() == 0.0  # silence before the stream starts
+        assert np.abs(audio[7 * SAMPLE_RATE :]).max() > 0.05
+
+
+def _two_track_recording(folder: Path, fixture_video: Path) -> Path:
+    """As OBS records: a silent track first, the speech on the second."""
+    both = folder / "obs.mkv"
+    ffmpeg(
+        "-i",
+        str(fixture_video),
+        "-f",
+        "lavfi",
+        "-i",
+        "anullsrc=r=48000:cl=stereo",
+        "-t",
+        "5",
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-map",
+        "0:a",
+        "-c:v",
+        "copy",
+        "-c:a",
+        "aac",
+        str(both),
+    )
+    return both
+
+
+def test_the_audio_stream_with_sound_is_chosen_and_named(tmp_path: Path, fixture_video: Path) -> None:
+    recording = _two_track_recording(tmp_path, fixture_video)
+    with Media(recording) as media:
+        assert np.abs(media.audio()).max() > 0.05
+        assert media.info.audio_streams == 2 and media.info.audio_stream == 1
+        assert any("using stream 1" in w and "--audio-stream" in w for w in media.warnings)
+    with Media(recording, audio_stream=0) as media:
+        assert np.abs(media.audio()).max() == 0.0 and media.warnings == []
+    with pytest.raises(MtmmError, match="no audio stream 2 \\(the file has 2"):
+        Media(recording, audio_stream=2)
+
+
+def test_a_timestamp_jump_of_hours_adds_no_filler_frames(tmp_path: Path) -> None:
+    jumpy = tmp_path / "jumpy.mkv"
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=64x48:r=10:d=4",
+        "-vf",
+        "setpts=PTS+gte(T\\,2)*36000/TB",
+        "-fps_mode",
+        "passthrough",
+        "-c:v",
+        "libx264",
+        str(jumpy),
+    )
+    with Media(jumpy) as media:
+        times = [frame.time for frame in media.frames(5, 64)]
+    assert len(times) <= 40  # 40 real frames; ffmpeg's fps filter made ~180,000
+    assert times[0] == 0.0 and times[-1] == pytest.approx(36003.8, abs=0.3)
+
+
+def test_a_one_pixel_video_decodes(tmp_path: Path) -> None:
+    tiny = tmp_path / "tiny.mkv"
+    ffmpeg("-f", "lavfi", "-i", "color=c=gray:s=1x1:r=5:d=1", "-c:v", "png", str(tiny))
+    with Media(tiny) as media:
+        assert (media.info.width, media.info.height) == (1, 1)
+        frames = list(media.frames(5, 160))
+    assert len(frames) == 5 and frames[0].rgb.shape == (2, 2, 3)
+
+
+def test_nan_and_infinite_samples_are_zeroed_with_a_warning(tmp_path: Path) -> None:
+    import soundfile
+
+    samples = np.sin(np.linspace(0, 400, SAMPLE_RATE)).astype(np.float32)
+    samples[100:200] = np.nan
+    samples[300] = np.inf
+    wav = tmp_path / "nan.wav"
+    soundfile.write(wav, samples, SAMPLE_RATE, subtype="FLOAT")
+    with Media(wav) as media:
+        audio = media.audio()
+        assert np.isfinite(audio).all() and np.abs(audio).max() > 0.5
+        assert media.warnings == ["101 audio samples were NaN or infinite and were set to 0"]
+
+
+def test_a_named_pipe_is_not_called_empty(tmp_path: Path) -> None:
+    fifo = tmp_path / "stream.wav"
+    os.mkfifo(fifo)
+    with pytest.raises(MtmmError, match="not a regular file"):
+        probe(fifo)
+
+
+def test_a_missing_ffmpeg_is_refused_before_any_work(tmp_path: Path, fixture_video: Path) -> None:
+    from mtmm_es.pipeline import ExtractionConfig
+
+    with pytest.raises(MtmmError) as error:
+        ExtractionConfig(ffmpeg=str(tmp_path / "nonexistent"))
+    assert str(error.value) == f"{tmp_path / 'nonexistent'}: ffmpeg binary not found or not executable"
+
+
+def test_no_decoded_audio_is_left_in_tmpdir_after_a_decode_error(tmp_path: Path, fixture_video: Path) -> None:
+    broken = tmp_path / "ffmpeg"
+    broken.write_text("#!/bin/sh\necho 'simulated decoder failure' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    with Media(fixture_video, ffmpeg_path=str(broken), temp_dir=str(temp)) as media:
+        with pytest.raises(MtmmError, match="cannot decode audio \\(simulated decoder failure\\)"):
+            media.audio()
+    assert list(temp.iterdir()) == []
+
+
+def _uses_folder(pid: int, folder: Path) -> bool:
+    """Whether process `pid` holds a file of `folder` open or mapped (named or anonymous)."""
+    for links in (Path(f"/proc/{pid}/fd"), Path(f"/proc/{pid}/map_files")):
+        try:
+            targets = [os.readlink(link) for link in links.iterdir()]
+        except OSError:
+            continue
+        if any(target.startswith(str(folder)) for target in targets):
+            return True
+    return False
+
+
+@pytest.mark.slow
+def test_sigterm_during_analysis_leaves_nothing_in_tmpdir(tmp_path: Path, fixture_video: Path) -> None:
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    code = "import sys; from mtmm_es import cli; sys.exit(cli.analyze_video(sys.argv[1:]))"
+    args = [str(fixture_video), "--out", str(tmp_path / "labels.json"), "--no-cache"]
+    env = {**os.environ, "TMPDIR": str(temp)}
+    process = subprocess.Popen([sys.executable, "-c", code, *args], env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline:
+        if any(temp.iterdir()) or _uses_folder(process.pid, temp):  # decoding: the handlers are in place
+            process.send_signal(signal.SIGTERM)
+            break
+        time.sleep(0.02)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert stderr.splitlines()[-1].startswith("error: terminated by SIGTERM")
+    assert list(temp.iterdir()) == [] and not (tmp_path / "labels.json").exists()
+
+
+def test_the_openai_whisper_extra_is_named_when_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mtmm_es.extractors.asr import AsrConfig
+    from mtmm_es.pipeline import ExtractionConfig, config
+
+    monkeypatch.setattr(config, "installed", lambda module: module != "whisper")
+    with pytest.raises(MtmmError, match=r"pip install 'mtmm-es\[openai-whisper\]'"):
+        ExtractionConfig(asr=AsrConfig(backend="openai-whisper"))
+
+
+def test_cancel_stops_frame_decoding_soon(fixture_video: Path) -> None:
+    with Media(fixture_video) as media:
+        frames = media.frames(0, 64)
+        next(frames)
+        media.cancel()  # what extract() does when an error or a signal ends the run
+        rest = sum(1 for _ in frames)
+    assert rest < 20  # only what was already decoded ahead, not the other ~185 frames

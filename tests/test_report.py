@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mtmm_es.pipeline import ExtractionConfig
-from mtmm_es.pipeline.analyze import Pipeline, summarise
+from mtmm_es.pipeline.analyze import Pipeline
 from mtmm_es.pipeline.report import write_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -28,8 +28,8 @@ def two_speaker_result(cache_dir: Path, fixture_video: Path, tmp_path_factory: p
     video = folder / "talk.mp4"
     shutil.copy(fixture_video, video)
     result = Pipeline(ExtractionConfig(cache_dir=str(cache_dir))).analyze(video)
-    utterances = [replace(u, speaker=f"S{1 + k % 2}") for k, u in enumerate(result.utterances)]
-    return replace(result, utterances=utterances, summary=summarise(utterances, result.source["duration"])), folder
+    utterances = tuple(replace(u, speaker=f"S{1 + k % 2}") for k, u in enumerate(result.utterances))
+    return replace(result, utterances=utterances), folder  # the summary (and its speakers) follows
 
 
 def test_report_is_self_contained_with_lanes_per_speaker(two_speaker_result) -> None:
@@ -92,7 +92,7 @@ def test_report_plays_seeks_and_follows_in_headless_chromium(two_speaker_result,
             driver.get(page.as_uri())
             _wait(driver, "return document.getElementById('video').readyState >= 1")
             duration = driver.execute_script("return document.getElementById('video').duration")
-            assert abs(duration - result.source["duration"]) < 0.5
+            assert abs(duration - result.source.duration) < 0.5
             cues = driver.execute_script(
                 "return Array.from(document.getElementById('video').textTracks[0].cues, c => c.text)"
             )

@@ -84,3 +84,21 @@ def test_bad_segment_files_are_explained(tmp_path: Path, name: str, content: str
     path.write_text(content)
     with pytest.raises(MtmmError, match=cause):
         read_segments(path)
+
+
+@pytest.mark.parametrize(
+    "content, line",
+    [
+        (b"start,end\n1,2\nnan,3\n", 3),
+        (b"start,end\n0,inf\n", 2),
+        (b"start,end\n1,2\n4\n", 3),  # a missing field
+        (b"start,end,text\n1,2,ok\n3,\n", 3),
+        (b"start,end,text\n1,2,ok\n3,4,caf\xe9\n", 3),  # Latin-1 bytes
+    ],
+)
+def test_bad_segment_rows_are_one_line_naming_the_file_and_row(tmp_path: Path, content: bytes, line: int) -> None:
+    path = tmp_path / "segments.csv"
+    path.write_bytes(content)
+    with pytest.raises(MtmmError) as error:
+        read_segments(path)
+    assert str(error.value).startswith(f"{path}: line {line}: ") and "\n" not in str(error.value)

@@ -10,7 +10,7 @@ import jsonschema
 import numpy as np
 import pytest
 import soundfile
-from conftest import ROOT, shared_path
+from helpers import ROOT, shared_path
 
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.extractors.base import Utterance, Word
@@ -62,7 +62,7 @@ def talk():
 
 def test_split_at_cuts_at_the_word_gap_nearest_the_change() -> None:
     words = [Word("a", 0.0, 0.5, 1), Word("b", 0.6, 1.2, 1), Word("c", 1.5, 2.0, 1), Word("d", 2.1, 2.6, 1)]
-    utterance = Utterance(3, 0.0, 2.6, "a b c d", tuple(words), "S1")
+    utterance = Utterance(3, 0.0, 2.6, "a b c d", tuple(words), speaker="S1")
     first, second = split_at(utterance, 1.3, min_duration_s=1.0)
     assert (first.text, first.start, first.end) == ("a b", 0.0, 1.2)
     assert (second.text, second.start, second.end) == ("c d", 1.5, 2.6)
@@ -186,3 +186,39 @@ def test_the_face_that_speaks_supplies_the_visual_features(two_faces) -> None:
     with Media(still) as media:
         voice_over = extractor.pool(extractor.analyze(media), media, windows)
     assert not voice_over.mask.any() and (voice_over.extras["face_track"] == -1).all()  # nobody in view speaks
+
+
+def test_the_label_record_carries_speakers_faces_and_a_summary_per_speaker() -> None:
+    from mtmm_es.core.labels import Face, ModelInfo, Sarcasm, Sentiment, Source, UtteranceResult, VideoResult
+    from mtmm_es.pipeline.formats import get_writer
+
+    def utterance(index: int, start: float, end: float, speaker: str, p: float) -> UtteranceResult:
+        sentiment = Sentiment("positive" if p >= 0.5 else "negative", p, 2 * p - 1)
+        return UtteranceResult(
+            index,
+            start,
+            end,
+            f"words {index}",
+            sentiment,
+            None,
+            Sarcasm(p / 2),
+            speaker=speaker,
+            face=Face(index % 2, 0.9),
+        )
+
+    utterances = (
+        utterance(0, 0.0, 3.0, "S1", 0.9),
+        utterance(1, 3.0, 4.0, "S2", 0.2),
+        utterance(2, 4.0, 5.0, "S10", 0.6),
+    )
+    model = ModelInfo("ckpt", None, ("sentiment", "sarcasm"), ("text",), 1, "f1")
+    result = VideoResult(Source("talk.mp4", "0" * 64, 5.0), model, {}, utterances)
+    speakers = result.summary["speakers"]
+    assert list(speakers) == ["S1", "S2", "S10"]  # numeric order, not text order
+    assert speakers["S1"]["talk_time"] == 3.0 and speakers["S1"]["talk_share"] == 0.6
+    assert speakers["S2"]["sentiment"]["label"] == "negative" and speakers["S1"]["sentiment"]["label"] == "positive"
+    assert speakers["S10"]["sarcasm"]["max_p"] == 0.3 and "emotions" not in speakers["S10"]
+    document = result.to_dict()  # (validated against the schema end to end above)
+    assert document["utterances"][1]["face"] == {"track": 1, "confidence": 0.9}
+    assert "\nS2: words 1" in get_writer("srt")().render(result)
+    assert [row["speaker"] for row in result.rows()] == ["S1", "S2", "S10"]

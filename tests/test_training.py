@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import shared_path
+from helpers import shared_path
 
 from mtmm_es.core.errors import MtmmError
+from mtmm_es.core.labels import CSV_COLUMNS
 from mtmm_es.model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from mtmm_es.model.corpora.mosi import load_mosi
 from mtmm_es.model.data import check_spec
@@ -49,6 +50,7 @@ def test_mosi_test_split_has_no_labels() -> None:
     assert test.n_utterances() == 752 and test.tasks() == ()
 
 
+@pytest.mark.slow
 def test_short_run_overfits_a_small_real_subset(small) -> None:
     config = replace(
         FAST, modalities=("acoustic",), hidden=32, dim=32, dropout=0.0, lr=0.01, epochs=60, patience=60, monitor="loss"
@@ -59,6 +61,7 @@ def test_short_run_overfits_a_small_real_subset(small) -> None:
     assert result.history[-1]["loss"] < result.history[0]["loss"] / 3
 
 
+@pytest.mark.slow
 def test_training_is_deterministic(small) -> None:
     config = replace(FAST, epochs=3, patience=3)
     first, second = train(small, small, config, log=None), train(small, small, config, log=None)
@@ -117,6 +120,7 @@ def test_pickled_checkpoint_is_refused_without_running_it(tmp_path: Path, writer
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_cli_train_and_predict_on_mosi(tmp_path: Path) -> None:
     data = shared_path("mosi")
     out = tmp_path / "ckpt"
@@ -161,7 +165,7 @@ def test_cli_train_and_predict_on_mosi(tmp_path: Path) -> None:
     result = subprocess.run(predict_cmd, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     lines = preds.read_text().splitlines()
-    assert lines[0] == "utterance_id,sentiment_label,p_positive,sentiment_score" and len(lines) == 753
+    assert lines[0] == ",".join(CSV_COLUMNS) and len(lines) == 753  # the one label CSV layout
     evaluate_cmd = [
         sys.executable,
         "-m",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ffmpeg
+from helpers import ffmpeg
 
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.extractors.base import Utterance

@@ -11,6 +11,7 @@ from ..data import Corpus
 from .common import ExtractFunction, add_text_features
 from .meld import load_meld
 from .mosei import load_mosei
+from .mosei_text import load_mosei_text
 from .mosi import load_mosi
 from .mustard import load_mustard, load_mustardpp
 from .videos import load_videos
@@ -18,6 +19,7 @@ from .videos import load_videos
 LOADERS = {
     "mosi": load_mosi,
     "mosei": load_mosei,
+    "mosei-text": load_mosei_text,
     "meld": load_meld,
     "mustard": load_mustard,
     "mustardpp": load_mustardpp,

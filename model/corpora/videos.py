@@ -43,11 +43,17 @@ def read_label_table(data_dir: Path) -> pd.DataFrame:
         table = pd.read_json(json_path, dtype={"file": str, "text": str, "emotions": str, "split": str})
     else:
         raise MtmmError("no labels.csv or labels.json in the dataset folder", data_dir)
+    source = csv_path if csv_path.is_file() else json_path
     missing = {"file", "start", "end"} - set(table.columns)
     if missing:
-        raise MtmmError(
-            f"label table lacks columns: {', '.join(sorted(missing))}", csv_path if csv_path.is_file() else json_path
-        )
+        raise MtmmError(f"label table lacks columns: {', '.join(sorted(missing))}", source)
+    for column in ("file", "start", "end"):
+        values = table[column] if column == "file" else pd.to_numeric(table[column], errors="coerce")
+        bad = values.map(_blank) if column == "file" else ~np.isfinite(values.astype(float))
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            where = f"line {row + 2}" if source is csv_path else f"record {row + 1}"
+            raise MtmmError(f"{where}: '{column}' must be {'a file name' if column == 'file' else 'seconds'}", source)
     return table
 
 

@@ -1,0 +1,104 @@
+"""Validation metrics of the default model (or any checkpoint trained by the default recipe), per dataset
+and with each modality removed at inference; the STL/MTL and cross-corpus figures recorded by the
+training run (report.json) are printed alongside. Test folds are never touched.
+
+    python benchmarks/default_model.py [--checkpoint model/default] [--data-dir ../shared/data]
+
+Per dataset: sentiment accuracy and AUC (MOSEI valid, MUStARD++ val), emotion mean WAcc (thresholds
+chosen on that validation set, as the seed paper reports) and macro-F1 (the checkpoint's own label
+thresholds), speech-emotion UAR on held-out speakers, sarcasm accuracy and AUC. The last line is JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import f1_score, roc_auc_score
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mtmm_es.model.checkpoint import load_checkpoint  # noqa: E402
+from mtmm_es.model.data import Video  # noqa: E402
+from mtmm_es.model.multi import load_datasets  # noqa: E402
+from mtmm_es.model.recipes import load_recipe  # noqa: E402
+from mtmm_es.model.train import gather, score_predictions  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def without(videos: list[Video], modality: str | None) -> list[Video]:
+    """The videos with one modality masked off (None: unchanged)."""
+    if modality is None:
+        return videos
+    return [
+        Video(v.id, v.utterance_ids, v.features, {**v.masks, modality: np.zeros(len(v), bool)}, v.targets, v.weights)
+        for v in videos
+    ]
+
+
+def dataset_metrics(checkpoint, dataset, modality: str | None) -> dict[str, float]:
+    videos = without(dataset.val.videos, modality)
+    predictions = checkpoint.predict(videos)
+    tasks = [t for t in dataset.tasks() if t in checkpoint.config.tasks]
+    metrics, _ = score_predictions(videos, predictions, tasks)
+    out: dict[str, float] = {}
+    for task in ("sentiment", "sarcasm"):
+        if task in tasks:
+            truth, pred = gather(videos, predictions, task)
+            out[f"{task}_accuracy"] = metrics[f"{task}_accuracy"]
+            out[f"{task}_auc"] = float(roc_auc_score(truth >= 0.5, pred))
+    if "emotion" in tasks:
+        truth, pred = gather(videos, predictions, "emotion")
+        thresholds = checkpoint.label_thresholds or [0.5] * 6
+        labelled = (pred[:, :6] >= np.asarray(thresholds[:6])).astype(int)
+        out["emotion_mean_wacc"] = metrics["emotion_mean_wacc"]
+        out["emotion_macro_f1"] = float(f1_score(truth[:, :6] >= 0.5, labelled, average="macro", zero_division=0))
+    if dataset.name == "speech":
+        out |= _speech_uar(checkpoint, videos, predictions)
+    return {k: round(v, 4) for k, v in out.items()}
+
+
+def _speech_uar(checkpoint, videos, predictions) -> dict[str, float]:
+    from mtmm_es.model.metrics import emotion_uar
+
+    result = {}
+    for name in ("cremad", "ravdess", "tess"):
+        rows = [i for i, v in enumerate(videos) if v.id.startswith(f"{name}-")]
+        if rows:
+            result[f"{name}_uar"] = emotion_uar([videos[i] for i in rows], [predictions[i] for i in rows])
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", default=str(ROOT / "model" / "default"))
+    parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
+    args = parser.parse_args()
+    checkpoint = load_checkpoint(args.checkpoint)
+    recipe = load_recipe(checkpoint.training.get("recipe") or "default")
+    datasets = load_datasets(Path(args.data_dir), recipe.extra or {})
+    results: dict[str, dict] = {}
+    for dataset in datasets:
+        for removed in (None, *checkpoint.config.modalities):
+            if removed is not None and removed not in dataset.val.spec:
+                continue
+            if not dataset.val.videos:
+                continue
+            key = dataset.name if removed is None else f"{dataset.name} without {removed}"
+            results[key] = dataset_metrics(checkpoint, dataset, removed)
+            print(f"{key:32s} " + "  ".join(f"{k}={v}" for k, v in results[key].items()), flush=True)
+    report = checkpoint.training.get("report", {})
+    for section in ("stl", "cross_corpus"):
+        if section in report:
+            results[section] = report[section]
+            print(f"{section} (from training): {json.dumps(report[section])}")
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

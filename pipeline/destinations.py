@@ -1,0 +1,131 @@
+"""Where outputs go, decided and checked in one place before any expensive work: never over an input,
+never one output over another, never into a folder that cannot hold it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from mtmm_es.core.errors import MtmmError, quoted
+
+from .formats import FORMATS
+
+STDOUT = "-"
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name one file (by inode when both exist, else by resolved path)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).resolve() == Path(b).resolve()
+
+
+def refuse_overwriting(output: str | Path, inputs: list[str | Path], what: str = "--out") -> None:
+    for source in inputs:
+        if same_file(output, source):
+            raise MtmmError(f"{what} names an input file; refusing to overwrite it", output)
+
+
+def check_file_output(output: str | Path, inputs: list[str | Path]) -> None:
+    """A file output: not a folder, not an input, in a folder that can take it."""
+    output = Path(output)
+    if output.is_dir():
+        raise MtmmError("is a folder; give --out a file name", output)
+    _writable_folder(output.parent, output, "cannot write")
+    refuse_overwriting(output, inputs)
+
+
+def format_for(out: str, explicit: str | None) -> str:
+    """The label format: the explicit choice, else --out's extension (json when it has none)."""
+    if explicit:
+        return explicit
+    suffix = Path(out).suffix.lower().lstrip(".")
+    if out == STDOUT or not suffix:
+        return "json"
+    if suffix not in FORMATS:
+        raise MtmmError(f"cannot tell the format from '.{suffix}' (choose --format: {', '.join(FORMATS)})", out)
+    return suffix
+
+
+def _writable_folder(folder: Path, shown: str | Path, what: str) -> None:
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise MtmmError(f"{what} ({quoted(existing)} is a file)", shown)
+    if not os.access(existing, os.W_OK):
+        raise MtmmError("output folder is not writable", existing)
+
+
+@dataclass(frozen=True)
+class SingleOutput:
+    """Where one input's labels (None: stdout) and report go, and in which format."""
+
+    labels: Path | None
+    format: str
+    report: Path | None
+
+
+def plan_single(media: str, out: str, explicit_format: str | None, report: bool) -> SingleOutput:
+    fmt = format_for(out, explicit_format)
+    if out == STDOUT:
+        if report:
+            raise MtmmError("--report writes an HTML file next to the labels: give --out a file, not -")
+        return SingleOutput(None, fmt, None)
+    labels = Path(out)
+    check_file_output(labels, [media])
+    html = report_path(labels) if report else None
+    if html is not None:
+        if same_file(html, labels):
+            raise MtmmError("the report would replace the labels: name --out with the labels' extension", labels)
+        refuse_overwriting(html, [media], "the report")
+    return SingleOutput(labels, fmt, html)
+
+
+def report_path(labels: Path) -> Path:
+    """The HTML report of a labels file: same name, .html (talk.mp4.json -> talk.mp4.html)."""
+    return labels.with_suffix(".html")
+
+
+def check_output_folder(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise MtmmError("cannot create the output folder (a file of that name exists)", out_dir)
+    _writable_folder(out_dir, out_dir, "cannot create the output folder")
+
+
+def safe_relative(path: Path, root: Path) -> Path:
+    """`path` relative to `root` with every part made a plain, harmless file name."""
+    parts = []
+    for part in path.relative_to(root).parts:
+        cleaned = "".join(c if c.isprintable() and c not in '<>:"|?*\\' else "_" for c in part).strip()
+        parts.append("_" if cleaned in ("", ".", "..") else cleaned)
+    return Path(*parts)
+
+
+def folder_outputs(inputs: list[Path], root: Path, out_dir: Path, fmt: str) -> dict[Path, Path]:
+    """The output of every input: its relative path made safe, plus the format's suffix. A name that
+    had to change, or that would meet another output (also in case), gets a tag from its original
+    bytes, so no two inputs share an output."""
+    planned: dict[Path, Path] = {}
+    for path in inputs:
+        relative = safe_relative(path, root)
+        changed = str(relative) != str(path.relative_to(root))
+        planned[path] = (
+            out_dir / relative.parent / (f"{relative.name}.{_tag(path, root)}" if changed else relative.name)
+        )
+    seen: dict[str, int] = {}
+    for target in planned.values():
+        seen[str(target).casefold()] = seen.get(str(target).casefold(), 0) + 1
+    return {
+        path: target.with_name(f"{target.name}.{_tag(path, root)}.{fmt}")
+        if seen[str(target).casefold()] > 1
+        else target.with_name(f"{target.name}.{fmt}")
+        for path, target in planned.items()
+    }
+
+
+def _tag(path: Path, root: Path) -> str:
+    return hashlib.sha256(os.fsencode(path.relative_to(root))).hexdigest()[:8]

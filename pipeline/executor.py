@@ -1,0 +1,144 @@
+"""One executor for many files: `run_jobs(function, jobs, workers)` yields (job, result or MtmmError)
+as each job finishes, with one error boundary per job.
+
+workers == 1 runs in this process. workers > 1 starts fresh interpreters (`python -c`, not
+multiprocessing's spawn, so a user's script needs no `if __name__ == "__main__":` guard: nothing of
+`__main__` is imported again) that each take one job at a time over a pipe. A worker that dies (the
+out-of-memory killer, a native crash) fails its own job only; a new worker takes the next job."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from multiprocessing.connection import Connection, wait
+from typing import Any, Protocol, TypeVar
+
+from mtmm_es.core.errors import MtmmError
+
+log = logging.getLogger(__name__)
+
+
+class Job(Protocol):
+    @property
+    def input(self) -> str: ...
+
+
+J = TypeVar("J", bound=Job)
+
+
+def guarded(function: Callable[[J], Any], job: J) -> Any:
+    """`function(job)`; a failure becomes the job's MtmmError (a bug says 'unexpected')."""
+    try:
+        return function(job)
+    except MtmmError as error:
+        return error
+    except Exception as error:
+        log.debug("job %s failed", job.input, exc_info=True)
+        return MtmmError(f"unexpected {type(error).__name__}: {error}", job.input)
+
+
+def run_jobs(function: Callable[[J], Any], jobs: Sequence[J], workers: int = 1) -> Iterator[tuple[J, Any]]:
+    """(job, function(job) or MtmmError) for every job, in order of completion."""
+    if workers < 1:
+        raise MtmmError(f"workers must be at least 1, not {workers}")
+    if workers == 1 or len(jobs) <= 1:
+        for job in jobs:
+            yield job, guarded(function, job)
+        return
+    queue = deque(jobs)
+    level = logging.getLogger("mtmm_es").getEffectiveLevel()
+    busy: dict[Connection, _Worker] = {}
+    try:
+        for _ in range(min(workers, len(queue))):
+            worker = _Worker(level)
+            busy[worker.give(function, queue.popleft())] = worker
+        while busy:
+            for inbox in wait(list(busy)):
+                worker = busy.pop(inbox)  # type: ignore[arg-type]
+                job = worker.job
+                try:
+                    result = inbox.recv()  # type: ignore[union-attr]
+                except EOFError:
+                    result = MtmmError(f"the worker process died ({worker.death()}); other files go on", job.input)
+                    worker = _Worker(level) if queue else None
+                except Exception as error:  # a result that cannot be read back
+                    result = MtmmError(f"unexpected {type(error).__name__}: {error}", job.input)
+                yield job, result
+                if worker is not None and queue:
+                    busy[worker.give(function, queue.popleft())] = worker
+                elif worker is not None:
+                    worker.close()
+    finally:
+        for worker in busy.values():
+            worker.close(kill=True)
+
+
+_BOOT = "import sys; sys.path[:0] = {path!r}; from mtmm_es.pipeline.executor import serve; serve({r}, {w}, {level})"
+
+
+class _Worker:
+    """A fresh Python interpreter serving jobs over two pipes (its stdout goes to our stderr)."""
+
+    def __init__(self, level: int):
+        to_child, from_parent = os.pipe()
+        from_child, to_parent = os.pipe()
+        path = [p for p in sys.path if p]
+        boot = _BOOT.format(path=path, r=to_child, w=to_parent, level=level)
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", boot], pass_fds=(to_child, to_parent), stdin=subprocess.DEVNULL, stdout=2
+        )
+        os.close(to_child)
+        os.close(to_parent)
+        self.outbox = Connection(from_parent, readable=False)
+        self.inbox = Connection(from_child, writable=False)
+        self.job: Any = None
+
+    def give(self, function: Callable, job: Any) -> Connection:
+        self.job = job
+        try:
+            self.outbox.send((function, job))
+        except OSError:
+            pass  # it died already: the inbox reports EOF
+        return self.inbox
+
+    def death(self) -> str:
+        code = self.close(kill=True)
+        if code is not None and code < 0:
+            name = signal.Signals(-code).name
+            return f"killed by {name}" + (", e.g. by the out-of-memory killer" if name == "SIGKILL" else "")
+        return f"exit status {code}"
+
+    def close(self, kill: bool = False) -> int | None:
+        for connection in (self.outbox, self.inbox):
+            connection.close()
+        if kill and self.process.poll() is None:
+            self.process.kill()
+        try:
+            return self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+
+def serve(read_fd: int, write_fd: int, level: int) -> None:
+    """A worker's loop: receive (function, job), send back guarded(function, job), until EOF."""
+    logger = logging.getLogger("mtmm_es")
+    logger.setLevel(level)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    logger.addHandler(handler)
+    inbox, outbox = Connection(read_fd, writable=False), Connection(write_fd, readable=False)
+    try:
+        while True:
+            try:
+                function, job = inbox.recv()
+            except EOFError:
+                return
+            outbox.send(guarded(function, job))
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the parent reports it
+        sys.exit(130)

@@ -1,0 +1,82 @@
+"""Damaged or inconsistent checkpoint folders: one line in our words, never torch's multi-line error."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file, save_file
+
+from mtmm_es.core.errors import MtmmError
+from mtmm_es.model.checkpoint import load_checkpoint
+
+DEFAULT = Path(__file__).resolve().parents[1] / "model" / "default"
+
+
+@pytest.fixture()
+def checkpoint(tmp_path: Path) -> Path:
+    folder = tmp_path / "ckpt"
+    shutil.copytree(DEFAULT, folder)
+    return folder
+
+
+def _edit_config(folder: Path, **changes) -> None:
+    config = json.loads((folder / "config.json").read_text())
+    for key, value in changes.items():
+        if value is None:
+            config.pop(key, None)
+        else:
+            config[key] = value
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+def _refused(folder: Path) -> str:
+    with pytest.raises(MtmmError) as error:
+        load_checkpoint(folder)
+    message = str(error.value)
+    assert "\n" not in message and "Traceback" not in message
+    return message
+
+
+def test_the_shipped_checkpoint_loads(checkpoint: Path) -> None:
+    assert len(load_checkpoint(checkpoint).members) >= 1
+
+
+@pytest.mark.parametrize(
+    "changes, cause",
+    [
+        ({"members": 0}, "'members' must be a whole number of networks, 1 or more (got 0)"),
+        ({"members": "3"}, "'members' must be a whole number of networks, 1 or more (got '3')"),
+        ({"feature_spec": None}, "has no usable 'feature_spec' (which extractor made each modality's features)"),
+        ({"thresholds": {"emotion_f1": [0.5, 0.5]}}, "thresholds 'emotion_f1' must be 6 numbers in 0..1"),
+        ({"model": None}, "has no 'model' architecture"),
+    ],
+)
+def test_inconsistent_configs_are_one_line(checkpoint: Path, changes: dict, cause: str) -> None:
+    _edit_config(checkpoint, **changes)
+    assert _refused(checkpoint) == f"{checkpoint / 'config.json'}: {cause}"
+
+
+def test_dims_that_disagree_with_the_weights_are_one_line(checkpoint: Path) -> None:
+    config = json.loads((checkpoint / "config.json").read_text())
+    config["model"]["hidden"] = config["model"]["hidden"] + 4
+    (checkpoint / "config.json").write_text(json.dumps(config))
+    message = _refused(checkpoint)
+    assert message.startswith(f"{checkpoint}: weights of member 0 do not match the architecture in config.json (")
+    assert "of another shape" in message
+
+
+def test_missing_tensors_are_one_line(checkpoint: Path) -> None:
+    tensors = load_file(str(checkpoint / "model.safetensors"))
+    dropped = next(k for k in tensors if k.startswith("member0."))
+    del tensors[dropped]
+    save_file(tensors, str(checkpoint / "model.safetensors"))
+    assert "1 missing, 0 unexpected" in _refused(checkpoint)
+
+
+def test_truncated_weights_are_one_line(checkpoint: Path) -> None:
+    weights = checkpoint / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    assert _refused(checkpoint).startswith(f"{checkpoint}: unreadable checkpoint (")

@@ -1,0 +1,280 @@
+"""Command-line conventions and the output path policy: options checked before any work, one-line
+errors, defaults in --help, formats from --out, outputs that never replace an input or each other."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import errno
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jsonschema
+import pysubs2
+import pytest
+
+import mtmm_es.cli as cli
+from mtmm_es.core.labels import CSV_COLUMNS
+from mtmm_es.pipeline.analyze import schema
+from mtmm_es.pipeline.batch import find_inputs
+from mtmm_es.pipeline.cache import Cache
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def analyze(*args: str) -> subprocess.CompletedProcess:
+    code = "import sys; from mtmm_es.cli import analyze_video; sys.exit(analyze_video(sys.argv[1:]))"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+
+
+def mtmm(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mtmm_es", *args], capture_output=True, text=True)
+
+
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    return result.stderr
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["--workers", "0"],
+        ["--pause", "-1"],
+        ["--asr-beam-size", "0"],
+        ["--max-utterance", "0"],
+        ["--fps", "nan"],
+        ["--modalities", "text,smell"],
+        ["--segments", "/nonexistent.srt"],
+        ["--checkpoint", "/nonexistent"],
+    ],
+)
+def test_bad_options_are_one_line_before_any_work(option: list[str], tmp_path: Path, fixture_video: Path) -> None:
+    started = time.perf_counter()
+    result = analyze(str(fixture_video), "--out", str(tmp_path / "x.json"), *option)
+    assert option[0] in one_line_error(result)
+    assert not (tmp_path / "x.json").exists() and time.perf_counter() - started < 10
+
+
+def test_help_shows_defaults_and_explains_every_option() -> None:
+    for parser in (cli.build_analyze_parser(), *_subparsers(cli.build_parser())):
+        for action in parser._actions:
+            assert action.help, f"{parser.prog} {action.option_strings or action.dest} has no help text"
+    text = cli.build_analyze_parser().format_help()
+    assert "(default: 0.3)" in text and "(default: faster-whisper)" in text
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    found = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found += list(action.choices.values())
+    return found
+
+
+def test_version() -> None:
+    result = mtmm("--version")
+    assert result.returncode == 0 and result.stdout.startswith("mtmm ")
+    result = analyze("--version")
+    assert result.returncode == 0 and result.stdout.startswith("analyze-video ")
+
+
+def test_evaluate_defaults_to_a_validation_split(tmp_path: Path) -> None:
+    args = cli.build_parser().parse_args(["evaluate", "--dataset", "mosi", "--data-dir", ".", "--checkpoint", "."])
+    assert args.split is None
+    result = mtmm("evaluate", "--dataset", "mosi", "--data-dir", str(tmp_path), "--checkpoint", str(tmp_path))
+    assert "no validation split" in one_line_error(result)
+
+
+def test_library_code_does_not_print() -> None:
+    for part in ("core", "extractors", "pipeline"):
+        for path in (ROOT / part).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
+                    pytest.fail(f"{path.relative_to(ROOT)}:{node.lineno} prints; use the mtmm_es logger")
+
+
+def test_cache_write_failures_are_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    with caplog.at_level("WARNING", logger="mtmm_es"):
+        Cache(blocker).put_json("ab" * 32, {"x": 1})
+    assert "cache entry not written" in caplog.text and "not-a-folder" in caplog.text
+
+
+# --- the output path policy, single inputs ---
+
+
+def test_output_over_the_input_is_refused(tmp_path: Path, fixture_video: Path) -> None:
+    media = tmp_path / "x.mp4"
+    shutil.copy(fixture_video, media)
+    before = media.read_bytes()
+    result = analyze(str(media), "--out", str(media), "--format", "json")
+    assert "input" in one_line_error(result) and media.read_bytes() == before
+
+
+def test_predict_does_not_overwrite_its_transcripts(tmp_path: Path) -> None:
+    transcripts = tmp_path / "t.csv"
+    transcripts.write_text("video_id,segment_id,text\nv1,0,I loved it\n")
+    before = transcripts.read_bytes()
+    result = mtmm("predict", "--transcripts", str(transcripts), "--out", str(transcripts))
+    assert "input" in one_line_error(result) and transcripts.read_bytes() == before
+    assert "is a folder" in one_line_error(mtmm("predict", "--transcripts", str(transcripts), "--out", str(tmp_path)))
+
+
+def test_report_never_replaces_the_labels(tmp_path: Path, fixture_video: Path) -> None:
+    result = analyze(str(fixture_video), "--out", str(tmp_path / "labels.html"), "--format", "json", "--report")
+    assert "replace the labels" in one_line_error(result)
+
+
+def test_existing_folder_as_single_output_is_refused_up_front(tmp_path: Path, fixture_video: Path) -> None:
+    result = analyze(str(fixture_video), "--out", str(tmp_path), "--no-cache")
+    assert "is a folder" in one_line_error(result)
+
+
+def test_report_to_stdout_is_refused(tmp_path: Path, fixture_video: Path) -> None:
+    assert "--report" in one_line_error(analyze(str(fixture_video), "--out", "-", "--report"))
+
+
+def test_unknown_out_extension_asks_for_a_format(tmp_path: Path, fixture_video: Path) -> None:
+    assert "--format" in one_line_error(analyze(str(fixture_video), "--out", str(tmp_path / "labels.txt")))
+
+
+@pytest.mark.slow
+def test_format_follows_the_out_extension(tmp_path: Path, fixture_video: Path, cache_dir: Path) -> None:
+    out = tmp_path / "talk.SRT"
+    result = analyze(str(fixture_video), "--out", str(out), "--cache-dir", str(cache_dir), "-v")
+    assert result.returncode == 0, result.stderr
+    assert "extracting features" in result.stderr  # progress of a single file, on stderr
+    subtitles = pysubs2.SSAFile.from_string(out.read_text(), format_="srt")
+    assert len(subtitles) >= 3 and subtitles[0].plaintext.startswith("[")
+
+
+@pytest.mark.slow
+def test_full_disk_is_one_line_naming_the_file(
+    tmp_path: Path, fixture_video: Path, cache_dir: Path, monkeypatch, capsys
+) -> None:
+    out = tmp_path / "labels.json"
+    real_fsync = os.fsync
+
+    def full(fd: int) -> None:
+        if Path(os.readlink(f"/proc/self/fd/{fd}")).parent == tmp_path:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", full)
+    code = cli.analyze_video([str(fixture_video), "--out", str(out), "--cache-dir", str(cache_dir)])
+    error = capsys.readouterr().err
+    assert code == 2 and error == f"error: {out}: cannot write (No space left on device)\n"
+    assert not out.exists() and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_file_name_with_a_newline_stays_on_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "two\nlines.mp4"
+    bad.write_bytes(b"\x00" * 100)
+    error = one_line_error(analyze(str(bad), "--out", str(tmp_path / "x.json")))
+    assert "'" in error and "two\\nlines.mp4" in error
+
+
+# --- the output path policy, folders ---
+
+
+def test_empty_folder_or_glob_matching_nothing_is_an_error(tmp_path: Path, fixture_video: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "no media files" in one_line_error(analyze(str(empty), "--out", str(tmp_path / "out")))
+    shutil.copy(fixture_video, empty / "talk.mp4")
+    result = analyze(str(empty), "--out", str(tmp_path / "out"), "--glob", "*.mkv")
+    assert "no media files matching '*.mkv'" in one_line_error(result)
+
+
+def test_mts_and_upper_case_extensions_are_found(tmp_path: Path) -> None:
+    for name in ("a.MTS", "b.mts", "c.MP4", "d.m2ts", "notes.TXT"):
+        (tmp_path / name).write_bytes(b"x")
+    assert [p.name for p in find_inputs(tmp_path)] == ["a.MTS", "b.mts", "c.MP4", "d.m2ts"]
+    assert [p.name for p in find_inputs(tmp_path, pattern="*.MTS")] == ["a.MTS", "b.mts"]
+
+
+def test_existing_file_as_folder_output_is_refused(tmp_path: Path, fixture_video: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(fixture_video, folder / "talk.mp4")
+    (tmp_path / "out").write_text("a file")
+    assert "cannot create the output folder" in one_line_error(analyze(str(folder), "--out", str(tmp_path / "out")))
+
+
+@pytest.fixture()
+def tricky_folder(tmp_path: Path, fixture_video: Path) -> Path:
+    """Inputs whose safe names collide, and one whose name is not UTF-8."""
+    root = tmp_path / "tricky"
+    root.mkdir()
+    shutil.copy(fixture_video, root / "talk: part 1.mp4")
+    shutil.copy(fixture_video, root / "talk_ part 1.mp4")
+    shutil.copy(fixture_video, os.path.join(os.fsencode(root), b"caf\xe9.mp4"))
+    return root
+
+
+@pytest.mark.slow
+def test_folder_run_keeps_every_output_and_resumes_by_content(tricky_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    cache = tmp_path / "cold-cache"  # the non-UTF-8 name (sorted first) is decoded, not found in a cache
+    run = ("--out", str(out), "--workers", "1", "--cache-dir", str(cache), "--format", "csv")
+    result = analyze(str(tricky_folder), *run)
+    assert result.returncode == 0, result.stderr
+    assert "3 processed, 0 skipped, 0 failed" in result.stdout
+    outputs = sorted(p.name for p in out.glob("*.csv") if p.name != "mtmm-labels.csv")
+    assert len(outputs) == 3 and "talk_ part 1.mp4.csv" in outputs, outputs
+    records = sorted(p.name for p in (out / ".mtmm").iterdir())
+    assert len(records) == 3 and all(name.endswith(".csv.record") for name in records)
+    summary = json.loads((out / "mtmm-summary.json").read_text(encoding="utf-8"))
+    assert "caf\\xe9.mp4" in [f["input"] for f in summary["files"]]
+
+    combined = (out / "mtmm-labels.csv").read_text().splitlines()
+    assert combined[0] == ",".join(CSV_COLUMNS)
+    files = {line.split(",")[0] for line in combined[1:]}
+    assert len(files) == 3
+
+    truncated = out / "talk_ part 1.mp4.csv"
+    truncated.write_bytes(b"")
+    (out / ".mtmm" / records[0]).write_text("null")
+    again = analyze(str(tricky_folder), *run)
+    assert "2 processed, 1 skipped, 0 failed" in again.stdout, again.stdout + again.stderr
+    assert truncated.stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_full_disk_fails_that_file_with_its_name(
+    folder_of_two: Path, tmp_path: Path, cache_dir: Path, monkeypatch
+) -> None:
+    from mtmm_es.pipeline import ExtractionConfig
+    from mtmm_es.pipeline.batch import BatchOptions, run_batch
+
+    out = tmp_path / "out"
+    real_fsync = os.fsync
+
+    def full(fd: int) -> None:
+        if os.readlink(f"/proc/self/fd/{fd}").startswith(str(out / ".b.mp4.json.")):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", full)
+    summary = run_batch(folder_of_two, out, BatchOptions(), ExtractionConfig(cache_dir=str(cache_dir)), progress=False)
+    reasons = {o.input: (o.status, o.reason) for o in summary.outcomes}
+    assert reasons["a.mp4"][0] == "processed"
+    assert reasons["b.mp4"] == ("failed", f"{out / 'b.mp4.json'}: cannot write (No space left on device)")
+    jsonschema.validate(json.loads((out / "a.mp4.json").read_text()), schema())
+
+
+@pytest.fixture()
+def folder_of_two(tmp_path: Path, fixture_video: Path) -> Path:
+    root = tmp_path / "two"
+    root.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        shutil.copy(fixture_video, root / name)
+    return root

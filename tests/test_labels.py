@@ -1,0 +1,38 @@
+import numpy as np
+
+from mtmm_es.model.labels import BOUNDARY_SCORE, coherent_sentiment, emotion_labels, label_utterance
+
+
+def test_sentiment_label_and_score_never_disagree_in_sign():
+    for p in np.linspace(0.01, 0.99, 25):
+        for intensity in np.linspace(-3, 3, 25):
+            label, score = coherent_sentiment(float(p), float(intensity))
+            assert (label == "positive") == (score >= 0)
+    assert coherent_sentiment(0.7, -0.5) == ("positive", BOUNDARY_SCORE)
+    assert coherent_sentiment(0.3, 0.4) == ("negative", -BOUNDARY_SCORE)
+    assert coherent_sentiment(0.8, 1.2) == ("positive", 1.2)
+    assert coherent_sentiment(0.75, None) == ("positive", 1.5)
+
+
+def test_none_wins_when_its_score_dominates():
+    thresholds = [0.2] * 6
+    scores = [0.25, 0.0, 0.0, 0.1, 0.0, 0.0, 0.9]  # anger just passes, none at 0.9
+    assert emotion_labels(scores, thresholds) == ["none"]
+    scores = [0.6, 0.0, 0.0, 0.3, 0.0, 0.0, 0.55]  # anger 3x its threshold beats none
+    assert emotion_labels(scores, thresholds) == ["anger", "happy"]
+    assert emotion_labels([0.1] * 6 + [0.2], thresholds) == ["none"]  # nothing passes
+
+
+def test_labels_are_ordered_strongest_first():
+    scores = [0.3, 0.0, 0.0, 0.9, 0.0, 0.0, 0.1]
+    assert emotion_labels(scores, [0.2, 0.5, 0.5, 0.5, 0.5, 0.5]) == ["happy", "anger"]
+    assert emotion_labels(scores, [0.1, 0.5, 0.5, 0.5, 0.5, 0.5]) == ["anger", "happy"]
+
+
+def test_utterance_without_usable_input_gets_no_labels_and_a_reason():
+    predicted = {"sentiment": np.array([0.9]), "emotion": np.full((1, 7), 0.5), "sarcasm": np.array([0.2])}
+    empty = label_utterance(predicted, 0, None, used=[])
+    assert empty.sentiment is None and empty.emotions is None and empty.sarcasm is None
+    assert "no usable input" in empty.reason
+    full = label_utterance(predicted, 0, None, used=["text"])
+    assert full.reason is None and full.sentiment.label == "positive" and full.sarcasm.p == 0.2

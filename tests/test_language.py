@@ -1,0 +1,280 @@
+"""Speech in any language: identification, translation for the English text model, honest text, bounded and
+deterministic decoding, the joined multilingual model. Clips are synthesised with espeak-ng."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from speech import spoken, write_wav
+
+from mtmm_es.cli import main
+from mtmm_es.core.errors import MtmmError
+from mtmm_es.extractors.asr import AsrConfig, AsrSegment
+from mtmm_es.extractors.base import Utterance, Word
+from mtmm_es.extractors.language import (
+    BASE_SHA256,
+    BASE_SIZE,
+    Recognition,
+    SpeechRecogniser,
+    _screen,
+    _sha256,
+    annotate,
+    bundled_multilingual_model,
+    untranslated,
+)
+from mtmm_es.extractors.text import GloveTextExtractor
+from mtmm_es.pipeline import ExtractionConfig, FeaturePipeline
+
+SPANISH = (
+    "Me encantó esta película, los actores son maravillosos.",
+    "La historia es muy bonita y la música también.",
+    "Quiero verla otra vez con mis amigos.",
+)
+GERMAN = (
+    "Ich habe diesen Film sehr gern gesehen.",
+    "Die Schauspieler sind wunderbar und die Musik ist schön.",
+)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("speech")
+    seconds = np.arange(12 * 16000) / 16000
+    notes = 220 * 2 ** (np.floor(seconds * 3) % 8 / 12)  # a melody of pure tones, three notes a second
+    noise = np.random.default_rng(0).standard_normal(12 * 16000) * 0.05
+    return {
+        "es": write_wav(folder / "es.wav", spoken(SPANISH, "es")),
+        "de": write_wav(folder / "de.wav", spoken(GERMAN, "de")),
+        "noise": write_wav(folder / "noise.wav", noise.astype(np.float32)),
+        "tones": write_wav(
+            folder / "tones.wav", (0.3 * np.sin(2 * np.pi * np.cumsum(notes) / 16000)).astype(np.float32)
+        ),
+    }
+
+
+@pytest.fixture(scope="module")
+def text_only() -> FeaturePipeline:
+    return FeaturePipeline(ExtractionConfig(cache=False, modalities=("text",)))
+
+
+@pytest.fixture(scope="module")
+def spanish(text_only: FeaturePipeline, clips: dict[str, Path]):
+    return text_only.extract(clips["es"])
+
+
+def test_spanish_is_identified_and_translated_for_the_text_model(spanish) -> None:
+    assert spanish.language["code"] == "es" and spanish.language["identified"]
+    assert spanish.language["probability"] > 0.8 and spanish.language["task"] == "translate"
+    assert spanish.language["model"] == "bundled:whisper-base"
+    english = " ".join(u.text.lower() for u in spanish.utterances)
+    for word in ("movie", "actors", "story", "friends"):
+        assert word in english
+    original = " ".join(u.source_text or "" for u in spanish.utterances).lower()
+    assert "película" in original and "amigos" in original
+    assert all(u.words and u.text_issue is None for u in spanish.utterances)
+    assert spanish.features["text"].mask.all() and spanish.warnings == []
+    assert spanish.spec()["asr"]["language"]["code"] == "es"
+
+
+def test_same_input_gives_identical_output(text_only: FeaturePipeline, clips: dict[str, Path], spanish) -> None:
+    again = text_only.extract(clips["es"])
+    assert json.dumps([u.to_dict() for u in again.utterances]) == json.dumps([u.to_dict() for u in spanish.utterances])
+    np.testing.assert_array_equal(again.features["text"].values, spanish.features["text"].values)
+
+
+def test_german_is_identified_and_translated(text_only: FeaturePipeline, clips: dict[str, Path]) -> None:
+    german = text_only.extract(clips["de"])
+    assert german.language["code"] == "de" and german.language["task"] == "translate"
+    english = " ".join(u.text.lower() for u in german.utterances)
+    assert "film" in english and "wonderful" in english and "music" in english
+    assert "musik" in " ".join(u.source_text or "" for u in german.utterances).lower()
+
+
+def test_untranslated_speech_is_kept_but_its_text_is_not_used(clips: dict[str, Path]) -> None:
+    config = ExtractionConfig(cache=False, modalities=("text",), asr=AsrConfig(language="es", translate=False))
+    extraction = FeaturePipeline(config).extract(clips["es"])
+    assert extraction.language == {
+        "code": "es",
+        "probability": 1.0,
+        "identified": False,
+        "task": "transcribe",
+        "model": "bundled:whisper-base",
+    }
+    assert "película" in " ".join(u.text.lower() for u in extraction.utterances)
+    assert all(u.text_issue == "speech in es was not translated to English" for u in extraction.utterances)
+    assert not extraction.features["text"].mask.any()
+    assert any("not translated" in w for w in extraction.warnings)
+
+
+@pytest.mark.parametrize("clip", ["noise", "tones"])
+def test_noise_and_music_invent_no_utterances(text_only: FeaturePipeline, clips: dict[str, Path], clip: str) -> None:
+    extraction = text_only.extract(clips[clip])
+    trusted = [u for u in extraction.utterances if u.text_issue is None]
+    assert trusted == [] and extraction.warnings
+
+
+def test_english_keeps_the_fast_english_model(fixture_extraction) -> None:
+    language = fixture_extraction.language
+    assert language["code"] == "en" and language["model"] == "bundled:tiny.en" and language["task"] == "transcribe"
+    assert language["probability"] > 0.8
+    assert all(u.source_text is None and u.text_issue is None for u in fixture_extraction.utterances)
+
+
+def _word(text: str, start: float) -> Word:
+    return Word(text, start, start + 0.4, 0.9)
+
+
+def test_low_confidence_text_is_masked_and_non_speech_dropped() -> None:
+    confident = AsrSegment(0.0, 2.0, "a good film", -0.3, 0.1, 1.2, (_word("a", 0.0), _word("good", 0.5)))
+    unsure = AsrSegment(3.0, 5.0, "the king", -1.4, 0.2, 1.1, (_word("the", 3.0), _word("king", 3.5)))
+    noise = AsrSegment(6.0, 8.0, "thank you", -1.2, 0.9, 1.0, (_word("thank", 6.0), _word("you", 6.5)))
+    words, untrusted, dropped = _screen([[confident, unsure, noise]], AsrConfig())
+    assert [w.text for w in words[0]] == ["a", "good", "the", "king"] and dropped == 1
+    recognition = Recognition("en", 0.9, True, "transcribe", "bundled:tiny.en", words, untrusted=tuple(untrusted))
+    utterances = annotate(
+        [Utterance(0, 0.0, 0.9, "a good", words[0][:2]), Utterance(1, 3.0, 3.9, "the king", words[0][2:])], recognition
+    )
+    assert utterances[0].text_issue is None
+    assert utterances[1].text_issue == "low ASR confidence (average log-probability -1.40)"
+    features = GloveTextExtractor().pool(None, None, utterances)
+    assert features.mask.tolist() == [True, False] and not features.values[1].any()
+    assert Recognition.from_json(json.loads(json.dumps(recognition.to_json()))) == recognition
+
+
+def test_original_text_follows_the_translated_utterances_in_time() -> None:
+    words = ((_word("I", 0.0), _word("loved", 0.5), _word("it", 4.0), _word("twice", 4.5)),)
+    recognition = Recognition(
+        "es",
+        0.9,
+        True,
+        "translate",
+        "bundled:whisper-base",
+        words,
+        source=((0.0, 1.0, "Me encantó"), (3.8, 5.0, "dos veces")),
+    )
+    utterances = [Utterance(0, 0.0, 0.9, "I loved", words[0][:2]), Utterance(1, 4.0, 4.9, "it twice", words[0][2:])]
+    assert [u.source_text for u in annotate(utterances, recognition)] == ["Me encantó", "dos veces"]
+
+
+def test_stretches_the_translation_skipped_are_found() -> None:
+    said = [AsrSegment(0.0, 10.0, "uno dos", -0.3, 0.1, 1.0), AsrSegment(12.0, 20.0, "tres", -0.3, 0.1, 1.0)]
+    first = tuple(_word("w", t) for t in (0.0, 1.0, 2.0, 3.0, 3.6))
+    second = tuple(_word("w", 12.0 + t) for t in range(8)) + (_word("w", 19.6),)
+    translated = [
+        AsrSegment(0.0, 4.0, "one", -0.3, 0.1, 1.0, first),
+        AsrSegment(12.0, 20.0, "two", -0.3, 0.1, 1.0, second),
+    ]
+    assert untranslated(translated, said) == [(4.5, 10.0)]  # a skipped stretch; short edges are not gaps
+    assert untranslated([], said) == [(0.0, 10.0), (12.0, 20.0)]
+
+
+def test_base_model_is_joined_once_and_rejoined_when_damaged(tmp_path: Path) -> None:
+    folder = bundled_multilingual_model(tmp_path)
+    model = folder / "model.bin"
+    assert model.stat().st_size == BASE_SIZE and _sha256(model) == BASE_SHA256
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "config.json",
+        "model.bin",
+        "model.bin.verified",
+        "tokenizer.json",
+        "vocabulary.txt",
+    ]
+    joined_at = model.stat().st_mtime_ns
+    assert bundled_multilingual_model(tmp_path) == folder and model.stat().st_mtime_ns == joined_at  # not redone
+    with open(model, "r+b") as handle:  # flip bytes in the middle, keep the size
+        handle.seek(BASE_SIZE // 2)
+        handle.write(b"\0" * 64)
+    os.utime(model, ns=(joined_at + 10**9, joined_at + 10**9))
+    bundled_multilingual_model(tmp_path)
+    assert _sha256(model) == BASE_SHA256
+
+
+def test_user_model_folder_is_used_for_every_language(tmp_path: Path, clips: dict[str, Path]) -> None:
+    own = bundled_multilingual_model(tmp_path)
+    recogniser = SpeechRecogniser(AsrConfig(model=str(own)))
+    audio = spoken(SPANISH[:1], "es")
+    recognition = recogniser.recognise(audio)
+    assert recognition.language == "es" and recognition.model == str(own)
+    assert recogniser.multilingual is recogniser.english  # one model, loaded once
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--language", "klingon"], "error: unknown language 'klingon'"),
+        (["--asr-model", "{garbage}"], "error: {garbage}: model.bin is not a CTranslate2 model"),
+        (["--asr-model", "{pickle}"], "error: {pickle}: a file, not a CTranslate2 Whisper model folder"),
+        (
+            ["--asr", "openai-whisper", "--asr-model", "{pickle}"],
+            "error: {pickle}: cannot load openai-whisper checkpoint: it holds pickled",
+        ),
+    ],
+)
+def test_bad_asr_options_are_one_line_before_any_decoding(
+    tmp_path: Path, fixture_video: Path, capsys: pytest.CaptureFixture, arguments: list[str], message: str
+) -> None:
+    import torch
+
+    if "openai-whisper" in arguments:
+        pytest.importorskip("whisper", reason="openai-whisper is the optional extra mtmm-es[openai-whisper]")
+    garbage = tmp_path / "garbage"
+    garbage.mkdir()
+    (garbage / "model.bin").write_bytes(os.urandom(4096))
+    (garbage / "config.json").write_text("{}")
+    torch.save({"dims": {}, "payload": _Payload(str(tmp_path / "pwned"))}, tmp_path / "w.pt")
+    paths = {"garbage": str(garbage), "pickle": str(tmp_path / "w.pt")}
+    arguments = [a.format(**paths) for a in arguments]
+    code = main(["extract", str(fixture_video), "--out", str(tmp_path / "out"), "--no-cache", *arguments])
+    stderr = capsys.readouterr().err
+    assert code == 2 and stderr.startswith(message.format(**paths)) and stderr.count("\n") == 1
+    assert not (tmp_path / "out").exists() and not (tmp_path / "pwned").exists()
+
+
+class _Payload:
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+def test_decoding_is_greedy_bounded_and_never_samples(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(MtmmError, match="max new tokens"):
+        AsrConfig(max_new_tokens=0)
+    with pytest.raises(MtmmError, match=r"ASR beam size must be at least 1 \(got 0\)"):  # the API checks it too
+        AsrConfig(beam_size=0)
+    from faster_whisper import WhisperModel
+
+    calls = []
+    original = WhisperModel.transcribe
+
+    def spy(self, audio, **options):
+        calls.append(options)
+        return original(self, audio, **options)
+
+    monkeypatch.setattr(WhisperModel, "transcribe", spy)
+    SpeechRecogniser(AsrConfig(language="en")).recognise(spoken(GERMAN[:1], "en"))
+    assert calls and all(c["temperature"] == 0.0 and c["max_new_tokens"] == 224 for c in calls)
+
+
+def test_an_utterance_split_at_a_speaker_change_gets_each_part_its_original_text() -> None:
+    from mtmm_es.pipeline.segmentation import renumber, split_at
+
+    words = ((_word("I", 0.0), _word("loved", 0.5), _word("it", 4.0), _word("twice", 4.5)),)
+    recognition = Recognition(
+        "es",
+        0.9,
+        True,
+        "translate",
+        "bundled:whisper-base",
+        words,
+        source=((0.0, 1.0, "Me encantó"), (3.8, 5.0, "dos veces")),
+    )
+    (whole,) = annotate([Utterance(0, 0.0, 4.9, "I loved it twice", words[0])], recognition)
+    assert whole.source_text == "Me encantó dos veces"
+    parts = annotate(renumber(split_at(whole, 2.5, 0.5)), recognition)  # what diarization does after a split
+    assert [u.source_text for u in parts] == ["Me encantó", "dos veces"]

@@ -1,0 +1,80 @@
+"""Acted speech corpora as pseudo-videos, and speaker normalisation inside the model's input path."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from helpers import shared_path
+
+from mtmm_es.model.corpora.speech import EMOTION_MAP, POSITIVE, pseudo_videos, read_clips, speaker_recording
+from mtmm_es.model.network import context_normalise
+
+
+def test_context_normalisation_removes_a_speaker_offset_but_keeps_a_single_utterance():
+    rng = np.random.default_rng(0)
+    base = torch.from_numpy(rng.normal(size=(1, 200, 3)).astype(np.float32))
+    present = torch.ones(1, 200, dtype=torch.bool)
+    shifted = base * 2.0 + 5.0  # another speaker: louder, higher, more varied
+    a = context_normalise(base, present, shrink=2.0)
+    b = context_normalise(shifted, present, shrink=2.0)
+    assert torch.allclose(a, b, atol=0.1)  # nearly speaker-free after normalisation
+    assert not torch.allclose(base, shifted, atol=1.0)
+    one = context_normalise(torch.tensor([[[3.0, -3.0, 0.0]]]), torch.ones(1, 1, dtype=torch.bool), 2.0)
+    assert one[0, 0, 0] > 1.0 and one[0, 0, 1] < -1.0  # not flattened to zero
+    padded = context_normalise(base, torch.arange(200)[None] < 10, 2.0)
+    assert torch.all(padded[0, 10:] == 0)
+    assert torch.allclose(padded[0, :10], context_normalise(base[:, :10], present[:, :10], 2.0), atol=1e-6)
+
+
+def test_pseudo_videos_keep_one_speaker_each_and_cover_every_clip():
+    clips = read_clips(shared_path("speech", "ravdess"), "ravdess")
+    groups = pseudo_videos(clips, size=30, seed=0)
+    assert sorted(i for g in groups for i in g) == list(range(len(clips)))
+    assert all(len({clips[i].speaker for i in g}) == 1 for g in groups)
+    assert min(len(g) for g in groups) >= 1 and max(len(g) for g in groups) <= 59
+    assert groups == pseudo_videos(clips, size=30, seed=0)
+
+
+def test_speech_labels_map_onto_the_models_emotions():
+    for corpus, expected in (("cremad", 7360), ("ravdess", 1440), ("tess", 2799)):
+        clips = read_clips(shared_path("speech", corpus), corpus)
+        assert abs(len(clips) - expected) <= 1
+        assert {c.emotion for c in clips} <= set(EMOTION_MAP.values())
+    ravdess = read_clips(shared_path("speech", "ravdess"), "ravdess")
+    assert sum(c.emotion == "none" for c in ravdess) == 192 + 96  # calm and neutral
+    assert "none" in POSITIVE and "anger" not in POSITIVE
+
+
+def test_a_speakers_recording_places_each_clip_in_its_window():
+    folder = shared_path("speech", "tess")
+    clips = read_clips(folder, "tess")[:3]
+    media, utterances = speaker_recording([folder / c.file for c in clips], gap_s=0.5)
+    audio = media.audio()
+    assert len(utterances) == 3 and utterances[1].start > utterances[0].end
+    for u in utterances:
+        inside = audio[int(u.start * 16000) : int(u.end * 16000)]
+        assert np.abs(inside).max() > 0.01
+    gap = audio[int(utterances[0].end * 16000) + 10 : int(utterances[1].start * 16000) - 10]
+    assert np.all(gap == 0)
+
+
+def test_a_task_routed_to_text_ignores_the_voice():
+    from mtmm_es.model.checkpoint import Checkpoint, only
+    from mtmm_es.model.data import Video
+    from mtmm_es.model.network import MTMMES, ModelConfig
+
+    torch.manual_seed(0)
+    config = ModelConfig({"text": 4, "acoustic": 3}, tasks=("sentiment", "emotion"), context_norm=("acoustic",))
+    checkpoint = Checkpoint([MTMMES(config).eval()], {}, task_modalities={"sentiment": ["text"]})
+    rng = np.random.default_rng(1)
+    features = {
+        "text": rng.normal(size=(5, 4)).astype(np.float32),
+        "acoustic": rng.normal(size=(5, 3)).astype(np.float32),
+    }
+    video = Video("v", [str(i) for i in range(5)], features, {m: np.ones(5, bool) for m in features})
+    louder = Video("v", video.utterance_ids, {**features, "acoustic": features["acoustic"] * 3 + 1}, video.masks)
+    a, b = checkpoint.predict([video])[0], checkpoint.predict([louder])[0]
+    assert np.allclose(a["sentiment"], b["sentiment"])  # routed to text: the voice cannot move it
+    assert not np.allclose(a["emotion"], b["emotion"])  # emotion hears the voice
+    text_only = checkpoint._predict([only(video, ["text"])], False)[0]
+    assert np.allclose(a["sentiment"], text_only["sentiment"])
