@@ -195,6 +195,12 @@ def add_extraction_arguments(parser: argparse.ArgumentParser) -> None:
         default=visual.max_side,
         help="frames are scaled to this longer side",
     )
+    group.add_argument(
+        "--speakers",
+        type=_number(int, minimum=1),
+        help="the number of speakers when known (default: estimated from the voices)",
+    )
+    group.add_argument("--no-speakers", action="store_true", help="no speaker labels (skip diarization)")
     group.add_argument("--modalities", type=_modalities, default="text,acoustic,visual", help="modalities to extract")
     group.add_argument("--ffmpeg", help="ffmpeg binary (default: the one in imageio-ffmpeg)")
     group.add_argument(
@@ -213,6 +219,7 @@ def extraction_config(args: argparse.Namespace):
     from mtmm_es.extractors.text import TextConfig
     from mtmm_es.extractors.visual import VisualConfig
     from mtmm_es.pipeline import ExtractionConfig, SegmentationConfig
+    from mtmm_es.pipeline.diarize import DiarizationConfig
 
     return ExtractionConfig(
         asr=AsrConfig(
@@ -232,6 +239,7 @@ def extraction_config(args: argparse.Namespace):
         ),
         acoustic=AcousticConfig(extractor=args.acoustic),
         visual=VisualConfig(model=args.face_model, fps=args.fps, max_side=args.max_side),
+        diarization=DiarizationConfig(enabled=not args.no_speakers, speakers=args.speakers),
         modalities=args.modalities,
         segments=args.segments,
         ffmpeg=args.ffmpeg,
@@ -435,6 +443,9 @@ def build_analyze_parser() -> argparse.ArgumentParser:
         help="label format (default: from --out's extension, e.g. x.srt -> srt; json when it has none)",
     )
     parser.add_argument("--report", action="store_true", help="also write an HTML report and PNG plots")
+    parser.add_argument(
+        "--embed-video", action="store_true", help="put a low-resolution copy of the video inside the report"
+    )
     parser.add_argument("--checkpoint", type=_existing, help="checkpoint folder (default: the shipped default model)")
     parser.add_argument(
         "--emotion-thresholds",
@@ -474,7 +485,7 @@ def _analyze(args: argparse.Namespace) -> int:
     if plan.report:
         from mtmm_es.pipeline.report import write_report
 
-        write_report(result, plan.report)
+        write_report(result, plan.report, embed_video=args.embed_video, ffmpeg=args.ffmpeg)
     overall = result.summary.get("sentiment", {}).get("label", "n/a")
     written = quoted(plan.labels) + (f" and {quoted(plan.report)}" if plan.report else "")
     print(f"{quoted(args.media)}: {len(result.utterances)} utterances, overall {overall} -> {written}")

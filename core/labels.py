@@ -1,7 +1,7 @@
 """The label record: one typed, frozen record per utterance and per video, built once by the pipeline
 and rendered by every output (JSON, CSV, subtitles, HTML report, DataFrame, `mtmm predict`).
 
-Fields other parts fill later (`speaker`, `language`) are optional and default to None."""
+Fields other parts fill later (`speaker`, `face`, `language`) are optional and default to None."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 SCHEMA = "mtmm-es/labels"
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 EMOTION_NAMES = ("anger", "disgust", "fear", "happy", "sad", "surprise", "none")
 DECIMALS = 4
 
@@ -56,6 +56,14 @@ class Sarcasm:
 
 
 @dataclass(frozen=True)
+class Face:
+    """The face that speaks an utterance: its track id and the choice's confidence (0..1)."""
+
+    track: int
+    confidence: float
+
+
+@dataclass(frozen=True)
 class UtteranceResult:
     """One utterance's time span, words and labels; a task is None when the model has no head for it
     (or, once decided upstream, when the utterance has no usable input)."""
@@ -69,7 +77,8 @@ class UtteranceResult:
     sarcasm: Sarcasm | None = None
     available: tuple[str, ...] = ()  # modalities with features for this utterance
     used: tuple[str, ...] = ()  # of those, the ones the model reads
-    speaker: str | None = None
+    speaker: str | None = None  # S1, S2, ... (None when diarization is off)
+    face: Face | None = None  # the speaking face whose features the utterance got
 
     @property
     def modalities(self) -> dict[str, list[str]]:
@@ -87,6 +96,7 @@ class UtteranceResult:
             if self.emotions is None
             else {"labels": list(self.emotions.labels), "scores": dict(self.emotions.scores)},
             "sarcasm": None if self.sarcasm is None else {"p": self.sarcasm.p},
+            "face": None if self.face is None else vars(self.face).copy(),
             "modalities": self.modalities,
         }
 
@@ -177,11 +187,43 @@ class VideoResult:
 
 def summarise(utterances: tuple[UtteranceResult, ...], duration: float) -> dict[str, Any]:
     """Video-level view over the utterances that carry labels: duration-weighted sentiment, mean
-    emotion scores, sarcasm."""
+    emotion scores, sarcasm; per speaker the same plus talk time (seconds and share of all speech)."""
     summary: dict[str, Any] = {"utterances": len(utterances), "duration": rounded(duration)}
+    summary |= _labels_summary(utterances)
+    speakers = sorted({u.speaker for u in utterances if u.speaker}, key=_speaker_order)
+    if speakers:
+        speech = sum(_length(u) for u in utterances) or 1.0
+        summary["speakers"] = {}
+        for name in speakers:
+            mine = [u for u in utterances if u.speaker == name]
+            talk = sum(_length(u) for u in mine)
+            summary["speakers"][name] = {
+                "utterances": len(mine),
+                "talk_time": rounded(talk),
+                "talk_share": rounded(talk / speech),
+                **_labels_summary(mine),
+            }
+    return summary
+
+
+def _length(utterance: UtteranceResult) -> float:
+    if utterance.start is None or utterance.end is None:
+        return 0.0
+    return max(utterance.end - utterance.start, 0.0)
+
+
+def _speaker_order(name: str) -> tuple[int, str]:
+    """S2 before S10; other names after, alphabetically."""
+    digits = name[1:]
+    return (int(digits), name) if digits.isdigit() else (1 << 30, name)
+
+
+def _labels_summary(utterances: tuple[UtteranceResult, ...] | list[UtteranceResult]) -> dict[str, Any]:
+    """Duration-weighted sentiment, mean emotion scores and sarcasm of some utterances."""
+    summary: dict[str, Any] = {}
 
     def weights(chosen: list[UtteranceResult]) -> np.ndarray:
-        return np.array([max(u.end - u.start, 1e-3) for u in chosen])
+        return np.array([max(_length(u), 1e-3) for u in chosen])
 
     with_sentiment = [u for u in utterances if u.sentiment]
     if with_sentiment:

@@ -47,7 +47,8 @@ class Utterance:
 
     text is what the text model reads (English when the speech was translated); source_text the
     original-language transcript of a translated utterance; text_issue, when set, why its text is
-    not trusted (the text modality is then masked for it).
+    not trusted (the text modality is then masked for it); speaker S1, S2, ... once diarization has
+    run (None without it).
     """
 
     index: int
@@ -57,6 +58,7 @@ class Utterance:
     words: tuple[Word, ...] = ()
     source_text: str | None = None
     text_issue: str | None = None
+    speaker: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"words": [asdict(w) for w in self.words]}
@@ -64,6 +66,7 @@ class Utterance:
     @classmethod
     def from_dict(cls, item: Mapping[str, Any]) -> Utterance:
         words = tuple(Word(**w) for w in item.get("words", ()))
+        speaker = item.get("speaker")
         return cls(
             int(item["index"]),
             float(item["start"]),
@@ -72,6 +75,7 @@ class Utterance:
             words,
             item.get("source_text"),
             item.get("text_issue"),
+            speaker and str(speaker),
         )
 
 
@@ -150,11 +154,13 @@ class ExtractorInfo:
 
 @dataclass
 class ModalityFeatures:
-    """Per-utterance features of one modality: values [n, dim] float32 and mask [n] bool."""
+    """Per-utterance features of one modality: values [n, dim] float32 and mask [n] bool; extras: other
+    per-utterance arrays [n] an extractor reports (e.g. the visual face track and its confidence)."""
 
     info: ExtractorInfo
     values: np.ndarray
     mask: np.ndarray
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.values = np.asarray(self.values, dtype=np.float32)

@@ -1,8 +1,10 @@
 """Visual features: facial expression from MediaPipe Face Landmarker (52 blendshapes + head pose).
 
-Frames are sampled at a fixed rate; on each, the primary face is the one that continues the
-previous primary face (overlapping box), else the largest and most central. Per utterance the
-blendshapes and pose are pooled (mean, std) over frames with a face, plus the face-frame fraction.
+Frames are sampled at a fixed rate; every face found is given a track id that follows it across
+frames. Per utterance, the features come from the face that speaks it: the one whose mouth opens
+and closes with the speech (mouth/jaw blendshapes against the audio envelope). Its blendshapes and
+pose are pooled (mean, std) over the frames where it is seen, plus that frame fraction. With several
+faces and none speaking (a voice-over) the utterance has no visual features.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import numpy as np
 from mtmm_es.core.errors import MtmmError
 
 from .base import (
+    SAMPLE_RATE,
     ExtractorInfo,
     FeatureExtractor,
     FrameTrack,
@@ -94,6 +97,8 @@ BLENDSHAPES = (
 )  # the 52 outputs of MediaPipe's blendshape model, in order
 POSE = ("yaw_deg", "pitch_deg", "roll_deg", "tx_cm", "ty_cm", "tz_cm")
 CONTINUITY_IOU = 0.3
+TRACK_GAP_S = 2.0  # a face lost for longer starts a new track
+VOICE_OVER_ACTIVITY = 0.01  # several faces, none moving its mouth more than this (std): nobody in view speaks
 
 
 @dataclass(frozen=True)
@@ -162,19 +167,124 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def choose_primary(boxes: Sequence[np.ndarray], previous: np.ndarray | None) -> int:
-    """Index of the primary face: the one continuing `previous`, else largest x most central."""
-    if previous is not None:
-        overlaps = [_iou(box, previous) for box in boxes]
-        best = int(np.argmax(overlaps))
-        if overlaps[best] >= CONTINUITY_IOU:
-            return best
-    scores = []
-    for box in boxes:
-        area = (box[2] - box[0]) * (box[3] - box[1])
-        centre = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
-        scores.append(area * (1.0 - 0.5 * np.linalg.norm(centre - 0.5) / np.linalg.norm([0.5, 0.5])))
-    return int(np.argmax(scores))
+class FaceTracker:
+    """Track ids across frames: a face continues the track whose last box it overlaps most (IoU >=
+    CONTINUITY_IOU, each track once per frame); a track unseen for more than `max_gap` frames ends."""
+
+    def __init__(self, max_gap: int):
+        self.max_gap = max_gap
+        self.tracks: dict[int, tuple[np.ndarray, int]] = {}  # id -> (last box, last frame)
+        self.next_id = 0
+
+    def update(self, frame: int, boxes: Sequence[np.ndarray]) -> list[int]:
+        live = {k: v for k, v in self.tracks.items() if frame - v[1] <= self.max_gap}
+        pairs = sorted(
+            ((_iou(box, last), f, k) for f, box in enumerate(boxes) for k, (last, _) in live.items()), reverse=True
+        )
+        ids: dict[int, int] = {}
+        for overlap, f, k in pairs:
+            if overlap >= CONTINUITY_IOU and f not in ids and k not in ids.values():
+                ids[f] = k
+        for f, box in enumerate(boxes):
+            if f not in ids:
+                ids[f], self.next_id = self.next_id, self.next_id + 1
+            live[ids[f]] = (box, frame)
+        self.tracks = live
+        return [ids[f] for f in range(len(boxes))]
+
+
+@dataclass
+class FaceTracks:
+    """Every face seen: frame times [T]; per detection its frame index [F], track id [F],
+    blendshapes + pose [F, 58] and box [F, 4] (x0, y0, x1, y1 as fractions of the frame)."""
+
+    times: np.ndarray
+    frame: np.ndarray
+    track: np.ndarray
+    values: np.ndarray
+    boxes: np.ndarray
+
+    def frame_track(self, track_id: int) -> FrameTrack:
+        """One track as a FrameTrack over all frame times (invalid where the face is absent)."""
+        values = np.full((len(self.times), self.values.shape[1]), np.nan, np.float32)
+        mine = self.track == track_id
+        values[self.frame[mine]] = self.values[mine]
+        valid = np.zeros(len(self.times), bool)
+        valid[self.frame[mine]] = True
+        return FrameTrack(self.times, values, valid)
+
+
+MOUTH = tuple(BLENDSHAPES.index(n) for n in ("jawOpen", "mouthLowerDownLeft", "mouthLowerDownRight"))
+
+
+def speech_envelope(audio: np.ndarray | None, times: np.ndarray, half_window_s: float = 0.1) -> np.ndarray:
+    """RMS of 16 kHz audio within +-half_window_s of each time (zeros without audio)."""
+    out = np.zeros(len(times))
+    if audio is None or len(audio) == 0:
+        return out
+    half = int(half_window_s * SAMPLE_RATE)
+    for k, t in enumerate(times):
+        centre = int(t * SAMPLE_RATE)
+        piece = np.asarray(audio[max(0, centre - half) : centre + half], dtype=np.float64)
+        out[k] = np.sqrt(np.mean(piece**2)) if len(piece) else 0.0
+    return out
+
+
+def speaking_score(mouth: np.ndarray, envelope: np.ndarray) -> tuple[float, float]:
+    """How much a face speaks in a window: (mouth movement, score). Movement is the std of the mouth
+    openness; the score weights it by how well the openness follows the speech envelope,
+    (1 + Pearson r) / 2. Both 0 with fewer than 3 frames."""
+    mouth = np.asarray(mouth, np.float64)
+    activity = float(np.std(mouth)) if len(mouth) >= 3 else 0.0
+    if activity < 1e-6:
+        return 0.0, 0.0
+    r = float(np.corrcoef(mouth, envelope)[0, 1]) if np.std(envelope) > 0 else 0.0
+    return activity, activity * (1.0 + (0.0 if np.isnan(r) else r)) / 2.0
+
+
+def prominence(boxes: np.ndarray) -> float:
+    """Mean area x centrality of a face's boxes: how much it is the subject of the frame."""
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    centre = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], axis=1)
+    offset = np.linalg.norm(centre - 0.5, axis=1) / np.linalg.norm([0.5, 0.5])
+    return float(np.mean(area * (1.0 - 0.5 * offset)))
+
+
+def window_frames(times: np.ndarray, utterance: Utterance) -> np.ndarray:
+    """Indices of the frames inside an utterance's window (the nearest one for a very short window)."""
+    lo, hi = np.searchsorted(times, [utterance.start, utterance.end])
+    if hi <= lo and len(times):
+        nearest = int(np.argmin(np.abs(times - (utterance.start + utterance.end) / 2)))
+        return np.array([nearest])
+    return np.arange(lo, hi)
+
+
+def speaking_face(tracks: FaceTracks, envelope: np.ndarray | None, utterance: Utterance) -> tuple[int | None, float]:
+    """The track whose mouth moves with the utterance's speech, and the choice's confidence (its
+    share of all faces' speaking scores; 1.0 for the only face in view). With several faces and none
+    moving its mouth (a voice-over), no track: the visual modality is masked. Without audio (no
+    speech to follow) the largest, most central face, its confidence its share of that score."""
+    frames = window_frames(tracks.times, utterance)
+    inside = np.isin(tracks.frame, frames)
+    candidates = sorted(set(tracks.track[inside].tolist()))
+    if not candidates:
+        return None, 0.0
+    if len(candidates) == 1:
+        return candidates[0], 1.0
+    if envelope is None or not envelope.any():
+        presence = [prominence(tracks.boxes[inside & (tracks.track == k)]) for k in candidates]
+        best = int(np.argmax(presence))
+        return candidates[best], round(presence[best] / sum(presence), 4)
+    activity, scores = [], []
+    for track_id in candidates:
+        mine = inside & (tracks.track == track_id)
+        moved, score = speaking_score(tracks.values[mine][:, MOUTH].mean(1), envelope[tracks.frame[mine]])
+        activity.append(moved)
+        scores.append(score)
+    if max(activity) < VOICE_OVER_ACTIVITY:
+        return None, 0.0
+    best = int(np.argmax(scores))
+    return candidates[best], round(scores[best] / sum(scores), 4)
 
 
 _DRAWING = ("mediapipe.tasks.python.vision.drawing_utils", "mediapipe.tasks.python.vision.drawing_styles")
@@ -247,7 +357,7 @@ class FaceExpressionExtractor(FeatureExtractor):
         return ExtractorInfo(
             name="mediapipe-face-expression",
             modality="visual",
-            version="1",
+            version="2",
             config=asdict(self.config) | {"model": model},
             feature_names=pooled_names(self.descriptors, "face_fraction"),
             libraries={"mediapipe": metadata.version("mediapipe")},
@@ -275,33 +385,37 @@ class FaceExpressionExtractor(FeatureExtractor):
             landmarker.detect_for_video(blank, 0)
         return landmarker
 
-    def analyze(self, media: MediaSource) -> FrameTrack:
+    def analyze(self, media: MediaSource) -> FaceTracks:
         mp = import_mediapipe()
 
         dim = len(self.descriptors)
-        if not media.info.has_video:
-            return FrameTrack.empty(dim)
-        times, rows, present = [], [], []
-        previous: np.ndarray | None = None
-        with self._landmarker() as landmarker:
-            for frame in media.frames(self.config.fps, self.config.max_side, self.config.skip_bidir):
-                image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(frame.rgb))
-                result = landmarker.detect_for_video(image, 1 + int(round(frame.time * 1000)))
-                times.append(frame.time)
-                row = np.full(dim, np.nan, np.float32)
-                if result.face_landmarks:
-                    boxes = [_box(face) for face in result.face_landmarks]
-                    primary = choose_primary(boxes, previous)
-                    previous = boxes[primary]
-                    row[: len(BLENDSHAPES)] = self._blendshape_scores(result.face_blendshapes[primary])
-                    row[len(BLENDSHAPES) :] = head_pose(np.asarray(result.facial_transformation_matrixes[primary]))
-                else:
-                    previous = None
-                rows.append(row)
-                present.append(bool(result.face_landmarks))
-        if not rows:
-            return FrameTrack.empty(dim)
-        return FrameTrack(np.asarray(times), np.stack(rows), np.asarray(present))
+        times: list[float] = []
+        frames, tracks, rows, boxes = [], [], [], []
+        if media.info.has_video:
+            fps = self.config.fps if self.config.fps > 0 else max(media.info.fps, 1.0)
+            tracker = FaceTracker(max_gap=max(1, int(round(TRACK_GAP_S * fps))))
+            with self._landmarker() as landmarker:
+                for frame in media.frames(self.config.fps, self.config.max_side, self.config.skip_bidir):
+                    image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(frame.rgb))
+                    result = landmarker.detect_for_video(image, 1 + int(round(frame.time * 1000)))
+                    found = [_box(face) for face in result.face_landmarks]
+                    for face, track_id in enumerate(tracker.update(len(times), found)):
+                        row = np.empty(dim, np.float32)
+                        row[: len(BLENDSHAPES)] = self._blendshape_scores(result.face_blendshapes[face])
+                        row[len(BLENDSHAPES) :] = head_pose(np.asarray(result.facial_transformation_matrixes[face]))
+                        frames.append(len(times))
+                        tracks.append(track_id)
+                        rows.append(row)
+                        boxes.append(found[face])
+                    times.append(frame.time)
+        values = np.stack(rows) if rows else np.zeros((0, dim), np.float32)
+        return FaceTracks(
+            np.asarray(times, float),
+            np.asarray(frames, int),
+            np.asarray(tracks, int),
+            values,
+            np.asarray(boxes, float).reshape(-1, 4),
+        )
 
     def _blendshape_scores(self, categories) -> list[float]:
         names = tuple(c.category_name for c in categories)
@@ -309,6 +423,20 @@ class FaceExpressionExtractor(FeatureExtractor):
             raise MtmmError("face model does not output MediaPipe's 52 blendshapes", self.model_path)
         return [c.score for c in categories]
 
-    def pool(self, analysis: FrameTrack, media: MediaSource, utterances: Sequence[Utterance]) -> ModalityFeatures:
-        values, mask = pool_track(analysis, utterances)
-        return ModalityFeatures(self.info, values, mask)
+    def pool(self, analysis: FaceTracks, media: MediaSource, utterances: Sequence[Utterance]) -> ModalityFeatures:
+        """Per utterance, the features of the face that speaks it (see `speaking_face`)."""
+        n = len(utterances)
+        values = np.zeros((n, self.info.dim), np.float32)
+        mask = np.zeros(n, bool)
+        chosen = np.full(n, -1, int)
+        confidence = np.zeros(n, np.float32)
+        envelope = speech_envelope(media.audio(), analysis.times) if len(analysis.track) else None
+        cache: dict[int, FrameTrack] = {}
+        for row, utterance in enumerate(utterances):
+            track_id, confidence[row] = speaking_face(analysis, envelope, utterance)
+            if track_id is None:
+                continue
+            track = cache.setdefault(track_id, analysis.frame_track(track_id))
+            pooled, present = pool_track(track, [utterance])
+            values[row], mask[row], chosen[row] = pooled[0], present[0], track_id
+        return ModalityFeatures(self.info, values, mask, extras={"face_track": chosen, "face_confidence": confidence})

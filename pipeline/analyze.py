@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 
 from mtmm_es.core.errors import MtmmError, printable, quoted
-from mtmm_es.core.labels import ModelInfo, Source, UtteranceResult, VideoResult, rounded
+from mtmm_es.core.labels import Face, ModelInfo, Source, UtteranceResult, VideoResult, rounded
 from mtmm_es.extractors.acoustic import AcousticConfig
+from mtmm_es.extractors.base import ModalityFeatures
 from mtmm_es.extractors.text import TextConfig
 from mtmm_es.extractors.visual import VisualConfig
 
@@ -128,6 +129,7 @@ class Pipeline:
         from mtmm_es.model.labels import label_utterance
 
         used_by_model = list(self.checkpoint.feature_spec)
+        visual = extraction.features.get("visual")
         utterances, warnings = [], []
         for i, u in enumerate(extraction.utterances):
             available = tuple(m for m, f in extraction.features.items() if f.mask[i])
@@ -144,6 +146,8 @@ class Pipeline:
                     *((labels.sentiment, labels.emotions, labels.sarcasm) if labels else (None,) * 3),
                     available=available,
                     used=used,
+                    speaker=u.speaker,
+                    face=_face(visual, i),
                 )
             )
         return VideoResult(
@@ -158,6 +162,7 @@ class Pipeline:
                 "asr": spec["asr"] and _short(spec["asr"]),
                 **{m: _short(s) for m, s in spec["modalities"].items()},
                 "segmentation": spec["segmentation"],
+                "speakers": spec.get("diarization"),
                 "mtmm-es": own_version(),
             },
             utterances=tuple(utterances),
@@ -196,6 +201,13 @@ def analyzer_for(spec: AnalyzerSpec) -> Pipeline:
 
 def _analyze_job(job: AnalyzeJob) -> VideoResult:
     return analyzer_for(job.spec).analyze(job.input)
+
+
+def _face(visual: ModalityFeatures | None, row: int) -> Face | None:
+    """The track id and choice confidence of the face whose features an utterance got."""
+    if visual is None or "face_track" not in visual.extras or not visual.mask[row]:
+        return None
+    return Face(int(visual.extras["face_track"][row]), rounded(visual.extras["face_confidence"][row]))
 
 
 def _short(spec: dict[str, Any]) -> dict[str, Any]:

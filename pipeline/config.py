@@ -13,6 +13,7 @@ from mtmm_es.extractors.base import MODALITIES
 from mtmm_es.extractors.text import TextConfig
 from mtmm_es.extractors.visual import VisualConfig
 
+from .diarize import DiarizationConfig
 from .segmentation import SegmentationConfig
 
 
@@ -29,6 +30,7 @@ class ExtractionConfig:
     text: TextConfig = field(default_factory=TextConfig)
     acoustic: AcousticConfig = field(default_factory=AcousticConfig)
     visual: VisualConfig = field(default_factory=VisualConfig)
+    diarization: DiarizationConfig = field(default_factory=DiarizationConfig)  # speaker labels
     modalities: tuple[str, ...] = MODALITIES
     segments: str | None = None  # SRT / WebVTT / CSV of utterance windows instead of pause splitting
     ffmpeg: str | None = None  # default: the binary bundled in imageio-ffmpeg

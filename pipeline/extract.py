@@ -23,11 +23,13 @@ from mtmm_es.extractors.base import (
     Utterance,
 )
 from mtmm_es.extractors.language import Recognition, SpeechRecogniser, annotate
+from mtmm_es.extractors.speaker import bundled_weights
 from mtmm_es.extractors.text import GloveTextExtractor
 from mtmm_es.extractors.visual import FaceExpressionExtractor
 
 from .cache import Cache, cache_key
 from .config import ExtractionConfig
+from .diarize import Diarizer
 from .media import Media
 from .segmentation import Segment, join_words, read_segments, segment_words
 
@@ -49,6 +51,7 @@ class Extraction:
     segmentation: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    diarization: dict[str, Any] | None = None  # how speakers were found; None when diarization is off
     language: dict[str, Any] | None = None  # Recognition.info(): code, probability, identified, task, model
 
     def spec(self) -> dict[str, Any]:
@@ -59,6 +62,7 @@ class Extraction:
             "modalities": {name: f.info.to_spec() for name, f in self.features.items()},
             "asr": self.asr.to_spec() | {"language": self.language} if self.asr else None,
             "segmentation": self.segmentation,
+            "diarization": self.diarization,
             "media": asdict(self.media) | {"sample_rate": SAMPLE_RATE},
             "source": {"path": self.source, "sha256": self.sha256},
             "extracted_with": {"mtmm-es": own_version()},
@@ -136,6 +140,7 @@ class FeaturePipeline:
         self.extractors = {m: make_extractor(m, self.config) for m in self.config.modalities}
         self.segments: list[Segment] | None = read_segments(self.config.segments) if self.config.segments else None
         self.recogniser = SpeechRecogniser(self.config.asr)
+        self.diarizer = Diarizer(self.config.diarization) if self.config.diarization.enabled else None
 
     def _asr_spec(self) -> dict[str, Any]:
         """Identity of the recogniser without loading it (for cache keys)."""
@@ -174,8 +179,12 @@ class FeaturePipeline:
             cached = self.cache.get_json(utterance_key)
             recognition = None if cached is None else Recognition.from_json(cached)
             utterances = None if recognition is None else self._utterances_from(recognition, segments)
+            diarization = None
             features: dict[str, ModalityFeatures] = {}
             if utterances is not None:
+                utterances, diarization = self._diarize(
+                    media, source, utterances, recognition, segments is None, warnings, timings
+                )
                 features = self._cached_features(source, utterances)
             pending = [m for m in self.extractors if m not in features]
             with ThreadPoolExecutor(max_workers=max(1, len(pending))) as pool:
@@ -187,6 +196,9 @@ class FeaturePipeline:
                         recognition = _timed(timings, "asr", lambda: self._recognise(media, segments, warnings))
                         self.cache.put_json(utterance_key, recognition.to_json())
                         utterances = self._utterances_from(recognition, segments)
+                        utterances, diarization = self._diarize(
+                            media, source, utterances, recognition, segments is None, warnings, timings
+                        )
                     for m in pending:
                         analysis = analyses[m].result()
                         features[m] = _timed(
@@ -215,8 +227,46 @@ class FeaturePipeline:
             segmentation=self.segmentation_spec(segments),
             timings=timings,
             warnings=warnings,
+            diarization=diarization,
             language=recognition.info() if recognition.language else None,
         )
+
+    def _diarize(
+        self,
+        media: Media,
+        sha: str,
+        utterances: list[Utterance],
+        recognition: Recognition,
+        split: bool,
+        warnings: list[str],
+        timings: dict[str, float],
+    ) -> tuple[list[Utterance], dict[str, Any] | None]:
+        """Speaker-labelled utterances (cached) and the diarization record. split: cut utterances
+        where the speaker changes (not for user-given windows, which labels may be attached to); the
+        pieces of a split utterance get their own original-language text and text issue again."""
+        if self.diarizer is None or not utterances:
+            return utterances, None
+        if self.config.diarization.encoder.weights is None:
+            try:
+                bundled_weights()
+            except MtmmError as error:
+                warnings.append(f"no speaker labels: {error}")
+                return utterances, None
+        key = cache_key(
+            sha=sha,
+            stage="speakers",
+            diarization=self.diarizer.spec(),
+            split=split,
+            windows=[u.to_dict() for u in utterances],
+        )
+        cached = self.cache.get_json(key)
+        if cached is None:
+            result = _timed(timings, "speakers", lambda: self.diarizer.run(media.audio(), utterances, split))
+            cached = {"utterances": [u.to_dict() for u in result.utterances], "summary": result.summary()}
+            self.cache.put_json(key, cached)
+        record = {"method": "ge2e-ahc", "requested": self.config.diarization.speakers, **cached["summary"]}
+        utterances = [Utterance.from_dict(u) for u in cached["utterances"]]
+        return (annotate(utterances, recognition) if cached["summary"].get("splits") else utterances), record
 
     def _recognise(self, media: Media, segments: Sequence[Segment] | None, warnings: list[str]) -> Recognition:
         """Words for pause segmentation, or one word list per user segment lacking text."""
@@ -246,9 +296,11 @@ class FeaturePipeline:
             info = extractor.info
             arrays = self.cache.get_arrays(self._feature_key(sha, utterances, info))
             if arrays is not None and arrays["values"].shape == (len(utterances), info.dim):
-                found[modality] = ModalityFeatures(info, arrays["values"], arrays["mask"])
+                extras = {k.removeprefix("extra_"): v for k, v in arrays.items() if k.startswith("extra_")}
+                found[modality] = ModalityFeatures(info, arrays["values"], arrays["mask"], extras)
         return found
 
     def _store_features(self, sha: str, utterances: Sequence[Utterance], features: ModalityFeatures) -> None:
         key = self._feature_key(sha, utterances, features.info)
-        self.cache.put_arrays(key, {"values": features.values, "mask": features.mask})
+        extras = {f"extra_{k}": v for k, v in features.extras.items()}
+        self.cache.put_arrays(key, {"values": features.values, "mask": features.mask, **extras})

@@ -46,17 +46,16 @@ class CsvWriter(LabelWriter):
 
 
 def caption(utterance: UtteranceResult) -> str:
-    """Subtitle text: labels on the first line, the words on the second."""
+    """Subtitle text: labels on the first line, the speaker and words on the second."""
     parts = []
-    if utterance.speaker:
-        parts.append(utterance.speaker)
     if utterance.sentiment:
         parts.append(f"{utterance.sentiment.label} {utterance.sentiment.score:+.1f}")
     if utterance.emotions:
         parts.append("/".join(utterance.emotions.labels))
     if utterance.sarcasm:
         parts.append(f"sarcasm {utterance.sarcasm.p:.2f}")
-    return f"[{' | '.join(parts)}]\n{utterance.text}"
+    words = f"{utterance.speaker}: {utterance.text}" if utterance.speaker else utterance.text
+    return f"[{' | '.join(parts)}]\n{words}"
 
 
 class SrtWriter(LabelWriter):

@@ -6,7 +6,7 @@ import csv
 import io
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mtmm_es.core.errors import MtmmError
@@ -94,6 +94,30 @@ def segment_words(words: Sequence[Word], config: SegmentationConfig = Segmentati
         Utterance(index, group[0].start, group[-1].end, join_words(group), tuple(group))
         for index, group in enumerate(groups)
     ]
+
+
+def split_at(utterance: Utterance, time: float, min_duration_s: float) -> list[Utterance]:
+    """The utterance cut at the word gap nearest `time` (a speaker change), or unchanged when no
+    gap leaves both parts at least `min_duration_s` long. Indices are left for `renumber`."""
+    words = utterance.words
+    gaps = [
+        k
+        for k in range(1, len(words))
+        if words[k - 1].end - words[0].start >= min_duration_s and words[-1].end - words[k].start >= min_duration_s
+    ]
+    if not gaps:
+        return [utterance]
+    cut = min(gaps, key=lambda k: abs((words[k - 1].end + words[k].start) / 2 - time))
+    head, tail = words[:cut], words[cut:]
+    return [
+        replace(utterance, end=head[-1].end, text=join_words(head), words=head),
+        replace(utterance, start=tail[0].start, text=join_words(tail), words=tail),
+    ]
+
+
+def renumber(utterances: Sequence[Utterance]) -> list[Utterance]:
+    """The utterances indexed 0..n-1 in order."""
+    return [replace(u, index=i) for i, u in enumerate(utterances)]
 
 
 def _seconds(value: str | None) -> float:

@@ -153,11 +153,11 @@ def test_csv_format_has_one_row_per_utterance(result) -> None:
 def test_report_writes_html_and_pictures(result, tmp_path: Path) -> None:
     written = write_report(result, tmp_path / "talk.html")
     names = sorted(p.name for p in written)
-    assert names == ["talk.attention.text-acoustic.png", "talk.html", "talk.timeline.png"]
+    assert names == ["talk.attention.text-acoustic.png", "talk.html", "talk.timeline.png", "talk.vtt"]
     for png in (tmp_path / "talk.timeline.png", tmp_path / "talk.attention.text-acoustic.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     page = (tmp_path / "talk.html").read_text()
-    assert page.count("<tr>") == len(result.utterances) + 1 and page.count("data:image/png;base64,") == 2
+    assert page.count('<li class="utt"') == len(result.utterances) and page.count("data:image/png;base64,") == 1
 
 
 def test_analyze_many_in_two_processes_keeps_order_and_isolates_errors(folder: Path, cache_dir: Path) -> None:

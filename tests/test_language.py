@@ -259,3 +259,22 @@ def test_decoding_is_greedy_bounded_and_never_samples(monkeypatch: pytest.Monkey
     monkeypatch.setattr(WhisperModel, "transcribe", spy)
     SpeechRecogniser(AsrConfig(language="en")).recognise(spoken(GERMAN[:1], "en"))
     assert calls and all(c["temperature"] == 0.0 and c["max_new_tokens"] == 224 for c in calls)
+
+
+def test_an_utterance_split_at_a_speaker_change_gets_each_part_its_original_text() -> None:
+    from mtmm_es.pipeline.segmentation import renumber, split_at
+
+    words = ((_word("I", 0.0), _word("loved", 0.5), _word("it", 4.0), _word("twice", 4.5)),)
+    recognition = Recognition(
+        "es",
+        0.9,
+        True,
+        "translate",
+        "bundled:whisper-base",
+        words,
+        source=((0.0, 1.0, "Me encantó"), (3.8, 5.0, "dos veces")),
+    )
+    (whole,) = annotate([Utterance(0, 0.0, 4.9, "I loved it twice", words[0])], recognition)
+    assert whole.source_text == "Me encantó dos veces"
+    parts = annotate(renumber(split_at(whole, 2.5, 0.5)), recognition)  # what diarization does after a split
+    assert [u.source_text for u in parts] == ["Me encantó", "dos veces"]

@@ -11,17 +11,55 @@ from helpers import ffmpeg
 
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.extractors.base import Utterance
-from mtmm_es.extractors.visual import BLENDSHAPES, FaceExpressionExtractor, VisualConfig, choose_primary, head_pose
+from mtmm_es.extractors.visual import (
+    BLENDSHAPES,
+    MOUTH,
+    FaceExpressionExtractor,
+    FaceTracker,
+    FaceTracks,
+    VisualConfig,
+    head_pose,
+    speaking_face,
+)
 from mtmm_es.pipeline.media import Media
 
 
-def test_primary_face_is_large_and_central_then_followed() -> None:
-    small_centre = np.array([0.45, 0.45, 0.55, 0.55])
-    large_corner = np.array([0.0, 0.0, 0.4, 0.4])
-    large_centre = np.array([0.3, 0.3, 0.7, 0.7])
-    assert choose_primary([small_centre, large_centre, large_corner], None) == 1
-    # once chosen, the face that overlaps the previous primary wins even if another is bigger
-    assert choose_primary([large_corner, small_centre], previous=np.array([0.44, 0.44, 0.56, 0.56])) == 1
+def test_tracks_follow_faces_across_frames_and_gaps() -> None:
+    left, right = np.array([0.05, 0.3, 0.35, 0.7]), np.array([0.6, 0.3, 0.9, 0.7])
+    tracker = FaceTracker(max_gap=2)
+    assert tracker.update(0, [left, right]) == [0, 1]
+    assert tracker.update(1, [right + 0.02, left - 0.01]) == [1, 0]  # order of detection does not matter
+    assert tracker.update(2, [right]) == [1]
+    assert tracker.update(3, [left]) == [0]  # back within the gap: same track
+    assert tracker.update(8, [left]) == [2]  # gone too long: a new track
+    assert tracker.update(9, [left, left + 0.01]) == [2, 3]  # one track per face per frame
+
+
+def _tracks(mouths: list[np.ndarray], boxes: list[list[float]]) -> FaceTracks:
+    """Faces on every frame of a 5 fps clip, with given mouth openings and boxes."""
+    n = len(mouths[0])
+    values = np.zeros((n * len(mouths), 58), np.float32)
+    for k, mouth in enumerate(mouths):
+        values[k * n : (k + 1) * n, list(MOUTH)] = mouth[:, None]
+    frames = np.tile(np.arange(n), len(mouths))
+    tracks = np.repeat(np.arange(len(mouths)), n)
+    return FaceTracks(np.arange(n) / 5, frames, tracks, values, np.repeat(np.array(boxes), n, axis=0))
+
+
+def test_the_face_whose_mouth_follows_the_speech_is_chosen() -> None:
+    envelope = np.abs(np.sin(np.arange(20) * 1.3))
+    moving, still = 0.1 + 0.4 * envelope, np.full(20, 0.05)
+    boxes = [[0.05, 0.2, 0.45, 0.8], [0.55, 0.3, 0.75, 0.6]]
+    utterance = Utterance(0, 0.0, 4.0, "x")
+    track, confidence = speaking_face(_tracks([still, moving], boxes), envelope, utterance)
+    assert track == 1 and confidence > 0.9
+    chewing = 0.3 + 0.15 * np.cos(np.arange(20) * 0.7)  # moves, but not with the speech
+    track, confidence = speaking_face(_tracks([chewing, moving], boxes), envelope, utterance)
+    assert track == 1 and 0.5 < confidence < 1
+    assert speaking_face(_tracks([still, still], boxes), envelope, utterance) == (None, 0.0)  # a voice-over
+    track, _ = speaking_face(_tracks([still, moving], boxes), np.zeros(20), utterance)
+    assert track == 0  # no speech to follow: the larger, more central face
+    assert speaking_face(_tracks([still], boxes[:1]), envelope, utterance) == (0, 1.0)
 
 
 def test_head_pose_from_transformation_matrix() -> None:
@@ -37,8 +75,10 @@ def test_face_found_on_every_fixture_frame_with_named_features(fixture_video: Pa
     with Media(fixture_video) as media:
         track = extractor.analyze(media)
         features = extractor.pool(track, media, [Utterance(0, 0.0, 4.0, "a"), Utterance(1, 5.0, 9.0, "b")])
-    assert track.valid.mean() >= 0.95
+    assert set(track.track.tolist()) == {0}  # one face, one track
+    assert len(set(track.frame.tolist())) >= 0.95 * len(track.times)
     assert len(track.times) == pytest.approx(18.7 * 5, abs=2)
+    assert list(features.extras["face_track"]) == [0, 0] and list(features.extras["face_confidence"]) == [1, 1]
     names = extractor.info.feature_names
     assert len(names) == 2 * (52 + 6) + 1 and names[-1] == "face_fraction"
     assert features.mask.all() and (features.values[:, -1] >= 0.9).all()
@@ -54,8 +94,9 @@ def test_video_without_a_face_is_masked(tmp_path: Path) -> None:
     with Media(blank) as media:
         track = extractor.analyze(media)
         features = extractor.pool(track, media, [Utterance(0, 0.0, 2.0, "x")])
-    assert not track.valid.any()
+    assert len(track.times) == 10 and len(track.track) == 0  # 2 s at 5 fps, no face
     assert list(features.mask) == [False] and not features.values.any()
+    assert list(features.extras["face_track"]) == [-1]
 
 
 def test_missing_or_invalid_face_model(tmp_path: Path) -> None:

@@ -1,0 +1,124 @@
+"""The interactive HTML report, checked in a real browser (Debian's headless Chromium, no network):
+the video plays, a click on an utterance seeks to it, the highlight and the cursor follow playback,
+the subtitles carry the labels, one timeline lane per speaker."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from mtmm_es.pipeline import ExtractionConfig
+from mtmm_es.pipeline.analyze import Pipeline
+from mtmm_es.pipeline.report import write_report
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="module")
+def two_speaker_result(cache_dir: Path, fixture_video: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The fixture's labels with its utterances given to S1 and S2 in turn (the report draws
+    whatever speakers the labels hold), the video copied beside the report folder."""
+    folder = tmp_path_factory.mktemp("report")
+    video = folder / "talk.mp4"
+    shutil.copy(fixture_video, video)
+    result = Pipeline(ExtractionConfig(cache_dir=str(cache_dir))).analyze(video)
+    utterances = tuple(replace(u, speaker=f"S{1 + k % 2}") for k, u in enumerate(result.utterances))
+    return replace(result, utterances=utterances), folder  # the summary (and its speakers) follows
+
+
+def test_report_is_self_contained_with_lanes_per_speaker(two_speaker_result) -> None:
+    result, folder = two_speaker_result
+    written = write_report(result, folder / "out" / "talk.html")
+    page = written[0].read_text(encoding="utf-8")
+    assert not re.search(r'(src|href)="(https?:)?//', page)  # nothing from the network
+    assert "default-src 'none'" in page
+    assert 'src="../talk.mp4"' in page  # the source beside the report, by a relative link
+    assert page.count('class="lane"') == 2 and page.count('<li class="utt"') == len(result.utterances)
+    assert "<h2>Speakers</h2>" in page and "<details" in page
+    vtt = (folder / "out" / "talk.vtt").read_text(encoding="utf-8")
+    assert vtt.startswith("WEBVTT") and "S2: " in vtt
+
+
+def _browser(tmp_path: Path):
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium (extra [dev]) drives the browser")
+    if not CHROMIUM or not CHROMEDRIVER:
+        pytest.skip("headless Chromium is absent (Debian: apt-get install chromium chromium-driver)")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--autoplay-policy=no-user-gesture-required",
+        "--window-size=1300,1000",
+    ):
+        options.add_argument(flag)
+    return webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+
+
+def _wait(driver, script: str, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = driver.execute_script(script)
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for: {script}")
+
+
+@pytest.mark.slow
+def test_report_plays_seeks_and_follows_in_headless_chromium(two_speaker_result, tmp_path: Path) -> None:
+    result, folder = two_speaker_result
+    linked = write_report(result, folder / "linked.html")[0]
+    embedded = write_report(result, folder / "embedded.html", embed_video=True)[0]
+    assert "data:video/webm;base64," in embedded.read_text(encoding="utf-8")
+    driver = _browser(tmp_path)
+    try:
+        for page in (linked, embedded):
+            driver.get(page.as_uri())
+            _wait(driver, "return document.getElementById('video').readyState >= 1")
+            duration = driver.execute_script("return document.getElementById('video').duration")
+            assert abs(duration - result.source.duration) < 0.5
+            cues = driver.execute_script(
+                "return Array.from(document.getElementById('video').textTracks[0].cues, c => c.text)"
+            )
+            assert len(cues) == len(result.utterances) and cues[1].startswith("[") and "S2: " in cues[1]
+
+            items = driver.find_elements("css selector", "#utterances .utt")
+            items[2].click()  # a click seeks to the utterance and highlights it
+            _wait(driver, "return document.body.dataset.current === '2'")
+            now = driver.execute_script("return document.getElementById('video').currentTime")
+            assert abs(now - result.utterances[2].start) < 0.1
+            assert "current" in items[2].get_attribute("class") and "current" not in items[1].get_attribute("class")
+            segment = driver.find_element("css selector", '#timeline .seg[data-index="2"]')
+            assert "current" in segment.get_attribute("class")
+
+            # play from just before utterance 1: the highlight moves to it as the video reaches it
+            start = result.utterances[1].start
+            driver.execute_script(
+                f"const v = document.getElementById('video'); v.muted = true; v.currentTime = {start - 0.4}; v.play()"
+            )
+            _wait(driver, f"return document.getElementById('video').currentTime > {start + 0.3}", timeout=15)
+            _wait(driver, "return document.body.dataset.current === '1'")
+            assert "current" in items[1].get_attribute("class")
+            cursor = float(driver.find_element("css selector", "#cursor").get_attribute("x1"))
+            assert cursor > float(driver.find_element("css selector", "#timeline").get_attribute("data-left"))
+            driver.execute_script("document.getElementById('video').pause()")
+            driver.save_screenshot(str(tmp_path / f"{page.stem}.png"))
+            assert (tmp_path / f"{page.stem}.png").stat().st_size > 20_000
+    finally:
+        driver.quit()
