@@ -34,6 +34,7 @@ class ModelConfig:
     modality_dropout: float = 0.0  # training only: drop a whole modality of a video with this probability
     context_norm: tuple[str, ...] = ()  # modalities also z-normalised over the video's own utterances
     context_shrink: float = 2.0  # pseudo-utterances at the corpus mean/std pulling short videos' statistics
+    video_norm: tuple[str, ...] = ()  # modalities z-normalised over the video only (replaces the corpus z-score)
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -44,7 +45,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
-        tuples = {k: tuple(data[k]) for k in ("tasks", "shared", "context_norm") if k in data}
+        tuples = {k: tuple(data[k]) for k in ("tasks", "shared", "context_norm", "video_norm") if k in data}
         return cls(**{**data, **tuples})
 
 
@@ -93,14 +94,16 @@ def context_normalise(x: torch.Tensor, present: torch.Tensor, shrink: float) -> 
 
 
 class ModalityEncoder(nn.Module):
-    """z-scored features (and, with context normalisation, the same z-scored over the video) ->
-    bi-GRU over the video's utterances -> dense (ReLU) per utterance."""
+    """z-scored features (with context normalisation, also the same z-scored over the video; with
+    video normalisation, only z-scored over the video) -> bi-GRU over the video's utterances ->
+    dense (ReLU) per utterance."""
 
-    def __init__(self, input_dim: int, config: ModelConfig, context_norm: bool = False):
+    def __init__(self, input_dim: int, config: ModelConfig, context_norm: bool = False, video_norm: bool = False):
         super().__init__()
         self.register_buffer("mean", torch.zeros(input_dim))
         self.register_buffer("std", torch.ones(input_dim))
         self.context_norm = context_norm
+        self.video_norm = video_norm
         self.shrink = config.context_shrink
         self.input_dropout = nn.Dropout(config.input_dropout)
         width = 2 * input_dim if context_norm else input_dim
@@ -109,7 +112,9 @@ class ModalityEncoder(nn.Module):
 
     def forward(self, features: torch.Tensor, present: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         x = ((features - self.mean) / self.std) * present[..., None]
-        if self.context_norm:
+        if self.video_norm:
+            x = context_normalise(x, present, self.shrink)
+        elif self.context_norm:
             x = torch.cat([x, context_normalise(x, present, self.shrink)], dim=-1)
         x = self.input_dropout(x)
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
@@ -125,7 +130,10 @@ class MTMMES(nn.Module):
         super().__init__()
         self.config = config
         self.encoders = nn.ModuleDict(
-            {m: ModalityEncoder(d, config, m in config.context_norm) for m, d in config.input_dims.items()}
+            {
+                m: ModalityEncoder(d, config, m in config.context_norm, m in config.video_norm)
+                for m, d in config.input_dims.items()
+            }
         )
         self.pairs = modality_pairs(config.modalities)
         width = 2 * config.dim * len(self.pairs) + config.dim * len(config.modalities)

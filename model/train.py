@@ -37,6 +37,7 @@ class TrainConfig:
     modality_dropout: float = 0.0
     context_norm: tuple[str, ...] = ()  # modalities also z-normalised over each video's utterances
     context_shrink: float = 2.0
+    video_norm: tuple[str, ...] = ()  # modalities z-normalised over each video only (train/test scale shifts)
     optimizer: str = "adam"  # or "rmsprop"
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -58,6 +59,7 @@ class TrainConfig:
             modality_dropout=self.modality_dropout,
             context_norm=tuple(m for m in self.context_norm if m in self.modalities),
             context_shrink=self.context_shrink,
+            video_norm=tuple(m for m in self.video_norm if m in self.modalities),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -69,7 +71,9 @@ class TrainConfig:
         unknown = set(data) - known
         if unknown:
             raise MtmmError(f"unknown training options: {', '.join(sorted(unknown))}")
-        tuples = {k: tuple(v) for k, v in data.items() if k in ("tasks", "modalities", "shared", "context_norm")}
+        tuples = {
+            k: tuple(v) for k, v in data.items() if k in ("tasks", "modalities", "shared", "context_norm", "video_norm")
+        }
         return cls(**{**data, **tuples})
 
 

@@ -138,3 +138,16 @@ def test_modality_dropout_keeps_one_modality() -> None:
     present = {m: torch.ones(64, 3, dtype=torch.bool) for m in DIMS}
     kept = net._drop_modalities(present)
     assert torch.stack([kept[m][:, 0] for m in DIMS], dim=1).any(dim=1).all()
+
+
+def test_video_norm_ignores_a_per_video_change_of_scale_and_offset() -> None:
+    """MOSI's train and test features differ in scale: with video_norm (no shrink) a video's features
+    rescaled and shifted give the same outputs; without it they do not."""
+    video = make_video(6, 5)
+    shifted = Video(video.id, video.utterance_ids, {m: 0.7 * f + 0.3 for m, f in video.features.items()}, video.masks)
+    for video_norm, same in ((tuple(DIMS), True), ((), False)):
+        torch.manual_seed(0)
+        config = ModelConfig(DIMS, tasks=("sentiment",), hidden=8, dim=8, video_norm=video_norm, context_shrink=0.0)
+        model = MTMMES(config)
+        a, b = run(model, [video])["sentiment"], run(model, [shifted])["sentiment"]
+        assert torch.allclose(a, b, atol=1e-4) == same
