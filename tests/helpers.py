@@ -26,3 +26,22 @@ def shared_path(*parts: str) -> Path:
 def ffmpeg(*args: str) -> None:
     """Run the bundled ffmpeg quietly, failing the test on error."""
     subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", *args], check=True)
+
+
+def late_audio_video(out: Path, audio_source: Path = FIXTURE_VIDEO) -> Path:
+    """A 14 s test-pattern video whose audio stream (8 s of `audio_source`) starts at 6 s."""
+    ffmpeg(
+        *("-f", "lavfi", "-i", "testsrc2=s=160x120:r=10:d=14"),
+        *("-itsoffset", "6", "-t", "8", "-i", str(audio_source)),
+        *("-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-c:a", "aac", str(out)),
+    )
+    return out
+
+
+def plain_colour_video(out: Path, colour: str, seconds: float, audio_source: Path = FIXTURE_VIDEO) -> Path:
+    """A faceless video of one colour carrying the audio of `audio_source` (the shorter decides)."""
+    ffmpeg(
+        *("-f", "lavfi", "-i", f"color=c={colour}:s=320x240:r=10:d={seconds}", "-i", str(audio_source)),
+        *("-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-c:a", "copy", "-shortest", str(out)),
+    )
+    return out

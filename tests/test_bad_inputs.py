@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from helpers import ffmpeg
+from helpers import ffmpeg, plain_colour_video
 from skimage import data
 
 from mtmm_es.extractors.base import Utterance
@@ -133,25 +133,7 @@ class _Payload:
 
 @pytest.mark.slow
 def test_video_without_faces_reports_the_missing_modality(tmp_path: Path, fixture_video: Path) -> None:
-    faceless = tmp_path / "faceless.mp4"
-    ffmpeg(
-        "-f",
-        "lavfi",
-        "-i",
-        "color=c=gray:s=320x240:r=10:d=18",
-        "-i",
-        str(fixture_video),
-        "-map",
-        "0:v",
-        "-map",
-        "1:a",
-        "-c:v",
-        "libx264",
-        "-c:a",
-        "copy",
-        "-shortest",
-        str(faceless),
-    )
+    faceless = plain_colour_video(tmp_path / "faceless.mp4", "gray", 18, fixture_video)
     out = tmp_path / "labels.json"
     result = analyze(str(faceless), "--out", str(out))
     assert result.returncode == 0, result.stderr

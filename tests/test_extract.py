@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import ffmpeg
+from helpers import ffmpeg, late_audio_video, plain_colour_video
 
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.pipeline import ExtractionConfig, FeaturePipeline, read_feature_set, write_extraction
@@ -159,28 +159,7 @@ def test_a_segment_running_past_the_end_is_a_warning(tmp_path: Path, fixture_vid
 def test_late_audio_gives_utterances_on_the_video_timeline(
     tmp_path: Path, fixture_video: Path, cache_dir: Path
 ) -> None:
-    late = tmp_path / "late.mp4"
-    ffmpeg(
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=s=160x120:r=10:d=14",
-        "-itsoffset",
-        "6",
-        "-t",
-        "8",
-        "-i",
-        str(fixture_video),
-        "-map",
-        "0:v",
-        "-map",
-        "1:a",
-        "-c:v",
-        "libx264",
-        "-c:a",
-        "aac",
-        str(late),
-    )
+    late = late_audio_video(tmp_path / "late.mp4", fixture_video)
     config = ExtractionConfig(cache_dir=str(cache_dir), modalities=("text",))
     extraction = FeaturePipeline(config).extract(late)
     assert extraction.utterances and extraction.utterances[0].start >= 6.0
@@ -224,25 +203,7 @@ def test_the_speech_track_of_a_two_track_recording_is_used(
 
 
 def test_black_frames_mask_the_face_with_a_warning(tmp_path: Path, fixture_video: Path, cache_dir: Path) -> None:
-    black = tmp_path / "black.mp4"
-    ffmpeg(
-        "-f",
-        "lavfi",
-        "-i",
-        "color=c=black:s=320x240:r=10:d=6",
-        "-i",
-        str(fixture_video),
-        "-map",
-        "0:v",
-        "-map",
-        "1:a",
-        "-c:v",
-        "libx264",
-        "-c:a",
-        "copy",
-        "-shortest",
-        str(black),
-    )
+    black = plain_colour_video(tmp_path / "black.mp4", "black", 6, fixture_video)
     config = ExtractionConfig(cache_dir=str(cache_dir), modalities=("text", "visual"))
     extraction = FeaturePipeline(config).extract(black)
     assert extraction.utterances and not extraction.features["visual"].mask.any()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import ffmpeg
+from helpers import ffmpeg, late_audio_video
 
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.extractors.base import SAMPLE_RATE
@@ -153,28 +153,7 @@ def test_a_title_tag_cannot_change_the_duration(tmp_path: Path, fixture_video: P
 
 
 def test_a_late_audio_stream_keeps_its_place_on_the_timeline(tmp_path: Path, fixture_video: Path) -> None:
-    late = tmp_path / "late.mp4"
-    ffmpeg(
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=s=160x120:r=10:d=14",
-        "-itsoffset",
-        "6",
-        "-t",
-        "8",
-        "-i",
-        str(fixture_video),
-        "-map",
-        "0:v",
-        "-map",
-        "1:a",
-        "-c:v",
-        "libx264",
-        "-c:a",
-        "aac",
-        str(late),
-    )
+    late = late_audio_video(tmp_path / "late.mp4", fixture_video)
     with Media(late) as media:
         assert media.info.audio_start == pytest.approx(6.0, abs=0.1)
         audio = media.audio()
