@@ -66,20 +66,6 @@ def _utterance(words):
     return Utterance(0, words[0].start, words[-1].end, " ".join(w.text for w in words), tuple(words))
 
 
-def attribution(utterances, truth) -> float:
-    labels = []
-    for turn in truth:
-        middle = (turn.start + turn.end) / 2
-        labels.append(min(utterances, key=lambda u: max(u.start - middle, middle - u.end, 0)).speaker)
-    best = {}
-    for speaker in {t.speaker for t in truth}:
-        mine = [label for label, t in zip(labels, truth) if t.speaker == speaker]
-        best[speaker] = max(set(mine), key=mine.count)
-    if len(set(best.values())) < len(best):
-        return 0.0
-    return float(np.mean([label == best[t.speaker] for label, t in zip(labels, truth)]))
-
-
 def der(utterances, truth) -> tuple[float, float]:
     """DER = (missed + false alarm + confusion) / reference speech, and the confusion alone over
     the frames both mark as speech; 10 ms frames, no collar, the best label mapping."""
@@ -146,7 +132,7 @@ def diarization_benchmark(pairs: int, e2e_pairs: int) -> dict:
                 rows.setdefault(f"{setting}/{name}", []).append(
                     {
                         "speakers": found.speakers,
-                        "attribution": attribution(found.utterances, truth),
+                        "attribution": conversation.attribution(found.utterances, truth),
                         "der": der(found.utterances, truth),
                     }
                 )
@@ -178,7 +164,7 @@ def diarization_benchmark(pairs: int, e2e_pairs: int) -> dict:
                 e2e.setdefault(f"e2e/{name}", []).append(
                     {
                         "speakers": extraction.diarization["speakers"],
-                        "attribution": attribution(utterances, truth),
+                        "attribution": conversation.attribution(utterances, truth),
                         "der": der(utterances, truth),
                     }
                 )

@@ -35,6 +35,22 @@ class Turn:
     text: str
 
 
+def attribution(utterances, truth: list[Turn]) -> float:
+    """Share of true turns whose utterance (at the turn's middle) carries that speaker's majority label;
+    0 when two actors share one label (attributed to neither)."""
+    labels = []
+    for turn in truth:
+        middle = (turn.start + turn.end) / 2
+        labels.append(min(utterances, key=lambda u: max(u.start - middle, middle - u.end, 0)).speaker)
+    best = {}
+    for speaker in {t.speaker for t in truth}:
+        mine = [label for label, t in zip(labels, truth) if t.speaker == speaker]
+        best[speaker] = max(set(mine), key=mine.count)
+    if len(set(best.values())) < len(best):
+        return 0.0
+    return float(np.mean([label == best[t.speaker] for label, t in zip(labels, truth)]))
+
+
 def actors(labels_csv: Path = SHARED / "speech/cremad/labels.csv") -> dict[str, list[dict]]:
     """CREMA-D clips grouped by actor, in file order."""
     grouped: dict[str, list[dict]] = {}

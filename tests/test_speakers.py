@@ -37,21 +37,6 @@ def _utterance(words: list[Word]) -> Utterance:
     return Utterance(0, words[0].start, words[-1].end, " ".join(w.text for w in words), tuple(words))
 
 
-def _attribution(utterances: list[Utterance], truth: list[conversation.Turn]) -> float:
-    """Share of true turns whose utterance (at the turn's middle) carries that speaker's majority label."""
-    labels = []
-    for turn in truth:
-        middle = (turn.start + turn.end) / 2
-        labels.append(min(utterances, key=lambda u: max(u.start - middle, middle - u.end, 0)).speaker)
-    best = {}
-    for speaker in {t.speaker for t in truth}:
-        mine = [label for label, t in zip(labels, truth) if t.speaker == speaker]
-        best[speaker] = max(set(mine), key=mine.count)
-    if len(set(best.values())) < len(best):  # two actors under one label: attributed to neither
-        return 0.0
-    return float(np.mean([label == best[t.speaker] for label, t in zip(labels, truth)]))
-
-
 @pytest.fixture(scope="module")
 def talk():
     shared_path("speech", "cremad", "labels.csv")
@@ -102,7 +87,7 @@ def test_two_alternating_speakers_are_found_and_attributed(talk) -> None:
     for config in (DiarizationConfig(), DiarizationConfig(speakers=2)):
         result = Diarizer(config).run(audio, utterances)
         assert result.speakers == 2 and result.splits == 0
-        assert _attribution(result.utterances, truth) >= 0.9
+        assert conversation.attribution(result.utterances, truth) >= 0.9
         assert result.utterances[0].speaker == "S1"
 
 
@@ -118,7 +103,7 @@ def test_one_utterance_holding_two_speakers_is_split(talk) -> None:
     result = Diarizer(DiarizationConfig(speakers=2)).run(audio, renumber(merged))
     assert result.splits >= 2 and len(result.utterances) == 7 + result.splits  # the third pair: one error left
     assert [u.index for u in result.utterances] == list(range(len(result.utterances)))
-    assert _attribution(result.utterances, truth) >= 0.9
+    assert conversation.attribution(result.utterances, truth) >= 0.9
 
 
 def test_user_windows_are_labelled_but_never_split(talk) -> None:
@@ -149,7 +134,7 @@ def test_conversation_end_to_end_labels_who_said_what(talk, tmp_path: Path, cach
     assert {u["speaker"] for u in document["utterances"]} == {"S1", "S2"}
     # Whisper's windows are tight and short turns get merged into neighbours (min 1 s), so end to end
     # fewer turns are attributed than on the clips' own windows (benchmarks/speakers.py measures both)
-    assert _attribution(result.utterances, truth) >= 0.8
+    assert conversation.attribution(result.utterances, truth) >= 0.8
     speakers = document["summary"]["speakers"]
     assert set(speakers) == {"S1", "S2"} and sum(s["utterances"] for s in speakers.values()) == len(result.utterances)
     assert abs(sum(s["talk_share"] for s in speakers.values()) - 1) < 1e-3 and "sentiment" in speakers["S1"]
