@@ -80,7 +80,9 @@ def _peak_rss_mb(video: Path) -> tuple[float, float]:
 @pytest.mark.slow
 def test_long_video_keeps_memory_bounded(tmp_path: Path) -> None:
     videos = {}
-    for minutes in (1, 10):
+    # speech is recognised in chunks of at most 5 minutes, so memory may grow up to that length and
+    # must stay flat beyond it: 5 and 10 minutes (measured 790 and 828 MB; 1 minute: 662 MB)
+    for minutes in (5, 10):
         videos[minutes] = tmp_path / f"{minutes}min.mp4"
         ffmpeg(
             "-f",
@@ -100,7 +102,7 @@ def test_long_video_keeps_memory_bounded(tmp_path: Path) -> None:
             "-shortest",
             str(videos[minutes]),
         )
-    short_peak, _ = _peak_rss_mb(videos[1])  # also warms librosa's numba cache, a one-off cost per install
+    short_peak, _ = _peak_rss_mb(videos[5])  # also warms librosa's numba cache, a one-off cost per install
     long_peak, duration = _peak_rss_mb(videos[10])
     assert duration == pytest.approx(600, abs=1)
     assert long_peak < short_peak + 200  # ten times the media, (almost) the same memory
