@@ -45,15 +45,21 @@ class CsvWriter(LabelWriter):
         return csv_text(result.rows())
 
 
-def caption(utterance: UtteranceResult) -> str:
-    """Subtitle text: labels on the first line, the speaker and words on the second."""
+def label_parts(utterance: UtteranceResult, score_digits: int = 1) -> list[str]:
+    """Short label texts of one utterance: "positive +1.2", "happy/surprise", "sarcasm 0.31"."""
     parts = []
     if utterance.sentiment:
-        parts.append(f"{utterance.sentiment.label} {utterance.sentiment.score:+.1f}")
+        parts.append(f"{utterance.sentiment.label} {utterance.sentiment.score:+.{score_digits}f}")
     if utterance.emotions:
         parts.append("/".join(utterance.emotions.labels))
     if utterance.sarcasm:
         parts.append(f"sarcasm {utterance.sarcasm.p:.2f}")
+    return parts
+
+
+def caption(utterance: UtteranceResult) -> str:
+    """Subtitle text: labels on the first line, the speaker and words on the second."""
+    parts = label_parts(utterance)
     words = f"{utterance.speaker}: {utterance.text}" if utterance.speaker else utterance.text
     return f"[{' | '.join(parts)}]\n{words}"
 

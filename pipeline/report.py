@@ -29,7 +29,7 @@ from mtmm_es.core.errors import MtmmError  # noqa: E402
 from mtmm_es.core.files import atomic_write_bytes, atomic_write_text  # noqa: E402
 from mtmm_es.core.labels import UtteranceResult, VideoResult  # noqa: E402
 
-from .formats import caption, get_writer  # noqa: E402
+from .formats import caption, get_writer, label_parts  # noqa: E402
 
 EMOTION_COLOURS = {
     "anger": "#d62728",
@@ -169,13 +169,7 @@ def timeline_svg(result: VideoResult, width: int = 1000) -> str:
 
 
 def _utterance_item(u: UtteranceResult, speakers: list[str | None]) -> str:
-    labels = []
-    if u.sentiment:
-        labels.append(f"{u.sentiment.label} {u.sentiment.score:+.2f}")
-    if u.emotions:
-        labels.append("/".join(u.emotions.labels))
-    if u.sarcasm:
-        labels.append(f"sarcasm {u.sarcasm.p:.2f}")
+    labels = label_parts(u, score_digits=2)
     face = f' <span class="face">face {u.face.track} ({u.face.confidence:.2f})</span>' if u.face else ""
     colour = SPEAKER_COLOURS[speakers.index(u.speaker) % len(SPEAKER_COLOURS)] if u.speaker in speakers else "#888"
     speaker = f'<span class="speaker" style="background:{colour}">{html.escape(u.speaker)}</span> ' if u.speaker else ""

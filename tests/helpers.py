@@ -45,3 +45,12 @@ def plain_colour_video(out: Path, colour: str, seconds: float, audio_source: Pat
         *("-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-c:a", "copy", "-shortest", str(out)),
     )
     return out
+
+
+def two_track_recording(out: Path, seconds: float, source: Path = FIXTURE_VIDEO) -> Path:
+    """As OBS records: a silent audio track first, the speech of `source` on the second."""
+    ffmpeg(
+        *("-i", str(source), "-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo", "-t", str(seconds)),
+        *("-map", "0:v", "-map", "1:a", "-map", "0:a", "-c:v", "copy", "-c:a", "aac", str(out)),
+    )
+    return out

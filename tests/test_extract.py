@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import ffmpeg, late_audio_video, plain_colour_video
+from helpers import ffmpeg, late_audio_video, plain_colour_video, two_track_recording
 
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.pipeline import ExtractionConfig, FeaturePipeline, read_feature_set, write_extraction
@@ -171,28 +171,7 @@ def test_late_audio_gives_utterances_on_the_video_timeline(
 def test_the_speech_track_of_a_two_track_recording_is_used(
     tmp_path: Path, fixture_video: Path, cache_dir: Path
 ) -> None:
-    both = tmp_path / "obs.mkv"
-    ffmpeg(
-        "-i",
-        str(fixture_video),
-        "-f",
-        "lavfi",
-        "-i",
-        "anullsrc=r=48000:cl=stereo",
-        "-t",
-        "6",
-        "-map",
-        "0:v",
-        "-map",
-        "1:a",
-        "-map",
-        "0:a",
-        "-c:v",
-        "copy",
-        "-c:a",
-        "aac",
-        str(both),
-    )
+    both = two_track_recording(tmp_path / "obs.mkv", 6, fixture_video)
     config = ExtractionConfig(cache_dir=str(cache_dir), modalities=("text",))
     extraction = FeaturePipeline(config).extract(both)
     assert extraction.utterances and "movie" in extraction.utterances[0].text.lower()

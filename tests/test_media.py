@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import ffmpeg, late_audio_video
+from helpers import ffmpeg, late_audio_video, two_track_recording
 
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.extractors.base import SAMPLE_RATE
@@ -163,30 +163,7 @@ def test_a_late_audio_stream_keeps_its_place_on_the_timeline(tmp_path: Path, fix
 
 
 def _two_track_recording(folder: Path, fixture_video: Path) -> Path:
-    """As OBS records: a silent track first, the speech on the second."""
-    both = folder / "obs.mkv"
-    ffmpeg(
-        "-i",
-        str(fixture_video),
-        "-f",
-        "lavfi",
-        "-i",
-        "anullsrc=r=48000:cl=stereo",
-        "-t",
-        "5",
-        "-map",
-        "0:v",
-        "-map",
-        "1:a",
-        "-map",
-        "0:a",
-        "-c:v",
-        "copy",
-        "-c:a",
-        "aac",
-        str(both),
-    )
-    return both
+    return two_track_recording(folder / "obs.mkv", 5, fixture_video)
 
 
 def test_the_audio_stream_with_sound_is_chosen_and_named(tmp_path: Path, fixture_video: Path) -> None:
