@@ -226,7 +226,7 @@ def cut_at_silences(
 def _silences(audio: np.ndarray, start: float, end: float) -> list[tuple[float, float]]:
     """Silent runs (seconds) inside [start, end] at least SILENCE_S long with MIN_PIECE_S on both sides."""
     hop = SAMPLE_RATE // 100
-    lo, hi = int(start * SAMPLE_RATE), int(end * SAMPLE_RATE)
+    lo, hi = int(start * SAMPLE_RATE), min(int(end * SAMPLE_RATE), len(audio))  # windows may run past the audio
     if hi - lo < int(2 * MIN_PIECE_S * SAMPLE_RATE):
         return []
     segment = np.asarray(audio[lo:hi], dtype=np.float64)

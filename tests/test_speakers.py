@@ -87,6 +87,7 @@ def test_a_pause_inside_a_piece_cuts_it_where_the_words_do_not() -> None:
     pieces = cut_at_silences(audio, [(0.0, 3.5, 0.0, 3.5)])
     assert len(pieces) == 2 and abs(pieces[0][1] - 1.75) < 0.02 and pieces[0][3] <= 1.51 and pieces[1][2] >= 1.99
     assert cut_at_silences(audio, [(0.0, 2.2, 0.0, 2.2)]) == [(0.0, 2.2, 0.0, 2.2)]  # too short to hold two turns
+    assert cut_at_silences(audio, [(4.0, 9.0, 4.0, 9.0)]) == [(4.0, 9.0, 4.0, 9.0)]  # a window past the audio's end
 
 
 def test_speech_spans_reach_into_the_pauses_around_an_utterance() -> None:
