@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -248,9 +249,15 @@ class SpeechRecogniser:
         speech = first_speech(audio, self.config.vad)
         if len(speech) < MIN_LID_SECONDS * SAMPLE_RATE or not self.multilingual.multilingual:
             return ("en" if len(speech) else ""), 0.0, False
-        language, probability = self.multilingual.identify(speech, QUICK_LID_SECONDS)
-        if probability < UNCERTAIN_LANGUAGE:  # unsure on the short window: Whisper's full 30 s window
-            language, probability = self.multilingual.identify(speech)
+        # the English model (most speech is English) loads beside identification: both native, GIL released
+        prefetch = self._english is None and self.config.backend == "faster-whisper" and not self.config.model
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mtmm-asr") as loader:
+            english = loader.submit(lambda: self.english) if prefetch else None
+            language, probability = self.multilingual.identify(speech, QUICK_LID_SECONDS)
+            if probability < UNCERTAIN_LANGUAGE:  # unsure on the short window: Whisper's full 30 s window
+                language, probability = self.multilingual.identify(speech)
+        if english is not None:
+            english.result()  # its errors (a damaged bundled model) surface here
         return language, probability, True
 
     def recognise(self, audio: np.ndarray | None, spans: Sequence[Span | None] | None = None) -> Recognition:
