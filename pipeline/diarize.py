@@ -78,28 +78,43 @@ def cluster(embeddings: np.ndarray, config: DiarizationConfig) -> tuple[np.ndarr
     """Speaker index per row of unit `embeddings` [n, d], and the mean similarity between the two
     closest speakers' rows (with one speaker: between the two groups that were merged; None when
     the count was given or there is one row)."""
-    from sklearn.cluster import AgglomerativeClustering
-    from sklearn.metrics import silhouette_score
+    from scipy.cluster.hierarchy import cut_tree, linkage
 
     n = len(embeddings)
     if n <= 1 or config.speakers == 1:
         return np.zeros(n, int), None
     centred = _unit(embeddings - embeddings.mean(0))
+    distance = np.clip(1.0 - centred @ centred.T, 0.0, 2.0)  # cosine; a zero row is 1 from everything
+    tree = linkage(distance[np.triu_indices(n, 1)], method="average")  # condensed: the upper triangle
 
     def fit(k: int) -> np.ndarray:
-        return AgglomerativeClustering(n_clusters=k, metric="cosine", linkage="average").fit_predict(centred)
+        return cut_tree(tree, n_clusters=k).ravel()
 
     if config.speakers is not None:
         return fit(min(config.speakers, n)), None
     fits = {k: fit(k) for k in range(2, min(config.max_speakers, n - 1) + 1)} or {2: np.arange(n)}
-    scores = {
-        k: float(silhouette_score(centred, labels, metric="cosine")) if n > 2 else 0.0 for k, labels in fits.items()
-    }
+    scores = {k: silhouette(distance, labels) if n > 2 else 0.0 for k, labels in fits.items()}
     best = max(scores.values())
     k = min(k for k, score in scores.items() if score >= best - config.silhouette_tolerance)
     labels, similarity = merge_same(embeddings, fits[k], config.same_speaker)
     logger.debug("%d speakers (silhouette %.3f, closest pair %.3f)", len(set(labels)), scores[k], similarity)
     return labels, round(similarity, 4)
+
+
+def silhouette(distance: np.ndarray, labels: np.ndarray) -> float:
+    """Mean silhouette of `labels` under the square `distance` matrix (scikit-learn's definition: 0
+    for a row alone in its cluster), written out so diarization imports neither scikit-learn nor
+    pandas at start-up."""
+    names = np.unique(labels)
+    scores = np.zeros(len(labels))
+    for i, own_name in enumerate(labels):
+        own = labels == own_name
+        if own.sum() < 2:
+            continue
+        inside = distance[i, own].sum() / (own.sum() - 1)
+        outside = min(distance[i, labels == name].mean() for name in names if name != own_name)
+        scores[i] = (outside - inside) / max(inside, outside) if max(inside, outside) > 0 else 0.0
+    return float(scores.mean())
 
 
 def merge_same(embeddings: np.ndarray, labels: np.ndarray, same_speaker: float) -> tuple[np.ndarray, float]:

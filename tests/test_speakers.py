@@ -257,3 +257,27 @@ def test_the_label_record_carries_speakers_faces_and_a_summary_per_speaker() -> 
     assert document["utterances"][1]["face"] == {"track": 1, "confidence": 0.9}
     assert "\nS2: words 1" in get_writer("srt")().render(result)
     assert [row["speaker"] for row in result.rows()] == ["S1", "S2", "S10"]
+
+
+def test_clustering_matches_scikit_learn_without_importing_it() -> None:
+    """The scipy tree cut and the written-out silhouette give scikit-learn's partitions and scores
+    (average linkage, cosine), and identical voices stay one speaker."""
+    from sklearn.cluster import AgglomerativeClustering
+    from sklearn.metrics import silhouette_score
+
+    from mtmm_es.pipeline.diarize import DiarizationConfig, cluster, silhouette
+
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        n, k = int(rng.integers(6, 30)), int(rng.integers(2, 5))
+        rows = rng.standard_normal((n, 16)) + 2 * rng.standard_normal((3, 16))[rng.integers(0, 3, n)]
+        rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+        ours = cluster(rows, DiarizationConfig(speakers=k))[0]
+        centred = rows - rows.mean(0)
+        centred /= np.linalg.norm(centred, axis=1, keepdims=True)
+        theirs = AgglomerativeClustering(n_clusters=k, metric="cosine", linkage="average").fit_predict(centred)
+        assert len(set(zip(ours, theirs))) == k  # the same partition, whatever the numbering
+        distance = np.clip(1.0 - centred @ centred.T, 0.0, 2.0)
+        assert silhouette(distance, theirs) == pytest.approx(silhouette_score(centred, theirs, metric="cosine"))
+    same = np.tile(rows[:1], (5, 1))
+    assert cluster(same, DiarizationConfig())[0].tolist() == [0] * 5

@@ -51,3 +51,13 @@ def test_openmp_threads_sleep_when_idle_unless_the_user_says_otherwise():
     code = "import os, mtmm_es; print(os.environ['OMP_WAIT_POLICY'])"
     assert fresh(code) == "PASSIVE"
     assert fresh(code, OMP_WAIT_POLICY="ACTIVE") == "ACTIVE"
+
+
+def test_diarization_clusters_without_scikit_learn():
+    out = fresh(
+        "import sys, numpy as np; from mtmm_es.pipeline.diarize import DiarizationConfig, cluster; "
+        "rows = np.random.default_rng(0).standard_normal((8, 4)); "
+        "cluster(rows / np.linalg.norm(rows, axis=1, keepdims=True), DiarizationConfig()); "
+        "print('sklearn' in sys.modules, 'pandas' in sys.modules)"
+    )
+    assert out == "False False"
