@@ -2,11 +2,16 @@
 and with each modality removed at inference; the STL/MTL and cross-corpus figures recorded by the
 training run (report.json) are printed alongside. Test folds are never touched.
 
-    python benchmarks/default_model.py [--checkpoint model/default] [--data-dir ../shared/data]
+    python benchmarks/default_model.py [--checkpoint model/default] [--data-dir ../shared/data] [--stl]
+
+With --stl, also trains the single-task baselines (one network per dataset and task, on that
+dataset alone, the recipe's settings) and prints them as `stl` next to the multi-task checkpoint's
+figures (an ensemble of the recipe's members; each STL baseline is one network).
 
 Per dataset: sentiment accuracy and AUC (MOSEI valid, MUStARD++ val), emotion mean WAcc (thresholds
 chosen on that validation set, as the seed paper reports) and macro-F1 (the checkpoint's own label
-thresholds), speech-emotion UAR on held-out speakers, sarcasm accuracy and AUC. The last line is JSON.
+thresholds), speech-emotion UAR on held-out speakers (their clips in pseudo-videos, and each clip
+alone: `_one_clip`), sarcasm accuracy and AUC. The last line is JSON.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mtmm_es.model.checkpoint import load_checkpoint  # noqa: E402
 from mtmm_es.model.data import Video  # noqa: E402
-from mtmm_es.model.multi import load_datasets  # noqa: E402
+from mtmm_es.model.multi import compare_setups, load_datasets  # noqa: E402
 from mtmm_es.model.recipes import load_recipe  # noqa: E402
 from mtmm_es.model.train import gather, score_predictions  # noqa: E402
 
@@ -63,13 +68,17 @@ def dataset_metrics(checkpoint, dataset, modality: str | None) -> dict[str, floa
 
 
 def _speech_uar(checkpoint, videos, predictions) -> dict[str, float]:
+    """UAR per speech corpus on the validation pseudo-videos and on every clip alone (`_one_clip`)."""
+    from mtmm_es.model.corpora.speech import one_clip_videos
     from mtmm_es.model.metrics import emotion_uar
 
+    single = one_clip_videos(videos)
     result = {}
-    for name in ("cremad", "ravdess", "tess"):
-        rows = [i for i, v in enumerate(videos) if v.id.startswith(f"{name}-")]
-        if rows:
-            result[f"{name}_uar"] = emotion_uar([videos[i] for i in rows], [predictions[i] for i in rows])
+    for suffix, group, predicted in (("", videos, predictions), ("_one_clip", single, checkpoint.predict(single))):
+        for name in ("cremad", "ravdess", "tess"):
+            rows = [i for i, v in enumerate(group) if v.id.startswith(f"{name}-")]
+            if rows:
+                result[f"{name}_uar{suffix}"] = emotion_uar([group[i] for i in rows], [predicted[i] for i in rows])
     return result
 
 
@@ -77,6 +86,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", default=str(ROOT / "model" / "default"))
     parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--stl", action="store_true", help="also train and score single-task baselines")
     args = parser.parse_args()
     checkpoint = load_checkpoint(args.checkpoint)
     recipe = load_recipe(checkpoint.training.get("recipe") or "default")
@@ -91,7 +101,9 @@ def main() -> int:
             key = dataset.name if removed is None else f"{dataset.name} without {removed}"
             results[key] = dataset_metrics(checkpoint, dataset, removed)
             print(f"{key:32s} " + "  ".join(f"{k}={v}" for k, v in results[key].items()), flush=True)
-    report = checkpoint.training.get("report", {})
+    report = dict(checkpoint.training.get("report", {}))
+    if args.stl:
+        report |= compare_setups(datasets, recipe.train, log=None)
     for section in ("stl", "cross_corpus"):
         if section in report:
             results[section] = report[section]

@@ -4,7 +4,11 @@ speakers of each corpus held out), with and without the per-video (speaker) norm
 COVAREP-like statistics or eGeMAPS.
 
     python benchmarks/speech_emotion.py --held-out tess [--features covarep|egemaps] [--no-norm]
-    python benchmarks/speech_emotion.py --held-out speaker
+    python benchmarks/speech_emotion.py --held-out speaker [--single-share 0.3]
+
+`--single-share` trains with that share of each speaker's clips as one-clip videos. Validation
+videos are a speaker's clips in pseudo-videos (mean 30 clips; `_uar`) and every clip alone as its
+own video (`_uar_one_clip`: no speaker context, as `analyze-video` on a one-utterance clip).
 
 Per-clip features are cached under $MTMM_CORPUS_CACHE (default ~/.cache/mtmm-es/corpora). UAR is the
 mean recall of the argmax over the six emotions + none over the classes the validation corpus has.
@@ -23,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mtmm_es.extractors.acoustic import AcousticConfig, make_acoustic_extractor  # noqa: E402
 from mtmm_es.extractors.text import GloveTextExtractor  # noqa: E402
-from mtmm_es.model.corpora.speech import CORPORA, load_speech  # noqa: E402
+from mtmm_es.model.corpora.speech import CORPORA, load_speech, one_clip_videos  # noqa: E402
 from mtmm_es.model.metrics import emotion_uar  # noqa: E402
 from mtmm_es.model.multi import corpus_cache, split_speakers  # noqa: E402
 from mtmm_es.model.train import TrainConfig, predict, train  # noqa: E402
@@ -38,11 +42,16 @@ def main() -> int:
     parser.add_argument("--held-out", default="tess", choices=[*CORPORA, "speaker"])
     parser.add_argument("--features", default="covarep", choices=["covarep", "egemaps"])
     parser.add_argument("--no-norm", action="store_true", help="without the per-video normalisation")
+    parser.add_argument("--single-share", type=float, default=0.0, help="share of one-clip training videos")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     acoustic = make_acoustic_extractor(AcousticConfig(extractor=args.features))
     text = GloveTextExtractor()
-    corpora = {c: load_speech(args.data_dir, c, acoustic, text, corpus_cache(), seed=args.seed) for c in CORPORA}
+    corpora = {
+        c: load_speech(args.data_dir, c, acoustic, text, corpus_cache(), seed=args.seed, single_share=args.single_share)
+        for c in CORPORA
+    }
+    plain = {c: load_speech(args.data_dir, c, acoustic, text, corpus_cache(), seed=args.seed) for c in CORPORA}
     config = TrainConfig(
         tasks=("emotion",),
         modalities=("acoustic",),
@@ -55,17 +64,19 @@ def main() -> int:
     started = time.perf_counter()
     if args.held_out == "speaker":
         parts = {c: split_speakers(corpus, 0.2, args.seed) for c, corpus in corpora.items()}
-        validation = {c: val for c, (_, val) in parts.items() if val.videos}
+        held = {c: split_speakers(corpus, 0.2, args.seed)[1] for c, corpus in plain.items()}
+        validation = {c: val for c, val in held.items() if val.videos}
     else:
         parts = {c: split_speakers(corpora[c], 0.2, args.seed) for c in CORPORA if c != args.held_out}
-        validation = {args.held_out: corpora[args.held_out]}
+        validation = {args.held_out: plain[args.held_out]}
     train_part = union("train", [a for a, _ in parts.values()])
     stop_part = union("stop", [b for _, b in parts.values() if b.videos])
     model = train(train_part, stop_part, config, log=None).model
-    result = {
-        f"{name}_uar": round(emotion_uar(corpus.videos, predict(model, corpus.videos)), 4)
-        for name, corpus in validation.items()
-    }
+    result = {}
+    for name, corpus in validation.items():
+        single = one_clip_videos(corpus.videos)
+        result[f"{name}_uar"] = round(emotion_uar(corpus.videos, predict(model, corpus.videos)), 4)
+        result[f"{name}_uar_one_clip"] = round(emotion_uar(single, predict(model, single)), 4)
     print(json.dumps({**vars(args), **result, "seconds": round(time.perf_counter() - started)}))
     return 0
 

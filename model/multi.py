@@ -22,7 +22,7 @@ from .corpora.common import add_text_features
 from .corpora.mosei_text import load_mosei_text
 from .corpora.mustard import load_mustard, load_mustardpp
 from .corpora.speech import CORPORA as SPEECH_CORPORA
-from .corpora.speech import load_speech, speaker_of
+from .corpora.speech import load_speech, one_clip_videos, speaker_of
 from .data import Corpus
 from .metrics import emotion_uar
 from .recipes import Recipe
@@ -58,15 +58,19 @@ def split_speakers(corpus: Corpus, fraction: float, seed: int) -> tuple[Corpus, 
 
 
 def load_speech_split(data_root: Path, extra: dict[str, Any], text: GloveTextExtractor, seed: int) -> DatasetSplit:
-    """The three speech corpora pooled, validated on held-out speakers (TESS's two train only)."""
+    """The three speech corpora pooled, validated on held-out speakers (TESS's two train only). The
+    training speakers' clips include a share (extra["speech_single_share"]) of one-clip videos; the
+    validation speakers' are always in pseudo-videos of mean 30 clips (comparable across recipes)."""
     acoustic = make_acoustic_extractor(AcousticConfig(**extra.get("acoustic", {})))
-    parts = []
+    fraction = float(extra.get("speaker_val_fraction", 0.2))
+    share = float(extra.get("speech_single_share", 0.0))
+    trains, vals = [], []
     for name in SPEECH_CORPORA:
-        corpus = load_speech(data_root, name, acoustic, text, corpus_cache(), seed=seed)
-        parts.append(split_speakers(corpus, float(extra.get("speaker_val_fraction", 0.2)), seed))
-    return DatasetSplit(
-        "speech", union("speech-train", [a for a, _ in parts]), union("speech-val", [b for _, b in parts])
-    )
+        corpus = load_speech(data_root, name, acoustic, text, corpus_cache(), seed=seed, single_share=share)
+        trains.append(split_speakers(corpus, fraction, seed)[0])
+        plain = corpus if share == 0 else load_speech(data_root, name, acoustic, text, corpus_cache(), seed=seed)
+        vals.append(split_speakers(plain, fraction, seed)[1])
+    return DatasetSplit("speech", union("speech-train", trains), union("speech-val", vals))
 
 
 def load_datasets(data_root: Path, extra: dict[str, Any], split_seed: int = 0) -> list[DatasetSplit]:
@@ -118,20 +122,21 @@ def deduplicated(datasets: list[DatasetSplit]) -> list[DatasetSplit]:
 
 
 def speech_report(model_or_checkpoint, dataset: DatasetSplit) -> dict[str, float]:
-    """Speaker-independent 7-class UAR per speech corpus (argmax over six emotions + none)."""
-    videos = dataset.val.videos
-    if not videos:
-        return {}
-    predictions = (
-        model_or_checkpoint.predict(videos)
-        if isinstance(model_or_checkpoint, Checkpoint)
-        else predict(model_or_checkpoint, videos)
-    )
+    """Speaker-independent 7-class UAR per speech corpus (argmax over six emotions + none), on the
+    validation pseudo-videos and on every clip alone (`_uar_one_clip`: no speaker context)."""
     report = {}
-    for name in SPEECH_CORPORA:
-        rows = [i for i, v in enumerate(videos) if v.id.startswith(f"{name}-")]
-        if rows:
-            report[f"{name}_uar"] = emotion_uar([videos[i] for i in rows], [predictions[i] for i in rows])
+    for suffix, videos in (("", dataset.val.videos), ("_one_clip", one_clip_videos(dataset.val.videos))):
+        if not videos:
+            return {}
+        predictions = (
+            model_or_checkpoint.predict(videos)
+            if isinstance(model_or_checkpoint, Checkpoint)
+            else predict(model_or_checkpoint, videos)
+        )
+        for name in SPEECH_CORPORA:
+            rows = [i for i, v in enumerate(videos) if v.id.startswith(f"{name}-")]
+            if rows:
+                report[f"{name}_uar{suffix}"] = emotion_uar([videos[i] for i in rows], [predictions[i] for i in rows])
     return report
 
 
@@ -149,8 +154,11 @@ def compare_setups(datasets: list[DatasetSplit], config, log) -> dict[str, Any]:
     report: dict[str, Any] = {"stl": {}}
     for dataset in datasets:
         report["stl"][dataset.name] = {}
+        modalities = tuple(m for m in config.modalities if m in dataset.train.spec)
+        context_norm = tuple(m for m in config.context_norm if m in modalities)
         for task in dataset.tasks():
-            model = train(dataset.train, dataset.val, replace(config, tasks=(task,), monitor="loss"), log=log).model
+            single = replace(config, tasks=(task,), monitor="loss", modalities=modalities, context_norm=context_norm)
+            model = train(dataset.train, dataset.val, single, log=log).model
             report["stl"][dataset.name] |= validation_report(model, [dataset])[dataset.name]
     return report
 

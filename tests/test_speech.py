@@ -6,7 +6,15 @@ import numpy as np
 import torch
 from helpers import shared_path
 
-from mtmm_es.model.corpora.speech import EMOTION_MAP, POSITIVE, pseudo_videos, read_clips, speaker_recording
+from mtmm_es.model.corpora.speech import (
+    EMOTION_MAP,
+    POSITIVE,
+    one_clip_videos,
+    pseudo_videos,
+    read_clips,
+    speaker_recording,
+)
+from mtmm_es.model.data import Video
 from mtmm_es.model.network import context_normalise
 
 
@@ -33,6 +41,35 @@ def test_pseudo_videos_keep_one_speaker_each_and_cover_every_clip():
     assert all(len({clips[i].speaker for i in g}) == 1 for g in groups)
     assert min(len(g) for g in groups) >= 1 and max(len(g) for g in groups) <= 59
     assert groups == pseudo_videos(clips, size=30, seed=0)
+
+
+def test_a_share_of_each_speakers_clips_becomes_one_clip_videos():
+    clips = read_clips(shared_path("speech", "ravdess"), "ravdess")  # 24 actors x 60 clips
+    plain = pseudo_videos(clips, size=30, seed=0)
+    groups = pseudo_videos(clips, size=30, seed=0, single_share=0.3)
+    assert sorted(i for g in groups for i in g) == list(range(len(clips)))
+    assert all(len({clips[i].speaker for i in g}) == 1 for g in groups)
+    singles = sum(len(g) == 1 for g in groups)
+    assert singles >= 24 * 18 > sum(len(g) == 1 for g in plain)
+    assert sum(len(g) == 1 for g in pseudo_videos(clips, size=30, seed=0, single_share=1.0)) == len(clips)
+
+
+def test_one_clip_videos_split_a_video_into_its_utterances():
+    video = Video(
+        "cremad-1002-3",
+        ["a", "b"],
+        {"acoustic": np.arange(6, dtype=np.float32).reshape(2, 3)},
+        {"acoustic": np.array([True, False])},
+        {"emotion": np.eye(7, dtype=np.float32)[[0, 6]]},
+        {"emotion": np.ones(2, np.float32)},
+        ["one", "two"],
+    )
+    first, second = one_clip_videos([video])
+    assert (first.utterance_ids, second.utterance_ids) == (["a"], ["b"])
+    assert first.features["acoustic"].tolist() == [[0, 1, 2]] and second.features["acoustic"].tolist() == [[3, 4, 5]]
+    assert first.masks["acoustic"].tolist() == [True] and second.masks["acoustic"].tolist() == [False]
+    assert second.targets["emotion"].argmax() == 6 and second.texts == ["two"]
+    assert first.id.rsplit("-", 1)[0] == "cremad-1002"  # still the speaker's
 
 
 def test_speech_labels_map_onto_the_models_emotions():

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,9 +144,11 @@ def acoustic_features(
     return values, mask
 
 
-def pseudo_videos(clips: Sequence[Clip], size: int, seed: int) -> list[list[int]]:
+def pseudo_videos(clips: Sequence[Clip], size: int, seed: int, single_share: float = 0.0) -> list[list[int]]:
     """Each speaker's clips in a seeded random order, cut into pseudo-videos of 1 .. 2*size-1 clips
-    (mean `size`): real recordings range from one utterance to many, and the model must label both."""
+    (mean `size`): real recordings range from one utterance to many, and the model must label both.
+    A seeded `single_share` of each speaker's clips comes first as one-clip videos (a clip analysed
+    alone, where the video gives no speaker context)."""
     rng = np.random.default_rng(seed)
     by_speaker: dict[str, list[int]] = {}
     for i, clip in enumerate(clips):
@@ -153,11 +156,31 @@ def pseudo_videos(clips: Sequence[Clip], size: int, seed: int) -> list[list[int]
     groups = []
     for speaker in sorted(by_speaker):
         rows = [int(i) for i in rng.permutation(by_speaker[speaker])]
+        singles = round(single_share * len(rows))
+        groups += [[row] for row in rows[:singles]]
+        rows = rows[singles:]
         while rows:
             length = int(rng.integers(1, 2 * size))
             groups.append(rows[:length])
             rows = rows[length:]
     return groups
+
+
+def one_clip_videos(videos: Sequence[Video]) -> list[Video]:
+    """Every utterance of `videos` as a video of its own (each clip analysed alone)."""
+    return [
+        Video(
+            f"{video.id}.{k}",
+            [video.utterance_ids[k]],
+            {m: f[k : k + 1] for m, f in video.features.items()},
+            {m: mask[k : k + 1] for m, mask in video.masks.items()},
+            {t: target[k : k + 1] for t, target in video.targets.items()},
+            {t: weight[k : k + 1] for t, weight in video.weights.items()},
+            video.texts[k : k + 1] if video.texts is not None else None,
+        )
+        for video in videos
+        for k in range(len(video))
+    ]
 
 
 def load_speech(
@@ -168,9 +191,11 @@ def load_speech(
     cache: Path | None = None,
     video_size: int = 30,
     seed: int = 0,
+    single_share: float = 0.0,
 ) -> Corpus:
-    """One speech corpus as pseudo-videos of one speaker's clips with acoustic and text features,
-    emotion labels and weak sentiment labels. Video ids are `<corpus>-<speaker>-<k>`."""
+    """One speech corpus as pseudo-videos of one speaker's clips (a `single_share` of them alone) with
+    acoustic and text features, emotion labels and weak sentiment labels. Video ids are
+    `<corpus>-<speaker>-<k>`."""
     if corpus not in CORPORA:
         raise MtmmError(f"unknown speech corpus '{corpus}' (choose from {', '.join(CORPORA)})")
     folder = Path(data_dir) / "speech" / corpus
@@ -181,12 +206,12 @@ def load_speech(
     clips = read_clips(folder, corpus)
     values, mask = acoustic_features(folder, clips, acoustic, cache)
     text_values, text_mask = text.embed([c.text for c in clips])
-    videos = []
-    for rows in pseudo_videos(clips, video_size, seed):
+    videos, counts = [], Counter()
+    for rows in pseudo_videos(clips, video_size, seed, single_share):
         speaker = clips[rows[0]].speaker
         emotions = [clips[i].emotion for i in rows]
         video = Video(
-            f"{speaker}-{len([v for v in videos if v.id.startswith(speaker + '-')])}",
+            f"{speaker}-{counts[speaker]}",
             [clips[i].file for i in rows],
             features={"acoustic": values[rows], "text": text_values[rows]},
             masks={"acoustic": mask[rows], "text": text_mask[rows]},
@@ -197,6 +222,7 @@ def load_speech(
         video.targets["sentiment"] = np.array([float(e in POSITIVE) for e in emotions], np.float32)
         video.weights["sentiment"] = np.full(len(rows), SENTIMENT_WEIGHT, np.float32)
         videos.append(video)
+        counts[speaker] += 1
     spec = {"acoustic": acoustic.info.to_spec(), "text": text.info.to_spec()}
     provenance = {"dataset": corpus, "source": str(folder), "licence": LICENCES[corpus], "clips": len(clips)}
     return Corpus(f"speech-{corpus}", videos, spec, provenance)

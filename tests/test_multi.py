@@ -1,0 +1,62 @@
+"""The default recipe's helpers: single-task baselines per dataset, speech UAR with and without context."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mtmm_es.model.data import Corpus, Video
+from mtmm_es.model.multi import compare_setups, speech_report
+from mtmm_es.model.train import TrainConfig, train
+from mtmm_es.model.weak import DatasetSplit
+
+SPEC = {"text": {"dim": 4}, "acoustic": {"dim": 3}}
+
+
+def speech_video(name: str, n: int, rng: np.random.Generator, modalities=("text", "acoustic")) -> Video:
+    emotions = rng.integers(0, 7, n)
+    acoustic = rng.normal(size=(n, 3)).astype(np.float32)
+    acoustic[:, 0] += 2.0 * (emotions == 0)  # anger is louder
+    video = Video(
+        name,
+        [f"{name}_{k}" for k in range(n)],
+        {"text": rng.normal(size=(n, 4)).astype(np.float32), "acoustic": acoustic},
+        {m: np.ones(n, bool) for m in ("text", "acoustic")},
+    )
+    if "acoustic" not in modalities:
+        del video.features["acoustic"], video.masks["acoustic"]
+    video.targets["emotion"] = np.eye(7, dtype=np.float32)[emotions]
+    video.weights["emotion"] = np.ones(n, np.float32)
+    return video
+
+
+def test_single_task_baselines_use_only_the_modalities_a_dataset_has():
+    rng = np.random.default_rng(0)
+    speech = DatasetSplit(
+        "speech",
+        Corpus("s-train", [speech_video(f"cremad-10{k}-0", 8, rng) for k in range(6)], SPEC),
+        Corpus("s-val", [speech_video(f"cremad-20{k}-0", 8, rng) for k in range(3)], SPEC),
+    )
+    text_spec = {"text": SPEC["text"]}
+    texts = DatasetSplit(
+        "texts",
+        Corpus("t-train", [speech_video(f"t{k}", 5, rng, ("text",)) for k in range(6)], text_spec),
+        Corpus("t-val", [speech_video(f"v{k}", 5, rng, ("text",)) for k in range(3)], text_spec),
+    )
+    config = TrainConfig(tasks=("emotion",), modalities=("text", "acoustic"), context_norm=("acoustic",), epochs=1)
+    report = compare_setups([speech, texts], config, log=None)["stl"]
+    assert "emotion_mean_wacc" in report["texts"] and "emotion_mean_wacc" in report["speech"]
+    assert {"cremad_uar", "cremad_uar_one_clip"} <= set(report["speech"])
+
+
+def test_speech_report_scores_each_clip_alone_too():
+    rng = np.random.default_rng(1)
+    videos = [speech_video(f"ravdess-0{k}-0", 12, rng) for k in range(4)]
+    corpus = Corpus("val", videos, SPEC)
+    config = TrainConfig(
+        tasks=("emotion",), modalities=("acoustic",), context_norm=("acoustic",), epochs=2, monitor="loss"
+    )
+    model = train(corpus, corpus, config, log=None).model
+    report = speech_report(model, DatasetSplit("speech", corpus, corpus))
+    assert set(report) == {"ravdess_uar", "ravdess_uar_one_clip"}
+    assert all(0.0 <= v <= 1.0 for v in report.values())
+    assert speech_report(model, DatasetSplit("speech", corpus, Corpus("none", [], SPEC))) == {}
