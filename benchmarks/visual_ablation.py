@@ -45,6 +45,7 @@ from mtmm_es.model.weak import union
 from mtmm_es.pipeline.training import recipe_extract
 
 ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = "text+acoustic"  # other setups' AUC differences are bootstrapped against it, when it ran
 TEXT, TA, TAV = ("text",), ("text", "acoustic"), ("text", "acoustic", "visual")
 # name -> (modalities, extra: None | "mtl" (+ emotion and sentiment: MUStARD++ gold, the teacher's soft
 # labels on the House scenes) | "distill" (mtl + face-only copies with the teacher's labels), House trains)
@@ -69,6 +70,19 @@ def targets(videos):
     return np.array([v.targets["sarcasm"][r] for v, r in zip(videos, rows)]), rows
 
 
+def bootstrap_ci(truth: np.ndarray, score: np.ndarray, other: np.ndarray | None = None, n: int = 2000):
+    """95 % interval of the AUC (or of AUC(score) - AUC(other), paired) over scenes resampled."""
+    rng = np.random.default_rng(0)
+    values = []
+    for _ in range(n):
+        pick = rng.integers(0, len(truth), len(truth))
+        if truth[pick].min() == truth[pick].max():
+            continue
+        value = roc_auc_score(truth[pick], score[pick])
+        values.append(value - roc_auc_score(truth[pick], other[pick]) if other is not None else value)
+    return [round(float(v), 4) for v in np.percentile(values, [2.5, 97.5])]
+
+
 def linear_visual(house, folds) -> float:
     """Out-of-fold AUC of a logistic regression on the target utterances' visual features."""
     truth, rows = targets(house.videos)
@@ -91,6 +105,7 @@ def main() -> None:
     parser.add_argument("--recipe", default="default")
     parser.add_argument("--seeds", type=int, default=1, help="members per fold (seeds 0..N-1), predictions averaged")
     parser.add_argument("--setups", nargs="*", default=list(SETUPS), choices=list(SETUPS))
+    parser.add_argument("--scores", type=Path, default=None, help="write each setup's out-of-fold scores (JSON)")
     parser.add_argument("--context-norm", nargs="*", default=None, help="modalities z-scored over each scene too")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -109,6 +124,7 @@ def main() -> None:
     summary: dict = {"benchmark": "visual_ablation", "scenes": len(house.videos), "folds": len(folds), "setups": {}}
     summary["linear_visual_auc"] = round(linear_visual(house, folds), 4)
     print(f"logistic regression on the face features alone: AUC {summary['linear_visual_auc']:.3f}", file=sys.stderr)
+    oof: dict[str, dict[str, float]] = {}
     for setup in args.setups:
         modalities, extra_tasks, with_house = SETUPS[setup]
         with_distill = extra_tasks == "distill"
@@ -151,6 +167,7 @@ def main() -> None:
         ids = sorted(scores)
         auc = roc_auc_score([truth_by_id[i] for i in ids], [np.mean(scores[i]) for i in ids])
         result = {"auc": round(float(auc), 4), "modalities": list(modalities)}
+        oof[setup] = {i: float(np.mean(scores[i])) for i in ids}
         if agreements:
             weights = [a.get("emotion_utterances", 0) for a in agreements]
             keys = ("emotion_top1_agreement", "emotion_top1_majority", "emotion_pearson")
@@ -161,7 +178,17 @@ def main() -> None:
                     result[key] = round(float(np.average(values, weights=weights[: len(values)])), 4)
         summary["setups"][setup] = result
         print(f"{setup:32s} AUC {result['auc']:.3f}  {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    ids = sorted(truth_by_id)
+    truth = np.array([truth_by_id[i] for i in ids])
+    for setup, scored in oof.items():
+        score = np.array([scored[i] for i in ids])
+        summary["setups"][setup]["auc_ci95"] = bootstrap_ci(truth, score)
+        if REFERENCE in oof and setup != REFERENCE:
+            other = np.array([oof[REFERENCE][i] for i in ids])
+            summary["setups"][setup][f"minus_{REFERENCE}_ci95"] = bootstrap_ci(truth, score, other)
     summary["seconds"] = round(time.perf_counter() - started, 1)
+    if args.scores:
+        args.scores.write_text(json.dumps({"truth": {i: float(t) for i, t in truth_by_id.items()}, "scores": oof}))
     print(json.dumps(summary))
 
 
