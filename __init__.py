@@ -10,8 +10,15 @@ The names below are the public API; they load lazily so `import mtmm_es` stays f
 from __future__ import annotations
 
 import importlib
+import os
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
+
+# CTranslate2 (speech recognition) and torch (speaker encoder, model) each bring their own OpenMP
+# runtime; with the default busy-waiting, each one's idle threads spin on the cores the other needs
+# (a 5 s clip took 7.3 s of CPU instead of 6.4, and 20 s instead of 2 in diarization when the
+# language was given). Read when the runtimes load, so it is set before them; a user's value wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 try:
     __version__ = metadata.version("mtmm-es")

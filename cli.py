@@ -424,7 +424,7 @@ def analyze_video(argv: Sequence[str] | None = None) -> int:
 
 
 def build_analyze_parser() -> argparse.ArgumentParser:
-    from mtmm_es.pipeline.batch import default_workers
+    from mtmm_es.pipeline.executor import default_workers
     from mtmm_es.pipeline.formats import FORMATS
 
     parser = _Parser(

@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -213,19 +214,44 @@ class SpeechRecogniser:
         self.config = config
         self._english: FasterWhisperTranscriber | OpenAIWhisperTranscriber | None = None
         self._multilingual: FasterWhisperTranscriber | OpenAIWhisperTranscriber | None = None
+        self._loading: dict[str, Future] = {}
         default = "bundled:tiny.en" if config.backend == "faster-whisper" else "tiny.en"
         self.names = {"english": config.model or default, "multilingual": config.model or default}
 
     @property
     def loaded(self) -> bool:
-        """Whether any model has been loaded yet."""
-        return self._english is not None or self._multilingual is not None
+        """Whether any model has been loaded (or started loading) yet."""
+        return self._english is not None or self._multilingual is not None or bool(self._loading)
+
+    def prefetch(self) -> None:
+        """Start loading, in background threads, the models a recognition will most likely need: the
+        bundled multilingual model when the language is to be identified, and the English model.
+        CTranslate2 loads natively with the GIL released, so this overlaps audio decoding and the
+        other stages. Only for the bundled faster-whisper models (a user's single model is one load)."""
+        if self.config.backend != "faster-whisper" or self.config.model:
+            return
+        wanted = ["english"] + (["multilingual"] if self.config.language == "auto" else [])
+        for name in wanted:
+            if getattr(self, f"_{name}") is None and name not in self._loading:
+                loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"mtmm-asr-{name}")
+                self._loading[name] = loader.submit(self._load, name)
+                loader.shutdown(wait=False)
+
+    def _load(self, name: str) -> FasterWhisperTranscriber | OpenAIWhisperTranscriber:
+        if name == "english":
+            return make_transcriber(self.config)
+        return FasterWhisperTranscriber(self.config, bundled_multilingual_model())
+
+    def _loaded(self, name: str) -> FasterWhisperTranscriber | OpenAIWhisperTranscriber | None:
+        """A model whose background load has finished (its errors surface here), else None."""
+        pending = self._loading.pop(name, None)
+        return None if pending is None else pending.result()
 
     @property
     def english(self) -> FasterWhisperTranscriber | OpenAIWhisperTranscriber:
         """The user's model, or bundled tiny.en."""
         if self._english is None:
-            self._english = make_transcriber(self.config)
+            self._english = self._loaded("english") or make_transcriber(self.config)
         return self._english
 
     @property
@@ -237,7 +263,7 @@ class SpeechRecogniser:
             if self._multilingual is None or not self._multilingual.multilingual:
                 if self.config.backend == "openai-whisper":
                     return self.english
-                self._multilingual = FasterWhisperTranscriber(self.config, bundled_multilingual_model())
+                self._multilingual = self._loaded("multilingual") or self._load("multilingual")
                 self.names["multilingual"] = BUNDLED_BASE
         return self._multilingual
 
@@ -245,6 +271,7 @@ class SpeechRecogniser:
         """(language, probability, identified): the forced language, or Whisper's guess on the first speech."""
         if self.config.language != "auto":
             return self.config.language, 1.0, False
+        self.prefetch()  # the English model (most speech is English) loads beside identification
         speech = first_speech(audio, self.config.vad)
         if len(speech) < MIN_LID_SECONDS * SAMPLE_RATE or not self.multilingual.multilingual:
             return ("en" if len(speech) else ""), 0.0, False

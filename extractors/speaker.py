@@ -36,6 +36,7 @@ class SpeakerEncoderConfig:
     partial_step_s: float = 1.2  # hop between 1.6 s partials inside a speech span
     min_coverage: float = 0.75  # a last partial this much covered by speech is kept (zero-padded)
     batch: int = 128
+    threads: int = 1  # torch threads for the LSTM (it runs beside other stages; on a busy CPU 1 beats 2)
 
 
 def bundled_weights() -> Path:
@@ -124,12 +125,17 @@ class SpeakerEncoder:
         """[b, frames, 40] mel partials -> [b, 256] unit-norm embeddings."""
         import torch
 
-        out = []
-        with torch.inference_mode():
-            for lo in range(0, len(mels), self.config.batch):
-                _, (hidden, _) = self.lstm(torch.from_numpy(np.ascontiguousarray(mels[lo : lo + self.config.batch])))
-                raw = torch.relu(self.linear(hidden[-1]))
-                out.append(torch.nn.functional.normalize(raw, dim=1).numpy())
+        out, threads = [], torch.get_num_threads()
+        torch.set_num_threads(self.config.threads)
+        try:
+            with torch.inference_mode():
+                for lo in range(0, len(mels), self.config.batch):
+                    batch = torch.from_numpy(np.ascontiguousarray(mels[lo : lo + self.config.batch]))
+                    _, (hidden, _) = self.lstm(batch)
+                    raw = torch.relu(self.linear(hidden[-1]))
+                    out.append(torch.nn.functional.normalize(raw, dim=1).numpy())
+        finally:
+            torch.set_num_threads(threads)
         return np.concatenate(out) if out else np.zeros((0, HIDDEN), np.float32)
 
     def partials(

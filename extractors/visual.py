@@ -287,28 +287,34 @@ def speaking_face(tracks: FaceTracks, envelope: np.ndarray | None, utterance: Ut
     return candidates[best], round(scores[best] / sum(scores), 4)
 
 
-_DRAWING = ("mediapipe.tasks.python.vision.drawing_utils", "mediapipe.tasks.python.vision.drawing_styles")
+# never used by the face landmarker: the drawing helpers (matplotlib.pyplot, cv2) and the audio
+# tasks (sounddevice, PortAudio)
+_DEFERRED = (
+    "mediapipe.tasks.python.vision.drawing_utils",
+    "mediapipe.tasks.python.vision.drawing_styles",
+    "mediapipe.tasks.python.audio",
+)
 
 
 class _Deferred(types.ModuleType):
-    """Stands in for a module until a public attribute is read. Dunder lookups (`__file__`, which
-    inspect.getmodule probes on every module) do not load it, unlike importlib's LazyLoader."""
+    """Stands in for a module until a public attribute is read, then runs the real module's code in
+    its own namespace. Dunder lookups (`__file__`, which inspect.getmodule probes on every module)
+    do not load it, unlike importlib's LazyLoader."""
 
     def __getattr__(self, name: str):
-        if name.startswith("__"):
+        if name.startswith("__") or "_real_spec" not in self.__dict__:
             raise AttributeError(name)
-        real = importlib.util.module_from_spec(self.__dict__["_real_spec"])
-        real.__spec__.loader.exec_module(real)
-        self.__dict__.update(real.__dict__)
-        return getattr(real, name)
+        real = self.__dict__.pop("_real_spec")
+        real.loader.exec_module(self)
+        return getattr(self, name)
 
 
-class _DeferDrawing(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Defers mediapipe's drawing helpers: they import matplotlib.pyplot and cv2, most of the cost
-    of `import mediapipe`, and the face landmarker never draws."""
+class _DeferUnused(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Defers the mediapipe modules in _DEFERRED: most of the cost of `import mediapipe`, and the
+    face landmarker uses none of them."""
 
     def find_spec(self, name: str, path: object, target: object = None):
-        if name not in _DRAWING:
+        if name not in _DEFERRED:
             return None
         for finder in sys.meta_path:
             if finder is not self and hasattr(finder, "find_spec"):
@@ -322,6 +328,8 @@ class _DeferDrawing(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def create_module(self, spec):
         module = _Deferred(spec.name)
         module.__dict__["_real_spec"] = spec.loader_state
+        if spec.loader_state.submodule_search_locations is not None:  # a package: its submodules import
+            module.__path__ = list(spec.loader_state.submodule_search_locations)
         return module
 
     def exec_module(self, module) -> None:
@@ -329,9 +337,9 @@ class _DeferDrawing(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 def import_mediapipe():
-    """`import mediapipe`, without loading its drawing helpers (and matplotlib) until they are used."""
+    """`import mediapipe`, without loading its drawing helpers and audio tasks until they are used."""
     if "mediapipe" not in sys.modules:
-        finder = _DeferDrawing()
+        finder = _DeferUnused()
         sys.meta_path.insert(0, finder)
         try:
             importlib.import_module("mediapipe")

@@ -3,8 +3,6 @@ feature spec, label sets, thresholds, training provenance). Pickled files are re
 
 from __future__ import annotations
 
-import json
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,15 +14,10 @@ from safetensors.torch import load_file, save
 from mtmm_es.core.errors import MtmmError
 
 from .data import Video
+from .meta import CONFIG, FORMAT, FORMAT_VERSION, WEIGHTS, read_meta
 from .network import MTMMES, ModelConfig
-from .tasks import EMOTION_LABELS, EMOTIONS, SENTIMENT_LABELS
+from .tasks import EMOTION_LABELS, SENTIMENT_LABELS
 from .train import predict
-
-FORMAT = "mtmm-es/checkpoint"
-FORMAT_VERSION = 1
-WEIGHTS = "model.safetensors"
-CONFIG = "config.json"
-PICKLE_MAGIC = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 
 
 @dataclass
@@ -101,47 +94,6 @@ def save_checkpoint(checkpoint: Checkpoint, folder: str | Path) -> Path:
     return folder
 
 
-def _refuse_non_folder(path: Path) -> None:
-    with open(path, "rb") as handle:
-        head = handle.read(4)
-    if head[:2] in PICKLE_MAGIC or zipfile.is_zipfile(path):
-        raise MtmmError(
-            "is a pickle/torch.save file; only checkpoint folders with safetensors weights are loaded "
-            "(unpickling can run arbitrary code)",
-            path,
-        )
-    raise MtmmError(f"not a checkpoint folder (expected {CONFIG} and {WEIGHTS})", path)
-
-
-def _check_meta(meta: Any, folder: Path) -> None:
-    """The config.json fields loading relies on, each refused in one line naming what is wrong."""
-    where = folder / CONFIG
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise MtmmError("is not an mtmm-es checkpoint config", where)
-    if not isinstance(meta.get("model"), dict):
-        raise MtmmError("has no 'model' architecture", where)
-    members = meta.get("members")
-    if isinstance(members, bool) or not isinstance(members, int) or members < 1:
-        raise MtmmError(f"'members' must be a whole number of networks, 1 or more (got {members!r})", where)
-    spec = meta.get("feature_spec")
-    if (
-        not isinstance(spec, dict)
-        or not spec
-        or not all(isinstance(s, dict) and "extractor" in s for s in spec.values())
-    ):
-        raise MtmmError("has no usable 'feature_spec' (which extractor made each modality's features)", where)
-    thresholds = meta.get("thresholds", {})
-    if not isinstance(thresholds, dict):
-        raise MtmmError("'thresholds' must map a metric to one threshold per emotion", where)
-    for name, values in thresholds.items():
-        if (
-            not isinstance(values, list)
-            or len(values) != len(EMOTIONS)
-            or not all(isinstance(v, int | float) and 0 <= v <= 1 for v in values)
-        ):
-            raise MtmmError(f"thresholds '{name}' must be {len(EMOTIONS)} numbers in 0..1", where)
-
-
 def _load_member(member: MTMMES, weights: dict[str, Any], index: int, folder: Path) -> None:
     """Load one member's weights, or say in one line how they disagree with the architecture."""
     expected = member.state_dict()
@@ -167,22 +119,12 @@ def _load_member(member: MTMMES, weights: dict[str, Any], index: int, folder: Pa
 def load_checkpoint(folder: str | Path) -> Checkpoint:
     """Load a checkpoint folder; never unpickles anything. Any inconsistency is one MtmmError line."""
     folder = Path(folder)
-    if not folder.exists():
-        raise MtmmError("checkpoint not found", folder)
-    if folder.is_file():
-        _refuse_non_folder(folder)
-    if not (folder / CONFIG).is_file() or not (folder / WEIGHTS).is_file():
-        raise MtmmError(f"not a checkpoint folder (expected {CONFIG} and {WEIGHTS})", folder)
-    try:
-        meta = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise MtmmError(f"unreadable {CONFIG} ({error})", folder) from None
+    meta = read_meta(folder)
     try:
         tensors = load_file(str(folder / WEIGHTS))
     except Exception as error:
         cause = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise MtmmError(f"unreadable checkpoint ({type(error).__name__}: {cause})", folder) from None
-    _check_meta(meta, folder)
     try:
         config = ModelConfig.from_dict(meta["model"])
     except Exception as error:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +26,9 @@ from .executor import run_jobs
 from .extract import Extraction, FeaturePipeline, own_version
 
 __all__ = ["AnalyzerSpec", "Pipeline", "UtteranceResult", "VideoResult", "analyzer_for", "default_checkpoint_dir"]
+
+if TYPE_CHECKING:
+    from mtmm_es.model.checkpoint import Checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +58,15 @@ def extraction_config_for(feature_spec: dict[str, dict], user: ExtractionConfig)
     return replace(user, **settings)
 
 
+def _load_checkpoint(path: Path, emotion_thresholds: str | None) -> Checkpoint:
+    from mtmm_es.model.checkpoint import load_checkpoint
+
+    checkpoint = load_checkpoint(path)
+    if emotion_thresholds:
+        checkpoint.emotion_label_metric = emotion_thresholds
+    return checkpoint
+
+
 @dataclass(frozen=True)
 class AnalyzerSpec:
     """What builds a Pipeline (sent to worker processes, and the key of their cached Pipeline)."""
@@ -73,18 +86,25 @@ class Pipeline:
         emotion_thresholds: str | None = None,
     ):
         """emotion_thresholds: "f1" or "wacc" validation thresholds for emotion labels (default: the
-        checkpoint's choice)."""
-        from mtmm_es.model.checkpoint import load_checkpoint
+        checkpoint's choice). The checkpoint's config.json is checked here; its weights (and torch)
+        load in the background while the first file's features are extracted."""
+        from mtmm_es.model.meta import read_meta
 
         self.spec = AnalyzerSpec(
             extraction or ExtractionConfig(), str(checkpoint) if checkpoint else None, emotion_thresholds
         )
         self.checkpoint_path = Path(checkpoint) if checkpoint else default_checkpoint_dir()
-        self.checkpoint = load_checkpoint(self.checkpoint_path)
-        if emotion_thresholds:
-            self.checkpoint.emotion_label_metric = emotion_thresholds
-        self.extraction_config = extraction_config_for(self.checkpoint.feature_spec, self.spec.extraction)
+        meta = read_meta(self.checkpoint_path)
+        self.extraction_config = extraction_config_for(meta["feature_spec"], self.spec.extraction)
+        loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mtmm-checkpoint")
+        self._loading = loader.submit(_load_checkpoint, self.checkpoint_path, emotion_thresholds)
+        loader.shutdown(wait=False)
         self.features = FeaturePipeline(self.extraction_config)
+
+    @property
+    def checkpoint(self) -> Checkpoint:
+        """The loaded checkpoint (waits for the background load; its errors surface here)."""
+        return self._loading.result()
 
     def analyze_many(self, paths: Sequence[str | Path], workers: int = 1) -> list[VideoResult | MtmmError]:
         """Results in the order of `paths`; a file that fails (or whose worker process dies) gives its
@@ -102,10 +122,10 @@ class Pipeline:
 
     def analyze(self, path: str | Path) -> VideoResult:
         """Extract, check the features against the checkpoint's spec, predict, label."""
-        from mtmm_es.model.data import check_spec
-
         log.info("%s: extracting features", quoted(path))
         extraction = self.features.extract(path)
+        from mtmm_es.model.data import check_spec  # after extraction: torch may still be loading
+
         log.info("%s: %d utterances, labelling them", quoted(path), len(extraction.utterances))
         spec = extraction.spec()
         check_spec(self.checkpoint.feature_spec, spec["modalities"], str(path))

@@ -14,7 +14,6 @@ import fnmatch
 import hashlib
 import json
 import logging
-import os
 import sys
 import time
 from collections.abc import Iterable
@@ -108,11 +107,6 @@ class FileJob:
     report: bool
     fingerprint: str
     analyzer: AnalyzerSpec
-
-
-def default_workers() -> int:
-    """One worker per two cores: each worker already runs ASR and face tracking on two threads."""
-    return max(1, (os.cpu_count() or 1) // 2)
 
 
 def find_inputs(root: Path, recursive: bool = False, pattern: str | None = None) -> list[Path]:

@@ -1,16 +1,16 @@
 """Who speaks when: a speaker label per utterance, and utterances cut where the speaker changes.
 
 Utterances are cut at their longest word gaps into pieces of at most 3 s (a piece rarely holds two
-voices) and each piece is
-embedded with the GE2E voice encoder (mean of its 1.6 s partials). The embeddings are centred on
-the video's mean (what all voices of the video share carries no identity) and clustered
-agglomeratively (cosine, average linkage): into N clusters when the user knows N, else into the
-fewest clusters whose silhouette is near the best, kept only when that silhouette shows real
-structure (`min_silhouette`; one speaker otherwise) and merged while two clusters' mean voices
-are nearly the same (`min_centroid_distance`). Where consecutive pieces of an utterance
-belong to different speakers, the utterance is cut at the word gap closest to the change; each
-part takes the speaker of the pieces it overlaps most. Labels are S1, S2, ... in order of first
-appearance.
+voices); each piece's speech (its words, reaching 0.3 s beyond them, into the pause before and
+after an utterance up to half way to its neighbour) is embedded with the GE2E voice encoder (mean
+of its 1.6 s partials, 0.4 s apart). The embeddings are centred on the video's mean (what all
+voices of the video share carries no identity) and clustered agglomeratively (cosine, average
+linkage): into N clusters when the user knows N, else into the fewest clusters whose silhouette
+is near the best, then clusters are merged while the mean similarity between their pieces (not
+centred) reaches `same_speaker`: the count decision, calibrated on CREMA-D actors' same- and
+different-speaker recordings. Where consecutive pieces of an utterance belong to different
+speakers, the utterance is cut at the word gap closest to the change; each part takes the speaker
+of the pieces it overlaps most. Labels are S1, S2, ... in order of first appearance.
 """
 
 from __future__ import annotations
@@ -23,35 +23,34 @@ from typing import Any
 import numpy as np
 
 from mtmm_es.core.errors import MtmmError
-from mtmm_es.extractors.base import Utterance
+from mtmm_es.extractors.base import SAMPLE_RATE, Utterance
 from mtmm_es.extractors.speaker import SpeakerEncoder, SpeakerEncoderConfig
 
 from .segmentation import renumber, split_at
 
 logger = logging.getLogger("mtmm_es.diarize")
 MIN_PIECE_S = 1.2  # shortest piece a cut may leave
-WORD_PAD_S = 0.25  # recognisers' word times cut speech short; a piece's speech span reaches this much further
+SILENCE_S = 0.25  # a pause this long inside a piece may separate two turns
+WORD_PAD_S = 0.3  # recognisers' word times cut speech short; a piece's speech span reaches this much further
 
 
 @dataclass(frozen=True)
 class DiarizationConfig:
     """speakers: the known number of speakers (None: estimated, at most max_speakers).
-    min_silhouette: below this best silhouette the video has one speaker; silhouette_tolerance: the
-    fewest speakers whose silhouette is this close to the best win. Chosen on CREMA-D
-    (`benchmarks/speakers.py`): ten clips of one actor stay one speaker in 95 % of trials, a man and
-    a woman alternating ten turns are found as two in 75 %. min_turn_s: the shortest piece a
+    same_speaker: two groups of pieces whose mean cosine similarity (GE2E, not centred) reaches
+    this are one speaker; chosen on CREMA-D tuning actors (ids up to 1045; `benchmarks/speakers.py`
+    measures it on the others). silhouette_tolerance: the fewest clusters whose silhouette is this
+    close to the best are the candidates that merging starts from. min_turn_s: the shortest piece a
     speaker change may cut off an utterance."""
 
     enabled: bool = True
     speakers: int | None = None
     max_speakers: int = 8
-    min_silhouette: float = 0.28
-    silhouette_tolerance: float = 0.06  # the fewest speakers whose silhouette is this close to the best
-    min_centroid_distance: float = 0.15  # speakers whose mean voices are closer (cosine) are one
-    pair_distance: float = 0.5  # two utterances only: different speakers above this cosine distance
+    same_speaker: float = 0.63
+    silhouette_tolerance: float = 0.15
     min_turn_s: float = 1.0
     piece_s: float = 3.0  # utterances are embedded in pieces at most this long, cut at word gaps
-    encoder: SpeakerEncoderConfig = field(default_factory=SpeakerEncoderConfig)
+    encoder: SpeakerEncoderConfig = field(default_factory=lambda: SpeakerEncoderConfig(partial_step_s=0.4))
 
     def __post_init__(self) -> None:
         if self.speakers is not None and self.speakers < 1:
@@ -64,11 +63,11 @@ class Diarization:
 
     utterances: list[Utterance]
     speakers: int
-    silhouette: float | None
+    similarity: float | None  # mean voice similarity of the two closest speakers (see `cluster`)
     splits: int
 
     def summary(self) -> dict[str, Any]:
-        return {"speakers": self.speakers, "silhouette": self.silhouette, "splits": self.splits}
+        return {"speakers": self.speakers, "similarity": self.similarity, "splits": self.splits}
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -76,47 +75,66 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 
 def cluster(embeddings: np.ndarray, config: DiarizationConfig) -> tuple[np.ndarray, float | None]:
-    """Speaker index per row of unit `embeddings` [n, d], and the silhouette that chose the count."""
-    from sklearn.cluster import AgglomerativeClustering
-    from sklearn.metrics import silhouette_score
+    """Speaker index per row of unit `embeddings` [n, d], and the mean similarity between the two
+    closest speakers' rows (with one speaker: between the two groups that were merged; None when
+    the count was given or there is one row)."""
+    from scipy.cluster.hierarchy import cut_tree, linkage
 
     n = len(embeddings)
     if n <= 1 or config.speakers == 1:
         return np.zeros(n, int), None
-    if n == 2 and config.speakers is None:
-        distance = 1.0 - float(embeddings[0] @ embeddings[1])
-        return np.array([0, int(distance > config.pair_distance)]), None
     centred = _unit(embeddings - embeddings.mean(0))
+    distance = np.clip(1.0 - centred @ centred.T, 0.0, 2.0)  # cosine; a zero row is 1 from everything
+    tree = linkage(distance[np.triu_indices(n, 1)], method="average")  # condensed: the upper triangle
 
     def fit(k: int) -> np.ndarray:
-        return AgglomerativeClustering(n_clusters=k, metric="cosine", linkage="average").fit_predict(centred)
+        return cut_tree(tree, n_clusters=k).ravel()
 
     if config.speakers is not None:
         return fit(min(config.speakers, n)), None
-    fits = {k: fit(k) for k in range(2, min(config.max_speakers, n - 1) + 1)}
-    scores = {k: float(silhouette_score(centred, labels, metric="cosine")) for k, labels in fits.items()}
+    fits = {k: fit(k) for k in range(2, min(config.max_speakers, n - 1) + 1)} or {2: np.arange(n)}
+    scores = {k: silhouette(distance, labels) if n > 2 else 0.0 for k, labels in fits.items()}
     best = max(scores.values())
-    if best < config.min_silhouette:
-        return np.zeros(n, int), round(best, 4)
     k = min(k for k, score in scores.items() if score >= best - config.silhouette_tolerance)
-    labels = merge_close(embeddings, fits[k], config.min_centroid_distance)
-    logger.debug("%d speakers (silhouette %.3f)", len(set(labels)), scores[k])
-    return labels, round(scores[k], 4)
+    labels, similarity = merge_same(embeddings, fits[k], config.same_speaker)
+    logger.debug("%d speakers (silhouette %.3f, closest pair %.3f)", len(set(labels)), scores[k], similarity)
+    return labels, round(similarity, 4)
 
 
-def merge_close(embeddings: np.ndarray, labels: np.ndarray, min_distance: float) -> np.ndarray:
-    """Clusters whose mean voices (not centred) lie closer than min_distance (cosine) merged, closest
-    first: a silhouette found in one voice's sentence-to-sentence variation is not a second speaker."""
+def silhouette(distance: np.ndarray, labels: np.ndarray) -> float:
+    """Mean silhouette of `labels` under the square `distance` matrix (scikit-learn's definition: 0
+    for a row alone in its cluster), written out so diarization imports neither scikit-learn nor
+    pandas at start-up."""
+    names = np.unique(labels)
+    scores = np.zeros(len(labels))
+    for i, own_name in enumerate(labels):
+        own = labels == own_name
+        if own.sum() < 2:
+            continue
+        inside = distance[i, own].sum() / (own.sum() - 1)
+        outside = min(distance[i, labels == name].mean() for name in names if name != own_name)
+        scores[i] = (outside - inside) / max(inside, outside) if max(inside, outside) > 0 else 0.0
+    return float(scores.mean())
+
+
+def merge_same(embeddings: np.ndarray, labels: np.ndarray, same_speaker: float) -> tuple[np.ndarray, float]:
+    """Clusters merged, most similar first, while the mean cosine similarity between their rows
+    (not centred) is at least `same_speaker`: a split found in one voice's variation from sentence
+    to sentence (emotion, loudness) is not a second speaker. Returns the labels and the last
+    similarity looked at (the closest pair kept apart, or the last pair merged)."""
     labels = labels.copy()
+    similarity = embeddings @ embeddings.T
+    closest = 1.0
     while len(set(labels)) > 1:
         names = sorted(set(labels))
-        centroids = _unit(np.stack([embeddings[labels == k].mean(0) for k in names]))
-        distance = 1.0 - centroids @ centroids.T + 2.0 * np.eye(len(names))
-        a, b = np.unravel_index(np.argmin(distance), distance.shape)
-        if distance[a, b] >= min_distance:
+        pairs = [
+            (float(similarity[np.ix_(labels == a, labels == b)].mean()), a, b) for a in names for b in names if a < b
+        ]
+        closest, a, b = max(pairs)
+        if closest < same_speaker:
             break
-        labels[labels == names[b]] = names[a]
-    return np.unique(labels, return_inverse=True)[1]
+        labels[labels == b] = a
+    return np.unique(labels, return_inverse=True)[1], closest
 
 
 def _ordered_names(labels: np.ndarray) -> list[str]:
@@ -147,12 +165,21 @@ class Diarizer:
         """Speaker labels for `utterances` of 16 kHz `audio`; split: cut them at speaker changes."""
         if audio is None or not utterances:
             return Diarization(list(utterances), 0, None, 0)
-        pieces = [(i, *piece) for i, u in enumerate(utterances) for piece in utterance_pieces(u, self.config.piece_s)]
+        bounds = [
+            0.0,
+            *((a.end + b.start) / 2 for a, b in zip(utterances[:-1], utterances[1:])),
+            len(audio) / SAMPLE_RATE,
+        ]
+        pieces = [
+            (i, *piece)
+            for i, u in enumerate(utterances)
+            for piece in cut_at_silences(audio, utterance_pieces(u, self.config.piece_s, (bounds[i], bounds[i + 1])))
+        ]
         embeddings, owners, _ = self.encoder.partials(
             audio, [(speech_start, speech_end) for *_, speech_start, speech_end in pieces]
         )
         means = _unit(np.stack([embeddings[owners == k].mean(0) for k in range(len(pieces))]))
-        labels, silhouette = cluster(means, self.config)
+        labels, similarity = cluster(means, self.config)
         labelled, splits = [], 0
         for i, utterance in enumerate(utterances):
             mine = [(start, end, int(label)) for (owner, start, end, *_), label in zip(pieces, labels) if owner == i]
@@ -165,13 +192,17 @@ class Diarizer:
             labelled += [(part, _majority(mine, part)) for part in parts]
         names = _ordered_names(np.array([label for _, label in labelled]))
         result = renumber([replace(part, speaker=name) for (part, _), name in zip(labelled, names)])
-        return Diarization(result, len(set(names)), silhouette, splits)
+        return Diarization(result, len(set(names)), similarity, splits)
 
 
-def utterance_pieces(utterance: Utterance, piece_s: float) -> list[tuple[float, float, float, float]]:
+def utterance_pieces(
+    utterance: Utterance, piece_s: float, reach: tuple[float, float] | None = None
+) -> list[tuple[float, float, float, float]]:
     """(start, end, speech start, speech end) of an utterance's pieces: cut at its longest word gaps
     until no piece is longer than piece_s (turns change at pauses; the silence between pieces is
-    left out of their speech spans), or in equal parts when it has no word timings."""
+    left out of their speech spans), or in equal parts when it has no word timings. reach: how far
+    the first and last speech spans may extend beyond the utterance (default: not at all)."""
+    lo, hi = reach or (utterance.start, utterance.end)
     if len(utterance.words) < 2:
         count = max(1, int(round((utterance.end - utterance.start) / piece_s)))
         edges = np.linspace(utterance.start, utterance.end, count + 1)
@@ -182,11 +213,53 @@ def utterance_pieces(utterance: Utterance, piece_s: float) -> list[tuple[float, 
         (
             edges[k],
             edges[k + 1],
-            max(edges[k], group[0].start - WORD_PAD_S),
-            min(edges[k + 1], group[-1].end + WORD_PAD_S),
+            max(edges[k] if k else lo, group[0].start - WORD_PAD_S),
+            min(edges[k + 1] if k + 1 < len(groups) else hi, group[-1].end + WORD_PAD_S),
         )
         for k, group in enumerate(groups)
     ]
+
+
+def cut_at_silences(
+    audio: np.ndarray, pieces: list[tuple[float, float, float, float]]
+) -> list[tuple[float, float, float, float]]:
+    """Pieces cut again at their longest silence (at least SILENCE_S, 30 dB below the piece's
+    loud frames) that leaves MIN_PIECE_S of speech on both sides, until none is left: recognisers'
+    word times can run two turns together, the pause between them stays in the audio."""
+    out = []
+    for start, end, speech_start, speech_end in pieces:
+        quiet = _silences(audio, speech_start, speech_end)
+        if not quiet:
+            out.append((start, end, speech_start, speech_end))
+            continue
+        a, b = max(quiet, key=lambda run: run[1] - run[0])
+        middle = (a + b) / 2
+        out += cut_at_silences(audio, [(start, middle, speech_start, a), (middle, end, b, speech_end)])
+    return out
+
+
+def _silences(audio: np.ndarray, start: float, end: float) -> list[tuple[float, float]]:
+    """Silent runs (seconds) inside [start, end] at least SILENCE_S long with MIN_PIECE_S on both sides."""
+    hop = SAMPLE_RATE // 100
+    lo, hi = int(start * SAMPLE_RATE), min(int(end * SAMPLE_RATE), len(audio))  # windows may run past the audio
+    if hi - lo < int(2 * MIN_PIECE_S * SAMPLE_RATE):
+        return []
+    segment = np.asarray(audio[lo:hi], dtype=np.float64)
+    frames = segment[: len(segment) // hop * hop].reshape(-1, hop)
+    level = 10 * np.log10(np.mean(np.square(frames), axis=1) + 1e-12)
+    quiet = level < np.percentile(level, 95) - 30.0
+    runs, k = [], 0
+    while k < len(quiet):
+        if not quiet[k]:
+            k += 1
+            continue
+        first = k
+        while k < len(quiet) and quiet[k]:
+            k += 1
+        a, b = start + first / 100, start + k / 100
+        if b - a >= SILENCE_S and a - start >= MIN_PIECE_S and end - b >= MIN_PIECE_S:
+            runs.append((a, b))
+    return runs
 
 
 def _cut(words: list, piece_s: float, min_piece_s: float) -> list[list]:

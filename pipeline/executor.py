@@ -23,6 +23,11 @@ from mtmm_es.core.errors import MtmmError
 log = logging.getLogger(__name__)
 
 
+def default_workers() -> int:
+    """One worker per two cores: each worker already runs ASR and face tracking on two threads."""
+    return max(1, (os.cpu_count() or 1) // 2)
+
+
 class Job(Protocol):
     @property
     def input(self) -> str: ...

@@ -186,6 +186,9 @@ class FeaturePipeline:
                     media, source, utterances, recognition, segments is None, warnings, timings
                 )
                 features = self._cached_features(source, utterances)
+            needs_words = segments is None or any(s.text is None for s in segments)
+            if utterances is None and needs_words and media.info.has_audio:
+                self.recogniser.prefetch()  # speech models load while the audio decodes
             pending = [m for m in self.extractors if m not in features]
             with ThreadPoolExecutor(max_workers=max(1, len(pending))) as pool:
                 analyses = {

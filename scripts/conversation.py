@@ -2,7 +2,7 @@
 benchmarks/speakers.py):
 
 - a conversation: two CREMA-D actors (a man and a woman) alternating sentences, with the true
-  speaker of every turn;
+  speaker of every turn; a monologue: one actor's clips laid end to end;
 - a two-face clip: CREMA-D's audio-visual samples of actor 1001 side by side with a still frame of
   the same actor, the speaking face switching side at each clip, with the speaking side per clip.
 
@@ -60,10 +60,18 @@ def actors(labels_csv: Path = SHARED / "speech/cremad/labels.csv") -> dict[str, 
     return grouped
 
 
-def first_pair(clips: dict[str, list[dict]], index: int = 0) -> tuple[str, str]:
-    """The index-th man and index-th woman by actor id."""
-    men = sorted(a for a, rows in clips.items() if rows[0]["sex"] == "male")
-    women = sorted(a for a, rows in clips.items() if rows[0]["sex"] == "female")
+TUNING_LAST_ACTOR = 1045  # diarization thresholds were chosen on actors up to this id; later ones are held out
+
+
+def cast(clips: dict[str, list[dict]], held_out: bool = True) -> tuple[list[str], list[str]]:
+    """The men and the women (actor ids, sorted) of the held-out or the tuning actors."""
+    chosen = sorted(a for a in clips if (int(a) > TUNING_LAST_ACTOR) == held_out)
+    return [a for a in chosen if clips[a][0]["sex"] == "male"], [a for a in chosen if clips[a][0]["sex"] == "female"]
+
+
+def first_pair(clips: dict[str, list[dict]], index: int = 0, held_out: bool = False) -> tuple[str, str]:
+    """The index-th man and index-th woman by actor id (of the tuning or the held-out actors)."""
+    men, women = cast(clips, held_out)
     return men[index], women[index]
 
 
@@ -85,6 +93,19 @@ def conversation(
         assert rate == SAMPLE_RATE
         pieces += [audio, np.zeros(int(gap_s * SAMPLE_RATE), np.float32)]
         truth.append(Turn(t, t + len(audio) / SAMPLE_RATE, row["actor"], row["text"]))
+        t += (len(audio) + int(gap_s * SAMPLE_RATE)) / SAMPLE_RATE
+    return np.concatenate(pieces), truth
+
+
+def monologue(actor: str, clips: int = 10, gap_s: float = 0.6, seed: int = 0) -> tuple[np.ndarray, list[Turn]]:
+    """16 kHz audio of one actor's `clips` random clips laid end to end, `gap_s` apart, and the turns."""
+    rows = actors()[actor]
+    chosen = [rows[k] for k in np.random.default_rng(seed).permutation(len(rows))[:clips]]
+    pieces, truth, t = [np.zeros(int(0.3 * SAMPLE_RATE), np.float32)], [], 0.3
+    for row in chosen:
+        audio, _ = soundfile.read(SHARED / "speech/cremad" / row["file"], dtype="float32")
+        pieces += [audio, np.zeros(int(gap_s * SAMPLE_RATE), np.float32)]
+        truth.append(Turn(t, t + len(audio) / SAMPLE_RATE, actor, row["text"]))
         t += (len(audio) + int(gap_s * SAMPLE_RATE)) / SAMPLE_RATE
     return np.concatenate(pieces), truth
 

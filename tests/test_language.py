@@ -278,3 +278,27 @@ def test_an_utterance_split_at_a_speaker_change_gets_each_part_its_original_text
     assert whole.source_text == "Me encantó dos veces"
     parts = annotate(renumber(split_at(whole, 2.5, 0.5)), recognition)  # what diarization does after a split
     assert [u.source_text for u in parts] == ["Me encantó", "dos veces"]
+
+
+def test_prefetched_models_are_the_ones_used_and_load_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Background loading (start-up) must not load a model twice or skip a load the language needs."""
+    from mtmm_es.extractors import language
+
+    built: list[Path | None] = []
+    real = language.FasterWhisperTranscriber.__init__
+
+    def counting(self, config, model_path=None):
+        built.append(model_path)
+        real(self, config, model_path)
+
+    monkeypatch.setattr(language.FasterWhisperTranscriber, "__init__", counting)
+    recogniser = SpeechRecogniser(AsrConfig())
+    recogniser.prefetch()
+    recogniser.prefetch()
+    english, multilingual = recogniser.english, recogniser.multilingual
+    assert (recogniser.english, recogniser.multilingual) == (english, multilingual)
+    assert len(built) == 2 and not english.multilingual and multilingual.multilingual
+
+    given = SpeechRecogniser(AsrConfig(language="en"))
+    given.prefetch()  # the language is given: nothing to identify, only the English model
+    assert not given.english.multilingual and len(built) == 3 and built[2] is None

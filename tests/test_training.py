@@ -114,7 +114,9 @@ def test_pickled_checkpoint_is_refused_without_running_it(tmp_path: Path, writer
     folder = tmp_path / "folder"
     folder.mkdir()
     (folder / "model.safetensors").write_bytes(evil.read_bytes())
-    (folder / "config.json").write_text('{"format": "mtmm-es/checkpoint", "members": 1, "model": {}}')
+    (folder / "config.json").write_text(
+        '{"format": "mtmm-es/checkpoint", "members": 1, "model": {}, "feature_spec": {"text": {"extractor": "glove"}}}'
+    )
     with pytest.raises(MtmmError, match="unreadable checkpoint"):
         load_checkpoint(folder)
     assert not marker.exists()
