@@ -31,6 +31,7 @@ from mtmm_es.model.data import Video  # noqa: E402
 from mtmm_es.model.multi import compare_setups, load_datasets  # noqa: E402
 from mtmm_es.model.recipes import load_recipe  # noqa: E402
 from mtmm_es.model.train import gather, score_predictions  # noqa: E402
+from mtmm_es.pipeline.training import recipe_extract  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -90,7 +91,10 @@ def main() -> int:
     args = parser.parse_args()
     checkpoint = load_checkpoint(args.checkpoint)
     recipe = load_recipe(checkpoint.training.get("recipe") or "default")
-    datasets = load_datasets(Path(args.data_dir), recipe.extra or {})
+    extra = recipe.extra or {}
+    datasets = load_datasets(
+        Path(args.data_dir), extra, extract=recipe_extract(extra), modalities=checkpoint.config.modalities
+    )
     results: dict[str, dict] = {}
     for dataset in datasets:
         for removed in (None, *checkpoint.config.modalities):

@@ -18,18 +18,27 @@ from mtmm_es.extractors.acoustic import AcousticConfig, make_acoustic_extractor
 from mtmm_es.extractors.text import GloveTextExtractor, TextConfig
 
 from .checkpoint import Checkpoint
-from .corpora.common import add_text_features
+from .corpora.common import ExtractFunction, add_text_features
+from .corpora.house import load_house
 from .corpora.mosei_text import load_mosei_text
 from .corpora.mustard import load_mustard, load_mustardpp
 from .corpora.speech import CORPORA as SPEECH_CORPORA
 from .corpora.speech import load_speech, one_clip_videos, speaker_of
 from .data import Corpus
+from .distill import DistillConfig, face_copies, load_teacher, teacher_labelled
 from .metrics import emotion_uar
 from .recipes import Recipe
 from .train import predict, train
 from .weak import DatasetSplit, evaluate_per_dataset, train_weakly_supervised, union
 
 DEFAULT_DATASETS = ("mosei", "speech", "mustardpp", "mustard")
+FOLDERS = {
+    "mosei": "mosei",
+    "speech": "speech",
+    "mustardpp": "mustardpp",
+    "mustard": "mustard",
+    "house": "sarcasm_video",
+}
 
 
 def corpus_cache() -> Path:
@@ -73,16 +82,57 @@ def load_speech_split(data_root: Path, extra: dict[str, Any], text: GloveTextExt
     return DatasetSplit("speech", union("speech-train", trains), union("speech-val", vals))
 
 
-def load_datasets(data_root: Path, extra: dict[str, Any], split_seed: int = 0) -> list[DatasetSplit]:
-    """The recipe's datasets (extra["datasets"], default all four) with their validation splits."""
+def restricted(corpus: Corpus, modalities: tuple[str, ...]) -> Corpus:
+    """The corpus with only `modalities` (so a checkpoint's feature spec names what its model uses)."""
+    for video in corpus.videos:
+        video.features = {m: f for m, f in video.features.items() if m in modalities}
+        video.masks = {m: k for m, k in video.masks.items() if m in modalities}
+    corpus.spec = {m: s for m, s in corpus.spec.items() if m in modalities}
+    return corpus
+
+
+def load_house_split(
+    data_root: Path,
+    extra: dict[str, Any],
+    text: GloveTextExtractor,
+    extract: ExtractFunction | None,
+    modalities: tuple[str, ...] = ("text", "acoustic", "visual"),
+) -> DatasetSplit:
+    """The House scenes (sarcasm; text, acoustic and visual through `extract`), validated on held-out
+    scenes; with extra["distill"], the training scenes carry a teacher checkpoint's soft emotion and
+    sentiment labels, and so do their face-only copies (cross-modal distillation, model/distill.py)."""
+    if extract is None:
+        raise MtmmError("the house dataset holds media: train it through the pipeline (mtmm train)")
+    train_part, val_part = (load_house(data_root / FOLDERS["house"], split, extract) for split in ("train", "val"))
+    train_part, val_part = add_text_features(train_part, text), add_text_features(val_part, text)
+    if "distill" in extra and DistillConfig.from_dict(extra["distill"]).modality in modalities:
+        config = DistillConfig.from_dict(extra["distill"])
+        teacher = load_teacher(config, train_part.spec)
+        copies = face_copies(train_part, teacher, config)
+        train_part = union("house-train", [teacher_labelled(train_part, teacher, config), copies])
+    return DatasetSplit("house", restricted(train_part, modalities), restricted(val_part, modalities))
+
+
+def load_datasets(
+    data_root: Path,
+    extra: dict[str, Any],
+    split_seed: int = 0,
+    extract: ExtractFunction | None = None,
+    modalities: tuple[str, ...] = ("text", "acoustic", "visual"),
+) -> list[DatasetSplit]:
+    """The recipe's datasets (extra["datasets"], default mosei, speech, mustardpp, mustard) with their
+    validation splits; `extract` runs the pipeline's extractors on media (the house dataset, which
+    keeps only `modalities`)."""
     text = GloveTextExtractor(TextConfig(**extra.get("text", {})))
-    folders = {"mosei": "mosei", "speech": "speech", "mustardpp": "mustardpp", "mustard": "mustard"}
     datasets = []
     for name in extra.get("datasets", DEFAULT_DATASETS):
-        if name not in folders:
-            raise MtmmError(f"the default recipe knows no dataset '{name}' (choose from {', '.join(folders)})")
-        if not (data_root / folders[name]).is_dir():
-            raise MtmmError(f"the default recipe needs {folders[name]}/ in the data folder", data_root)
+        if name not in FOLDERS:
+            raise MtmmError(f"the default recipe knows no dataset '{name}' (choose from {', '.join(FOLDERS)})")
+        if not (data_root / FOLDERS[name]).is_dir():
+            raise MtmmError(f"the default recipe needs {FOLDERS[name]}/ in the data folder", data_root)
+        if name == "house":
+            datasets.append(load_house_split(data_root, extra, text, extract, modalities))
+            continue
         if name == "mosei":
             pair = (load_mosei_text(data_root, "train"), load_mosei_text(data_root, "valid"))
         elif name == "mustardpp":
@@ -164,11 +214,16 @@ def compare_setups(datasets: list[DatasetSplit], config, log) -> dict[str, Any]:
 
 
 def run_default_recipe(
-    recipe: Recipe, data_root: str | Path, compare: bool | None = None, log: Callable[[str], None] | None = None
+    recipe: Recipe,
+    data_root: str | Path,
+    compare: bool | None = None,
+    log: Callable[[str], None] | None = None,
+    extract: ExtractFunction | None = None,
 ) -> tuple[Checkpoint, dict[str, Any]]:
-    """Train the default model; with `compare` (default: the recipe's), also single-task baselines."""
+    """Train the default model; with `compare` (default: the recipe's), also single-task baselines.
+    `extract(path, segments)`: the pipeline's extractors, for datasets that hold media."""
     extra = recipe.extra or {}
-    datasets = load_datasets(Path(data_root), extra)
+    datasets = load_datasets(Path(data_root), extra, extract=extract, modalities=recipe.train.modalities)
     for dataset in datasets:
         factor = float(extra.get("dataset_weights", {}).get(dataset.name, 1.0))
         weighted(dataset.train, factor)

@@ -50,6 +50,7 @@ VALIDATION_SPLITS = {
     "meld": "dev",
     "mustard": "val",
     "mustardpp": "val",
+    "house": "val",
 }
 
 
@@ -102,11 +103,33 @@ def train_and_save(
     return report
 
 
+def recipe_extract(extra: dict[str, Any]):
+    """FeaturePipeline.extract with the recipe's text and acoustic settings (so media features match
+    the recipe's other corpora), built on first use."""
+    from mtmm_es.extractors.acoustic import AcousticConfig
+    from mtmm_es.extractors.text import TextConfig
+    from mtmm_es.pipeline.config import ExtractionConfig
+    from mtmm_es.pipeline.extract import FeaturePipeline
+
+    config = ExtractionConfig(
+        text=TextConfig(**extra.get("text", {})), acoustic=AcousticConfig(**extra.get("acoustic", {}))
+    )
+    built: list[FeaturePipeline] = []
+
+    def extract(path, segments):
+        if not built:
+            built.append(FeaturePipeline(config))
+        return built[0].extract(path, segments=segments)
+
+    return extract
+
+
 def _train_multi(recipe, data_dir: str | Path, out: str | Path, verbose: bool) -> dict[str, Any]:
     """The weakly-supervised multi-dataset recipe (the default model)."""
     from mtmm_es.model.multi import run_default_recipe
 
-    checkpoint, report = run_default_recipe(recipe, data_dir, log=_log.info if verbose else None)
+    extract = recipe_extract(recipe.extra or {})
+    checkpoint, report = run_default_recipe(recipe, data_dir, log=_log.info if verbose else None, extract=extract)
     save_checkpoint(checkpoint, out)
     atomic_write_json(Path(out) / "report.json", report)
     return report

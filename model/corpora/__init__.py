@@ -9,6 +9,7 @@ from mtmm_es.extractors.text import GloveTextExtractor
 
 from ..data import Corpus
 from .common import ExtractFunction, add_text_features
+from .house import load_house
 from .meld import load_meld
 from .mosei import load_mosei
 from .mosei_text import load_mosei_text
@@ -24,11 +25,12 @@ LOADERS = {
     "mustard": load_mustard,
     "mustardpp": load_mustardpp,
     "videos": load_videos,
+    "house": load_house,
 }
 
 
 # loaders that read media and so need the pipeline's extract function
-MEDIA_LOADERS = {"mosei", "videos"}
+MEDIA_LOADERS = {"mosei", "videos", "house"}
 
 
 def load_corpus(
