@@ -145,9 +145,10 @@ def test_low_confidence_text_is_masked_and_non_speech_dropped() -> None:
     assert Recognition.from_json(json.loads(json.dumps(recognition.to_json()))) == recognition
 
 
-def test_original_text_follows_the_translated_utterances_in_time() -> None:
+def spanish_translation() -> Recognition:
+    """Spanish speech translated to "I loved it twice", with its two original-language segments."""
     words = ((_word("I", 0.0), _word("loved", 0.5), _word("it", 4.0), _word("twice", 4.5)),)
-    recognition = Recognition(
+    return Recognition(
         "es",
         0.9,
         True,
@@ -156,6 +157,11 @@ def test_original_text_follows_the_translated_utterances_in_time() -> None:
         words,
         source=((0.0, 1.0, "Me encantó"), (3.8, 5.0, "dos veces")),
     )
+
+
+def test_original_text_follows_the_translated_utterances_in_time() -> None:
+    recognition = spanish_translation()
+    words = recognition.words
     utterances = [Utterance(0, 0.0, 0.9, "I loved", words[0][:2]), Utterance(1, 4.0, 4.9, "it twice", words[0][2:])]
     assert [u.source_text for u in annotate(utterances, recognition)] == ["Me encantó", "dos veces"]
 
@@ -264,16 +270,8 @@ def test_decoding_is_greedy_bounded_and_never_samples(monkeypatch: pytest.Monkey
 def test_an_utterance_split_at_a_speaker_change_gets_each_part_its_original_text() -> None:
     from mtmm_es.pipeline.segmentation import renumber, split_at
 
-    words = ((_word("I", 0.0), _word("loved", 0.5), _word("it", 4.0), _word("twice", 4.5)),)
-    recognition = Recognition(
-        "es",
-        0.9,
-        True,
-        "translate",
-        "bundled:whisper-base",
-        words,
-        source=((0.0, 1.0, "Me encantó"), (3.8, 5.0, "dos veces")),
-    )
+    recognition = spanish_translation()
+    words = recognition.words
     (whole,) = annotate([Utterance(0, 0.0, 4.9, "I loved it twice", words[0])], recognition)
     assert whole.source_text == "Me encantó dos veces"
     parts = annotate(renumber(split_at(whole, 2.5, 0.5)), recognition)  # what diarization does after a split
