@@ -17,6 +17,7 @@ import numpy as np
 from mtmm_es.core.errors import MtmmError
 
 from .base import SAMPLE_RATE, ExtractorInfo, Transcriber, Word
+from .ct2_int8 import int8_model
 
 BACKENDS = ("faster-whisper", "openai-whisper")
 TASKS = ("transcribe", "translate")
@@ -143,21 +144,25 @@ def check_model(config: AsrConfig) -> None:
 class FasterWhisperTranscriber(Transcriber):
     """faster-whisper (CTranslate2) with Silero VAD; never touches the network.
 
-    model_path overrides the config's model (used for the bundled multilingual model).
+    model_path overrides the config's model (used for the bundled multilingual model); a bundled
+    model loaded as int8 loads from its int8 copy in the cache (`int8_name`, see ct2_int8).
     """
 
-    def __init__(self, config: AsrConfig, model_path: Path | None = None):
+    def __init__(self, config: AsrConfig, model_path: Path | None = None, int8_name: str | None = None):
         from faster_whisper import WhisperModel
 
         self.config = config
-        if model_path is None:
-            model_path = Path(config.model).expanduser() if config.model else bundled_whisper_model()
-        self.model_path = model_path
+        if model_path is None and not config.model:
+            model_path, int8_name = bundled_whisper_model(), "whisper-tiny.en-int8"
+        self.model_path = model_path or Path(config.model).expanduser()
         if not (self.model_path / "model.bin").is_file():
             raise MtmmError("not a CTranslate2 Whisper model directory (no model.bin)", self.model_path)
+        self.load_path = self.model_path
+        if int8_name and config.compute_type == "int8":
+            self.load_path = int8_model(self.model_path, int8_name)
         try:
             self._model = WhisperModel(
-                str(self.model_path),
+                str(self.load_path),
                 device="cpu",
                 compute_type=config.compute_type,
                 cpu_threads=_threads(config),

@@ -32,6 +32,7 @@ from .asr import (
     recognise_long,
 )
 from .base import SAMPLE_RATE, Utterance, Word
+from .ct2_int8 import models_dir
 
 logger = logging.getLogger("mtmm_es.language")
 
@@ -42,12 +43,6 @@ BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 BASE_SIZE = 145_217_532
 BASE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 BUNDLED_BASE = "bundled:whisper-base"
-
-
-def models_dir() -> Path:
-    """Where joined model files live: $MTMM_CACHE_DIR/models or ~/.cache/mtmm-es/models."""
-    root = os.getenv("MTMM_CACHE_DIR") or Path(os.getenv("XDG_CACHE_HOME", Path.home() / ".cache")) / "mtmm-es"
-    return Path(root) / "models"
 
 
 def _package_data(name: str) -> Path:
@@ -240,7 +235,7 @@ class SpeechRecogniser:
     def _load(self, name: str) -> FasterWhisperTranscriber | OpenAIWhisperTranscriber:
         if name == "english":
             return make_transcriber(self.config)
-        return FasterWhisperTranscriber(self.config, bundled_multilingual_model())
+        return FasterWhisperTranscriber(self.config, bundled_multilingual_model(), "whisper-base-int8")
 
     def _loaded(self, name: str) -> FasterWhisperTranscriber | OpenAIWhisperTranscriber | None:
         """A model whose background load has finished (its errors surface here), else None."""

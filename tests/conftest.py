@@ -9,12 +9,22 @@ import pytest
 from helpers import FIXTURE_VIDEO
 
 
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's folder for model files joined and prepared on first use: they are derived from
+    the installed packages, the same for every test, so each is written once, not per test."""
+    return tmp_path_factory.mktemp("models")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_cache(
+    tmp_path_factory: pytest.TempPathFactory, models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every test gets its own empty default cache folder (MTMM_CACHE_DIR, inherited by the processes
     it starts): no test writes into the user's ~/.cache or sees another test's entries. Tests that
-    share extractions on purpose use the session's `cache_dir`."""
+    share extractions on purpose use the session's `cache_dir`; model files use `models_dir`."""
     monkeypatch.setenv("MTMM_CACHE_DIR", str(tmp_path_factory.mktemp("default-cache")))
+    monkeypatch.setenv("MTMM_MODELS_DIR", str(models_dir))
 
 
 @pytest.fixture(scope="session")

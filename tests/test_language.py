@@ -285,9 +285,9 @@ def test_prefetched_models_are_the_ones_used_and_load_once(monkeypatch: pytest.M
     built: list[Path | None] = []
     real = language.FasterWhisperTranscriber.__init__
 
-    def counting(self, config, model_path=None):
+    def counting(self, config, model_path=None, int8_name=None):
         built.append(model_path)
-        real(self, config, model_path)
+        real(self, config, model_path, int8_name)
 
     monkeypatch.setattr(language.FasterWhisperTranscriber, "__init__", counting)
     recogniser = SpeechRecogniser(AsrConfig())
