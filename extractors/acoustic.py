@@ -1,4 +1,4 @@
-"""Acoustic features: COVAREP-like descriptors with librosa, or eGeMAPS functionals with openSMILE.
+"""Acoustic features: COVAREP-like descriptors (librosa's routines, see dsp), or eGeMAPS functionals with openSMILE.
 
 `covarep` computes frame-level descriptors (10 ms hop) from COVAREP's families over the whole
 audio, in blocks so memory stays bounded, then pools mean and std per utterance. Descriptors only
@@ -13,11 +13,11 @@ from dataclasses import asdict, dataclass
 from importlib import metadata
 from typing import Any
 
-import librosa
 import numpy as np
 
 from mtmm_es.core.errors import MtmmError
 
+from . import dsp
 from .base import (
     SAMPLE_RATE,
     ExtractorInfo,
@@ -81,7 +81,7 @@ class AcousticConfig:
 
 def _frames(y: np.ndarray, length: int) -> np.ndarray:
     """[K, length] frames at HOP, no centring (frame k starts at sample k*HOP)."""
-    return librosa.util.frame(y, frame_length=length, hop_length=HOP, axis=0)
+    return dsp.frame(y, length, HOP)
 
 
 def _periodicity(frames: np.ndarray, lags: np.ndarray) -> np.ndarray:
@@ -127,12 +127,13 @@ def _pitch(y: np.ndarray, config: AcousticConfig) -> np.ndarray:
         "sr": SAMPLE_RATE,
         "frame_length": FRAME,
         "hop_length": HOP,
-        "center": False,
     }
     if config.pitch == "yin":
-        return librosa.yin(y, **options)
+        return dsp.yin(y, **options)
     if config.pitch == "pyin":
-        f0, _, _ = librosa.pyin(y, fill_na=None, **options)
+        import librosa  # seconds of imports: only for this slower option
+
+        f0, _, _ = librosa.pyin(y, fill_na=None, center=False, **options)
         return f0
     raise MtmmError(f"unknown pitch estimator '{config.pitch}' (choose yin or pyin)")
 
@@ -164,7 +165,7 @@ def frame_descriptors(y: np.ndarray, config: AcousticConfig) -> np.ndarray:
     shimmer = _neighbour_change(np.abs(centre).max(1), voiced)
 
     with np.errstate(divide="ignore"):  # A-weighting is -inf dB at 0 Hz
-        a_weight = librosa.db_to_power(librosa.A_weighting(freqs))
+        a_weight = 10.0 ** (0.1 * dsp.a_weighting_db(freqs))
     loudness_db = 10 * np.log10((power * a_weight).mean(1) + 1e-12)
     band = (freqs >= 50) & (freqs <= 5000)
     tilt = _slope(freqs[band] / 1000.0, db[:, band])
@@ -177,8 +178,7 @@ def frame_descriptors(y: np.ndarray, config: AcousticConfig) -> np.ndarray:
     centroid = (magnitude * freqs).sum(1) / total
     normalised = magnitude / total[:, None]
     flux = np.r_[np.nan, np.sqrt((np.diff(normalised, axis=0) ** 2).sum(1))]
-    mel = librosa.feature.melspectrogram(S=power.T, sr=SAMPLE_RATE, n_mels=40)
-    mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=N_MFCC).T
+    mfcc = dsp.mfcc(dsp.power_to_db(dsp.mel_power(power.T, SAMPLE_RATE, 40)), N_MFCC).T
 
     columns = [f0_voiced, voiced.astype(float), hnr, h1_h2, jitter, shimmer, rms_db, loudness_db, tilt, peak_slope]
     columns += [zcr, centroid, flux]

@@ -18,6 +18,7 @@ import numpy as np
 
 from mtmm_es.core.errors import MtmmError
 
+from . import dsp
 from .base import SAMPLE_RATE, ExtractorInfo
 
 WEIGHTS_SHA256 = "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e"  # resemblyzer 0.1.4
@@ -57,10 +58,7 @@ def _sha256(path: Path) -> str:
 
 def mel_frames(audio: np.ndarray) -> np.ndarray:
     """[frames, 40] mel power spectrogram exactly as resemblyzer computes it (not logarithmic)."""
-    import librosa
-
-    mel = librosa.feature.melspectrogram(y=audio, sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS)
-    return mel.astype(np.float32).T
+    return dsp.centred_mel_spectrogram(audio, SAMPLE_RATE, N_FFT, HOP, N_MELS).astype(np.float32).T
 
 
 def normalise_volume(audio: np.ndarray) -> np.ndarray:

@@ -61,3 +61,15 @@ def test_diarization_clusters_without_scikit_learn():
         "print('sklearn' in sys.modules, 'pandas' in sys.modules)"
     )
     assert out == "False False"
+
+
+def test_voice_features_do_not_import_librosa():
+    """librosa's import (numba, scipy.signal/stats/ndimage) was a third of a short clip's cold start."""
+    out = fresh(
+        "import sys, numpy as np; from mtmm_es.extractors.acoustic import AcousticConfig, frame_descriptors; "
+        "from mtmm_es.extractors.speaker import mel_frames; "
+        "y = np.random.default_rng(0).standard_normal(16000).astype(np.float32); "
+        "frame_descriptors(y, AcousticConfig()); mel_frames(y); "
+        "print(*(m in sys.modules for m in ('librosa', 'numba', 'scipy.signal')))"
+    )
+    assert out == "False False False"
