@@ -26,6 +26,8 @@ def speech_video(name: str, n: int, rng: np.random.Generator, modalities=("text"
         del video.features["acoustic"], video.masks["acoustic"]
     video.targets["emotion"] = np.eye(7, dtype=np.float32)[emotions]
     video.weights["emotion"] = np.ones(n, np.float32)
+    video.targets["sentiment"] = (emotions == 3).astype(np.float32)  # weak sentiment, as the speech corpora have
+    video.weights["sentiment"] = np.full(n, 0.5, np.float32)
     return video
 
 
@@ -46,6 +48,7 @@ def test_single_task_baselines_use_only_the_modalities_a_dataset_has():
     report = compare_setups([speech, texts], config, log=None)["stl"]
     assert "emotion_mean_wacc" in report["texts"] and "emotion_mean_wacc" in report["speech"]
     assert {"cremad_uar", "cremad_uar_one_clip"} <= set(report["speech"])
+    assert "sentiment_accuracy" in report["speech"]  # the weak-sentiment baseline has no UAR to give (it crashed)
 
 
 def test_speech_report_scores_each_clip_alone_too():
