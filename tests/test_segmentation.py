@@ -47,6 +47,13 @@ def test_short_utterance_merges_across_the_shorter_gap() -> None:
     assert [u.text for u in utterances] == ["long yes", "another"]
 
 
+def test_short_utterance_after_a_long_silence_stands_alone() -> None:
+    """Acted clips 1 s apart were merged in pairs, so one clip's emotion labelled two."""
+    words = words_at(("long", 0.0, 2.0), ("yes", 3.2, 3.8), ("another", 5.0, 7.0))
+    utterances = segment_words(words, SegmentationConfig(pause_s=0.5, min_duration_s=1.0))
+    assert [u.text for u in utterances] == ["long", "yes", "another"]
+
+
 def test_no_words_no_utterances() -> None:
     assert segment_words([]) == []
 
