@@ -57,7 +57,8 @@ def _sha256(path: Path) -> str:
 
 
 def mel_frames(audio: np.ndarray) -> np.ndarray:
-    """[frames, 40] mel power spectrogram exactly as resemblyzer computes it (not logarithmic)."""
+    """[frames, 40] mel power spectrogram as resemblyzer computes it with librosa (centred STFT,
+    Slaney filters; the numpy port in dsp), not logarithmic."""
     return dsp.centred_mel_spectrogram(audio, SAMPLE_RATE, N_FFT, HOP, N_MELS).astype(np.float32).T
 
 
