@@ -15,7 +15,6 @@ import numpy as np
 
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.extractors.acoustic import AcousticConfig, make_acoustic_extractor
-from mtmm_es.extractors.asr import AsrConfig, make_transcriber
 from mtmm_es.extractors.text import GloveTextExtractor, TextConfig
 
 from .checkpoint import Checkpoint
@@ -74,16 +73,11 @@ def load_speech_split(data_root: Path, extra: dict[str, Any], text: GloveTextExt
     acoustic = make_acoustic_extractor(AcousticConfig(**extra.get("acoustic", {})))
     fraction = float(extra.get("speaker_val_fraction", 0.2))
     share = float(extra.get("speech_single_share", 0.0))
-    windows = extra.get("speech_windows", "clip")
-    if windows not in ("clip", "words"):
-        raise MtmmError(f"speech_windows must be 'clip' or 'words' (got {windows!r})")
-    asr = make_transcriber(AsrConfig()) if windows == "words" else None  # the product's English model
     trains, vals = [], []
     for name in SPEECH_CORPORA:
-        options = {"seed": seed, "transcriber": asr}
-        corpus = load_speech(data_root, name, acoustic, text, corpus_cache(), single_share=share, **options)
+        corpus = load_speech(data_root, name, acoustic, text, corpus_cache(), seed=seed, single_share=share)
         trains.append(split_speakers(corpus, fraction, seed)[0])
-        plain = corpus if share == 0 else load_speech(data_root, name, acoustic, text, corpus_cache(), **options)
+        plain = corpus if share == 0 else load_speech(data_root, name, acoustic, text, corpus_cache(), seed=seed)
         vals.append(split_speakers(plain, fraction, seed)[1])
     return DatasetSplit("speech", union("speech-train", trains), union("speech-val", vals))
 

@@ -6,7 +6,6 @@ import numpy as np
 import torch
 from helpers import shared_path
 
-from mtmm_es.extractors.base import Utterance
 from mtmm_es.model.corpora.speech import (
     EMOTION_MAP,
     POSITIVE,
@@ -14,7 +13,6 @@ from mtmm_es.model.corpora.speech import (
     pseudo_videos,
     read_clips,
     speaker_recording,
-    word_windows,
 )
 from mtmm_es.model.data import Video
 from mtmm_es.model.network import context_normalise
@@ -95,20 +93,6 @@ def test_a_speakers_recording_places_each_clip_in_its_window():
         assert np.abs(inside).max() > 0.01
     gap = audio[int(utterances[0].end * 16000) + 10 : int(utterances[1].start * 16000) - 10]
     assert np.all(gap == 0)
-
-
-def test_word_windows_end_at_the_recognised_words_as_the_products_utterances_do():
-    from mtmm_es.extractors.asr import AsrConfig, FasterWhisperTranscriber
-
-    folder = shared_path("speech", "cremad")
-    clips = [c for c in read_clips(folder, "cremad") if c.speaker == "cremad-1002"][:4]
-    media, windows = speaker_recording([folder / c.file for c in clips])
-    silent = Utterance(4, windows[-1].end + 1.0, windows[-1].end + 2.0, "")  # past the audio: no words
-    narrowed = word_windows(media.audio(), [*windows, silent], FasterWhisperTranscriber(AsrConfig()))
-    assert narrowed[-1] == silent
-    for clip, words in zip(windows, narrowed):
-        assert clip.start <= words.start < words.end <= clip.end
-    assert sum(w.end - w.start for w in narrowed[:4]) < 0.9 * sum(c.end - c.start for c in windows)
 
 
 def test_a_task_routed_to_text_ignores_the_voice():

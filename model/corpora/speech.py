@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from mtmm_es.core.errors import MtmmError
-from mtmm_es.extractors.base import SAMPLE_RATE, FeatureExtractor, MediaInfo, Transcriber, Utterance
+from mtmm_es.extractors.base import SAMPLE_RATE, FeatureExtractor, MediaInfo, Utterance
 from mtmm_es.extractors.text import GloveTextExtractor
 
 from ..data import Corpus, Video
@@ -116,33 +116,12 @@ def speaker_recording(paths: Sequence[Path], gap_s: float = GAP_S) -> tuple[_Rec
     return _Recording(np.concatenate(parts) if parts else np.zeros(0, np.float32)), utterances
 
 
-def word_windows(audio: np.ndarray, clips: Sequence[Utterance], transcriber: Transcriber) -> list[Utterance]:
-    """Each clip's window narrowed to the words the recogniser hears in it, as `analyze-video`'s
-    utterances end at the words; a clip without recognised words keeps its whole window."""
-    words = transcriber.transcribe(audio)
-    narrowed = []
-    for clip in clips:
-        inside = [w for w in words if clip.start <= (w.start + w.end) / 2 < clip.end]
-        if inside:
-            start, end = max(clip.start, inside[0].start), min(clip.end, inside[-1].end)
-            clip = Utterance(clip.index, start, max(end, start + 0.1), "")
-        narrowed.append(clip)
-    return narrowed
-
-
 def acoustic_features(
-    folder: Path,
-    clips: Sequence[Clip],
-    extractor: FeatureExtractor,
-    cache: Path | None = None,
-    transcriber: Transcriber | None = None,
+    folder: Path, clips: Sequence[Clip], extractor: FeatureExtractor, cache: Path | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per clip acoustic features [n, dim] and mask [n], extracted per speaker recording (cached);
-    with a `transcriber`, pooled over each clip's recognised words only (`word_windows`)."""
-    windows = transcriber.info.to_spec() if transcriber else "clip"
+    """Per clip acoustic features [n, dim] and mask [n], extracted per speaker recording (cached)."""
     key = hashlib.sha256(
         json.dumps([extractor.info.to_spec()["config"], extractor.info.name, extractor.info.version, GAP_S]).encode()
-        + ("" if windows == "clip" else json.dumps(windows, sort_keys=True)).encode()
         + "\n".join(c.file for c in clips).encode()
     ).hexdigest()[:16]
     cached = cache / f"{folder.name}-{extractor.info.name}-{key}.npz" if cache else None
@@ -156,8 +135,6 @@ def acoustic_features(
         by_speaker.setdefault(clip.speaker, []).append(i)
     for rows in by_speaker.values():
         media, utterances = speaker_recording([folder / clips[i].file for i in rows])
-        if transcriber is not None:
-            utterances = word_windows(media.audio(), utterances, transcriber)
         pooled = extractor.pool(extractor.analyze(media), media, utterances)
         values[rows], mask[rows] = pooled.values, pooled.mask
     if cached is not None:
@@ -215,7 +192,6 @@ def load_speech(
     video_size: int = 30,
     seed: int = 0,
     single_share: float = 0.0,
-    transcriber: Transcriber | None = None,
 ) -> Corpus:
     """One speech corpus as pseudo-videos of one speaker's clips (a `single_share` of them alone) with
     acoustic and text features, emotion labels and weak sentiment labels. Video ids are
@@ -228,7 +204,7 @@ def load_speech(
     if not folder.is_dir():
         raise MtmmError(f"speech corpus {corpus} not found", folder)
     clips = read_clips(folder, corpus)
-    values, mask = acoustic_features(folder, clips, acoustic, cache, transcriber)
+    values, mask = acoustic_features(folder, clips, acoustic, cache)
     text_values, text_mask = text.embed([c.text for c in clips])
     videos, counts = [], Counter()
     for rows in pseudo_videos(clips, video_size, seed, single_share):
@@ -249,8 +225,6 @@ def load_speech(
         counts[speaker] += 1
     spec = {"acoustic": acoustic.info.to_spec(), "text": text.info.to_spec()}
     provenance = {"dataset": corpus, "source": str(folder), "licence": LICENCES[corpus], "clips": len(clips)}
-    if transcriber is not None:
-        provenance["windows"] = "words"  # acoustic features pooled over the recognised words
     return Corpus(f"speech-{corpus}", videos, spec, provenance)
 
 
