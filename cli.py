@@ -139,7 +139,11 @@ def add_extraction_arguments(parser: argparse.ArgumentParser) -> None:
         "--asr-model", help="faster-whisper: CTranslate2 model dir; openai-whisper: name or .pt (default: bundled)"
     )
     group.add_argument("--asr-beam-size", type=_number(int, minimum=1), default=asr.beam_size, help="ASR beam width")
-    group.add_argument("--no-vad", action="store_true", help="disable Silero VAD (faster-whisper)")
+    group.add_argument(
+        "--no-vad",
+        action="store_true",
+        help="disable Silero VAD: recognition runs on all the audio and utterance windows follow the words alone",
+    )
     group.add_argument(
         "--language",
         default=asr.language,

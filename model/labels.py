@@ -12,6 +12,8 @@ Rules:
   beats every labelled emotion's score relative to that emotion's threshold. Labels are ordered by
   score / threshold, strongest first, so the first label is the top emotion.
 - An utterance without any input the model uses gets no labels (None) and a reason for `warnings`.
+  A task the checkpoint predicts from some modalities only (`task_modalities`: sentiment and sarcasm
+  read the text in the default) gets None, with a reason, when the utterance has none of them.
 """
 
 from __future__ import annotations
@@ -71,13 +73,20 @@ def label_utterance(
     index: int,
     thresholds: Sequence[float] | None,
     used: Sequence[str] | None = None,
+    task_modalities: Mapping[str, Sequence[str]] | None = None,
 ) -> UtteranceLabels:
     """Labels of utterance `index` from per-video predictions; `used` are the modalities the model
-    used for it (an empty list: no labels, and the reason; None: not known, e.g. transcripts)."""
+    used for it (an empty list: no labels, and the reason; None: not known, e.g. transcripts);
+    `task_modalities` the checkpoint's tasks read from some modalities only."""
     if used is not None and not used:
         return UtteranceLabels(None, None, None, f"utterance {index}: no usable input (no modality the model uses)")
+    unheard = {
+        task
+        for task, modalities in (task_modalities or {}).items()
+        if used is not None and not set(modalities) & set(used)
+    }
     sentiment = emotions = sarcasm = None
-    if "sentiment" in predicted:
+    if "sentiment" in predicted and "sentiment" not in unheard:
         p = float(predicted["sentiment"][index])
         intensity = float(predicted["intensity"][index]) if "intensity" in predicted else None
         label, score = coherent_sentiment(p, intensity)
@@ -88,6 +97,11 @@ def label_utterance(
             tuple(emotion_labels(scores, thresholds or [0.5] * len(EMOTIONS))),
             {name: rounded(scores[k]) for k, name in enumerate(EMOTION_LABELS)},
         )
-    if "sarcasm" in predicted:
+    if "sarcasm" in predicted and "sarcasm" not in unheard:
         sarcasm = Sarcasm(rounded(predicted["sarcasm"][index]))
-    return UtteranceLabels(sentiment, emotions, sarcasm)
+    skipped = sorted(t for t in unheard & {"sentiment", "sarcasm"} if t in predicted)
+    reason = None
+    if skipped:
+        needed = sorted({m for t in skipped for m in task_modalities[t]})
+        reason = f"utterance {index}: {' and '.join(skipped)} not labelled (read from {', '.join(needed)}, absent here)"
+    return UtteranceLabels(sentiment, emotions, sarcasm, reason)

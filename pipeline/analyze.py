@@ -154,7 +154,11 @@ class Pipeline:
         for i, u in enumerate(extraction.utterances):
             available = tuple(m for m, f in extraction.features.items() if f.mask[i])
             used = tuple(m for m in used_by_model if m in available)
-            labels = label_utterance(predicted, i, self.checkpoint.label_thresholds, used) if predicted else None
+            labels = (
+                label_utterance(predicted, i, self.checkpoint.label_thresholds, used, self.checkpoint.task_modalities)
+                if predicted
+                else None
+            )
             if labels and labels.reason:
                 warnings.append(labels.reason)
             utterances.append(

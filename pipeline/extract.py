@@ -25,13 +25,14 @@ from mtmm_es.extractors.base import (
 from mtmm_es.extractors.language import Recognition, SpeechRecogniser, annotate
 from mtmm_es.extractors.speaker import bundled_weights
 from mtmm_es.extractors.text import GloveTextExtractor
+from mtmm_es.extractors.vad import fit_windows, speech_regions
 from mtmm_es.extractors.visual import FaceExpressionExtractor
 
 from .cache import Cache, cache_key
 from .config import ExtractionConfig
 from .diarize import Diarizer
 from .media import Media
-from .segmentation import Segment, join_words, read_segments, segment_words
+from .segmentation import Segment, join_words, read_segments, renumber, segment_words
 
 FORMAT = "mtmm-es/features"
 FORMAT_VERSION = 1
@@ -131,6 +132,12 @@ def _face_warnings(media: Media, features: dict[str, ModalityFeatures], utteranc
     return ["no face found in the video: the visual modality is masked for every utterance"]
 
 
+def _voice_only_warnings(utterances: Sequence[Utterance]) -> list[str]:
+    """Say how many stretches of speech held no recognised word (utterances without text)."""
+    count = sum(1 for u in utterances if not u.words and not u.text)
+    return [f"{count} stretch(es) of speech without recognised words: no text for them"] if count else []
+
+
 class FeaturePipeline:
     """Extracts utterances and features from media files; models load once and are reused."""
 
@@ -178,7 +185,7 @@ class FeaturePipeline:
             )
             cached = self.cache.get_json(utterance_key)
             recognition = None if cached is None else Recognition.from_json(cached)
-            utterances = None if recognition is None else self._utterances_from(recognition, segments)
+            utterances = None if recognition is None else self._utterances(media, source, recognition, segments)
             diarization = None
             features: dict[str, ModalityFeatures] = {}
             if utterances is not None:
@@ -198,7 +205,7 @@ class FeaturePipeline:
                     if utterances is None:
                         recognition = _timed(timings, "asr", lambda: self._recognise(media, segments, warnings))
                         self.cache.put_json(utterance_key, recognition.to_json())
-                        utterances = self._utterances_from(recognition, segments)
+                        utterances = self._utterances(media, source, recognition, segments, timings)
                         utterances, diarization = self._diarize(
                             media, source, utterances, recognition, segments is None, warnings, timings
                         )
@@ -213,6 +220,7 @@ class FeaturePipeline:
                     raise
             warnings += [
                 *recognition.warnings,
+                *_voice_only_warnings(utterances),
                 *media.warnings,
                 *_decoding_warnings(media),
                 *_face_warnings(media, features, utterances),
@@ -279,6 +287,33 @@ class FeaturePipeline:
         if audio is None and any(s.text is None for s in segments):
             warnings.append("no audio stream: segments without text stay empty")
         return self.recogniser.recognise(audio, [None if s.text is not None else (s.start, s.end) for s in segments])
+
+    def _utterances(
+        self,
+        media: Media,
+        source: str,
+        recognition: Recognition,
+        segments: Sequence[Segment] | None,
+        timings: dict[str, float] | None = None,
+    ) -> list[Utterance]:
+        """The utterances of the recognised words (or the user's segments); pause-split ones fitted to
+        the speech Silero VAD hears, its regions cached."""
+        utterances = self._utterances_from(recognition, segments)
+        config = self.config.segmentation
+        if segments is not None or not config.fit_to_speech or not self.config.asr.vad or not media.info.has_audio:
+            return utterances
+        key = cache_key(sha=source, stage="speech", vad=asdict(config.vad))
+        regions = self.cache.get_json(key)
+        if regions is None:
+            audio = media.audio()
+            found = [] if audio is None else _timed(timings or {}, "vad", lambda: speech_regions(audio, config.vad))
+            regions = [list(r) for r in found]
+            self.cache.put_json(key, regions)
+        duration = max([media.info.duration, *(end for _, end in regions)])
+        fitted = fit_windows(
+            utterances, [(s, e) for s, e in regions], duration, config.speech_pad_s, config.voice_only_min_s
+        )
+        return renumber(fitted)
 
     def _utterances_from(self, recognition: Recognition, segments: Sequence[Segment] | None) -> list[Utterance]:
         if segments is None:

@@ -6,11 +6,12 @@ import csv
 import io
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.extractors.base import Segment, Utterance, Word
+from mtmm_es.extractors.vad import PAD_S, VadConfig
 
 SENTENCE_END = (".", "?", "!", "…")
 
@@ -29,6 +30,11 @@ class SegmentationConfig:
     reply after a long silence stands alone. On MOSI's aligned words 1 s changes no utterance; on
     held-out actors' acted clips laid 1 s apart (`benchmarks/speech_e2e.py`) the clips with an
     utterance of their own went from 86 / 91 % to 96 / 94 % (CREMA-D / RAVDESS).
+
+    fit_to_speech: the windows are then moved onto the speech Silero VAD hears (`vad`) and padded
+    by speech_pad_s into the pauses, as the speech corpora's clips are for training
+    (`extractors.vad.fit_windows`); speech of at least voice_only_min_s holding no recognised word
+    becomes an utterance without text, labelled from the voice (and face).
     """
 
     pause_s: float = 0.3
@@ -36,6 +42,10 @@ class SegmentationConfig:
     max_duration_s: float = 20.0
     min_duration_s: float = 1.0
     merge_gap_s: float = 1.0
+    fit_to_speech: bool = True
+    speech_pad_s: float = PAD_S
+    voice_only_min_s: float = 0.5
+    vad: VadConfig = field(default_factory=VadConfig)
 
 
 def _split_at_pauses_and_sentences(words: Sequence[Word], config: SegmentationConfig) -> list[list[Word]]:

@@ -36,3 +36,13 @@ def test_utterance_without_usable_input_gets_no_labels_and_a_reason():
     assert "no usable input" in empty.reason
     full = label_utterance(predicted, 0, None, used=["text"])
     assert full.reason is None and full.sentiment.label == "positive" and full.sarcasm.p == 0.2
+
+
+def test_a_task_read_from_text_is_not_labelled_for_speech_without_words():
+    predicted = {"sentiment": np.array([0.9]), "emotion": np.full((1, 7), 0.5), "sarcasm": np.array([0.2])}
+    routes = {"sentiment": ["text"], "intensity": ["text"], "sarcasm": ["text"]}
+    voice = label_utterance(predicted, 0, None, used=["acoustic"], task_modalities=routes)
+    assert voice.sentiment is None and voice.sarcasm is None and voice.emotions is not None
+    assert voice.reason == "utterance 0: sarcasm and sentiment not labelled (read from text, absent here)"
+    both = label_utterance(predicted, 0, None, used=["text", "acoustic"], task_modalities=routes)
+    assert both.reason is None and both.sentiment is not None and both.sarcasm is not None
