@@ -67,14 +67,20 @@ def split_speakers(corpus: Corpus, fraction: float, seed: int) -> tuple[Corpus, 
 
 
 def load_speech_split(data_root: Path, extra: dict[str, Any], text: GloveTextExtractor, seed: int) -> DatasetSplit:
-    """The three speech corpora pooled, validated on held-out speakers (TESS's two train only). The
-    training speakers' clips include a share (extra["speech_single_share"]) of one-clip videos; the
-    validation speakers' are always in pseudo-videos of mean 30 clips (comparable across recipes)."""
+    """The speech corpora pooled (extra["speech_corpora"], default all three: a commercial user can
+    keep to CREMA-D's ODbL, a cross-corpus check can leave one out), validated on held-out speakers
+    (TESS's two train only). The training speakers' clips include a share
+    (extra["speech_single_share"]) of one-clip videos; the validation speakers' are always in
+    pseudo-videos of mean 30 clips (comparable across recipes)."""
     acoustic = make_acoustic_extractor(AcousticConfig(**extra.get("acoustic", {})))
     fraction = float(extra.get("speaker_val_fraction", 0.2))
     share = float(extra.get("speech_single_share", 0.0))
+    names = tuple(extra.get("speech_corpora", SPEECH_CORPORA))
+    unknown = sorted(set(names) - set(SPEECH_CORPORA))
+    if unknown or not names:
+        raise MtmmError(f"speech_corpora must name some of {', '.join(SPEECH_CORPORA)} (got {list(names)})")
     trains, vals = [], []
-    for name in SPEECH_CORPORA:
+    for name in names:
         corpus = load_speech(data_root, name, acoustic, text, corpus_cache(), seed=seed, single_share=share)
         trains.append(split_speakers(corpus, fraction, seed)[0])
         plain = corpus if share == 0 else load_speech(data_root, name, acoustic, text, corpus_cache(), seed=seed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from mtmm_es.model.data import Corpus, Video
 from mtmm_es.model.multi import compare_setups, speech_report
@@ -63,3 +64,21 @@ def test_speech_report_scores_each_clip_alone_too():
     assert set(report) == {"ravdess_uar", "ravdess_uar_one_clip"}
     assert all(0.0 <= v <= 1.0 for v in report.values())
     assert speech_report(model, DatasetSplit("speech", corpus, Corpus("none", [], SPEC))) == {}
+
+
+def test_a_recipe_can_pool_some_speech_corpora_only(monkeypatch, tmp_path):
+    from mtmm_es.core.errors import MtmmError
+    from mtmm_es.model import multi
+
+    rng = np.random.default_rng(2)
+    loaded = []
+
+    def fake_load_speech(data_root, name, acoustic, text, cache, seed=0, single_share=0.0):
+        loaded.append(name)
+        return Corpus(name, [speech_video(f"{name}-0{k}-0", 4, rng) for k in range(5)], SPEC)
+
+    monkeypatch.setattr(multi, "load_speech", fake_load_speech)
+    split = multi.load_speech_split(tmp_path, {"speech_corpora": ["cremad"]}, None, seed=0)
+    assert set(loaded) == {"cremad"} and {v.id.split("-")[0] for v in split.train.videos} == {"cremad"}
+    with pytest.raises(MtmmError, match="speech_corpora must name some of cremad, ravdess, tess"):
+        multi.load_speech_split(tmp_path, {"speech_corpora": ["savee"]}, None, seed=0)
