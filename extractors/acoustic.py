@@ -1,4 +1,5 @@
-"""Acoustic features: COVAREP-like descriptors (librosa's routines, see dsp), or eGeMAPS functionals with openSMILE.
+"""Acoustic features: COVAREP-like descriptors (librosa's routines, see dsp), eGeMAPS functionals with
+openSMILE, or both side by side.
 
 `covarep` computes frame-level descriptors (10 ms hop) from COVAREP's families over the whole
 audio, in blocks so memory stays bounded, then pools mean and std per utterance. Descriptors only
@@ -58,7 +59,7 @@ OCTAVE_EDGES_HZ = (177, 354, 707, 1414, 2828, 5657)  # bands centred on 250 .. 4
 
 @dataclass(frozen=True)
 class AcousticConfig:
-    extractor: str = "covarep"  # or "egemaps"
+    extractor: str = "covarep"  # or "egemaps", or "covarep+egemaps" (both, side by side)
     pitch: str = "yin"  # or "pyin": probabilistic YIN, about 25x slower here
     fmin: float = 60.0
     fmax: float = 400.0
@@ -69,7 +70,7 @@ class AcousticConfig:
     def from_spec(cls, spec: dict[str, Any], user: AcousticConfig) -> AcousticConfig:
         """The configuration a checkpoint's acoustic spec was extracted with (`user` is not needed:
         every acoustic setting shapes the features)."""
-        names = {"covarep-librosa": "covarep", "egemaps-opensmile": "egemaps"}
+        names = {"covarep-librosa": "covarep", "egemaps-opensmile": "egemaps", "covarep+egemaps": "covarep+egemaps"}
         if spec.get("extractor") not in names:
             raise MtmmError(
                 f"the checkpoint's acoustic features come from {spec.get('extractor')!r}, which this pipeline cannot compute from media"
@@ -265,9 +266,43 @@ class EgemapsExtractor(FeatureExtractor):
         return ModalityFeatures(self.info, values, mask)
 
 
+class CombinedExtractor(FeatureExtractor):
+    """The COVAREP-like statistics and the eGeMAPS functionals side by side (75 + 88 features):
+    across corpora, speaker-normalised, the pair carries more than either alone (MODEL_CARD.md)."""
+
+    modality = "acoustic"
+
+    def __init__(self, config: AcousticConfig = AcousticConfig(extractor="covarep+egemaps")):
+        self.config = config
+        self.covarep = CovarepExtractor(config)
+        self.egemaps = EgemapsExtractor(config)
+
+    @property
+    def info(self) -> ExtractorInfo:
+        covarep, egemaps = self.covarep.info, self.egemaps.info
+        return ExtractorInfo(
+            name="covarep+egemaps",
+            modality="acoustic",
+            version="1",
+            config=asdict(self.config),
+            feature_names=covarep.feature_names + egemaps.feature_names,
+            libraries=covarep.libraries | egemaps.libraries,
+        )
+
+    def analyze(self, media: MediaSource) -> FrameTrack:
+        return self.covarep.analyze(media)
+
+    def pool(self, analysis: FrameTrack, media: MediaSource, utterances: Sequence[Utterance]) -> ModalityFeatures:
+        covarep = self.covarep.pool(analysis, media, utterances)
+        egemaps = self.egemaps.pool(None, media, utterances)
+        values = np.concatenate([covarep.values, egemaps.values], axis=1)
+        return ModalityFeatures(self.info, values, covarep.mask & egemaps.mask)
+
+
+EXTRACTORS = {"covarep": CovarepExtractor, "egemaps": EgemapsExtractor, "covarep+egemaps": CombinedExtractor}
+
+
 def make_acoustic_extractor(config: AcousticConfig) -> FeatureExtractor:
-    if config.extractor == "covarep":
-        return CovarepExtractor(config)
-    if config.extractor == "egemaps":
-        return EgemapsExtractor(config)
-    raise MtmmError(f"unknown acoustic extractor '{config.extractor}' (choose covarep or egemaps)")
+    if config.extractor not in EXTRACTORS:
+        raise MtmmError(f"unknown acoustic extractor '{config.extractor}' (choose {', '.join(EXTRACTORS)})")
+    return EXTRACTORS[config.extractor](config)

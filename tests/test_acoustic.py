@@ -8,9 +8,11 @@ import pytest
 from mtmm_es.extractors.acoustic import (
     DESCRIPTORS,
     AcousticConfig,
+    CombinedExtractor,
     CovarepExtractor,
     EgemapsExtractor,
     frame_descriptors,
+    make_acoustic_extractor,
 )
 from mtmm_es.extractors.base import SAMPLE_RATE, FrameTrack, MediaInfo, Utterance, pool_track
 
@@ -124,6 +126,22 @@ def test_egemaps_gives_88_named_functionals() -> None:
     assert list(features.mask) == [True, False]
     f0_mean = features.values[0, extractor.info.feature_names.index("F0semitoneFrom27.5Hz_sma3nz_amean")]
     assert f0_mean == pytest.approx(12 * np.log2(150 / 27.5), abs=1.0)
+
+
+def test_the_combined_extractor_puts_both_sets_side_by_side_and_rebuilds_from_its_spec() -> None:
+    extractor = CombinedExtractor()
+    media = ArrayMedia(
+        np.concatenate([pulse_train(150, 1.0), np.zeros(SAMPLE_RATE, np.float32), pulse_train(220, 1.0)])
+    )
+    utterances = [Utterance(0, 0.0, 1.0, "a"), Utterance(1, 1.2, 1.9, "b"), Utterance(2, 2.0, 3.0, "c")]
+    features = extractor.pool(extractor.analyze(media), media, utterances)
+    covarep, egemaps = CovarepExtractor(), EgemapsExtractor()
+    alone = [covarep.pool(covarep.analyze(media), media, utterances), egemaps.pool(None, media, utterances)]
+    assert extractor.info.dim == 75 + 88 and extractor.info.feature_names[75].startswith("F0semitone")
+    assert np.array_equal(features.values, np.concatenate([alone[0].values, alone[1].values], axis=1))
+    assert list(features.mask) == [True, False, True]  # silence: no eGeMAPS, so no voice for it
+    rebuilt = AcousticConfig.from_spec(extractor.info.to_spec(), AcousticConfig())
+    assert make_acoustic_extractor(rebuilt).info.to_spec() == extractor.info.to_spec()
 
 
 def test_no_audio_gives_all_masked_features() -> None:
