@@ -128,11 +128,12 @@ def configure_logging(verbose: int, quiet: int) -> None:
 
 
 def add_extraction_arguments(parser: argparse.ArgumentParser) -> None:
+    from mtmm_es.extractors.acoustic import EXTRACTORS, AcousticConfig
     from mtmm_es.extractors.asr import BACKENDS, AsrConfig
     from mtmm_es.extractors.visual import VisualConfig
     from mtmm_es.pipeline import SegmentationConfig
 
-    asr, segmentation, visual = AsrConfig(), SegmentationConfig(), VisualConfig()
+    asr, segmentation, visual, acoustic = AsrConfig(), SegmentationConfig(), VisualConfig(), AcousticConfig()
     group = parser.add_argument_group("extraction")
     group.add_argument("--asr", choices=BACKENDS, default=asr.backend, help="speech recognition backend")
     group.add_argument(
@@ -188,9 +189,7 @@ def add_extraction_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--text-allow-pickle", action="store_true", help="allow loading a pickled gensim .kv file")
     group.add_argument("--text-weighting", choices=("mean", "sif"), default="mean", help="word weights in the average")
     group.add_argument("--no-negation", action="store_true", help="do not flip words in a negation's scope")
-    group.add_argument(
-        "--acoustic", choices=("covarep", "egemaps", "covarep+egemaps"), default="covarep", help="acoustic features"
-    )
+    group.add_argument("--acoustic", choices=tuple(EXTRACTORS), default=acoustic.extractor, help="acoustic features")
     group.add_argument("--face-model", type=_existing_file, help="MediaPipe Face Landmarker .task with blendshapes")
     group.add_argument(
         "--fps", type=_number(float), default=visual.fps, help="video frames analysed per second (<= 0: every frame)"

@@ -32,9 +32,8 @@ class SegmentationConfig:
     utterance of their own went from 86 / 91 % to 96 / 94 % (CREMA-D / RAVDESS).
 
     fit_to_speech: the windows are then moved onto the speech Silero VAD hears (`vad`) and padded
-    by speech_pad_s into the pauses, as the speech corpora's clips are for training
-    (`extractors.vad.fit_windows`); speech of at least voice_only_min_s holding no recognised word
-    becomes an utterance without text, labelled from the voice (and face).
+    by speech_pad_s into the pauses (`extractors.vad.fit_windows`); speech of at least
+    voice_only_min_s holding no recognised word becomes an utterance without text.
     """
 
     pause_s: float = 0.3
