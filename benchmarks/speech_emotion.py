@@ -2,9 +2,9 @@
 TESS): cross-corpus (train on two, validate on the third; `all`: each in turn, and the mean) or
 speaker-independent (20 % of the speakers of each corpus held out), with the speaker normalisation
 appended to the features (`context`, v2.2), replacing them (`video`, v3) or none, for the
-COVAREP-like statistics, eGeMAPS or both side by side.
+COVAREP-like statistics, eGeMAPS, the Whisper encoder states, or parts side by side.
 
-    python benchmarks/speech_emotion.py --held-out tess [--features covarep|egemaps|covarep+egemaps] [--norm context|video|none]
+    python benchmarks/speech_emotion.py --held-out tess [--features covarep|egemaps|whisper|covarep+egemaps|covarep+egemaps+whisper] [--norm context|video|none]
     python benchmarks/speech_emotion.py --held-out all --features covarep+egemaps --norm video
     python benchmarks/speech_emotion.py --held-out speaker [--single-share 0.3]
 
@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mtmm_es.extractors.acoustic import AcousticConfig, make_acoustic_extractor  # noqa: E402
+from mtmm_es.extractors.acoustic import EXTRACTORS, AcousticConfig, make_acoustic_extractor  # noqa: E402
 from mtmm_es.extractors.text import GloveTextExtractor  # noqa: E402
 from mtmm_es.model.corpora.speech import CORPORA, load_speech, one_clip_videos  # noqa: E402
 from mtmm_es.model.metrics import emotion_uar  # noqa: E402
@@ -44,7 +44,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--held-out", default="tess", choices=[*CORPORA, "all", "speaker"])
-    parser.add_argument("--features", default="covarep", choices=["covarep", "egemaps", "covarep+egemaps"])
+    parser.add_argument("--features", default="covarep", choices=tuple(EXTRACTORS))
     parser.add_argument("--norm", default="context", choices=["context", "video", "none"], help="speaker normalisation")
     parser.add_argument("--single-share", type=float, default=0.0, help="share of one-clip training videos")
     parser.add_argument("--seed", type=int, default=0)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from importlib import metadata
 from typing import Any
 
@@ -31,6 +31,7 @@ from .base import (
     pool_track,
     pooled_names,
 )
+from .whisper_encoder import WhisperEncoderExtractor
 
 HOP = 160  # 10 ms, as COVAREP
 FRAME = 1024  # 64 ms analysis frame: two periods of the lowest F0
@@ -60,7 +61,7 @@ OCTAVE_EDGES_HZ = (177, 354, 707, 1414, 2828, 5657)  # bands centred on 250 .. 4
 
 @dataclass(frozen=True)
 class AcousticConfig:
-    extractor: str = "covarep"  # or "egemaps", or "covarep+egemaps" (both, side by side)
+    extractor: str = "covarep"  # or "egemaps", "whisper", or parts side by side (EXTRACTORS)
     pitch: str = "yin"  # or "pyin": probabilistic YIN, about 25x slower here
     fmin: float = 60.0
     fmax: float = 400.0
@@ -71,7 +72,8 @@ class AcousticConfig:
     def from_spec(cls, spec: dict[str, Any], user: AcousticConfig) -> AcousticConfig:
         """The configuration a checkpoint's acoustic spec was extracted with (`user` is not needed:
         every acoustic setting shapes the features)."""
-        names = {"covarep-librosa": "covarep", "egemaps-opensmile": "egemaps", "covarep+egemaps": "covarep+egemaps"}
+        names = {"covarep-librosa": "covarep", "egemaps-opensmile": "egemaps", "whisper-encoder": "whisper"}
+        names |= {name: name for name in EXTRACTORS if "+" in name}
         if spec.get("extractor") not in names:
             raise MtmmError(
                 f"the checkpoint's acoustic features come from {spec.get('extractor')!r}, which this pipeline cannot compute from media"
@@ -278,39 +280,47 @@ class EgemapsExtractor(FeatureExtractor):
 
 
 class CombinedExtractor(FeatureExtractor):
-    """The COVAREP-like statistics and the eGeMAPS functionals side by side (75 + 88 features):
-    across corpora, speaker-normalised, the pair carries more than either alone (MODEL_CARD.md)."""
+    """Several extractors' features side by side, named by their parts ("covarep+egemaps": 75 + 88
+    features; "covarep+egemaps+whisper": and the 384 Whisper encoder means): across corpora,
+    speaker-normalised, they carry more together than any alone (MODEL_CARD.md)."""
 
     modality = "acoustic"
 
     def __init__(self, config: AcousticConfig = AcousticConfig(extractor="covarep+egemaps")):
         self.config = config
-        self.covarep = CovarepExtractor(config)
-        self.egemaps = EgemapsExtractor(config)
+        self.parts = [PARTS[name](replace(config, extractor=name)) for name in config.extractor.split("+")]
 
     @property
     def info(self) -> ExtractorInfo:
-        covarep, egemaps = self.covarep.info, self.egemaps.info
+        infos = [part.info for part in self.parts]
         return ExtractorInfo(
-            name="covarep+egemaps",
+            name=self.config.extractor,
             modality="acoustic",
             version="1",
             config=asdict(self.config),
-            feature_names=covarep.feature_names + egemaps.feature_names,
-            libraries=covarep.libraries | egemaps.libraries,
+            feature_names=tuple(name for info in infos for name in info.feature_names),
+            libraries={k: v for info in infos for k, v in info.libraries.items()},
         )
 
-    def analyze(self, media: MediaSource) -> FrameTrack:
-        return self.covarep.analyze(media)
+    def analyze(self, media: MediaSource) -> list[Any]:
+        return [part.analyze(media) for part in self.parts]
 
-    def pool(self, analysis: FrameTrack, media: MediaSource, utterances: Sequence[Utterance]) -> ModalityFeatures:
-        covarep = self.covarep.pool(analysis, media, utterances)
-        egemaps = self.egemaps.pool(None, media, utterances)
-        values = np.concatenate([covarep.values, egemaps.values], axis=1)
-        return ModalityFeatures(self.info, values, covarep.mask & egemaps.mask)
+    def pool(self, analysis: list[Any], media: MediaSource, utterances: Sequence[Utterance]) -> ModalityFeatures:
+        pooled = [part.pool(a, media, utterances) for part, a in zip(self.parts, analysis)]
+        values = np.concatenate([p.values for p in pooled], axis=1)
+        return ModalityFeatures(self.info, values, np.logical_and.reduce([p.mask for p in pooled]))
 
 
-EXTRACTORS = {"covarep": CovarepExtractor, "egemaps": EgemapsExtractor, "covarep+egemaps": CombinedExtractor}
+PARTS: dict[str, type[FeatureExtractor]] = {
+    "covarep": CovarepExtractor,
+    "egemaps": EgemapsExtractor,
+    "whisper": WhisperEncoderExtractor,
+}
+EXTRACTORS: dict[str, type[FeatureExtractor]] = {
+    **PARTS,
+    "covarep+egemaps": CombinedExtractor,
+    "covarep+egemaps+whisper": CombinedExtractor,
+}
 
 
 def make_acoustic_extractor(config: AcousticConfig) -> FeatureExtractor:

@@ -119,7 +119,11 @@ def speaker_recording(paths: Sequence[Path], gap_s: float = GAP_S) -> tuple[_Rec
 def acoustic_features(
     folder: Path, clips: Sequence[Clip], extractor: FeatureExtractor, cache: Path | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per clip acoustic features [n, dim] and mask [n], extracted per speaker recording (cached)."""
+    """Per clip acoustic features [n, dim] and mask [n], extracted per speaker recording (cached; an
+    extractor made of parts caches each part on its own)."""
+    if parts := getattr(extractor, "parts", None):
+        pieces = [acoustic_features(folder, clips, part, cache) for part in parts]
+        return np.concatenate([v for v, _ in pieces], axis=1), np.logical_and.reduce([m for _, m in pieces])
     key = hashlib.sha256(
         json.dumps([extractor.info.to_spec()["config"], extractor.info.name, extractor.info.version, GAP_S]).encode()
         + "\n".join(c.file for c in clips).encode()
