@@ -14,6 +14,7 @@ import io
 import logging
 import os
 import struct
+import threading
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
@@ -30,6 +31,7 @@ BINARY_VERSION = 6  # the model.bin layout read and written here (CTranslate2 4.
 DTYPES = ("float32", "int8", "int16", "int32", "float16", "bfloat16")  # CTranslate2's DataType order
 MODEL_FILES = ("config.json", "tokenizer.json", "vocabulary.txt", "vocabulary.json", "preprocessor_config.json")
 STAMP = "source.stamp"
+_WRITING = threading.Lock()
 
 Variable = tuple[str, np.ndarray]
 
@@ -45,18 +47,20 @@ def models_dir() -> Path:
 
 def int8_model(source: Path, name: str) -> Path:
     """Folder of the int8 copy of the CTranslate2 model in `source` (written on first use, and again
-    when the source changes), or `source` itself when no copy can be made."""
+    when the source changes), or `source` itself when no copy can be made. Threads that load the same
+    model at once (the recogniser and the encoder features) write it once."""
     folder = models_dir() / name
     stamp = _stamp(source)
-    if (folder / "model.bin").is_file() and _read(folder / STAMP) == stamp:
+    with _WRITING:
+        if (folder / "model.bin").is_file() and _read(folder / STAMP) == stamp:
+            return folder
+        logger.info("writing an int8 copy of %s into %s (once)", source, folder)
+        try:
+            _write_copy(source, folder, stamp)
+        except (MtmmError, OSError, ValueError, struct.error) as error:
+            logger.warning("cannot write an int8 copy of %s (%s): loading it as shipped", source, error)
+            return source
         return folder
-    logger.info("writing an int8 copy of %s into %s (once)", source, folder)
-    try:
-        _write_copy(source, folder, stamp)
-    except (MtmmError, OSError, ValueError, struct.error) as error:
-        logger.warning("cannot write an int8 copy of %s (%s): loading it as shipped", source, error)
-        return source
-    return folder
 
 
 def _stamp(source: Path) -> str:

@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 import struct
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,13 @@ def test_copy_is_written_once_and_again_when_the_source_changes(tiny_source: Pat
     stat = (tiny_source / "model.bin").stat()
     os.utime(tiny_source / "model.bin", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     assert int8_model(tiny_source, "tiny") == copy and (copy / "model.bin").stat().st_mtime_ns != written
+
+
+def test_threads_asking_at_once_write_the_copy_once(tiny_source: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="mtmm_es.asr"), ThreadPoolExecutor(max_workers=2) as pool:
+        copies = list(pool.map(lambda _: int8_model(tiny_source, "tiny-shared"), range(2)))
+    assert copies == [models_dir() / "tiny-shared"] * 2
+    assert sum("writing an int8 copy" in record.message for record in caplog.records) == 1
 
 
 def test_shipped_model_used_when_the_cache_cannot_be_written(
