@@ -7,10 +7,12 @@ Rules:
   label and the score's sign never contradict each other. Without an intensity head the score is
   P(positive) mapped linearly onto [-3, 3].
 - Emotions: an emotion is labelled when its score reaches its threshold (chosen per emotion on
-  validation data; the F1-optimal ones balance precision and recall). "none" is the label when no
-  emotion reaches its threshold, or when P(none) reaches its own threshold (0.5 unless given) and
-  beats every labelled emotion's score relative to that emotion's threshold. Labels are ordered by
-  score / threshold, strongest first, so the first label is the top emotion.
+  validation data; the F1-optimal ones balance precision and recall). "none" is the label when
+  P(none) reaches its own threshold (0.5 unless given) and beats every labelled emotion's score
+  relative to that emotion's threshold. When no emotion reaches its threshold, the label is the
+  strongest of the seven relative to its threshold: "none" only when it is (a clip whose voice
+  reads 0.39 happy and 0.01 none is "happy", not "none"). Labels are ordered by score / threshold,
+  strongest first, so the first label is the top emotion.
 - An utterance without any input the model uses gets no labels (None) and a reason for `warnings`.
   A task the checkpoint predicts from some modalities only (`task_modalities`: sentiment and sarcasm
   read the text in the default) gets None, with a reason, when the utterance has none of them.
@@ -65,6 +67,9 @@ def emotion_labels(scores: Sequence[float], thresholds: Sequence[float]) -> list
         none_ratio = float(scores[len(EMOTIONS)]) / max(none_threshold, 1e-6)
         if none_ratio >= 1.0 and all(none_ratio >= ratios[n] for n in fired):
             return ["none"]
+        if not fired:
+            strongest = max(ratios, key=ratios.get)
+            return [strongest] if ratios[strongest] > none_ratio else ["none"]
     return fired or ["none"]
 
 

@@ -20,7 +20,20 @@ def test_none_wins_when_its_score_dominates():
     assert emotion_labels(scores, thresholds) == ["none"]
     scores = [0.6, 0.0, 0.0, 0.3, 0.0, 0.0, 0.55]  # anger 3x its threshold beats none
     assert emotion_labels(scores, thresholds) == ["anger", "happy"]
-    assert emotion_labels([0.1] * 6 + [0.2], thresholds) == ["none"]  # nothing passes
+    assert emotion_labels([0.05] * 6 + [0.3], thresholds) == ["none"]  # nothing passes; none strongest
+
+
+def test_when_nothing_passes_the_strongest_relative_to_its_threshold_is_the_label():
+    thresholds = [0.45, 0.35, 0.45, 0.45, 0.35, 0.2]
+    # a clip whose voice reads disgust and happy, neither past its threshold, and none at 0.01:
+    # not "none", which is the weakest of the seven
+    scores = [0.01, 0.29, 0.0, 0.39, 0.03, 0.0, 0.01]
+    assert emotion_labels(scores, thresholds) == ["happy"]
+    scores = [0.01, 0.33, 0.0, 0.39, 0.03, 0.0, 0.01]
+    assert emotion_labels(scores, thresholds) == ["disgust"]
+    scores = [0.27, 0.03, 0.01, 0.26, 0.03, 0.01, 0.31]  # none 0.31 / 0.5 beats anger 0.27 / 0.45
+    assert emotion_labels(scores, thresholds) == ["none"]
+    assert emotion_labels(scores[:6], thresholds) == ["none"]  # no none score: nothing to weigh
 
 
 def test_labels_are_ordered_strongest_first():
