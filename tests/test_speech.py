@@ -119,15 +119,17 @@ def test_a_task_routed_to_text_ignores_the_voice():
 
 def test_features_of_several_parts_are_cached_per_part_and_match_the_combined_extractor(tmp_path):
     from mtmm_es.extractors.acoustic import AcousticConfig, make_acoustic_extractor
-    from mtmm_es.model.corpora.speech import acoustic_features
+    from mtmm_es.model.corpora.speech import LAYOUT_SEED, acoustic_features
 
     folder = shared_path("speech", "tess")
     clips = read_clips(folder, "tess")[:3]
     combined = make_acoustic_extractor(AcousticConfig(extractor="covarep+egemaps"))
     values, mask = acoustic_features(folder, clips, combined, tmp_path)
     assert sorted(p.name.split("-")[1] for p in tmp_path.glob("*.npz")) == ["covarep", "egemaps"]
-    media, utterances = speaker_recording([folder / c.file for c in clips])
+    order = np.random.default_rng(LAYOUT_SEED).permutation(len(clips))  # the recording's seeded layout
+    assert list(order) != [0, 1, 2]  # not the table order (the corpora list their clips by emotion)
+    media, utterances = speaker_recording([folder / clips[i].file for i in order])
     direct = combined.pool(combined.analyze(media), media, utterances)
-    assert np.array_equal(values, direct.values) and np.array_equal(mask, direct.mask)
+    assert np.array_equal(values[order], direct.values) and np.array_equal(mask[order], direct.mask)
     cached = acoustic_features(folder, clips, make_acoustic_extractor(AcousticConfig(extractor="covarep")), tmp_path)
     assert np.array_equal(cached[0], values[:, :75])  # the part's cache serves the part alone
