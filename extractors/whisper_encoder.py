@@ -1,7 +1,7 @@
 """Whisper encoder states as acoustic features: the bundled tiny.en encoder (the default English
 recogniser's model, int8) over the audio in 30 s windows, its 384-d states (one per 20 ms)
-averaged over each utterance. Alone they carry the voice's emotion across corpora no better than
-the hand-made descriptors; beside them, speaker-normalised, they add to it (MODEL_CARD.md).
+averaged over each utterance. Speaker-normalised, they carry the voice's emotion to a corpus never
+heard better than the hand-made descriptors, and best beside them (`benchmarks/speech_probe.py`).
 """
 
 from __future__ import annotations

@@ -11,8 +11,9 @@ Rules:
   P(none) reaches its own threshold (0.5 unless given) and beats every labelled emotion's score
   relative to that emotion's threshold. When no emotion reaches its threshold, the label is the
   strongest of the seven relative to its threshold: "none" only when it is (a clip whose voice
-  reads 0.39 happy and 0.01 none is "happy", not "none"). Labels are ordered by score / threshold,
-  strongest first, so the first label is the top emotion.
+  reads 0.39 happy and 0.01 none is "happy", not "none"); without a none score, "none". The rule
+  holds for every checkpoint. Labels are ordered by score / threshold, strongest first, so the
+  first label is the top emotion.
 - An utterance without any input the model uses gets no labels (None) and a reason for `warnings`.
   A task the checkpoint predicts from some modalities only (`task_modalities`: sentiment and sarcasm
   read the text in the default) gets None, with a reason, when the utterance has none of them.
