@@ -117,8 +117,8 @@ def test_cremad_clips_are_labelled_by_their_voice(pipeline: Pipeline) -> None:
         scores[clip.name.split("_")[2]] = result.utterances[0].emotions.scores
         tops[clip.name.split("_")[2]] = result.utterances[0].emotions.labels[0]  # strongest label first
     # same sentence, six voices (v4): the angry, disgusted and sad clips have that emotion's
-    # highest score of the six, and the neutral clip the highest P(none); the fearful clip reads
-    # happy (MODEL_CARD.md). v3 put fear and happy right and the neutral clip wrong.
+    # highest score of the six, and the neutral clip the highest P(none); the fearful and neutral
+    # clips read happy, the sad one disgust (MODEL_CARD.md). v3 put fear and happy right instead.
     acted = {"ANG": "anger", "DIS": "disgust", "SAD": "sad", "NEU": "none"}
     for clip, emotion in acted.items():
         assert max(scores, key=lambda k: scores[k][emotion]) == clip, (emotion, scores)
