@@ -277,7 +277,7 @@ def test_sigterm_during_analysis_leaves_nothing_in_tmpdir(tmp_path: Path, fixtur
         time.sleep(0.02)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 128 + signal.SIGTERM, stderr
-    assert stderr.splitlines()[-1].startswith("error: terminated by SIGTERM")
+    assert stderr.splitlines()[-1].startswith("error: terminated by SIGTERM"), stderr
     assert list(temp.iterdir()) == [] and not (tmp_path / "labels.json").exists()
 
 
