@@ -46,9 +46,7 @@ class Sentiment:
 
 @dataclass(frozen=True)
 class Emotions:
-    labels: tuple[
-        str, ...
-    ]  # strongest first: emotions at or above their threshold, else the strongest (model/labels.py)
+    labels: tuple[str, ...]  # strongest first; the rules are in model/labels.py
     scores: Mapping[str, float]  # every name of EMOTION_NAMES
 
 

@@ -80,7 +80,7 @@ class AcousticConfig:
                 f"the checkpoint's acoustic features come from {spec.get('extractor')!r}, which this pipeline cannot compute from media"
             )
         config = spec.get("config", {})
-        known = {k: config[k] for k in cls.__dataclass_fields__ if k in config and k != "extractor"}  # not "parts"
+        known = {k: config[k] for k in cls.__dataclass_fields__ if k in config and k != "extractor"}
         return cls(**known, extractor=names[spec["extractor"]])
 
 
