@@ -60,6 +60,19 @@ class Corpus:
         return sum(len(v) for v in self.videos)
 
 
+def utterance_alone(video: Video, k: int) -> Video:
+    """Utterance k of `video` as a video of its own (id `<video id>.<k>`): a clip analysed alone."""
+    return Video(
+        f"{video.id}.{k}",
+        [video.utterance_ids[k]],
+        {m: f[k : k + 1] for m, f in video.features.items()},
+        {m: mask[k : k + 1] for m, mask in video.masks.items()},
+        {t: target[k : k + 1] for t, target in video.targets.items()},
+        {t: weight[k : k + 1] for t, weight in video.weights.items()},
+        video.texts[k : k + 1] if video.texts is not None else None,
+    )
+
+
 def split_by_video(corpus: Corpus, fraction: float, seed: int) -> tuple[Corpus, Corpus]:
     """Train/validation split of whole videos (no speaker or context leaks across the split)."""
     ids = sorted(v.id for v in corpus.videos)

@@ -19,7 +19,7 @@ from mtmm_es.extractors.text import GloveTextExtractor, TextConfig
 
 from .checkpoint import Checkpoint
 from .corpora.common import ExtractFunction, add_text_features
-from .corpora.house import load_house
+from .corpora.house import load_house, targets_alone
 from .corpora.mosei_text import load_mosei_text
 from .corpora.mustard import load_mustard, load_mustardpp
 from .corpora.speech import CORPORA as SPEECH_CORPORA
@@ -105,17 +105,22 @@ def load_house_split(
     modalities: tuple[str, ...] = ("text", "acoustic", "visual"),
 ) -> DatasetSplit:
     """The House scenes (sarcasm; text, acoustic and visual through `extract`), validated on held-out
-    scenes; with extra["distill"], the training scenes carry a teacher checkpoint's soft emotion and
-    sentiment labels, and so do their face-only copies (cross-modal distillation, model/distill.py)."""
+    scenes; with extra["house_targets_alone"], each training scene's target line also comes alone,
+    as the product analyses a clip; with extra["distill"], the training scenes carry a teacher
+    checkpoint's soft emotion and sentiment labels, and so do their face-only copies (cross-modal
+    distillation, model/distill.py)."""
     if extract is None:
         raise MtmmError("the house dataset holds media: train it through the pipeline (mtmm train)")
     train_part, val_part = (load_house(data_root / FOLDERS["house"], split, extract) for split in ("train", "val"))
     train_part, val_part = add_text_features(train_part, text), add_text_features(val_part, text)
+    alone = [targets_alone(train_part)] if extra.get("house_targets_alone") else []
     if "distill" in extra and DistillConfig.from_dict(extra["distill"]).modality in modalities:
         config = DistillConfig.from_dict(extra["distill"])
         teacher = load_teacher(config, train_part.spec)
         copies = face_copies(train_part, teacher, config)
         train_part = union("house-train", [teacher_labelled(train_part, teacher, config), copies])
+    if alone:
+        train_part = union("house-train", [train_part, *alone])
     return DatasetSplit("house", restricted(train_part, modalities), restricted(val_part, modalities))
 
 
@@ -242,7 +247,13 @@ def run_default_recipe(
     members = int(extra.get("members", 1))
     weak_weight = float(extra.get("weak_weight", 0.5))
     checkpoint, weak_report = train_weakly_supervised(
-        deduplicated(datasets), config, weak_weight, members, log=log, weak_tasks=extra.get("weak_tasks")
+        deduplicated(datasets),
+        config,
+        weak_weight,
+        members,
+        log=log,
+        weak_tasks=extra.get("weak_tasks"),
+        teacher_modalities=extra.get("teacher_modalities"),
     )
     checkpoint.task_modalities = {t: list(m) for t, m in extra.get("task_modalities", {}).items()}
     report["mtl_pooled_weak"] = validation_report(checkpoint, datasets)

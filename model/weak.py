@@ -6,7 +6,7 @@ the multi-task student then learns from the union, gold labels where present, we
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -43,12 +43,15 @@ def union(name: str, corpora: Sequence[Corpus]) -> Corpus:
     return Corpus(name, videos, spec, {"parts": [c.provenance for c in corpora]})
 
 
-def train_teacher(task: str, datasets: Sequence[DatasetSplit], config: TrainConfig, log=None):
-    """A single-task model on every dataset that labels `task` (validation: their validation sets)."""
+def train_teacher(
+    task: str, datasets: Sequence[DatasetSplit], config: TrainConfig, log=None, modalities: Sequence[str] = ()
+):
+    """A single-task model on every dataset that labels `task` (validation: their validation sets),
+    reading `modalities` (default: the config's) where those datasets have them."""
     sources = [d for d in datasets if task in d.tasks()]
     train_part = union(f"teacher-{task}-train", [d.train for d in sources])
     val_part = union(f"teacher-{task}-val", [d.val for d in sources])
-    modalities = tuple(m for m in config.modalities if m in train_part.spec)
+    modalities = tuple(m for m in (modalities or config.modalities) if m in train_part.spec)
     context_norm = tuple(m for m in config.context_norm if m in modalities)
     teacher = replace(config, tasks=(task,), monitor="loss", modalities=modalities, context_norm=context_norm)
     return train(train_part, val_part, teacher, log=log).model
@@ -89,13 +92,16 @@ def train_weakly_supervised(
     members: int = 1,
     log: Callable[[str], None] | None = None,
     weak_tasks: Sequence[str] | None = None,
+    teacher_modalities: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[Checkpoint, dict[str, Any]]:
-    """Teachers (for `weak_tasks`, default every task), weak labels, then `members` multi-task
+    """Teachers (for `weak_tasks`, default every task; a task in `teacher_modalities` reads only
+    those), weak labels, then `members` multi-task
     students (seeds config.seed, +1, ...) on the union. Returns them as one checkpoint, emotion
     thresholds chosen on the pooled validation sets."""
     tasks = [t for t in config.tasks if any(t in d.tasks() for d in datasets)]
     weak_tasks = tasks if weak_tasks is None else [t for t in weak_tasks if t in tasks]
-    teachers = {t: train_teacher(t, datasets, config, log=log) for t in weak_tasks}
+    teacher_modalities = teacher_modalities or {}
+    teachers = {t: train_teacher(t, datasets, config, log, teacher_modalities.get(t, ())) for t in weak_tasks}
     train_parts = []
     filled: dict[str, list[str]] = {}
     for dataset in datasets:

@@ -13,7 +13,7 @@ from sklearn.metrics import roc_auc_score
 
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.model.checkpoint import Checkpoint
-from mtmm_es.model.corpora.house import load_house, shared_windows, validation_scenes
+from mtmm_es.model.corpora.house import load_house, shared_windows, targets_alone, validation_scenes
 from mtmm_es.model.data import Corpus, Video
 from mtmm_es.model.distill import DistillConfig, agreement, face_copies, teacher_labelled
 from mtmm_es.model.multi import load_datasets
@@ -51,6 +51,10 @@ def test_house_scenes_load_as_context_then_target_with_faces(tmp_path, feature_p
     assert scene.features["visual"].shape == (3, corpus.spec["visual"]["dim"])
     other = videos["house-4_S01E04_001"]
     assert other.masks["acoustic"].tolist() == [False, True] and other.masks["visual"].tolist() == [False, True]
+    alone = {v.id: v for v in targets_alone(corpus).videos}["house-4_S03E06_002.2"]
+    assert alone.utterance_ids == ["4_S03E06_002_u"] and alone.texts == ["Fat joke! Always fun."]
+    assert alone.weights["sarcasm"].tolist() == [1] and alone.targets["sarcasm"].tolist() == [1]
+    assert np.array_equal(alone.features["acoustic"][0], scene.features["acoustic"][-1])
     train_ids = {v.id for v in load_house(tmp_path, "train", feature_pipeline.extract).videos}
     val_ids = {v.id for v in load_house(tmp_path, "val", feature_pipeline.extract).videos}
     assert train_ids | val_ids == set(videos) and not train_ids & val_ids

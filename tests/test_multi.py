@@ -8,7 +8,7 @@ import pytest
 from mtmm_es.model.data import Corpus, Video
 from mtmm_es.model.multi import compare_setups, speech_report
 from mtmm_es.model.train import TrainConfig, train
-from mtmm_es.model.weak import DatasetSplit
+from mtmm_es.model.weak import DatasetSplit, train_teacher
 
 SPEC = {"text": {"dim": 4}, "acoustic": {"dim": 3}}
 
@@ -82,3 +82,17 @@ def test_a_recipe_can_pool_some_speech_corpora_only(monkeypatch, tmp_path):
     assert set(loaded) == {"cremad"} and {v.id.split("-")[0] for v in split.train.videos} == {"cremad"}
     with pytest.raises(MtmmError, match="speech_corpora must name some of cremad, ravdess, tess"):
         multi.load_speech_split(tmp_path, {"speech_corpora": ["savee"]}, None, seed=0)
+
+
+def test_a_teacher_reads_only_its_recipe_modalities():
+    """teacher_modalities: the weak labels of a task come from a teacher of those inputs only (a
+    voice-blind sarcasm teacher labels the acted speech by its sentence, not by its voice)."""
+    rng = np.random.default_rng(2)
+    speech = DatasetSplit(
+        "speech",
+        Corpus("s-train", [speech_video(f"cremad-10{k}-0", 8, rng) for k in range(4)], SPEC),
+        Corpus("s-val", [speech_video(f"cremad-20{k}-0", 8, rng) for k in range(2)], SPEC),
+    )
+    config = TrainConfig(tasks=("emotion",), modalities=("text", "acoustic"), epochs=1)
+    assert train_teacher("emotion", [speech], config).config.modalities == ("text", "acoustic")
+    assert train_teacher("emotion", [speech], config, modalities=("text",)).config.modalities == ("text",)

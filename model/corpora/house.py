@@ -26,7 +26,7 @@ import pandas as pd
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.extractors.base import Segment
 
-from ..data import Corpus, Video
+from ..data import Corpus, Video, utterance_alone
 from .common import ExtractFunction, labelled
 from .videos import extract_files
 
@@ -100,6 +100,13 @@ def _scene_video(scene: str, rows: pd.DataFrame, extractions: dict) -> Video:
     ]
     video.targets["sarcasm"], video.weights["sarcasm"] = labelled(sarcasm)
     return video
+
+
+def targets_alone(corpus: Corpus) -> Corpus:
+    """Each scene's target utterance (its last line) as a video of its own, as the product analyses a
+    clip: without the lines before it."""
+    videos = [utterance_alone(video, len(video) - 1) for video in corpus.videos]
+    return Corpus(f"{corpus.name}-alone", videos, corpus.spec, corpus.provenance)
 
 
 def load_house(data_dir: str | Path, split: str = "train", extract: ExtractFunction | None = None) -> Corpus:

@@ -31,7 +31,7 @@ from mtmm_es.core.errors import MtmmError
 from mtmm_es.extractors.base import SAMPLE_RATE, FeatureExtractor, MediaInfo, Utterance
 from mtmm_es.extractors.text import GloveTextExtractor
 
-from ..data import Corpus, Video
+from ..data import Corpus, Video, utterance_alone
 from .common import emotion_target
 
 CORPORA = ("cremad", "ravdess", "tess")
@@ -179,19 +179,7 @@ def pseudo_videos(clips: Sequence[Clip], size: int, seed: int, single_share: flo
 
 def one_clip_videos(videos: Sequence[Video]) -> list[Video]:
     """Every utterance of `videos` as a video of its own (each clip analysed alone)."""
-    return [
-        Video(
-            f"{video.id}.{k}",
-            [video.utterance_ids[k]],
-            {m: f[k : k + 1] for m, f in video.features.items()},
-            {m: mask[k : k + 1] for m, mask in video.masks.items()},
-            {t: target[k : k + 1] for t, target in video.targets.items()},
-            {t: weight[k : k + 1] for t, weight in video.weights.items()},
-            video.texts[k : k + 1] if video.texts is not None else None,
-        )
-        for video in videos
-        for k in range(len(video))
-    ]
+    return [utterance_alone(video, k) for video in videos for k in range(len(video))]
 
 
 def load_speech(
