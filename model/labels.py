@@ -15,8 +15,9 @@ Rules:
   holds for every checkpoint. Labels are ordered by score / threshold, strongest first, so the
   first label is the top emotion.
 - An utterance without any input the model uses gets no labels (None) and a reason for `warnings`.
-  A task the checkpoint predicts from some modalities only (`task_modalities`: sentiment and sarcasm
-  read the text in the default) gets None, with a reason, when the utterance has none of them.
+  A task the checkpoint predicts from some modalities only (`task_modalities`: in the default,
+  sentiment reads the text, sarcasm the text and the voice) gets None, with a reason, when the
+  utterance lacks them; a route that reads the text needs it (`required_modalities`).
 """
 
 from __future__ import annotations
@@ -74,6 +75,13 @@ def emotion_labels(scores: Sequence[float], thresholds: Sequence[float]) -> list
     return fired or ["none"]
 
 
+def required_modalities(route: Sequence[str]) -> tuple[str, ...]:
+    """What an utterance must have for a routed task to be labelled: the text when the route reads
+    it (the words carry the gold labels of sentiment and sarcasm; the voice alone was never trained
+    to give them), else any of the route."""
+    return ("text",) if "text" in route else tuple(route)
+
+
 def label_utterance(
     predicted: Mapping[str, np.ndarray],
     index: int,
@@ -86,11 +94,8 @@ def label_utterance(
     `task_modalities` the checkpoint's tasks read from some modalities only."""
     if used is not None and not used:
         return UtteranceLabels(None, None, None, f"utterance {index}: no usable input (no modality the model uses)")
-    unheard = {
-        task
-        for task, modalities in (task_modalities or {}).items()
-        if used is not None and not set(modalities) & set(used)
-    }
+    needs = {task: required_modalities(modalities) for task, modalities in (task_modalities or {}).items()}
+    unheard = {task for task, needed in needs.items() if used is not None and not set(needed) & set(used)}
     sentiment = emotions = sarcasm = None
     if "sentiment" in predicted and "sentiment" not in unheard:
         p = float(predicted["sentiment"][index])
@@ -108,6 +113,6 @@ def label_utterance(
     skipped = sorted(t for t in unheard & {"sentiment", "sarcasm"} if t in predicted)
     reason = None
     if skipped:
-        needed = sorted({m for t in skipped for m in task_modalities[t]})
+        needed = sorted({m for t in skipped for m in needs[t]})
         reason = f"utterance {index}: {' and '.join(skipped)} not labelled (read from {', '.join(needed)}, absent here)"
     return UtteranceLabels(sentiment, emotions, sarcasm, reason)

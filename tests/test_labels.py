@@ -51,11 +51,21 @@ def test_utterance_without_usable_input_gets_no_labels_and_a_reason():
     assert full.reason is None and full.sentiment.label == "positive" and full.sarcasm.p == 0.2
 
 
-def test_a_task_read_from_text_is_not_labelled_for_speech_without_words():
+def test_a_task_that_reads_the_text_is_not_labelled_for_speech_without_words():
     predicted = {"sentiment": np.array([0.9]), "emotion": np.full((1, 7), 0.5), "sarcasm": np.array([0.2])}
-    routes = {"sentiment": ["text"], "intensity": ["text"], "sarcasm": ["text"]}
+    routes = {"sentiment": ["text"], "intensity": ["text"], "sarcasm": ["text", "acoustic"]}
     voice = label_utterance(predicted, 0, None, used=["acoustic"], task_modalities=routes)
     assert voice.sentiment is None and voice.sarcasm is None and voice.emotions is not None
     assert voice.reason == "utterance 0: sarcasm and sentiment not labelled (read from text, absent here)"
     both = label_utterance(predicted, 0, None, used=["text", "acoustic"], task_modalities=routes)
     assert both.reason is None and both.sentiment is not None and both.sarcasm is not None
+    words = label_utterance(predicted, 0, None, used=["text"], task_modalities=routes)
+    assert words.reason is None and words.sarcasm is not None  # no audio: sarcasm from the words
+
+
+def test_a_route_without_text_needs_any_of_its_modalities():
+    predicted = {"emotion": np.full((1, 7), 0.5), "sarcasm": np.array([0.2])}
+    routes = {"sarcasm": ["acoustic", "visual"]}
+    assert label_utterance(predicted, 0, None, used=["visual"], task_modalities=routes).sarcasm is not None
+    face_less = label_utterance(predicted, 0, None, used=["text"], task_modalities=routes)
+    assert face_less.sarcasm is None and "read from acoustic, visual" in face_less.reason
