@@ -4,7 +4,8 @@ set, and how well a face-only branch distilled from the text + acoustic teacher 
 Per fold (5 folds of scenes, `house.scene_folds`): train on MUStARD++ and MUStARD (text; only when the
 setup has text) plus the other House scenes, early-stop on the MUStARD validation scenes plus one more
 House fold (never the test fold), predict the test fold's target utterances. The AUC is over all 130
-out-of-fold sarcasm scores. Setups: text, text+acoustic, text+acoustic+visual, visual; `+mtl` adds
+out-of-fold sarcasm scores (with --alone, each target clip scored without its scene, as the product
+analyses a clip). Setups: text, text+acoustic, text+acoustic+visual, visual, acoustic; `+mtl` adds
 the emotion and sentiment tasks (MUStARD++'s gold labels, the teacher checkpoint's soft labels on
 the House scenes); `+distill` adds to that face-only copies of the House scenes labelled by the
 teacher (model/distill.py, as the default recipe does; the early-stopping fold's copies validate),
@@ -36,7 +37,7 @@ from sklearn.preprocessing import StandardScaler
 
 from mtmm_es.extractors.text import GloveTextExtractor, TextConfig
 from mtmm_es.model.corpora.common import add_text_features
-from mtmm_es.model.corpora.house import load_house, scene_folds
+from mtmm_es.model.corpora.house import load_house, scene_folds, targets_alone
 from mtmm_es.model.distill import DistillConfig, agreement, face_copies, load_teacher, teacher_labelled
 from mtmm_es.model.multi import deduplicated, load_datasets
 from mtmm_es.model.recipes import load_recipe
@@ -54,6 +55,7 @@ SETUPS = {
     "text+acoustic": (TA, None, True),
     "text+acoustic+visual": (TAV, None, True),
     "visual": (("visual",), None, True),
+    "acoustic": (("acoustic",), None, True),
     "text+mtl": (TEXT, "mtl", True),
     "text+acoustic+mtl": (TA, "mtl", True),
     "text+acoustic+visual+mtl": (TAV, "mtl", True),
@@ -83,6 +85,16 @@ def bootstrap_ci(truth: np.ndarray, score: np.ndarray, other: np.ndarray | None 
     return [round(float(v), 4) for v in np.percentile(values, [2.5, 97.5])]
 
 
+def permuted(house, modality: str):
+    """A control: `modality`'s features shuffled across the scenes' utterances that have it (seeded),
+    so it stays present but no longer goes with its line or its label."""
+    rows = [(v, r) for v in house.videos for r in np.flatnonzero(v.masks[modality])]
+    values = [v.features[modality][r].copy() for v, r in rows]
+    for (video, row), k in zip(rows, np.random.default_rng(0).permutation(len(rows))):
+        video.features[modality][row] = values[k]
+    return house
+
+
 def linear_visual(house, folds) -> float:
     """Out-of-fold AUC of a logistic regression on the target utterances' visual features."""
     truth, rows = targets(house.videos)
@@ -106,6 +118,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1, help="members per fold (seeds 0..N-1), predictions averaged")
     parser.add_argument("--setups", nargs="*", default=list(SETUPS), choices=list(SETUPS))
     parser.add_argument("--scores", type=Path, default=None, help="write each setup's out-of-fold scores (JSON)")
+    parser.add_argument("--permute", default=None, help="a control: shuffle this modality's House features")
+    parser.add_argument("--alone", action="store_true", help="score each target clip alone, without its scene")
     parser.add_argument("--context-norm", nargs="*", default=None, help="modalities z-scored over each scene too")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -114,6 +128,7 @@ def main() -> None:
     extra = recipe.extra or {}
     text = GloveTextExtractor(TextConfig(**extra.get("text", {})))
     house = add_text_features(load_house(args.data_root / "sarcasm_video", "all", recipe_extract(extra)), text)
+    house = permuted(house, args.permute) if args.permute else house
     sarcasm_text = deduplicated(load_datasets(args.data_root, {**extra, "datasets": ["mustardpp", "mustard"]}))
     text_train = union("mustard-train", [d.train for d in sarcasm_text])
     text_val = union("mustard-val", [d.val for d in sarcasm_text])
@@ -153,9 +168,9 @@ def main() -> None:
             for seed in range(args.seeds):
                 model = train(union("train", parts), val, replace(config, seed=seed), log=None).model
                 runs.append(model)
-                predicted = predict(model, test_part.videos)
-                for video, item in zip(test_part.videos, predicted):
-                    row = targets([video])[1][0]
+                scored = targets_alone(test_part) if args.alone else test_part
+                for video, item in zip(test_part.videos, predict(model, scored.videos)):
+                    row = 0 if args.alone else targets([video])[1][0]
                     scores.setdefault(video.id, []).append(float(item["sarcasm"][row]))
             if with_distill:
                 copies = face_copies(test_part, teacher, distill)
