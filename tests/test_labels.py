@@ -56,7 +56,7 @@ def test_a_task_that_reads_the_text_is_not_labelled_for_speech_without_words():
     routes = {"sentiment": ["text"], "intensity": ["text"], "sarcasm": ["text", "acoustic"]}
     voice = label_utterance(predicted, 0, None, used=["acoustic"], task_modalities=routes)
     assert voice.sentiment is None and voice.sarcasm is None and voice.emotions is not None
-    assert voice.reason == "utterance 0: sarcasm and sentiment not labelled (read from text, absent here)"
+    assert voice.reason == "utterance 0: sarcasm and sentiment not labelled (needs text, absent here)"
     both = label_utterance(predicted, 0, None, used=["text", "acoustic"], task_modalities=routes)
     assert both.reason is None and both.sentiment is not None and both.sarcasm is not None
     words = label_utterance(predicted, 0, None, used=["text"], task_modalities=routes)
@@ -68,4 +68,4 @@ def test_a_route_without_text_needs_any_of_its_modalities():
     routes = {"sarcasm": ["acoustic", "visual"]}
     assert label_utterance(predicted, 0, None, used=["visual"], task_modalities=routes).sarcasm is not None
     face_less = label_utterance(predicted, 0, None, used=["text"], task_modalities=routes)
-    assert face_less.sarcasm is None and "read from acoustic, visual" in face_less.reason
+    assert face_less.sarcasm is None and "needs acoustic or visual" in face_less.reason
