@@ -113,14 +113,14 @@ def load_house_split(
         raise MtmmError("the house dataset holds media: train it through the pipeline (mtmm train)")
     train_part, val_part = (load_house(data_root / FOLDERS["house"], split, extract) for split in ("train", "val"))
     train_part, val_part = add_text_features(train_part, text), add_text_features(val_part, text)
-    alone = [targets_alone(train_part)] if extra.get("house_targets_alone") else []
+    parts = [targets_alone(train_part)] if extra.get("house_targets_alone") else []  # sarcasm labels only
     if "distill" in extra and DistillConfig.from_dict(extra["distill"]).modality in modalities:
         config = DistillConfig.from_dict(extra["distill"])
         teacher = load_teacher(config, train_part.spec)
-        copies = face_copies(train_part, teacher, config)
-        train_part = union("house-train", [teacher_labelled(train_part, teacher, config), copies])
-    if alone:
-        train_part = union("house-train", [train_part, *alone])
+        parts += [face_copies(train_part, teacher, config)]
+        train_part = teacher_labelled(train_part, teacher, config)
+    if parts:
+        train_part = union("house-train", [train_part, *parts])
     return DatasetSplit("house", restricted(train_part, modalities), restricted(val_part, modalities))
 
 

@@ -16,6 +16,7 @@ from mtmm_es.core.errors import MtmmError
 
 from .checkpoint import Checkpoint
 from .data import Corpus
+from .tasks import TASKS
 from .train import TrainConfig, predict, score_predictions, train
 
 
@@ -52,6 +53,8 @@ def train_teacher(
     train_part = union(f"teacher-{task}-train", [d.train for d in sources])
     val_part = union(f"teacher-{task}-val", [d.val for d in sources])
     modalities = tuple(m for m in (modalities or config.modalities) if m in train_part.spec)
+    if not modalities:
+        raise MtmmError(f"the {task} teacher's data has none of the modalities it is to read")
     context_norm = tuple(m for m in config.context_norm if m in modalities)
     teacher = replace(config, tasks=(task,), monitor="loss", modalities=modalities, context_norm=context_norm)
     return train(train_part, val_part, teacher, log=log).model
@@ -95,12 +98,14 @@ def train_weakly_supervised(
     teacher_modalities: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[Checkpoint, dict[str, Any]]:
     """Teachers (for `weak_tasks`, default every task; a task in `teacher_modalities` reads only
-    those), weak labels, then `members` multi-task
-    students (seeds config.seed, +1, ...) on the union. Returns them as one checkpoint, emotion
-    thresholds chosen on the pooled validation sets."""
+    those), weak labels, then `members` multi-task students (seeds config.seed, +1, ...) on the
+    union. Returns them as one checkpoint, emotion thresholds chosen on the pooled validation sets."""
     tasks = [t for t in config.tasks if any(t in d.tasks() for d in datasets)]
     weak_tasks = tasks if weak_tasks is None else [t for t in weak_tasks if t in tasks]
     teacher_modalities = teacher_modalities or {}
+    unknown = sorted(set(teacher_modalities) - set(TASKS))
+    if unknown:
+        raise MtmmError(f"teacher_modalities names no task {unknown} (tasks: {', '.join(TASKS)})")
     teachers = {t: train_teacher(t, datasets, config, log, teacher_modalities.get(t, ())) for t in weak_tasks}
     train_parts = []
     filled: dict[str, list[str]] = {}

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mtmm_es.core.errors import MtmmError
 from mtmm_es.model.data import Corpus, Video
 from mtmm_es.model.multi import compare_setups, speech_report
 from mtmm_es.model.train import TrainConfig, train
-from mtmm_es.model.weak import DatasetSplit, train_teacher
+from mtmm_es.model.weak import DatasetSplit, train_teacher, train_weakly_supervised
 
 SPEC = {"text": {"dim": 4}, "acoustic": {"dim": 3}}
 
@@ -96,3 +97,17 @@ def test_a_teacher_reads_only_its_recipe_modalities():
     config = TrainConfig(tasks=("emotion",), modalities=("text", "acoustic"), epochs=1)
     assert train_teacher("emotion", [speech], config).config.modalities == ("text", "acoustic")
     assert train_teacher("emotion", [speech], config, modalities=("text",)).config.modalities == ("text",)
+
+
+def test_teacher_modalities_are_checked():
+    rng = np.random.default_rng(3)
+    texts = DatasetSplit(
+        "texts",
+        Corpus("t-train", [speech_video(f"t{k}", 5, rng, ("text",)) for k in range(4)], {"text": SPEC["text"]}),
+        Corpus("t-val", [speech_video(f"v{k}", 5, rng, ("text",)) for k in range(2)], {"text": SPEC["text"]}),
+    )
+    config = TrainConfig(tasks=("emotion",), modalities=("text", "acoustic"), epochs=1)
+    with pytest.raises(MtmmError, match="none of the modalities"):
+        train_teacher("emotion", [texts], config, modalities=("acoustic",))
+    with pytest.raises(MtmmError, match="names no task"):
+        train_weakly_supervised([texts], config, 0.5, teacher_modalities={"sarcasms": ["text"]})

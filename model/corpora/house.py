@@ -103,10 +103,10 @@ def _scene_video(scene: str, rows: pd.DataFrame, extractions: dict) -> Video:
 
 
 def targets_alone(corpus: Corpus) -> Corpus:
-    """Each scene's target utterance (its last line) as a video of its own, as the product analyses a
-    clip: without the lines before it."""
-    videos = [utterance_alone(video, len(video) - 1) for video in corpus.videos]
-    return Corpus(f"{corpus.name}-alone", videos, corpus.spec, corpus.provenance)
+    """Each scene's target utterance (its sarcasm-labelled line) as a video of its own, as the product
+    analyses a clip: without the lines before it."""
+    videos = [utterance_alone(v, int(np.flatnonzero(v.weights["sarcasm"] > 0)[0])) for v in corpus.videos]
+    return Corpus(f"{corpus.name}-alone", videos, corpus.spec, {**corpus.provenance, "targets_alone": True})
 
 
 def load_house(data_dir: str | Path, split: str = "train", extract: ExtractFunction | None = None) -> Corpus:
