@@ -1,14 +1,15 @@
-"""Sarcasm on real TV video never seen in training: the shipped default, end to end, on the House M.D.
-target-utterance clips of `shared/data/sarcasm_video` (one clip at a time, the product's Python API).
+"""Sarcasm on real TV video: the shipped default, end to end, on the House M.D. target-utterance
+clips of `shared/data/sarcasm_video` (one clip at a time, the product's Python API).
 
 --text asr (default): `analyze-video` as a user runs it (ASR, pause segmentation); a clip's score is
 the mean sarcasm probability of its utterances. --text transcript: the clip is one window whose text
 is the human transcript (a `--segments` CSV row `0,<duration>,<text>`), so ASR errors drop out.
 With `--scenes val` only the 26 scenes the default recipe validates on (its `house` dataset trains on
-the other 104), for a checkpoint trained with them. Prints the sarcasm-score AUC and accuracy
+the other 104): the default (`auto`) for a checkpoint trained with them, as the shipped one is
+from v5 on; `all` scores every clip. Prints the sarcasm-score AUC and accuracy
 (threshold 0.5) against labels.csv; last line JSON.
 
-    python benchmarks/sarcasm_video.py [--data-dir ../shared/data/sarcasm_video] [--text transcript] [--scenes val]
+    python benchmarks/sarcasm_video.py [--data-dir ../shared/data/sarcasm_video] [--text transcript] [--scenes all]
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ import numpy as np
 from sklearn.metrics import accuracy_score, roc_auc_score
 
 from mtmm_es.model.corpora.house import validation_scenes
+from mtmm_es.model.meta import read_meta
 from mtmm_es.pipeline import ExtractionConfig
-from mtmm_es.pipeline.analyze import Pipeline
+from mtmm_es.pipeline.analyze import Pipeline, default_checkpoint_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,12 +58,15 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N clips only (a quick look)")
     parser.add_argument(
         "--scenes",
-        choices=("all", "val"),
-        default="all",
-        help="val: only the scenes the default recipe holds out (it trains on the other House scenes)",
+        choices=("auto", "all", "val"),
+        default="auto",
+        help="val: only the scenes the default recipe holds out; auto: val when the checkpoint trained on House",
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.scenes == "auto":
+        meta = read_meta(args.checkpoint or default_checkpoint_dir())
+        args.scenes = "val" if "house" in meta.get("training", {}).get("datasets", {}) else "all"
     rows = target_clips(args.data_dir)
     if args.scenes == "val":
         held = validation_scenes(args.data_dir)

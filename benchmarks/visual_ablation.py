@@ -5,10 +5,13 @@ Per fold (5 folds of scenes, `house.scene_folds`): train on MUStARD++ and MUStAR
 setup has text) plus the other House scenes, early-stop on the MUStARD validation scenes plus one more
 House fold (never the test fold), predict the test fold's target utterances. The AUC is over all 130
 out-of-fold sarcasm scores (with --alone, each target clip scored without its scene, as the product
-analyses a clip). Setups: text, text+acoustic, text+acoustic+visual, visual, acoustic; `+mtl` adds
-the emotion and sentiment tasks (MUStARD++'s gold labels, the teacher checkpoint's soft labels on
-the House scenes); `+distill` adds to that face-only copies of the House scenes labelled by the
-teacher (model/distill.py, as the default recipe does; the early-stopping fold's copies validate),
+analyses a clip; training still sees whole scenes only, unlike the default recipe's
+`house_targets_alone`). The mtl/distill soft labels come from the recipe's teacher or --teacher,
+which must not have trained on the House scenes (the default from v5 on did). Setups: text,
+text+acoustic, text+acoustic+visual, visual, acoustic; `+mtl` adds the emotion and sentiment tasks
+(MUStARD++'s gold labels, the teacher checkpoint's soft labels on the House scenes); `+distill`
+adds to that face-only copies of the House scenes labelled by the teacher (model/distill.py, as
+the tri-modal recipe does; the early-stopping fold's copies validate),
 and the face-only predictions on the test fold's copies are compared with the teacher's labels
 (agreement, against always answering the teacher's most frequent label); with `:no-house` the House
 scenes only validate (the model learns sarcasm from MUStARD alone). A logistic regression on the
@@ -16,6 +19,7 @@ target utterances' visual features alone gives a linear reference. Features come
 product's extractors (cached). Last line JSON.
 
     python benchmarks/visual_ablation.py [--data-root ../shared/data] [--seeds 3] [--setups text text+acoustic ...]
+        [--alone] [--permute acoustic] [--teacher CHECKPOINT]
 """
 
 from __future__ import annotations
@@ -85,14 +89,13 @@ def bootstrap_ci(truth: np.ndarray, score: np.ndarray, other: np.ndarray | None 
     return [round(float(v), 4) for v in np.percentile(values, [2.5, 97.5])]
 
 
-def permuted(house, modality: str):
-    """A control: `modality`'s features shuffled across the scenes' utterances that have it (seeded),
-    so it stays present but no longer goes with its line or its label."""
+def permute_features(house, modality: str) -> None:
+    """A control, in place: `modality`'s features shuffled across the scenes' utterances that have it
+    (seeded), so it stays present but no longer goes with its line or its label."""
     rows = [(v, r) for v in house.videos for r in np.flatnonzero(v.masks[modality])]
     values = [v.features[modality][r].copy() for v, r in rows]
     for (video, row), k in zip(rows, np.random.default_rng(0).permutation(len(rows))):
         video.features[modality][row] = values[k]
-    return house
 
 
 def linear_visual(house, folds) -> float:
@@ -118,7 +121,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1, help="members per fold (seeds 0..N-1), predictions averaged")
     parser.add_argument("--setups", nargs="*", default=list(SETUPS), choices=list(SETUPS))
     parser.add_argument("--scores", type=Path, default=None, help="write each setup's out-of-fold scores (JSON)")
-    parser.add_argument("--permute", default=None, help="a control: shuffle this modality's House features")
+    parser.add_argument(
+        "--permute", choices=("text", "acoustic", "visual"), help="a control: shuffle this modality's House features"
+    )
+    parser.add_argument(
+        "--teacher", default=None, help="checkpoint for the mtl/distill soft labels (default: the recipe's)"
+    )
     parser.add_argument("--alone", action="store_true", help="score each target clip alone, without its scene")
     parser.add_argument("--context-norm", nargs="*", default=None, help="modalities z-scored over each scene too")
     args = parser.parse_args()
@@ -128,15 +136,24 @@ def main() -> None:
     extra = recipe.extra or {}
     text = GloveTextExtractor(TextConfig(**extra.get("text", {})))
     house = add_text_features(load_house(args.data_root / "sarcasm_video", "all", recipe_extract(extra)), text)
-    house = permuted(house, args.permute) if args.permute else house
+    if args.permute:
+        permute_features(house, args.permute)
     sarcasm_text = deduplicated(load_datasets(args.data_root, {**extra, "datasets": ["mustardpp", "mustard"]}))
     text_train = union("mustard-train", [d.train for d in sarcasm_text])
     text_val = union("mustard-val", [d.val for d in sarcasm_text])
-    distill = DistillConfig.from_dict(extra.get("distill", {}))
+    distill = DistillConfig.from_dict(
+        {**extra.get("distill", {}), **({"teacher": args.teacher} if args.teacher else {})}
+    )
     teacher = load_teacher(distill, house.spec)
+    if "house" in teacher.training.get("datasets", {}) and any(SETUPS[s][1] for s in args.setups):
+        raise SystemExit(
+            f"the teacher {distill.teacher_dir()} trained on the House scenes, so its soft labels would carry "
+            "the test folds' sarcasm: give --teacher a checkpoint trained without them (e.g. v4, commit b54f845)"
+        )
     folds = scene_folds([v.id for v in house.videos])
     truth_by_id = {v.id: t for v, t in zip(house.videos, targets(house.videos)[0])}
     summary: dict = {"benchmark": "visual_ablation", "scenes": len(house.videos), "folds": len(folds), "setups": {}}
+    summary.update(alone=args.alone, permute=args.permute)
     summary["linear_visual_auc"] = round(linear_visual(house, folds), 4)
     print(f"logistic regression on the face features alone: AUC {summary['linear_visual_auc']:.3f}", file=sys.stderr)
     oof: dict[str, dict[str, float]] = {}
@@ -164,11 +181,11 @@ def main() -> None:
             val_parts = ([house_inner] if with_house else []) + ([text_val] if "text" in modalities else [])
             val_parts += [face_copies(house_inner, teacher, distill)] if with_distill else []
             val = union("val", val_parts)
+            scored = targets_alone(test_part) if args.alone else test_part
             runs = []
             for seed in range(args.seeds):
                 model = train(union("train", parts), val, replace(config, seed=seed), log=None).model
                 runs.append(model)
-                scored = targets_alone(test_part) if args.alone else test_part
                 for video, item in zip(test_part.videos, predict(model, scored.videos)):
                     row = 0 if args.alone else targets([video])[1][0]
                     scores.setdefault(video.id, []).append(float(item["sarcasm"][row]))
