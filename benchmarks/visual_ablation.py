@@ -41,7 +41,7 @@ from sklearn.preprocessing import StandardScaler
 
 from mtmm_es.extractors.text import GloveTextExtractor, TextConfig
 from mtmm_es.model.corpora.common import add_text_features
-from mtmm_es.model.corpora.house import load_house, scene_folds, targets_alone
+from mtmm_es.model.corpora.house import load_house, scene_folds, target_row, targets_alone
 from mtmm_es.model.distill import DistillConfig, agreement, face_copies, load_teacher, teacher_labelled
 from mtmm_es.model.multi import deduplicated, load_datasets
 from mtmm_es.model.recipes import load_recipe
@@ -72,7 +72,7 @@ SETUPS = {
 
 def targets(videos):
     """(truth, row index of the target) per video: the labelled sarcasm utterance."""
-    rows = [int(np.flatnonzero(v.weights["sarcasm"] > 0)[0]) for v in videos]
+    rows = [target_row(v) for v in videos]
     return np.array([v.targets["sarcasm"][r] for v, r in zip(videos, rows)]), rows
 
 

@@ -102,10 +102,15 @@ def _scene_video(scene: str, rows: pd.DataFrame, extractions: dict) -> Video:
     return video
 
 
+def target_row(scene: Video) -> int:
+    """The row of the scene's target utterance: its sarcasm-labelled line."""
+    return int(np.flatnonzero(scene.weights["sarcasm"] > 0)[0])
+
+
 def targets_alone(corpus: Corpus) -> Corpus:
-    """Each scene's target utterance (its sarcasm-labelled line) as a video of its own, as the product
-    analyses a clip: without the lines before it."""
-    videos = [utterance_alone(v, int(np.flatnonzero(v.weights["sarcasm"] > 0)[0])) for v in corpus.videos]
+    """Each scene's target utterance as a video of its own, as the product analyses a clip: without
+    the lines before it."""
+    videos = [utterance_alone(v, target_row(v)) for v in corpus.videos]
     return Corpus(f"{corpus.name}-alone", videos, corpus.spec, {**corpus.provenance, "targets_alone": True})
 
 
