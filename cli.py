@@ -457,6 +457,13 @@ def build_analyze_parser() -> argparse.ArgumentParser:
         choices=("f1", "wacc"),
         help="validation thresholds that turn emotion scores into labels (default: the checkpoint's)",
     )
+    parser.add_argument(
+        "--sarcasm-base-rate",
+        type=_number(float, above=0.0, below=1.0),
+        metavar="SHARE",
+        help="the share of sarcastic utterances P(sarcasm) assumes (default: the checkpoint's, 0.1 for the "
+        "shipped model; 0.5 gives the balanced rate it was trained at)",
+    )
     batch = parser.add_argument_group("folders")
     batch.add_argument("--recursive", action="store_true", help="also analyse files in subfolders")
     batch.add_argument("--glob", help="only file names matching this pattern, any case, e.g. '*.mp4'")
@@ -479,7 +486,8 @@ def _analyze(args: argparse.Namespace) -> int:
     from mtmm_es.pipeline.formats import get_writer
 
     plan = plan_single(args.media, args.out, args.format, args.report)
-    result = Pipeline(extraction_config(args), args.checkpoint, args.emotion_thresholds).analyze(args.media)
+    pipeline = Pipeline(extraction_config(args), args.checkpoint, args.emotion_thresholds, args.sarcasm_base_rate)
+    result = pipeline.analyze(args.media)
     for warning in result.warnings:
         log.warning("%s: %s", quoted(args.media), warning)
     text = get_writer(plan.format)().render(result)
@@ -519,6 +527,7 @@ def _analyze_folder(args: argparse.Namespace) -> int:
         args.checkpoint,
         args.emotion_thresholds,
         progress=args.quiet == 0,
+        sarcasm_base_rate=args.sarcasm_base_rate,
     )
     counts = summary.counts()
     for outcome in summary.outcomes:

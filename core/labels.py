@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 SCHEMA = "mtmm-es/labels"
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 EMOTION_NAMES = ("anger", "disgust", "fear", "happy", "sad", "surprise", "none")
 DECIMALS = 4
 
@@ -136,6 +136,7 @@ class ModelInfo:
     modalities: tuple[str, ...]
     members: int
     emotion_thresholds: str
+    sarcasm_base_rate: float | None = None  # the share of sarcastic utterances P(sarcasm) assumes
 
     def to_dict(self) -> dict[str, Any]:
         return vars(self) | {"tasks": list(self.tasks), "modalities": list(self.modalities)}

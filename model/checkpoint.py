@@ -30,10 +30,19 @@ class Checkpoint:
     training: dict[str, Any] = field(default_factory=dict)
     emotion_label_metric: str = "f1"  # whose validation thresholds turn emotion scores into labels
     task_modalities: dict[str, list[str]] = field(default_factory=dict)  # a task predicted from these only
+    sarcasm_base_rate: dict[str, float] = field(default_factory=dict)  # {"trained": ..., "reported": ...}
 
     @property
     def label_thresholds(self) -> list[float] | None:
         return self.thresholds.get(f"emotion_{self.emotion_label_metric}")
+
+    @property
+    def sarcasm_rates(self) -> tuple[float, float] | None:
+        """(trained, reported) base rates of P(sarcasm), or None when P is reported as trained."""
+        rates = self.sarcasm_base_rate
+        if "reported" not in rates or rates["reported"] == rates.get("trained", 0.5):
+            return None
+        return rates.get("trained", 0.5), rates["reported"]
 
     @property
     def config(self) -> ModelConfig:
@@ -88,6 +97,7 @@ def save_checkpoint(checkpoint: Checkpoint, folder: str | Path) -> Path:
             "thresholds": checkpoint.thresholds,
             "emotion_label_metric": checkpoint.emotion_label_metric,
             "task_modalities": checkpoint.task_modalities,
+            "sarcasm_base_rate": checkpoint.sarcasm_base_rate,
             "training": checkpoint.training,
         },
     )
@@ -148,4 +158,5 @@ def load_checkpoint(folder: str | Path) -> Checkpoint:
         meta.get("training", {}),
         meta.get("emotion_label_metric", "f1"),
         meta.get("task_modalities", {}),
+        meta.get("sarcasm_base_rate", {}),
     )

@@ -14,6 +14,10 @@ Rules:
   reads 0.39 happy and 0.01 none is "happy", not "none"); without a none score, "none". The rule
   holds for every checkpoint. Labels are ordered by score / threshold, strongest first, so the
   first label is the top emotion.
+- Sarcasm: P(sarcasm) is reported at the checkpoint's stated base rate. The sarcasm sets it learnt
+  from are balanced, so its raw P assumes that half of all utterances are sarcastic; the posterior
+  odds scale with the prior odds (Saerens et al. 2002), so the same evidence at a 10 % base rate
+  reads as 1/9 of the odds. The order of utterances by P never changes.
 - An utterance without any input the model uses gets no labels (None) and a reason for `warnings`.
   A task the checkpoint predicts from some modalities only (`task_modalities`: in the default,
   sentiment reads the text, sarcasm the text and the voice) gets None, with a reason, when the
@@ -24,9 +28,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from mtmm_es.core.errors import MtmmError
 from mtmm_es.core.labels import Emotions, Sarcasm, Sentiment, rounded
 
 from .tasks import EMOTION_LABELS, EMOTIONS
@@ -75,6 +81,23 @@ def emotion_labels(scores: Sequence[float], thresholds: Sequence[float]) -> list
     return fired or ["none"]
 
 
+def prior_shifted(p: float, trained: float, reported: float) -> float:
+    """A probability learnt at base rate `trained`, restated at base rate `reported`."""
+    odds = p / max(1.0 - p, 1e-9) * (reported / (1.0 - reported)) / (trained / (1.0 - trained))
+    return odds / (1.0 + odds)
+
+
+def base_rate(value: Any) -> float:
+    """A recipe's or a user's sarcasm base rate, checked: a share strictly between 0 and 1."""
+    try:
+        rate = float(value)
+    except (TypeError, ValueError):
+        rate = float("nan")
+    if not 0.0 < rate < 1.0:
+        raise MtmmError(f"sarcasm base rate {value!r} is not a share between 0 and 1 (e.g. 0.1)")
+    return rate
+
+
 def required_modalities(route: Sequence[str]) -> tuple[str, ...]:
     """What an utterance must have for a routed task to be labelled: the text when the route reads
     it (the words carry the gold labels of sentiment and sarcasm; the voice alone was never trained
@@ -88,10 +111,12 @@ def label_utterance(
     thresholds: Sequence[float] | None,
     used: Sequence[str] | None = None,
     task_modalities: Mapping[str, Sequence[str]] | None = None,
+    sarcasm_rates: tuple[float, float] | None = None,
 ) -> UtteranceLabels:
     """Labels of utterance `index` from per-video predictions; `used` are the modalities the model
     used for it (an empty list: no labels, and the reason; None: not known, e.g. transcripts);
-    `task_modalities` the checkpoint's tasks read from some modalities only."""
+    `task_modalities` the checkpoint's tasks read from some modalities only; `sarcasm_rates`
+    (trained, reported) base rates of P(sarcasm)."""
     if used is not None and not used:
         return UtteranceLabels(None, None, None, f"utterance {index}: no usable input (no modality the model uses)")
     needs = {task: required_modalities(modalities) for task, modalities in (task_modalities or {}).items()}
@@ -109,7 +134,8 @@ def label_utterance(
             {name: rounded(scores[k]) for k, name in enumerate(EMOTION_LABELS)},
         )
     if "sarcasm" in predicted and "sarcasm" not in unheard:
-        sarcasm = Sarcasm(rounded(predicted["sarcasm"][index]))
+        p = float(predicted["sarcasm"][index])
+        sarcasm = Sarcasm(rounded(prior_shifted(p, *sarcasm_rates) if sarcasm_rates else p))
     skipped = sorted(t for t in unheard & {"sentiment", "sarcasm"} if t in predicted)
     reason = None
     if skipped:

@@ -6,7 +6,7 @@ al. 2021), then the students saved as one checkpoint."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from .corpora.speech import CORPORA as SPEECH_CORPORA
 from .corpora.speech import load_speech, one_clip_videos, speaker_of
 from .data import Corpus
 from .distill import DistillConfig, face_copies, load_teacher, teacher_labelled
+from .labels import base_rate
 from .metrics import emotion_uar
 from .recipes import Recipe
 from .train import predict, train
@@ -226,6 +227,14 @@ def compare_setups(datasets: list[DatasetSplit], config, log) -> dict[str, Any]:
     return report
 
 
+def label_prior(corpora: Sequence[Corpus], task: str) -> float:
+    """The positive share of a binary task's gold labels in `corpora`, counted by their loss weights."""
+    videos = [v for corpus in corpora for v in corpus.videos if v.labelled(task)]
+    weights = np.concatenate([v.weights[task] for v in videos])
+    positive = np.concatenate([v.targets[task].reshape(-1) >= 0.5 for v in videos])
+    return float((weights * positive).sum() / weights.sum())
+
+
 def run_default_recipe(
     recipe: Recipe,
     data_root: str | Path,
@@ -246,8 +255,9 @@ def run_default_recipe(
     report: dict[str, Any] = compare_setups(datasets, config, log) if compare else {}
     members = int(extra.get("members", 1))
     weak_weight = float(extra.get("weak_weight", 0.5))
+    pool = deduplicated(datasets)
     checkpoint, weak_report = train_weakly_supervised(
-        deduplicated(datasets),
+        pool,
         config,
         weak_weight,
         members,
@@ -256,6 +266,13 @@ def run_default_recipe(
         teacher_modalities=extra.get("teacher_modalities"),
     )
     checkpoint.task_modalities = {t: list(m) for t, m in extra.get("task_modalities", {}).items()}
+    gold_sarcasm = [d.train for d in pool if "sarcasm" in d.tasks()]
+    if gold_sarcasm and "sarcasm" in checkpoint.config.tasks:
+        trained = round(label_prior(gold_sarcasm, "sarcasm"), 4)
+        checkpoint.sarcasm_base_rate = {
+            "trained": trained,
+            "reported": base_rate(extra.get("sarcasm_base_rate", trained)),
+        }
     report["mtl_pooled_weak"] = validation_report(checkpoint, datasets)
     report["weak"] = weak_report
     checkpoint.training = {

@@ -15,10 +15,13 @@ from .labels import label_utterance
 
 
 def utterance_labels(
-    predicted: dict[str, np.ndarray], index: int, thresholds: Sequence[float] | None
+    predicted: dict[str, np.ndarray],
+    index: int,
+    thresholds: Sequence[float] | None,
+    sarcasm_rates: tuple[float, float] | None = None,
 ) -> tuple[Sentiment | None, Emotions | None, Sarcasm | None]:
     """The typed labels of utterance `index` for every task the model predicts (model.labels' rules)."""
-    labels = label_utterance(predicted, index, thresholds)
+    labels = label_utterance(predicted, index, thresholds, sarcasm_rates=sarcasm_rates)
     return labels.sentiment, labels.emotions, labels.sarcasm
 
 
@@ -29,6 +32,6 @@ def corpus_predictions(checkpoint: Checkpoint, corpus: Corpus) -> list[dict[str,
     for video, predicted in zip(corpus.videos, checkpoint.predict(corpus.videos)):
         texts = video.texts or [""] * len(video)
         for i, (utterance_id, text) in enumerate(zip(video.utterance_ids, texts)):
-            labels = utterance_labels(predicted, i, checkpoint.label_thresholds)
+            labels = utterance_labels(predicted, i, checkpoint.label_thresholds, checkpoint.sarcasm_rates)
             rows.append(UtteranceResult(i, None, None, text, *labels).row(video.id) | {"index": utterance_id})
     return rows

@@ -58,12 +58,14 @@ def extraction_config_for(feature_spec: dict[str, dict], user: ExtractionConfig)
     return replace(user, **settings)
 
 
-def _load_checkpoint(path: Path, emotion_thresholds: str | None) -> Checkpoint:
+def _load_checkpoint(path: Path, emotion_thresholds: str | None, sarcasm_base_rate: float | None) -> Checkpoint:
     from mtmm_es.model.checkpoint import load_checkpoint
 
     checkpoint = load_checkpoint(path)
     if emotion_thresholds:
         checkpoint.emotion_label_metric = emotion_thresholds
+    if sarcasm_base_rate is not None:
+        checkpoint.sarcasm_base_rate = {**checkpoint.sarcasm_base_rate, "reported": sarcasm_base_rate}
     return checkpoint
 
 
@@ -74,6 +76,7 @@ class AnalyzerSpec:
     extraction: ExtractionConfig
     checkpoint: str | None = None
     emotion_thresholds: str | None = None
+    sarcasm_base_rate: float | None = None
 
 
 class Pipeline:
@@ -84,20 +87,25 @@ class Pipeline:
         extraction: ExtractionConfig | None = None,
         checkpoint: str | Path | None = None,
         emotion_thresholds: str | None = None,
+        sarcasm_base_rate: float | None = None,
     ):
         """emotion_thresholds: "f1" or "wacc" validation thresholds for emotion labels (default: the
-        checkpoint's choice). The checkpoint's config.json is checked here; its weights (and torch)
-        load in the background while the first file's features are extracted."""
+        checkpoint's choice). sarcasm_base_rate: the share of sarcastic utterances P(sarcasm)
+        assumes (default: the checkpoint's; 0.1 for the shipped model). The checkpoint's config.json
+        is checked here; its weights (and torch) load in the background while the first file's
+        features are extracted."""
+        from mtmm_es.model.labels import base_rate
         from mtmm_es.model.meta import read_meta
 
+        rate = None if sarcasm_base_rate is None else base_rate(sarcasm_base_rate)
         self.spec = AnalyzerSpec(
-            extraction or ExtractionConfig(), str(checkpoint) if checkpoint else None, emotion_thresholds
+            extraction or ExtractionConfig(), str(checkpoint) if checkpoint else None, emotion_thresholds, rate
         )
         self.checkpoint_path = Path(checkpoint) if checkpoint else default_checkpoint_dir()
         meta = read_meta(self.checkpoint_path)
         self.extraction_config = extraction_config_for(meta["feature_spec"], self.spec.extraction)
         loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mtmm-checkpoint")
-        self._loading = loader.submit(_load_checkpoint, self.checkpoint_path, emotion_thresholds)
+        self._loading = loader.submit(_load_checkpoint, self.checkpoint_path, emotion_thresholds, rate)
         loader.shutdown(wait=False)
         self.features = FeaturePipeline(self.extraction_config)
 
@@ -155,7 +163,14 @@ class Pipeline:
             available = tuple(m for m, f in extraction.features.items() if f.mask[i])
             used = tuple(m for m in used_by_model if m in available)
             labels = (
-                label_utterance(predicted, i, self.checkpoint.label_thresholds, used, self.checkpoint.task_modalities)
+                label_utterance(
+                    predicted,
+                    i,
+                    self.checkpoint.label_thresholds,
+                    used,
+                    self.checkpoint.task_modalities,
+                    self.checkpoint.sarcasm_rates,
+                )
                 if predicted
                 else None
             )
@@ -202,6 +217,9 @@ class Pipeline:
             modalities=tuple(self.checkpoint.feature_spec),
             members=len(self.checkpoint.members),
             emotion_thresholds=self.checkpoint.emotion_label_metric,
+            sarcasm_base_rate=self.checkpoint.sarcasm_base_rate.get("reported")
+            if "sarcasm" in self.checkpoint.config.tasks
+            else None,
         )
 
 
@@ -219,7 +237,7 @@ def analyzer_for(spec: AnalyzerSpec) -> Pipeline:
     other settings) is asked for."""
     global _CACHED
     if _CACHED is None or _CACHED.spec != spec:
-        _CACHED = Pipeline(spec.extraction, spec.checkpoint, spec.emotion_thresholds)
+        _CACHED = Pipeline(spec.extraction, spec.checkpoint, spec.emotion_thresholds, spec.sarcasm_base_rate)
     return _CACHED
 
 

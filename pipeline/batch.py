@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from mtmm_es.core.errors import MtmmError, printable, quoted
 from mtmm_es.core.files import atomic_write_bytes, atomic_write_json, atomic_write_text, file_sha256
+from mtmm_es.model.meta import CONFIG, WEIGHTS
 
 from .analyze import AnalyzerSpec, analyzer_for
 from .cache import cache_key
@@ -129,16 +130,30 @@ def _sidecar(output: Path, out_dir: Path) -> Path:
 
 
 def run_fingerprint(
-    extraction: ExtractionConfig, checkpoint: str | None, fmt: str, report: bool, emotion_thresholds: str | None
+    extraction: ExtractionConfig,
+    checkpoint: str | None,
+    fmt: str,
+    report: bool,
+    emotion_thresholds: str | None,
+    sarcasm_base_rate: float | None = None,
 ) -> str:
-    """What decides an output besides the input's bytes: extraction config, model weights, format."""
+    """What decides an output besides the input's bytes: extraction config, the checkpoint (weights
+    and config.json: thresholds and label settings live there), format, labelling options."""
     from .analyze import default_checkpoint_dir
 
     folder = Path(checkpoint) if checkpoint else default_checkpoint_dir()
-    weights = folder / "model.safetensors"
-    model_id = file_sha256(weights) if weights.is_file() else str(folder)
+    model_id = [
+        file_sha256(folder / name) if (folder / name).is_file() else str(folder / name) for name in (WEIGHTS, CONFIG)
+    ]
     config = {k: v for k, v in extraction.to_dict().items() if k not in ("cache", "cache_dir")}
-    return cache_key(extraction=config, model=model_id, format=fmt, report=report, thresholds=emotion_thresholds)
+    return cache_key(
+        extraction=config,
+        model=model_id,
+        format=fmt,
+        report=report,
+        thresholds=emotion_thresholds,
+        sarcasm_base_rate=sarcasm_base_rate,
+    )
 
 
 def _digest(data: bytes) -> str:
@@ -225,6 +240,7 @@ def run_batch(
     checkpoint: str | None = None,
     emotion_thresholds: str | None = None,
     progress: bool = True,
+    sarcasm_base_rate: float | None = None,
 ) -> RunSummary:
     """Analyse every media file of `input_dir` into `out_dir`; see the module docstring."""
     input_dir, out_dir = Path(input_dir), Path(out_dir)
@@ -241,8 +257,10 @@ def run_batch(
     except OSError as error:
         raise MtmmError(f"cannot create the output folder ({error.strerror})", out_dir) from error
     extraction = extraction or ExtractionConfig()
-    analyzer = AnalyzerSpec(extraction, checkpoint, emotion_thresholds)
-    fingerprint = run_fingerprint(extraction, checkpoint, options.format, options.report, emotion_thresholds)
+    analyzer = AnalyzerSpec(extraction, checkpoint, emotion_thresholds, sarcasm_base_rate)
+    fingerprint = run_fingerprint(
+        extraction, checkpoint, options.format, options.report, emotion_thresholds, sarcasm_base_rate
+    )
     summary = RunSummary(printable(input_dir), printable(out_dir))
     jobs = []
     outputs = folder_outputs(inputs, input_dir, out_dir, options.format)

@@ -39,6 +39,7 @@ def test_fixture_labels_validate_against_the_schema(fixture_result) -> None:
     jsonschema.validate(document, schema())
     assert document["schema"] == "mtmm-es/labels" and len(document["source"]["sha256"]) == 64
     assert document["model"]["modalities"] == ["text", "acoustic"]
+    assert document["model"]["sarcasm_base_rate"] == 0.1
 
 
 def test_fixture_utterances_carry_every_label(fixture_result) -> None:
@@ -82,6 +83,19 @@ def test_analyze_video_cli_writes_a_file_and_stdout(tmp_path: Path, fixture_vide
     jsonschema.validate(json.loads(out.read_text()), schema())
     result = run_cli("analyze_video", str(fixture_video), "--out", "-", "--cache-dir", str(cache_dir))
     assert result.returncode == 0 and json.loads(result.stdout)["utterances"]
+
+
+def test_sarcasm_base_rate_restates_p_without_reordering(fixture_result, cache_dir: Path, fixture_video: Path) -> None:
+    """The shipped model reports P(sarcasm) at a 10 % base rate; at 0.5, the balanced rate its
+    sarcasm sets have, every P is higher and the utterances keep their order."""
+    balanced = Pipeline(ExtractionConfig(cache_dir=str(cache_dir)), sarcasm_base_rate=0.5).analyze(fixture_video)
+    assert balanced.model.sarcasm_base_rate == 0.5 and fixture_result.model.sarcasm_base_rate == 0.1
+    low = [u.sarcasm.p for u in fixture_result.utterances]
+    high = [u.sarcasm.p for u in balanced.utterances]
+    assert all(h > p for h, p in zip(high, low))
+    assert sorted(range(len(low)), key=low.__getitem__) == sorted(range(len(high)), key=high.__getitem__)
+    refused = run_cli("analyze_video", str(fixture_video), "--out", "-", "--sarcasm-base-rate", "1")
+    assert refused.returncode == 2 and "--sarcasm-base-rate: must be less than 1.0, not 1" in refused.stderr
 
 
 def test_analyze_video_bad_input_is_one_line(tmp_path: Path) -> None:

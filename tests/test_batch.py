@@ -42,6 +42,22 @@ def cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, **kwargs)
 
 
+def test_outputs_are_redone_when_the_checkpoint_config_or_a_labelling_option_changes(tmp_path: Path) -> None:
+    """Thresholds and the sarcasm base rate live in config.json, not in the weights: a run with an
+    edited config.json, or another --sarcasm-base-rate, must not skip files as up to date."""
+    from mtmm_es.pipeline.analyze import default_checkpoint_dir
+    from mtmm_es.pipeline.batch import run_fingerprint
+
+    checkpoint = tmp_path / "ckpt"
+    shutil.copytree(default_checkpoint_dir(), checkpoint)
+    before = run_fingerprint(ExtractionConfig(), str(checkpoint), "json", False, None)
+    assert run_fingerprint(ExtractionConfig(), str(checkpoint), "json", False, None, 0.5) != before
+    config = json.loads((checkpoint / "config.json").read_text())
+    config["sarcasm_base_rate"]["reported"] = 0.2
+    (checkpoint / "config.json").write_text(json.dumps(config))
+    assert run_fingerprint(ExtractionConfig(), str(checkpoint), "json", False, None) != before
+
+
 def test_inputs_are_found_and_named_safely(folder: Path) -> None:
     assert [p.name for p in find_inputs(folder)] == ["corrupt.mp4", "talk.mp4"]
     assert [p.name for p in find_inputs(folder, recursive=True, pattern="*é*")] == ["späti café.mp4"]

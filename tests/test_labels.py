@@ -1,6 +1,15 @@
 import numpy as np
+import pytest
 
-from mtmm_es.model.labels import BOUNDARY_SCORE, coherent_sentiment, emotion_labels, label_utterance
+from mtmm_es.core.errors import MtmmError
+from mtmm_es.model.labels import (
+    BOUNDARY_SCORE,
+    base_rate,
+    coherent_sentiment,
+    emotion_labels,
+    label_utterance,
+    prior_shifted,
+)
 
 
 def test_sentiment_label_and_score_never_disagree_in_sign():
@@ -69,3 +78,23 @@ def test_a_route_without_text_needs_any_of_its_modalities():
     assert label_utterance(predicted, 0, None, used=["visual"], task_modalities=routes).sarcasm is not None
     face_less = label_utterance(predicted, 0, None, used=["text"], task_modalities=routes)
     assert face_less.sarcasm is None and "needs acoustic or visual" in face_less.reason
+
+
+def test_sarcasm_is_restated_at_the_base_rate_the_checkpoint_reports():
+    """The sarcasm sets are balanced: P learnt at a 50 % rate reads at a 10 % rate with 1/9 of the
+    odds, keeps the utterances' order, and comes back unchanged at the trained rate."""
+    assert prior_shifted(0.5, 0.5, 0.1) == pytest.approx(0.1)
+    assert prior_shifted(0.9, 0.5, 0.1) == pytest.approx(0.5)  # odds 9 -> 1
+    assert prior_shifted(prior_shifted(0.63, 0.5124, 0.1), 0.1, 0.5124) == pytest.approx(0.63)
+    predicted = {"sarcasm": np.array([0.2, 0.63, 0.9])}
+    plain = [label_utterance(predicted, i, None).sarcasm.p for i in range(3)]
+    restated = [label_utterance(predicted, i, None, sarcasm_rates=(0.5, 0.1)).sarcasm.p for i in range(3)]
+    assert plain == [0.2, 0.63, 0.9] and restated == sorted(restated) and restated[2] == 0.5
+    assert all(r < p for r, p in zip(restated, plain))
+
+
+def test_a_sarcasm_base_rate_must_be_a_share_between_0_and_1():
+    assert base_rate("0.25") == 0.25
+    for bad in (0, 1, 1.5, -0.1, "often", None, float("nan")):
+        with pytest.raises(MtmmError, match="not a share between 0 and 1"):
+            base_rate(bad)

@@ -7,7 +7,7 @@ import pytest
 
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.model.data import Corpus, Video
-from mtmm_es.model.multi import compare_setups, speech_report
+from mtmm_es.model.multi import compare_setups, label_prior, speech_report
 from mtmm_es.model.train import TrainConfig, train
 from mtmm_es.model.weak import DatasetSplit, train_teacher, train_weakly_supervised
 
@@ -111,3 +111,14 @@ def test_teacher_modalities_are_checked():
         train_teacher("emotion", [texts], config, modalities=("acoustic",))
     with pytest.raises(MtmmError, match="names no task"):
         train_weakly_supervised([texts], config, 0.5, teacher_modalities={"sarcasms": ["text"]})
+
+
+def test_the_trained_sarcasm_rate_counts_gold_labels_by_their_loss_weight():
+    """The base rate P(sarcasm) was learnt at: gold labels only, as the loss weighs them (House
+    targets alone count twice), so the checkpoint can restate P at another rate."""
+    rng = np.random.default_rng(4)
+    house = speech_video("h0", 4, rng, ("text",))
+    house.targets["sarcasm"] = np.array([1, 1, 0, 0], np.float32)
+    house.weights["sarcasm"] = np.array([1, 1, 1, 3], np.float32)
+    talk = speech_video("m0", 3, rng, ("text",))  # no sarcasm labels: not counted
+    assert label_prior([Corpus("c", [house, talk], {"text": SPEC["text"]})], "sarcasm") == pytest.approx(2 / 6)

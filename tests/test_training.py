@@ -72,10 +72,12 @@ def test_training_is_deterministic(small) -> None:
 def test_checkpoint_round_trip(tmp_path: Path, small) -> None:
     result = train(small, small, replace(FAST, epochs=2), log=None)
     checkpoint = Checkpoint([result.model], small.spec, {"emotion_f1": [0.4] * 6}, {"corpus": small.name})
+    checkpoint.sarcasm_base_rate = {"trained": 0.52, "reported": 0.1}
     save_checkpoint(checkpoint, tmp_path / "ckpt")
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["config.json", "model.safetensors"]
     loaded = load_checkpoint(tmp_path / "ckpt")
     assert loaded.thresholds == {"emotion_f1": [0.4] * 6} and loaded.feature_spec == small.spec
+    assert loaded.sarcasm_rates == (0.52, 0.1)
     before, after = predict(result.model, small.videos), loaded.predict(small.videos)
     for a, b in zip(before, after):
         np.testing.assert_allclose(a["sentiment"], b["sentiment"], rtol=1e-6)
