@@ -15,9 +15,10 @@ Rules:
   holds for every checkpoint. Labels are ordered by score / threshold, strongest first, so the
   first label is the top emotion.
 - Sarcasm: P(sarcasm) is reported at the checkpoint's stated base rate. The sarcasm sets it learnt
-  from are balanced, so its raw P assumes that half of all utterances are sarcastic; the posterior
-  odds scale with the prior odds (Saerens et al. 2002), so the same evidence at a 10 % base rate
-  reads as 1/9 of the odds. The order of utterances by P never changes.
+  from are balanced, so its raw P assumes that about half of all utterances are sarcastic; the
+  posterior odds scale with the prior odds (Saerens et al. 2002), so the same evidence at a 10 %
+  base rate has its odds divided by about 9.5 (from 0.512). The order of utterances by P never
+  changes.
 - An utterance without any input the model uses gets no labels (None) and a reason for `warnings`.
   A task the checkpoint predicts from some modalities only (`task_modalities`: in the default,
   sentiment reads the text, sarcasm the text and the voice) gets None, with a reason, when the

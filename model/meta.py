@@ -75,3 +75,9 @@ def _check_meta(meta: Any, folder: Path) -> None:
             or not all(isinstance(v, int | float) and 0 <= v <= 1 for v in values)
         ):
             raise MtmmError(f"thresholds '{name}' must be {len(EMOTIONS)} numbers in 0..1", where)
+    rates = meta.get("sarcasm_base_rate", {})
+    if not isinstance(rates, dict) or not all(
+        key in ("trained", "reported") and isinstance(v, int | float) and not isinstance(v, bool) and 0 < v < 1
+        for key, v in rates.items()
+    ):
+        raise MtmmError("'sarcasm_base_rate' must give 'trained' and 'reported' as shares between 0 and 1", where)

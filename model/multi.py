@@ -245,6 +245,9 @@ def run_default_recipe(
     """Train the default model; with `compare` (default: the recipe's), also single-task baselines.
     `extract(path, segments)`: the pipeline's extractors, for datasets that hold media."""
     extra = recipe.extra or {}
+    reported = (
+        base_rate(extra["sarcasm_base_rate"]) if "sarcasm_base_rate" in extra else None
+    )  # checked before training
     datasets = load_datasets(Path(data_root), extra, extract=extract, modalities=recipe.train.modalities)
     for dataset in datasets:
         factor = float(extra.get("dataset_weights", {}).get(dataset.name, 1.0))
@@ -267,12 +270,9 @@ def run_default_recipe(
     )
     checkpoint.task_modalities = {t: list(m) for t, m in extra.get("task_modalities", {}).items()}
     gold_sarcasm = [d.train for d in pool if "sarcasm" in d.tasks()]
-    if gold_sarcasm and "sarcasm" in checkpoint.config.tasks:
-        trained = round(label_prior(gold_sarcasm, "sarcasm"), 4)
-        checkpoint.sarcasm_base_rate = {
-            "trained": trained,
-            "reported": base_rate(extra.get("sarcasm_base_rate", trained)),
-        }
+    trained = round(label_prior(gold_sarcasm, "sarcasm"), 4) if gold_sarcasm else 0.0
+    if "sarcasm" in checkpoint.config.tasks and 0 < trained < 1:  # gold labels of both classes
+        checkpoint.sarcasm_base_rate = {"trained": trained, "reported": trained if reported is None else reported}
     report["mtl_pooled_weak"] = validation_report(checkpoint, datasets)
     report["weak"] = weak_report
     checkpoint.training = {

@@ -65,6 +65,8 @@ def _load_checkpoint(path: Path, emotion_thresholds: str | None, sarcasm_base_ra
     if emotion_thresholds:
         checkpoint.emotion_label_metric = emotion_thresholds
     if sarcasm_base_rate is not None:
+        if "sarcasm" not in checkpoint.config.tasks:
+            log.warning("%s has no sarcasm head: the sarcasm base rate is not used", quoted(path))
         checkpoint.sarcasm_base_rate = {**checkpoint.sarcasm_base_rate, "reported": sarcasm_base_rate}
     return checkpoint
 

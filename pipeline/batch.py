@@ -25,6 +25,8 @@ from tqdm import tqdm
 
 from mtmm_es.core.errors import MtmmError, printable, quoted
 from mtmm_es.core.files import atomic_write_bytes, atomic_write_json, atomic_write_text, file_sha256
+from mtmm_es.core.labels import SCHEMA_VERSION
+from mtmm_es.model.labels import base_rate
 from mtmm_es.model.meta import CONFIG, WEIGHTS
 
 from .analyze import AnalyzerSpec, analyzer_for
@@ -137,8 +139,10 @@ def run_fingerprint(
     emotion_thresholds: str | None,
     sarcasm_base_rate: float | None = None,
 ) -> str:
-    """What decides an output besides the input's bytes: extraction config, the checkpoint (weights
-    and config.json: thresholds and label settings live there), format, labelling options."""
+    """What decides an output besides the input's bytes: the extraction config, the checkpoint
+    (weights and config.json, where thresholds and label settings live), the labels' schema
+    version, the format and the labelling options. Not the code's version: a development checkout
+    that changes how labels are made without a new schema version should use --overwrite."""
     from .analyze import default_checkpoint_dir
 
     folder = Path(checkpoint) if checkpoint else default_checkpoint_dir()
@@ -153,6 +157,7 @@ def run_fingerprint(
         report=report,
         thresholds=emotion_thresholds,
         sarcasm_base_rate=sarcasm_base_rate,
+        schema=SCHEMA_VERSION,
     )
 
 
@@ -257,6 +262,7 @@ def run_batch(
     except OSError as error:
         raise MtmmError(f"cannot create the output folder ({error.strerror})", out_dir) from error
     extraction = extraction or ExtractionConfig()
+    sarcasm_base_rate = None if sarcasm_base_rate is None else base_rate(sarcasm_base_rate)
     analyzer = AnalyzerSpec(extraction, checkpoint, emotion_thresholds, sarcasm_base_rate)
     fingerprint = run_fingerprint(
         extraction, checkpoint, options.format, options.report, emotion_thresholds, sarcasm_base_rate

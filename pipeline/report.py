@@ -119,6 +119,11 @@ def _sentiment_colour(p: float) -> str:
     return f"rgb({red},{green},70)"
 
 
+def _base_rate_note(result: VideoResult) -> str:
+    rate = result.model.sarcasm_base_rate
+    return "" if rate is None else f"; P(sarcasm) at a {rate:.0%} base rate of sarcasm"
+
+
 def timeline_svg(result: VideoResult, width: int = 1000) -> str:
     """Inline SVG: one lane per speaker (utterances coloured by P(positive)), emotion score lines
     below, and a cursor line (#cursor) the page's script moves with the video."""
@@ -341,7 +346,7 @@ def write_report(
 <body data-current="-1"><h1>{title}</h1>
 <p>{result.summary["utterances"]} utterances, {result.source.duration:.1f} s, {len([s for s in speakers if s])} speaker(s); overall
 <b>{html.escape(str(summary.get("label", "n/a")))}</b> (P(positive) {summary.get("p_positive", float("nan")):.2f});
-model: {html.escape(str(result.model.recipe or result.model.checkpoint))}, modalities used: {", ".join(result.model.modalities)}.
+model: {html.escape(str(result.model.recipe or result.model.checkpoint))}, modalities used: {", ".join(result.model.modalities)}{_base_rate_note(result)}.
 Click an utterance or the timeline to seek; subtitles carry the labels ({html.escape(vtt.name)} beside this page).</p>
 {"".join(f'<p class="warning">warning: {html.escape(w)}</p>' for w in result.warnings)}
 <div class="top"><div class="player"><video id="video" controls preload="metadata" src="{html.escape(video_src)}"></video>

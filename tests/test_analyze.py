@@ -81,8 +81,11 @@ def test_analyze_video_cli_writes_a_file_and_stdout(tmp_path: Path, fixture_vide
     result = run_cli("analyze_video", str(fixture_video), "--out", str(out), "--cache-dir", str(cache_dir))
     assert result.returncode == 0, result.stderr
     jsonschema.validate(json.loads(out.read_text()), schema())
-    result = run_cli("analyze_video", str(fixture_video), "--out", "-", "--cache-dir", str(cache_dir))
+    result = run_cli(
+        "analyze_video", str(fixture_video), "--out", "-", "--cache-dir", str(cache_dir), "--sarcasm-base-rate", "0.3"
+    )
     assert result.returncode == 0 and json.loads(result.stdout)["utterances"]
+    assert json.loads(result.stdout)["model"]["sarcasm_base_rate"] == 0.3
 
 
 def test_sarcasm_base_rate_restates_p_without_reordering(fixture_result, cache_dir: Path, fixture_video: Path) -> None:

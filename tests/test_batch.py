@@ -58,6 +58,19 @@ def test_outputs_are_redone_when_the_checkpoint_config_or_a_labelling_option_cha
     assert run_fingerprint(ExtractionConfig(), str(checkpoint), "json", False, None) != before
 
 
+def test_a_folder_run_labels_at_the_given_sarcasm_base_rate(
+    tmp_path: Path, fixture_video: Path, cache_dir: Path
+) -> None:
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copy(fixture_video, videos / "talk.mp4")
+    with pytest.raises(MtmmError, match="sarcasm base rate 1.5 is not a share between 0 and 1"):
+        run_batch(videos, tmp_path / "bad", progress=False, sarcasm_base_rate=1.5)
+    extraction = ExtractionConfig(cache_dir=str(cache_dir))
+    run_batch(videos, tmp_path / "out", BatchOptions(workers=1), extraction, progress=False, sarcasm_base_rate=0.3)
+    assert json.loads((tmp_path / "out" / "talk.mp4.json").read_text())["model"]["sarcasm_base_rate"] == 0.3
+
+
 def test_inputs_are_found_and_named_safely(folder: Path) -> None:
     assert [p.name for p in find_inputs(folder)] == ["corrupt.mp4", "talk.mp4"]
     assert [p.name for p in find_inputs(folder, recursive=True, pattern="*é*")] == ["späti café.mp4"]
@@ -174,6 +187,7 @@ def test_report_writes_html_and_pictures(result, tmp_path: Path) -> None:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     page = (tmp_path / "talk.html").read_text()
     assert page.count('<li class="utt"') == len(result.utterances) and page.count("data:image/png;base64,") == 1
+    assert "P(sarcasm) at a 10% base rate of sarcasm" in page  # the reader knows what P assumes
 
 
 def test_analyze_many_in_two_processes_keeps_order_and_isolates_errors(folder: Path, cache_dir: Path) -> None:

@@ -52,6 +52,14 @@ def test_the_shipped_checkpoint_loads(checkpoint: Path) -> None:
         ({"feature_spec": None}, "has no usable 'feature_spec' (which extractor made each modality's features)"),
         ({"thresholds": {"emotion_f1": [0.5, 0.5]}}, "thresholds 'emotion_f1' must be 6 numbers in 0..1"),
         ({"model": None}, "has no 'model' architecture"),
+        (
+            {"sarcasm_base_rate": {"trained": 0.5, "reported": 1}},
+            "'sarcasm_base_rate' must give 'trained' and 'reported' as shares between 0 and 1",
+        ),
+        (
+            {"sarcasm_base_rate": "0.1"},
+            "'sarcasm_base_rate' must give 'trained' and 'reported' as shares between 0 and 1",
+        ),
     ],
 )
 def test_inconsistent_configs_are_one_line(checkpoint: Path, changes: dict, cause: str) -> None:
@@ -80,3 +88,16 @@ def test_truncated_weights_are_one_line(checkpoint: Path) -> None:
     weights = checkpoint / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
     assert _refused(checkpoint).startswith(f"{checkpoint}: unreadable checkpoint (")
+
+
+def test_sarcasm_rates_of_old_and_new_checkpoints(checkpoint: Path) -> None:
+    """A checkpoint from before base rates reports P as trained; a user's rate on it assumes the
+    balanced 0.5 its sarcasm sets have; equal rates are no shift."""
+    assert load_checkpoint(checkpoint).sarcasm_rates == (0.5124, 0.1)
+    _edit_config(checkpoint, sarcasm_base_rate=None)
+    old = load_checkpoint(checkpoint)
+    assert old.sarcasm_rates is None
+    old.sarcasm_base_rate = {"reported": 0.2}
+    assert old.sarcasm_rates == (0.5, 0.2)
+    old.sarcasm_base_rate = {"trained": 0.3, "reported": 0.3}
+    assert old.sarcasm_rates is None

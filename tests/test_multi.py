@@ -122,3 +122,12 @@ def test_the_trained_sarcasm_rate_counts_gold_labels_by_their_loss_weight():
     house.weights["sarcasm"] = np.array([1, 1, 1, 3], np.float32)
     talk = speech_video("m0", 3, rng, ("text",))  # no sarcasm labels: not counted
     assert label_prior([Corpus("c", [house, talk], {"text": SPEC["text"]})], "sarcasm") == pytest.approx(2 / 6)
+
+
+def test_a_recipe_base_rate_is_checked_before_any_training(tmp_path):
+    from mtmm_es.model.multi import run_default_recipe
+    from mtmm_es.model.recipes import Recipe
+
+    recipe = Recipe("r", "multi", TrainConfig(), extra={"sarcasm_base_rate": 10})  # a percentage, not a share
+    with pytest.raises(MtmmError, match="sarcasm base rate 10 is not a share between 0 and 1"):
+        run_default_recipe(recipe, tmp_path)  # no data there: the rate is refused first
