@@ -10,13 +10,13 @@ voiced frames alone.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from importlib import metadata
 from typing import Any
 
 import numpy as np
 
+from mtmm_es.core.background import in_background
 from mtmm_es.core.errors import MtmmError
 
 from . import dsp
@@ -245,9 +245,7 @@ class EgemapsExtractor(FeatureExtractor):
 
     def __init__(self, config: AcousticConfig = AcousticConfig(extractor="egemaps")):
         self.config = config
-        loader = ThreadPoolExecutor(max_workers=1)
-        self._loading = loader.submit(_load_smile)  # about 0.8 s (openSMILE, pandas): off the start-up path
-        loader.shutdown(wait=False)
+        self._loading = in_background(_load_smile, thread_name="mtmm-opensmile")  # about 0.8 s (openSMILE, pandas)
 
     @property
     def _smile(self) -> Any:

@@ -13,13 +13,14 @@ import os
 import shutil
 import tempfile
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mtmm_es.core.background import in_background
 from mtmm_es.core.errors import MtmmError
 
 from .asr import (
@@ -228,9 +229,7 @@ class SpeechRecogniser:
         wanted = ["english"] + (["multilingual"] if self.config.language == "auto" else [])
         for name in wanted:
             if getattr(self, f"_{name}") is None and name not in self._loading:
-                loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"mtmm-asr-{name}")
-                self._loading[name] = loader.submit(self._load, name)
-                loader.shutdown(wait=False)
+                self._loading[name] = in_background(self._load, name, thread_name=f"mtmm-asr-{name}")
 
     def _load(self, name: str) -> FasterWhisperTranscriber | OpenAIWhisperTranscriber:
         if name == "english":

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from typing import Any
 
 import numpy as np
 
+from mtmm_es.core.background import in_background
 from mtmm_es.core.errors import MtmmError
 
 from .asr import bundled_whisper_model
@@ -52,9 +52,7 @@ class WhisperEncoderExtractor(FeatureExtractor):
 
     def __init__(self, config: Any = None):
         self.config = config
-        loader = ThreadPoolExecutor(max_workers=1)
-        self._loading = loader.submit(_load_model)  # off the start-up path, as openSMILE
-        loader.shutdown(wait=False)
+        self._loading = in_background(_load_model, thread_name="mtmm-whisper-encoder")  # off the start-up path
 
     @property
     def info(self) -> ExtractorInfo:

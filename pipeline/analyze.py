@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mtmm_es.core.background import in_background
 from mtmm_es.core.errors import MtmmError, printable, quoted
 from mtmm_es.core.labels import Face, ModelInfo, Source, UtteranceResult, VideoResult, rounded
 from mtmm_es.extractors.acoustic import AcousticConfig
@@ -106,9 +106,9 @@ class Pipeline:
         self.checkpoint_path = Path(checkpoint) if checkpoint else default_checkpoint_dir()
         meta = read_meta(self.checkpoint_path)
         self.extraction_config = extraction_config_for(meta["feature_spec"], self.spec.extraction)
-        loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mtmm-checkpoint")
-        self._loading = loader.submit(_load_checkpoint, self.checkpoint_path, emotion_thresholds, rate)
-        loader.shutdown(wait=False)
+        self._loading = in_background(
+            _load_checkpoint, self.checkpoint_path, emotion_thresholds, rate, thread_name="mtmm-checkpoint"
+        )
         self.features = FeaturePipeline(self.extraction_config)
 
     @property

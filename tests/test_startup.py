@@ -73,3 +73,18 @@ def test_voice_features_do_not_import_librosa():
         "print(*(m in sys.modules for m in ('librosa', 'numba', 'scipy.signal')))"
     )
     assert out == "False False False"
+
+
+def test_a_background_load_runs_in_its_named_thread_and_keeps_its_error_for_the_caller():
+    import threading
+
+    import pytest
+
+    from mtmm_es.core.background import in_background
+
+    assert (
+        in_background(lambda: threading.current_thread().name, thread_name="mtmm-test").result().startswith("mtmm-test")
+    )
+    failed = in_background(int, "not a number")
+    with pytest.raises(ValueError, match="invalid literal"):
+        failed.result()  # raised where the result is needed, not in the thread
