@@ -93,7 +93,10 @@ def main() -> int:
     recipe = load_recipe(checkpoint.training.get("recipe") or "default")
     extra = recipe.extra or {}
     datasets = load_datasets(
-        Path(args.data_dir), extra, extract=recipe_extract(extra), modalities=checkpoint.config.modalities
+        Path(args.data_dir),
+        extra,
+        extract=recipe_extract(extra, checkpoint.config.modalities),
+        modalities=checkpoint.config.modalities,
     )
     results: dict[str, dict] = {}
     for dataset in datasets:

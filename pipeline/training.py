@@ -5,6 +5,7 @@ The model package reads corpora; media in them go through the pipeline's own ext
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -103,16 +104,19 @@ def train_and_save(
     return report
 
 
-def recipe_extract(extra: dict[str, Any]):
+def recipe_extract(extra: dict[str, Any], modalities: Sequence[str] | None = None):
     """FeaturePipeline.extract with the recipe's text and acoustic settings (so media features match
-    the recipe's other corpora), built on first use."""
+    the recipe's other corpora), built on first use; `modalities`: only those features (a model
+    without the face need not track faces), default all."""
     from mtmm_es.extractors.acoustic import AcousticConfig
     from mtmm_es.extractors.text import TextConfig
-    from mtmm_es.pipeline.config import ExtractionConfig
+    from mtmm_es.pipeline.config import MODALITIES, ExtractionConfig
     from mtmm_es.pipeline.extract import FeaturePipeline
 
     config = ExtractionConfig(
-        text=TextConfig(**extra.get("text", {})), acoustic=AcousticConfig(**extra.get("acoustic", {}))
+        text=TextConfig(**extra.get("text", {})),
+        acoustic=AcousticConfig(**extra.get("acoustic", {})),
+        modalities=tuple(m for m in MODALITIES if modalities is None or m in modalities),
     )
     built: list[FeaturePipeline] = []
 
@@ -128,7 +132,7 @@ def _train_multi(recipe, data_dir: str | Path, out: str | Path, verbose: bool) -
     """The weakly-supervised multi-dataset recipe (the default model)."""
     from mtmm_es.model.multi import run_default_recipe
 
-    extract = recipe_extract(recipe.extra or {})
+    extract = recipe_extract(recipe.extra or {}, recipe.train.modalities)
     checkpoint, report = run_default_recipe(recipe, data_dir, log=_log.info if verbose else None, extract=extract)
     save_checkpoint(checkpoint, out)
     atomic_write_json(Path(out) / "report.json", report)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,17 +31,22 @@ def test_a_context_clip_is_shared_out_by_line_length():
     assert [w.text for w in windows] == ["ab", "abcdef", ""]
 
 
-@pytest.mark.slow
-def test_house_scenes_load_as_context_then_target_with_faces(tmp_path, feature_pipeline):
+def some_scenes(folder: Path) -> Path:
+    """`folder` as a sarcasm_video folder holding SCENES only."""
     source = shared_path("sarcasm_video")
     with open(source / "labels.csv", newline="", encoding="utf-8") as handle:
         rows = [r for r in csv.DictReader(handle) if r["scene"] in SCENES]
-    with open(tmp_path / "labels.csv", "w", newline="", encoding="utf-8") as handle:
+    with open(folder / "labels.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    (tmp_path / "clips").symlink_to(source / "clips")
-    corpus = load_house(tmp_path, "all", feature_pipeline.extract)
+    (folder / "clips").symlink_to(source / "clips")
+    return folder
+
+
+@pytest.mark.slow
+def test_house_scenes_load_as_context_then_target_with_faces(tmp_path, feature_pipeline):
+    corpus = load_house(some_scenes(tmp_path), "all", feature_pipeline.extract)
     assert set(corpus.spec) == {"text", "acoustic", "visual"}
     videos = {v.id: v for v in corpus.videos}
     scene = videos["house-4_S03E06_002"]
@@ -59,6 +65,18 @@ def test_house_scenes_load_as_context_then_target_with_faces(tmp_path, feature_p
     val_ids = {v.id for v in load_house(tmp_path, "val", feature_pipeline.extract).videos}
     assert train_ids | val_ids == set(videos) and not train_ids & val_ids
     assert {f"house-{s}" for s in validation_scenes(tmp_path)} == val_ids
+
+
+@pytest.mark.slow
+def test_a_recipe_without_the_face_extracts_house_without_it_and_the_same_voice(tmp_path, feature_pipeline):
+    from mtmm_es.pipeline.training import recipe_extract
+
+    folder = some_scenes(tmp_path)
+    voice_and_words = load_house(folder, "all", recipe_extract({}, ("text", "acoustic")))
+    assert set(voice_and_words.spec) == {"text", "acoustic"}
+    full = {v.id: v for v in load_house(folder, "all", feature_pipeline.extract).videos}
+    for video in voice_and_words.videos:
+        np.testing.assert_array_equal(video.features["acoustic"], full[video.id].features["acoustic"])
 
 
 def test_the_default_recipe_refuses_house_without_the_pipelines_extractors(tmp_path):
