@@ -245,9 +245,8 @@ def run_default_recipe(
     """Train the default model; with `compare` (default: the recipe's), also single-task baselines.
     `extract(path, segments)`: the pipeline's extractors, for datasets that hold media."""
     extra = recipe.extra or {}
-    reported = (
-        base_rate(extra["sarcasm_base_rate"]) if "sarcasm_base_rate" in extra else None
-    )  # checked before training
+    # the recipe's sarcasm base rate, checked before hours of training
+    reported = base_rate(extra["sarcasm_base_rate"]) if "sarcasm_base_rate" in extra else None
     datasets = load_datasets(Path(data_root), extra, extract=extract, modalities=recipe.train.modalities)
     for dataset in datasets:
         factor = float(extra.get("dataset_weights", {}).get(dataset.name, 1.0))

@@ -249,6 +249,7 @@ def run_batch(
 ) -> RunSummary:
     """Analyse every media file of `input_dir` into `out_dir`; see the module docstring."""
     input_dir, out_dir = Path(input_dir), Path(out_dir)
+    sarcasm_base_rate = None if sarcasm_base_rate is None else base_rate(sarcasm_base_rate)
     if not input_dir.is_dir():
         raise MtmmError("input folder not found", input_dir)
     check_output_folder(out_dir)
@@ -262,7 +263,6 @@ def run_batch(
     except OSError as error:
         raise MtmmError(f"cannot create the output folder ({error.strerror})", out_dir) from error
     extraction = extraction or ExtractionConfig()
-    sarcasm_base_rate = None if sarcasm_base_rate is None else base_rate(sarcasm_base_rate)
     analyzer = AnalyzerSpec(extraction, checkpoint, emotion_thresholds, sarcasm_base_rate)
     fingerprint = run_fingerprint(
         extraction, checkpoint, options.format, options.report, emotion_thresholds, sarcasm_base_rate

@@ -66,6 +66,7 @@ def test_a_folder_run_labels_at_the_given_sarcasm_base_rate(
     shutil.copy(fixture_video, videos / "talk.mp4")
     with pytest.raises(MtmmError, match="sarcasm base rate 1.5 is not a share between 0 and 1"):
         run_batch(videos, tmp_path / "bad", progress=False, sarcasm_base_rate=1.5)
+    assert not (tmp_path / "bad").exists()  # refused before any work
     extraction = ExtractionConfig(cache_dir=str(cache_dir))
     run_batch(videos, tmp_path / "out", BatchOptions(workers=1), extraction, progress=False, sarcasm_base_rate=0.3)
     assert json.loads((tmp_path / "out" / "talk.mp4.json").read_text())["model"]["sarcasm_base_rate"] == 0.3
