@@ -11,7 +11,9 @@ figures (an ensemble of the recipe's members; each STL baseline is one network).
 Per dataset: sentiment accuracy and AUC (MOSEI valid, MUStARD++ val), emotion mean WAcc (thresholds
 chosen on that validation set, as the seed paper reports) and macro-F1 (the checkpoint's own label
 thresholds), speech-emotion UAR on held-out speakers (their clips in pseudo-videos, and each clip
-alone: `_one_clip`), sarcasm accuracy and AUC. The last line is JSON.
+alone: `_one_clip`), sarcasm accuracy and AUC (of P as trained), and over every utterance the
+mean P(sarcasm) and the share at 0.5 or more as labels state it (at the checkpoint's base rate).
+The last line is JSON.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mtmm_es.model.checkpoint import load_checkpoint  # noqa: E402
 from mtmm_es.model.data import Video  # noqa: E402
+from mtmm_es.model.labels import prior_shifted  # noqa: E402
 from mtmm_es.model.multi import compare_setups, load_datasets  # noqa: E402
 from mtmm_es.model.recipes import load_recipe  # noqa: E402
 from mtmm_es.model.train import gather, score_predictions  # noqa: E402
@@ -65,7 +68,20 @@ def dataset_metrics(checkpoint, dataset, modality: str | None) -> dict[str, floa
         out["emotion_macro_f1"] = float(f1_score(truth[:, :6] >= 0.5, labelled, average="macro", zero_division=0))
     if dataset.name == "speech":
         out |= _speech_uar(checkpoint, videos, predictions)
+    if modality is None and "sarcasm" in checkpoint.config.tasks:
+        out |= _sarcasm_as_labelled(checkpoint, predictions)
     return {k: round(v, 4) for k, v in out.items()}
+
+
+def _sarcasm_as_labelled(checkpoint, predictions) -> dict[str, float]:
+    """Mean P(sarcasm) over every utterance and the share at 0.5 or more, as the labels state P."""
+    raw = np.concatenate([p["sarcasm"].reshape(-1) for p in predictions])
+    rates = checkpoint.sarcasm_rates
+    stated = np.array([prior_shifted(float(x), *rates) for x in raw]) if rates else raw
+    return {
+        "sarcasm_mean_p_labelled": float(stated.mean()),
+        "sarcasm_share_labelled_ge_0.5": float((stated >= 0.5).mean()),
+    }
 
 
 def _speech_uar(checkpoint, videos, predictions) -> dict[str, float]:
