@@ -12,8 +12,8 @@ Per dataset: sentiment accuracy and AUC (MOSEI valid, MUStARD++ val), emotion me
 chosen on that validation set, as the seed paper reports) and macro-F1 (the checkpoint's own label
 thresholds), speech-emotion UAR on held-out speakers (their clips in pseudo-videos, and each clip
 alone: `_one_clip`), sarcasm accuracy and AUC (of P as trained), and over every utterance the
-mean P(sarcasm) and the share at 0.5 or more as labels state it (at the checkpoint's base rate).
-The last line is JSON.
+mean P(sarcasm) and the share at 0.5 or more, as trained and as the labels state it (at the
+checkpoint's base rate). The last line is JSON.
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ def dataset_metrics(checkpoint, dataset, modality: str | None) -> dict[str, floa
             truth, pred = gather(videos, predictions, task)
             out[f"{task}_accuracy"] = metrics[f"{task}_accuracy"]
             out[f"{task}_auc"] = float(roc_auc_score(truth >= 0.5, pred))
+            if task == "sarcasm" and modality is None:
+                out |= _sarcasm_by_label(checkpoint, truth >= 0.5, pred)
     if "emotion" in tasks:
         truth, pred = gather(videos, predictions, "emotion")
         thresholds = checkpoint.label_thresholds or [0.5] * 6
@@ -73,12 +75,31 @@ def dataset_metrics(checkpoint, dataset, modality: str | None) -> dict[str, floa
     return {k: round(v, 4) for k, v in out.items()}
 
 
-def _sarcasm_as_labelled(checkpoint, predictions) -> dict[str, float]:
-    """Mean P(sarcasm) over every utterance and the share at 0.5 or more, as the labels state P."""
-    raw = np.concatenate([p["sarcasm"].reshape(-1) for p in predictions])
+def _stated(checkpoint, p: np.ndarray) -> np.ndarray:
+    """P(sarcasm) as the labels state it: at the checkpoint's base rate."""
     rates = checkpoint.sarcasm_rates
-    stated = np.array([prior_shifted(float(x), *rates) for x in raw]) if rates else raw
+    return np.array([prior_shifted(float(x), *rates) for x in p]) if rates else p
+
+
+def _sarcasm_by_label(checkpoint, sarcastic: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """Mean P(sarcasm) of the sarcastic and the other labelled lines, as trained and as labelled."""
+    stated = _stated(checkpoint, p)
     return {
+        "sarcasm_mean_p_trained_sarcastic": float(p[sarcastic].mean()),
+        "sarcasm_mean_p_trained_other": float(p[~sarcastic].mean()),
+        "sarcasm_mean_p_labelled_sarcastic": float(stated[sarcastic].mean()),
+        "sarcasm_mean_p_labelled_other": float(stated[~sarcastic].mean()),
+    }
+
+
+def _sarcasm_as_labelled(checkpoint, predictions) -> dict[str, float]:
+    """Mean P(sarcasm) over every utterance and the share at 0.5 or more: as trained, and as the
+    labels state P (at the checkpoint's base rate)."""
+    raw = np.concatenate([p["sarcasm"].reshape(-1) for p in predictions])
+    stated = _stated(checkpoint, raw)
+    return {
+        "sarcasm_mean_p_trained": float(raw.mean()),
+        "sarcasm_share_trained_ge_0.5": float((raw >= 0.5).mean()),
         "sarcasm_mean_p_labelled": float(stated.mean()),
         "sarcasm_share_labelled_ge_0.5": float((stated >= 0.5).mean()),
     }
