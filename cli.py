@@ -322,9 +322,19 @@ def _predict(args: argparse.Namespace) -> int:
     from mtmm_es.pipeline.training import predict_to_csv, predict_transcripts
 
     if args.transcripts:
-        count = predict_transcripts(args.transcripts, args.out, args.checkpoint)
+        count = predict_transcripts(
+            args.transcripts, args.out, args.checkpoint, args.emotion_thresholds, args.sarcasm_base_rate
+        )
     elif args.dataset and args.data_dir and args.checkpoint:
-        count = predict_to_csv(args.checkpoint, args.dataset, args.data_dir, args.split, args.out)
+        count = predict_to_csv(
+            args.checkpoint,
+            args.dataset,
+            args.data_dir,
+            args.split,
+            args.out,
+            args.emotion_thresholds,
+            args.sarcasm_base_rate,
+        )
     else:
         raise MtmmError("predict needs --transcripts FILE, or --dataset, --data-dir and --checkpoint")
     print(f"{count} predictions -> {quoted(args.out)}")
@@ -333,6 +343,22 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _split(value: str | None) -> tuple[str, ...] | None:
     return tuple(v.strip() for v in value.split(",") if v.strip()) if value else None
+
+
+def _add_label_arguments(parser: argparse.ArgumentParser) -> None:
+    """How scores become labels: the same options for analyze-video and mtmm predict."""
+    parser.add_argument(
+        "--emotion-thresholds",
+        choices=("f1", "wacc"),
+        help="validation thresholds that turn emotion scores into labels (default: the checkpoint's)",
+    )
+    parser.add_argument(
+        "--sarcasm-base-rate",
+        type=_number(float, above=0.0, below=1.0),
+        metavar="SHARE",
+        help="the share of sarcastic utterances P(sarcasm) assumes (default: the checkpoint's, 0.1 for the "
+        "shipped model; its trained rate, 0.5124, gives P as trained)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -385,6 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint", type=_existing, help="checkpoint folder (default for --transcripts: the shipped model)"
     )
     predict.add_argument("--out", required=True, help="CSV file to write (the label CSV layout, see README)")
+    _add_label_arguments(predict)
     predict.set_defaults(run=_predict)
     return parser
 
@@ -452,18 +479,7 @@ def build_analyze_parser() -> argparse.ArgumentParser:
         "--embed-video", action="store_true", help="put a low-resolution copy of the video inside the report"
     )
     parser.add_argument("--checkpoint", type=_existing, help="checkpoint folder (default: the shipped default model)")
-    parser.add_argument(
-        "--emotion-thresholds",
-        choices=("f1", "wacc"),
-        help="validation thresholds that turn emotion scores into labels (default: the checkpoint's)",
-    )
-    parser.add_argument(
-        "--sarcasm-base-rate",
-        type=_number(float, above=0.0, below=1.0),
-        metavar="SHARE",
-        help="the share of sarcastic utterances P(sarcasm) assumes (default: the checkpoint's, 0.1 for the "
-        "shipped model; its trained rate, 0.5124, gives P as trained)",
-    )
+    _add_label_arguments(parser)
     batch = parser.add_argument_group("folders")
     batch.add_argument("--recursive", action="store_true", help="also analyse files in subfolders")
     batch.add_argument("--glob", help="only file names matching this pattern, any case, e.g. '*.mp4'")

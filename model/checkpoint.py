@@ -3,6 +3,7 @@ feature spec, label sets, thresholds, training provenance). Pickled files are re
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,8 @@ from .meta import CONFIG, FORMAT, FORMAT_VERSION, WEIGHTS, read_meta
 from .network import MTMMES, ModelConfig
 from .tasks import EMOTION_LABELS, SENTIMENT_LABELS
 from .train import predict
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -43,6 +46,22 @@ class Checkpoint:
         if "reported" not in rates or rates["reported"] == rates.get("trained", 0.5):
             return None
         return rates.get("trained", 0.5), rates["reported"]
+
+    def relabel(self, emotion_thresholds: str | None = None, sarcasm_base_rate: float | None = None) -> None:
+        """Label with the other validation thresholds ("f1" or "wacc") and/or state P(sarcasm) at
+        another base rate (checked: a share strictly between 0 and 1); None keeps the checkpoint's."""
+        from .labels import base_rate
+
+        if emotion_thresholds is not None:
+            if f"emotion_{emotion_thresholds}" not in self.thresholds:
+                known = ", ".join(k.removeprefix("emotion_") for k in self.thresholds) or "none"
+                raise MtmmError(f"the checkpoint has no '{emotion_thresholds}' emotion thresholds (it has: {known})")
+            self.emotion_label_metric = emotion_thresholds
+        if sarcasm_base_rate is not None:
+            rate = base_rate(sarcasm_base_rate)
+            if "sarcasm" not in self.config.tasks:
+                log.warning("the checkpoint has no sarcasm head: the sarcasm base rate is not used")
+            self.sarcasm_base_rate = {**self.sarcasm_base_rate, "reported": rate}
 
     @property
     def config(self) -> ModelConfig:

@@ -27,9 +27,9 @@ from .corpora.speech import load_speech, one_clip_videos, speaker_of
 from .data import Corpus
 from .distill import DistillConfig, face_copies, load_teacher, teacher_labelled
 from .labels import base_rate
-from .metrics import emotion_uar
+from .metrics import METRICS, choose_thresholds, emotion_uar
 from .recipes import Recipe
-from .train import predict, train
+from .train import gather, predict, train
 from .weak import DatasetSplit, evaluate_per_dataset, train_weakly_supervised, union
 
 DEFAULT_DATASETS = ("mosei", "speech", "mustardpp", "mustard")
@@ -235,6 +235,26 @@ def label_prior(corpora: Sequence[Corpus], task: str) -> float:
     return float((weights * positive).sum() / weights.sum())
 
 
+def _thresholds_on(extra: dict[str, Any]) -> dict[str, str]:
+    """The recipe's `emotion_thresholds_on`: {metric: dataset} whose validation set alone chooses that
+    metric's emotion thresholds (the others come from the pooled validation sets)."""
+    chosen = extra.get("emotion_thresholds_on", {})
+    if not isinstance(chosen, dict) or not set(chosen) <= set(METRICS):
+        raise MtmmError(f"emotion_thresholds_on must map {' or '.join(METRICS)} to a dataset name, not {chosen!r}")
+    return {metric: str(name) for metric, name in chosen.items()}
+
+
+def thresholds_chosen_on(checkpoint: Checkpoint, datasets: Sequence[DatasetSplit], sources: dict[str, str]) -> None:
+    """Re-choose emotion thresholds per metric on one dataset's validation set ({metric: dataset name})."""
+    by_name = {d.name: d for d in datasets}
+    for metric, name in sources.items():
+        if name not in by_name or "emotion" not in by_name[name].tasks():
+            raise MtmmError(f"emotion_thresholds_on: '{name}' is not a dataset of this recipe with emotion labels")
+        videos = by_name[name].val.videos
+        truth, scores = gather(videos, checkpoint.predict(videos), "emotion")
+        checkpoint.thresholds[f"emotion_{metric}"] = choose_thresholds((truth >= 0.5).astype(int), scores, metric)
+
+
 def run_default_recipe(
     recipe: Recipe,
     data_root: str | Path,
@@ -245,8 +265,9 @@ def run_default_recipe(
     """Train the default model; with `compare` (default: the recipe's), also single-task baselines.
     `extract(path, segments)`: the pipeline's extractors, for datasets that hold media."""
     extra = recipe.extra or {}
-    # the recipe's sarcasm base rate, checked before hours of training
+    # the recipe's sarcasm base rate and threshold sources, checked before hours of training
     reported = base_rate(extra["sarcasm_base_rate"]) if "sarcasm_base_rate" in extra else None
+    thresholds_on = _thresholds_on(extra)
     datasets = load_datasets(Path(data_root), extra, extract=extract, modalities=recipe.train.modalities)
     for dataset in datasets:
         factor = float(extra.get("dataset_weights", {}).get(dataset.name, 1.0))
@@ -268,6 +289,7 @@ def run_default_recipe(
         teacher_modalities=extra.get("teacher_modalities"),
     )
     checkpoint.task_modalities = {t: list(m) for t, m in extra.get("task_modalities", {}).items()}
+    thresholds_chosen_on(checkpoint, datasets, thresholds_on)
     gold_sarcasm = [d.train for d in pool if "sarcasm" in d.tasks()]
     trained = round(label_prior(gold_sarcasm, "sarcasm"), 4) if gold_sarcasm else 0.0
     if "sarcasm" in checkpoint.config.tasks and 0 < trained < 1:  # gold labels of both classes

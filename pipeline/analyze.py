@@ -62,12 +62,7 @@ def _load_checkpoint(path: Path, emotion_thresholds: str | None, sarcasm_base_ra
     from mtmm_es.model.checkpoint import load_checkpoint
 
     checkpoint = load_checkpoint(path)
-    if emotion_thresholds:
-        checkpoint.emotion_label_metric = emotion_thresholds
-    if sarcasm_base_rate is not None:
-        if "sarcasm" not in checkpoint.config.tasks:
-            log.warning("%s has no sarcasm head: the sarcasm base rate is not used", quoted(path))
-        checkpoint.sarcasm_base_rate = {**checkpoint.sarcasm_base_rate, "reported": sarcasm_base_rate}
+    checkpoint.relabel(emotion_thresholds, sarcasm_base_rate)
     return checkpoint
 
 

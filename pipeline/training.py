@@ -162,11 +162,17 @@ def _write_rows(rows: list[dict[str, Any]], out: str | Path) -> None:
     atomic_write_text(out, csv_text(rows))
 
 
-def predict_transcripts(transcripts: str | Path, out: str | Path, checkpoint_dir: str | Path | None = None) -> int:
+def predict_transcripts(
+    transcripts: str | Path,
+    out: str | Path,
+    checkpoint_dir: str | Path | None = None,
+    emotion_thresholds: str | None = None,
+    sarcasm_base_rate: float | None = None,
+) -> int:
     """Transcripts (video_id, segment_id, text) through our text extractor, configured as the
     checkpoint was trained, and the model with per-video context -> CSV in the one label layout
     (file = video_id, index = segment_id); a checkpoint that also uses acoustic or visual features
-    sees them as absent."""
+    sees them as absent. emotion_thresholds and sarcasm_base_rate as for `Pipeline`."""
     from mtmm_es.extractors.text import GloveTextExtractor
     from mtmm_es.pipeline.analyze import default_checkpoint_dir, extraction_config_for
     from mtmm_es.pipeline.config import ExtractionConfig
@@ -174,6 +180,7 @@ def predict_transcripts(transcripts: str | Path, out: str | Path, checkpoint_dir
 
     check_file_output(out, [transcripts])
     checkpoint = load_checkpoint(checkpoint_dir or default_checkpoint_dir())
+    checkpoint.relabel(emotion_thresholds, sarcasm_base_rate)
     if "text" not in checkpoint.feature_spec:
         raise MtmmError("transcripts carry text only; this checkpoint does not use text", checkpoint_dir)
     text_config = extraction_config_for(checkpoint.feature_spec, ExtractionConfig()).text
@@ -184,11 +191,20 @@ def predict_transcripts(transcripts: str | Path, out: str | Path, checkpoint_dir
     return len(rows)
 
 
-def predict_to_csv(checkpoint_dir: str | Path, dataset: str, data_dir: str | Path, split: str, out: str | Path) -> int:
+def predict_to_csv(
+    checkpoint_dir: str | Path,
+    dataset: str,
+    data_dir: str | Path,
+    split: str,
+    out: str | Path,
+    emotion_thresholds: str | None = None,
+    sarcasm_base_rate: float | None = None,
+) -> int:
     from mtmm_es.pipeline.destinations import check_file_output
 
     check_file_output(out, [])
     checkpoint, corpus = _checked(checkpoint_dir, dataset, data_dir, split)
+    checkpoint.relabel(emotion_thresholds, sarcasm_base_rate)
     rows = corpus_predictions(checkpoint, corpus)
     _write_rows(rows, out)
     return len(rows)

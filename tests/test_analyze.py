@@ -169,3 +169,45 @@ def test_transcripts_route_writes_the_documented_columns(tmp_path: Path) -> None
     assert rows[0]["sentiment"] == "positive" and rows[2]["sentiment"] == "negative"
     for row in rows:
         assert set(row["emotions"].split(";")) <= {"anger", "disgust", "fear", "happy", "sad", "surprise", "none"}
+
+
+def test_predict_takes_the_label_options_of_analyze_video(tmp_path: Path) -> None:
+    """`mtmm predict` labels as `analyze-video` does with --emotion-thresholds and --sarcasm-base-rate
+    (it used the checkpoint's settings only)."""
+    from mtmm_es.model.checkpoint import load_checkpoint
+    from mtmm_es.model.labels import emotion_labels, prior_shifted
+    from mtmm_es.pipeline.training import predict_transcripts
+
+    transcripts = tmp_path / "transcripts.csv"
+    transcripts.write_text(
+        "video_id,segment_id,text\n"
+        "v1,0,oh great another meeting that could have been an email\n"
+        "v1,1,I am so scared of what happens next\n"
+        "v2,0,the food was disgusting and the waiter was rude\n"
+    )
+    default, chosen = tmp_path / "default.csv", tmp_path / "chosen.csv"
+    predict_transcripts(transcripts, default)
+    result = subprocess.run(
+        [sys.executable, "-m", "mtmm_es", "predict", "--transcripts", str(transcripts), "--out", str(chosen)]
+        + ["--emotion-thresholds", "wacc", "--sarcasm-base-rate", "0.5"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    rates = load_checkpoint(default_checkpoint_dir()).sarcasm_base_rate
+    wacc = load_checkpoint(default_checkpoint_dir()).thresholds["emotion_wacc"]
+    names = ("anger", "disgust", "fear", "happy", "sad", "surprise", "none")
+    with default.open() as a, chosen.open() as b:
+        for before, after in zip(csv.DictReader(a), csv.DictReader(b), strict=True):
+            assert before["p_happy"] == after["p_happy"]
+            scores = [float(after[f"p_{n}"]) for n in names]
+            assert after["emotions"].split(";") == emotion_labels(scores, wacc)
+            restated = prior_shifted(float(after["p_sarcasm"]), 0.5, rates["reported"])
+            assert restated == pytest.approx(float(before["p_sarcasm"]), abs=2e-4)
+    bad = subprocess.run(
+        [sys.executable, "-m", "mtmm_es", "predict", "--transcripts", str(transcripts), "--out", str(chosen)]
+        + ["--sarcasm-base-rate", "1"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr

@@ -7,8 +7,9 @@ import pytest
 
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.model.data import Corpus, Video
-from mtmm_es.model.multi import compare_setups, label_prior, speech_report
-from mtmm_es.model.train import TrainConfig, train
+from mtmm_es.model.metrics import choose_thresholds
+from mtmm_es.model.multi import compare_setups, label_prior, speech_report, thresholds_chosen_on
+from mtmm_es.model.train import TrainConfig, gather, train
 from mtmm_es.model.weak import DatasetSplit, train_teacher, train_weakly_supervised
 
 SPEC = {"text": {"dim": 4}, "acoustic": {"dim": 3}}
@@ -131,3 +132,41 @@ def test_a_recipe_base_rate_is_checked_before_any_training(tmp_path):
     recipe = Recipe("r", "multi", TrainConfig(), extra={"sarcasm_base_rate": 10})  # a percentage, not a share
     with pytest.raises(MtmmError, match="sarcasm base rate 10 is not a share between 0 and 1"):
         run_default_recipe(recipe, tmp_path)  # no data there: the rate is refused first
+
+
+def test_a_recipe_chooses_a_metric_s_thresholds_on_one_dataset():
+    """`emotion_thresholds_on: {"wacc": "mosei"}`: the WAcc thresholds come from that validation set
+    alone (the talk the product labels), the F1 ones stay those of the pooled validation sets."""
+    rng = np.random.default_rng(5)
+    loud = DatasetSplit(
+        "loud",
+        Corpus("l", [speech_video(f"l{k}", 8, rng) for k in range(6)], SPEC),
+        Corpus("lv", [speech_video(f"lv{k}", 8, rng) for k in range(3)], SPEC),
+    )
+    calm = DatasetSplit(
+        "calm",
+        Corpus("c", [speech_video(f"c{k}", 8, rng) for k in range(6)], SPEC),
+        Corpus("cv", [speech_video(f"cv{k}", 8, rng) for k in range(3)], SPEC),
+    )
+    for video in calm.val.videos:  # another label distribution: anger only when very loud, else none
+        angry = video.features["acoustic"][:, 0] > 2.5
+        video.targets["emotion"][:] = np.eye(7, dtype=np.float32)[np.where(angry, 0, 6)]
+    config = TrainConfig(tasks=("emotion",), modalities=("text", "acoustic"), epochs=10)
+    checkpoint, _ = train_weakly_supervised([loud, calm], config, 0.5)
+    pooled = {k: list(v) for k, v in checkpoint.thresholds.items()}
+    thresholds_chosen_on(checkpoint, [loud, calm], {"wacc": "calm"})
+    truth, scores = gather(calm.val.videos, checkpoint.predict(calm.val.videos), "emotion")
+    assert checkpoint.thresholds["emotion_wacc"] == choose_thresholds((truth >= 0.5).astype(int), scores, "wacc")
+    assert checkpoint.thresholds["emotion_wacc"] != pooled["emotion_wacc"]
+    assert checkpoint.thresholds["emotion_f1"] == pooled["emotion_f1"]
+    with pytest.raises(MtmmError, match="'house' is not a dataset of this recipe with emotion labels"):
+        thresholds_chosen_on(checkpoint, [loud, calm], {"wacc": "house"})
+
+
+def test_a_recipe_threshold_source_is_checked_before_any_training(tmp_path):
+    from mtmm_es.model.multi import run_default_recipe
+    from mtmm_es.model.recipes import Recipe
+
+    recipe = Recipe("r", "multi", TrainConfig(), extra={"emotion_thresholds_on": {"accuracy": "mosei"}})
+    with pytest.raises(MtmmError, match="emotion_thresholds_on must map f1 or wacc"):
+        run_default_recipe(recipe, tmp_path)
