@@ -9,8 +9,9 @@ dataset alone, the recipe's settings) and prints them as `stl` next to the multi
 figures (an ensemble of the recipe's members; each STL baseline is one network).
 
 Per dataset: sentiment accuracy and AUC (MOSEI valid, MUStARD++ val), emotion mean WAcc (thresholds
-chosen on that validation set, as the seed paper reports) and macro-F1 (the checkpoint's own label
-thresholds), speech-emotion UAR on held-out speakers (their clips in pseudo-videos, and each clip
+chosen on that validation set, as the seed paper reports; `_labels`: of the labels at the
+checkpoint's WAcc thresholds, as `--emotion-thresholds wacc` writes them) and macro-F1 (the
+checkpoint's own label thresholds), speech-emotion UAR on held-out speakers (their clips in pseudo-videos, and each clip
 alone: `_one_clip`), sarcasm accuracy and AUC (of P as trained), and over every utterance the
 mean P(sarcasm) and the share at 0.5 or more, as trained and as the labels state it (at the
 checkpoint's base rate). The last line is JSON.
@@ -30,9 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mtmm_es.model.checkpoint import load_checkpoint  # noqa: E402
 from mtmm_es.model.data import Video  # noqa: E402
-from mtmm_es.model.labels import prior_shifted  # noqa: E402
+from mtmm_es.model.labels import emotion_labels, prior_shifted  # noqa: E402
+from mtmm_es.model.metrics import weighted_accuracy  # noqa: E402
 from mtmm_es.model.multi import compare_setups, load_datasets  # noqa: E402
 from mtmm_es.model.recipes import load_recipe  # noqa: E402
+from mtmm_es.model.tasks import EMOTIONS  # noqa: E402
 from mtmm_es.model.train import gather, score_predictions  # noqa: E402
 from mtmm_es.pipeline.training import recipe_extract  # noqa: E402
 
@@ -68,11 +71,21 @@ def dataset_metrics(checkpoint, dataset, modality: str | None) -> dict[str, floa
         labelled = (pred[:, :6] >= np.asarray(thresholds[:6])).astype(int)
         out["emotion_mean_wacc"] = metrics["emotion_mean_wacc"]
         out["emotion_macro_f1"] = float(f1_score(truth[:, :6] >= 0.5, labelled, average="macro", zero_division=0))
+        if "emotion_wacc" in checkpoint.thresholds:
+            out["emotion_mean_wacc_labels"] = _labels_wacc(truth, pred, checkpoint.thresholds["emotion_wacc"])
     if dataset.name == "speech":
         out |= _speech_uar(checkpoint, videos, predictions)
     if modality is None and "sarcasm" in checkpoint.config.tasks:
         out |= _sarcasm_as_labelled(checkpoint, predictions)
     return {k: round(v, 4) for k, v in out.items()}
+
+
+def _labels_wacc(truth: np.ndarray, pred: np.ndarray, thresholds: list[float]) -> float:
+    """Mean WAcc over the six emotions of the labels users read at the checkpoint's WAcc thresholds
+    (`--emotion-thresholds wacc`: the label rules, "none" and the fallback included)."""
+    labels = [set(emotion_labels(scores, thresholds)) for scores in pred]
+    labelled = np.array([[name in row for name in EMOTIONS] for row in labels], int)
+    return float(np.nanmean([weighted_accuracy((truth[:, k] >= 0.5).astype(int), labelled[:, k]) for k in range(6)]))
 
 
 def _stated(checkpoint, p: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ emotions, each clip analysed alone) for every held-out CREMA-D actor: the number
 labels among their six clips, the share of actors with at least four, and the UAR of those clips.
 
     python benchmarks/speech_e2e.py [--checkpoint model/default] [--clips 28] [--actors 6] [--six]
+                                    [--emotion-thresholds f1|wacc]
     python benchmarks/speech_e2e.py --checkpoint RUN --corpora ravdess --unseen
 
 --unseen scores every actor of the corpora, for a checkpoint trained without them (the recipe with
@@ -102,6 +103,9 @@ def six_clips(pipeline: Pipeline, data_dir: Path) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", default=str(ROOT / "model" / "default"))
+    parser.add_argument(
+        "--emotion-thresholds", choices=("f1", "wacc"), help="label thresholds (default: the checkpoint's)"
+    )
     parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--clips", type=int, default=28, help="clips per recording (random, seeded)")
     parser.add_argument("--actors", type=int, default=6, help="held-out actors per corpus")
@@ -113,7 +117,7 @@ def main() -> int:
     parser.add_argument("--windows", action="store_true", help="the clips' own windows as segments (no ASR cut)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    pipeline = Pipeline(checkpoint=args.checkpoint)
+    pipeline = Pipeline(checkpoint=args.checkpoint, emotion_thresholds=args.emotion_thresholds)
     if args.six:
         print(json.dumps(six_clips(pipeline, Path(args.data_dir))))
         return 0
@@ -136,7 +140,11 @@ def main() -> int:
                 if args.windows:
                     segments = path.with_suffix(".csv")
                     segments.write_text("start,end\n" + "".join(f"{start:.3f},{end:.3f}\n" for start, end, _ in truth))
-                    pipeline = Pipeline(ExtractionConfig(segments=str(segments)), checkpoint=args.checkpoint)
+                    pipeline = Pipeline(
+                        ExtractionConfig(segments=str(segments)),
+                        checkpoint=args.checkpoint,
+                        emotion_thresholds=args.emotion_thresholds,
+                    )
                 utterances = pipeline.analyze(path).utterances
                 matched = [nearest(utterances, (start + end) / 2) for start, end, _ in truth]
                 for (_, _, emotion), utterance in zip(truth, matched):
