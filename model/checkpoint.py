@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save
 from mtmm_es.core.errors import MtmmError
 
 from .data import Video
-from .meta import CONFIG, FORMAT, FORMAT_VERSION, WEIGHTS, read_meta
+from .meta import CONFIG, FORMAT, FORMAT_VERSION, WEIGHTS, label_metric, read_meta
 from .network import MTMMES, ModelConfig
 from .tasks import EMOTION_LABELS, SENTIMENT_LABELS
 from .train import predict
@@ -53,10 +53,7 @@ class Checkpoint:
         from .labels import base_rate
 
         if emotion_thresholds is not None:
-            if f"emotion_{emotion_thresholds}" not in self.thresholds:
-                known = ", ".join(k.removeprefix("emotion_") for k in self.thresholds) or "none"
-                raise MtmmError(f"the checkpoint has no '{emotion_thresholds}' emotion thresholds (it has: {known})")
-            self.emotion_label_metric = emotion_thresholds
+            self.emotion_label_metric = label_metric(self.thresholds, emotion_thresholds)
         if sarcasm_base_rate is not None:
             rate = base_rate(sarcasm_base_rate)
             if "sarcasm" not in self.config.tasks:

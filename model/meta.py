@@ -81,3 +81,11 @@ def _check_meta(meta: Any, folder: Path) -> None:
         for key, v in rates.items()
     ):
         raise MtmmError("'sarcasm_base_rate' must give 'trained' and 'reported' as shares between 0 and 1", where)
+
+
+def label_metric(thresholds: dict[str, Any], metric: str) -> str:
+    """`metric` ("f1", "wacc") checked against the emotion thresholds a checkpoint carries."""
+    if f"emotion_{metric}" not in thresholds:
+        known = ", ".join(k.removeprefix("emotion_") for k in thresholds) or "none"
+        raise MtmmError(f"the checkpoint has no '{metric}' emotion thresholds (it has: {known})")
+    return metric

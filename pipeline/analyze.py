@@ -92,7 +92,7 @@ class Pipeline:
         is checked here; its weights (and torch) load in the background while the first file's
         features are extracted."""
         from mtmm_es.model.labels import base_rate
-        from mtmm_es.model.meta import read_meta
+        from mtmm_es.model.meta import label_metric, read_meta
 
         rate = None if sarcasm_base_rate is None else base_rate(sarcasm_base_rate)
         self.spec = AnalyzerSpec(
@@ -100,6 +100,8 @@ class Pipeline:
         )
         self.checkpoint_path = Path(checkpoint) if checkpoint else default_checkpoint_dir()
         meta = read_meta(self.checkpoint_path)
+        if emotion_thresholds is not None:
+            label_metric(meta.get("thresholds", {}), emotion_thresholds)  # a bad choice fails here, not mid-run
         self.extraction_config = extraction_config_for(meta["feature_spec"], self.spec.extraction)
         self._loading = in_background(
             _load_checkpoint, self.checkpoint_path, emotion_thresholds, rate, thread_name="mtmm-checkpoint"

@@ -101,6 +101,12 @@ def test_sarcasm_base_rate_restates_p_without_reordering(fixture_result, cache_d
     assert refused.returncode == 2 and "--sarcasm-base-rate: must be less than 1.0, not 1" in refused.stderr
 
 
+def test_unknown_emotion_thresholds_fail_before_any_work() -> None:
+    """Through the Python API a misspelt operating point used to label at 0.5 for every emotion, silently."""
+    with pytest.raises(MtmmError, match=r"no 'F1' emotion thresholds \(it has: f1, wacc\)"):
+        Pipeline(emotion_thresholds="F1")
+
+
 def test_analyze_video_bad_input_is_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"\x00" * 100)
