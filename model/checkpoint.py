@@ -3,7 +3,6 @@ feature spec, label sets, thresholds, training provenance). Pickled files are re
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +18,6 @@ from .meta import CONFIG, FORMAT, FORMAT_VERSION, WEIGHTS, label_metric, read_me
 from .network import MTMMES, ModelConfig
 from .tasks import EMOTION_LABELS, SENTIMENT_LABELS
 from .train import predict
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -55,10 +52,7 @@ class Checkpoint:
         if emotion_thresholds is not None:
             self.emotion_label_metric = label_metric(self.thresholds, emotion_thresholds)
         if sarcasm_base_rate is not None:
-            rate = base_rate(sarcasm_base_rate)
-            if "sarcasm" not in self.config.tasks:
-                log.warning("the checkpoint has no sarcasm head: the sarcasm base rate is not used")
-            self.sarcasm_base_rate = {**self.sarcasm_base_rate, "reported": rate}
+            self.sarcasm_base_rate = {**self.sarcasm_base_rate, "reported": base_rate(sarcasm_base_rate)}
 
     @property
     def config(self) -> ModelConfig:

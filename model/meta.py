@@ -75,6 +75,8 @@ def _check_meta(meta: Any, folder: Path) -> None:
             or not all(isinstance(v, int | float) and 0 <= v <= 1 for v in values)
         ):
             raise MtmmError(f"thresholds '{name}' must be {len(EMOTIONS)} numbers in 0..1", where)
+    if thresholds:  # the labels' own choice must be thresholds it has (else emotions label at 0.5)
+        label_metric(thresholds, str(meta.get("emotion_label_metric", "f1")), where)
     rates = meta.get("sarcasm_base_rate", {})
     if not isinstance(rates, dict) or not all(
         key in ("trained", "reported") and isinstance(v, int | float) and not isinstance(v, bool) and 0 < v < 1
@@ -83,9 +85,9 @@ def _check_meta(meta: Any, folder: Path) -> None:
         raise MtmmError("'sarcasm_base_rate' must give 'trained' and 'reported' as shares between 0 and 1", where)
 
 
-def label_metric(thresholds: dict[str, Any], metric: str) -> str:
+def label_metric(thresholds: dict[str, Any], metric: str, where: str | Path | None = None) -> str:
     """`metric` ("f1", "wacc") checked against the emotion thresholds a checkpoint carries."""
     if f"emotion_{metric}" not in thresholds:
         known = ", ".join(k.removeprefix("emotion_") for k in thresholds) or "none"
-        raise MtmmError(f"the checkpoint has no '{metric}' emotion thresholds (it has: {known})")
+        raise MtmmError(f"the checkpoint has no '{metric}' emotion thresholds (it has: {known})", where)
     return metric

@@ -241,7 +241,17 @@ def _thresholds_on(extra: dict[str, Any]) -> dict[str, str]:
     chosen = extra.get("emotion_thresholds_on", {})
     if not isinstance(chosen, dict) or not set(chosen) <= set(METRICS):
         raise MtmmError(f"emotion_thresholds_on must map {' or '.join(METRICS)} to a dataset name, not {chosen!r}")
-    return {metric: str(name) for metric, name in chosen.items()}
+    names = list(extra.get("datasets", DEFAULT_DATASETS))
+    for name in chosen.values():
+        if name not in names:
+            raise MtmmError(f"emotion_thresholds_on: '{name}' is not a dataset of this recipe ({', '.join(names)})")
+    return dict(chosen)
+
+
+def _check_label_metric(extra: dict[str, Any]) -> None:
+    metric = extra.get("emotion_label_metric", "f1")
+    if metric not in METRICS:
+        raise MtmmError(f"emotion_label_metric must be {' or '.join(METRICS)}, not {metric!r}")
 
 
 def thresholds_chosen_on(checkpoint: Checkpoint, datasets: Sequence[DatasetSplit], sources: dict[str, str]) -> None:
@@ -249,7 +259,7 @@ def thresholds_chosen_on(checkpoint: Checkpoint, datasets: Sequence[DatasetSplit
     by_name = {d.name: d for d in datasets}
     for metric, name in sources.items():
         if name not in by_name or "emotion" not in by_name[name].tasks():
-            raise MtmmError(f"emotion_thresholds_on: '{name}' is not a dataset of this recipe with emotion labels")
+            raise MtmmError(f"emotion_thresholds_on: '{name}' is not a dataset with emotion labels here")
         videos = by_name[name].val.videos
         truth, scores = gather(videos, checkpoint.predict(videos), "emotion")
         checkpoint.thresholds[f"emotion_{metric}"] = choose_thresholds((truth >= 0.5).astype(int), scores, metric)
@@ -268,7 +278,11 @@ def run_default_recipe(
     # the recipe's sarcasm base rate and threshold sources, checked before hours of training
     reported = base_rate(extra["sarcasm_base_rate"]) if "sarcasm_base_rate" in extra else None
     thresholds_on = _thresholds_on(extra)
+    _check_label_metric(extra)
     datasets = load_datasets(Path(data_root), extra, extract=extract, modalities=recipe.train.modalities)
+    for name in thresholds_on.values():  # after loading (the labels are known), before training
+        if not any(d.name == name and "emotion" in d.tasks() for d in datasets):
+            raise MtmmError(f"emotion_thresholds_on: '{name}' has no emotion labels")
     for dataset in datasets:
         factor = float(extra.get("dataset_weights", {}).get(dataset.name, 1.0))
         weighted(dataset.train, factor)

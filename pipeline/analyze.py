@@ -58,6 +58,25 @@ def extraction_config_for(feature_spec: dict[str, dict], user: ExtractionConfig)
     return replace(user, **settings)
 
 
+def check_label_options(
+    checkpoint_dir: Path, emotion_thresholds: str | None, sarcasm_base_rate: float | None
+) -> tuple[dict[str, Any], float | None]:
+    """The checkpoint's checked config.json and the label options checked against it, before any
+    work: the thresholds must be ones it carries, the rate a share strictly between 0 and 1
+    (returned as a float). A rate for a checkpoint without a sarcasm head is a warning."""
+    from mtmm_es.model.labels import base_rate
+    from mtmm_es.model.meta import label_metric, read_meta
+
+    meta = read_meta(checkpoint_dir)
+    if emotion_thresholds is not None:
+        label_metric(meta.get("thresholds", {}), emotion_thresholds, checkpoint_dir)
+    if sarcasm_base_rate is None:
+        return meta, None
+    if "sarcasm" not in meta["model"].get("tasks", ()):
+        log.warning("%s has no sarcasm head: the sarcasm base rate is not used", quoted(checkpoint_dir))
+    return meta, base_rate(sarcasm_base_rate)
+
+
 def _load_checkpoint(path: Path, emotion_thresholds: str | None, sarcasm_base_rate: float | None) -> Checkpoint:
     from mtmm_es.model.checkpoint import load_checkpoint
 
@@ -91,17 +110,11 @@ class Pipeline:
         assumes (default: the checkpoint's; 0.1 for the shipped model). The checkpoint's config.json
         is checked here; its weights (and torch) load in the background while the first file's
         features are extracted."""
-        from mtmm_es.model.labels import base_rate
-        from mtmm_es.model.meta import label_metric, read_meta
-
-        rate = None if sarcasm_base_rate is None else base_rate(sarcasm_base_rate)
+        self.checkpoint_path = Path(checkpoint) if checkpoint else default_checkpoint_dir()
+        meta, rate = check_label_options(self.checkpoint_path, emotion_thresholds, sarcasm_base_rate)
         self.spec = AnalyzerSpec(
             extraction or ExtractionConfig(), str(checkpoint) if checkpoint else None, emotion_thresholds, rate
         )
-        self.checkpoint_path = Path(checkpoint) if checkpoint else default_checkpoint_dir()
-        meta = read_meta(self.checkpoint_path)
-        if emotion_thresholds is not None:
-            label_metric(meta.get("thresholds", {}), emotion_thresholds)  # a bad choice fails here, not mid-run
         self.extraction_config = extraction_config_for(meta["feature_spec"], self.spec.extraction)
         self._loading = in_background(
             _load_checkpoint, self.checkpoint_path, emotion_thresholds, rate, thread_name="mtmm-checkpoint"

@@ -26,10 +26,9 @@ from tqdm import tqdm
 from mtmm_es.core.errors import MtmmError, printable, quoted
 from mtmm_es.core.files import atomic_write_bytes, atomic_write_json, atomic_write_text, file_sha256
 from mtmm_es.core.labels import SCHEMA_VERSION
-from mtmm_es.model.labels import base_rate
 from mtmm_es.model.meta import CONFIG, WEIGHTS
 
-from .analyze import AnalyzerSpec, analyzer_for
+from .analyze import AnalyzerSpec, analyzer_for, check_label_options, default_checkpoint_dir
 from .cache import cache_key
 from .config import ExtractionConfig
 from .destinations import check_output_folder, folder_outputs, report_path
@@ -249,7 +248,9 @@ def run_batch(
 ) -> RunSummary:
     """Analyse every media file of `input_dir` into `out_dir`; see the module docstring."""
     input_dir, out_dir = Path(input_dir), Path(out_dir)
-    sarcasm_base_rate = None if sarcasm_base_rate is None else base_rate(sarcasm_base_rate)
+    _, sarcasm_base_rate = check_label_options(
+        Path(checkpoint) if checkpoint else default_checkpoint_dir(), emotion_thresholds, sarcasm_base_rate
+    )
     if not input_dir.is_dir():
         raise MtmmError("input folder not found", input_dir)
     check_output_folder(out_dir)

@@ -139,8 +139,20 @@ def _train_multi(recipe, data_dir: str | Path, out: str | Path, verbose: bool) -
     return report
 
 
-def _checked(checkpoint_dir: str | Path, dataset: str, data_dir: str | Path, split: str):
+def _checked(
+    checkpoint_dir: str | Path,
+    dataset: str,
+    data_dir: str | Path,
+    split: str,
+    emotion_thresholds: str | None = None,
+    sarcasm_base_rate: float | None = None,
+):
+    """The checkpoint, labelling as asked (options checked before the data load), and the split."""
+    from mtmm_es.pipeline.analyze import check_label_options
+
+    check_label_options(Path(checkpoint_dir), emotion_thresholds, sarcasm_base_rate)
     checkpoint = load_checkpoint(checkpoint_dir)
+    checkpoint.relabel(emotion_thresholds, sarcasm_base_rate)
     corpus = _load(dataset, data_dir, split)
     check_spec(checkpoint.feature_spec, corpus.spec, f"{dataset} {split}")
     return checkpoint, corpus
@@ -174,12 +186,14 @@ def predict_transcripts(
     (file = video_id, index = segment_id); a checkpoint that also uses acoustic or visual features
     sees them as absent. emotion_thresholds and sarcasm_base_rate as for `Pipeline`."""
     from mtmm_es.extractors.text import GloveTextExtractor
-    from mtmm_es.pipeline.analyze import default_checkpoint_dir, extraction_config_for
+    from mtmm_es.pipeline.analyze import check_label_options, default_checkpoint_dir, extraction_config_for
     from mtmm_es.pipeline.config import ExtractionConfig
     from mtmm_es.pipeline.destinations import check_file_output
 
     check_file_output(out, [transcripts])
-    checkpoint = load_checkpoint(checkpoint_dir or default_checkpoint_dir())
+    checkpoint_dir = Path(checkpoint_dir or default_checkpoint_dir())
+    check_label_options(checkpoint_dir, emotion_thresholds, sarcasm_base_rate)
+    checkpoint = load_checkpoint(checkpoint_dir)
     checkpoint.relabel(emotion_thresholds, sarcasm_base_rate)
     if "text" not in checkpoint.feature_spec:
         raise MtmmError("transcripts carry text only; this checkpoint does not use text", checkpoint_dir)
@@ -203,8 +217,7 @@ def predict_to_csv(
     from mtmm_es.pipeline.destinations import check_file_output
 
     check_file_output(out, [])
-    checkpoint, corpus = _checked(checkpoint_dir, dataset, data_dir, split)
-    checkpoint.relabel(emotion_thresholds, sarcasm_base_rate)
+    checkpoint, corpus = _checked(checkpoint_dir, dataset, data_dir, split, emotion_thresholds, sarcasm_base_rate)
     rows = corpus_predictions(checkpoint, corpus)
     _write_rows(rows, out)
     return len(rows)

@@ -19,7 +19,7 @@ import pytest
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.core.labels import CSV_COLUMNS
 from mtmm_es.pipeline import ExtractionConfig
-from mtmm_es.pipeline.analyze import Pipeline, schema
+from mtmm_es.pipeline.analyze import Pipeline, default_checkpoint_dir, schema
 from mtmm_es.pipeline.batch import BatchOptions, find_inputs, run_batch
 from mtmm_es.pipeline.destinations import folder_outputs, safe_relative
 from mtmm_es.pipeline.formats import render
@@ -70,6 +70,25 @@ def test_a_folder_run_labels_at_the_given_sarcasm_base_rate(
     extraction = ExtractionConfig(cache_dir=str(cache_dir))
     run_batch(videos, tmp_path / "out", BatchOptions(workers=1), extraction, progress=False, sarcasm_base_rate=0.3)
     assert json.loads((tmp_path / "out" / "talk.mp4.json").read_text())["model"]["sarcasm_base_rate"] == 0.3
+
+
+def test_thresholds_a_checkpoint_lacks_are_refused_before_a_folder_run(tmp_path: Path, fixture_video: Path) -> None:
+    """Each worker used to fail every file with the same cause, after the output folder was made."""
+    checkpoint = tmp_path / "f1-only"
+    shutil.copytree(default_checkpoint_dir(), checkpoint)
+    config = json.loads((checkpoint / "config.json").read_text())
+    del config["thresholds"]["emotion_wacc"]
+    (checkpoint / "config.json").write_text(json.dumps(config))
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copy(fixture_video, videos / "talk.mp4")
+    message = f"{checkpoint}: the checkpoint has no 'wacc' emotion thresholds (it has: f1)"
+    with pytest.raises(MtmmError) as error:
+        run_batch(videos, tmp_path / "out", checkpoint=str(checkpoint), emotion_thresholds="wacc", progress=False)
+    assert str(error.value) == message and not (tmp_path / "out").exists()
+    args = ("--checkpoint", str(checkpoint), "--emotion-thresholds", "wacc")
+    result = cli(str(videos), "--out", str(tmp_path / "out"), *args)
+    assert result.returncode == 2 and result.stderr == f"error: {message}\n"
 
 
 def test_inputs_are_found_and_named_safely(folder: Path) -> None:

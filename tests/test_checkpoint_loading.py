@@ -60,6 +60,8 @@ def test_the_shipped_checkpoint_loads(checkpoint: Path) -> None:
             {"sarcasm_base_rate": "0.1"},
             "'sarcasm_base_rate' must give 'trained' and 'reported' as shares between 0 and 1",
         ),
+        # its labels would fall back to 0.5 for every emotion, silently
+        ({"emotion_label_metric": "WAcc"}, "the checkpoint has no 'WAcc' emotion thresholds (it has: f1, wacc)"),
     ],
 )
 def test_inconsistent_configs_are_one_line(checkpoint: Path, changes: dict, cause: str) -> None:

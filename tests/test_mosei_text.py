@@ -60,3 +60,7 @@ def test_the_shipped_wacc_labels_are_chosen_on_mosei_validation(tmp_path):
     shipped = load_checkpoint(default_checkpoint_dir()).thresholds["emotion_wacc"]
     assert choose_thresholds(truth, scores, "wacc") == shipped
     assert np.mean([weighted_accuracy(truth[:, k], labelled[:, k]) for k in range(6)]) >= 0.635
+    predict_transcripts(transcripts, tmp_path / "f1.csv")
+    with (tmp_path / "f1.csv").open() as b:
+        precise = np.array([[e in r["emotions"].split(";") for e in EMOTIONS] for r in csv.DictReader(b)], int)
+    assert np.mean([weighted_accuracy(truth[:, k], precise[:, k]) for k in range(6)]) < 0.6

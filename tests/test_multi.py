@@ -159,7 +159,7 @@ def test_a_recipe_chooses_a_metric_s_thresholds_on_one_dataset():
     assert checkpoint.thresholds["emotion_wacc"] == choose_thresholds((truth >= 0.5).astype(int), scores, "wacc")
     assert checkpoint.thresholds["emotion_wacc"] != pooled["emotion_wacc"]
     assert checkpoint.thresholds["emotion_f1"] == pooled["emotion_f1"]
-    with pytest.raises(MtmmError, match="'house' is not a dataset of this recipe with emotion labels"):
+    with pytest.raises(MtmmError, match="'house' is not a dataset with emotion labels here"):
         thresholds_chosen_on(checkpoint, [loud, calm], {"wacc": "house"})
 
 
@@ -167,6 +167,11 @@ def test_a_recipe_threshold_source_is_checked_before_any_training(tmp_path):
     from mtmm_es.model.multi import run_default_recipe
     from mtmm_es.model.recipes import Recipe
 
-    recipe = Recipe("r", "multi", TrainConfig(), extra={"emotion_thresholds_on": {"accuracy": "mosei"}})
-    with pytest.raises(MtmmError, match="emotion_thresholds_on must map f1 or wacc"):
-        run_default_recipe(recipe, tmp_path)
+    for extra, message in (
+        ({"emotion_thresholds_on": {"accuracy": "mosei"}}, "emotion_thresholds_on must map f1 or wacc"),
+        ({"emotion_thresholds_on": {"wacc": "mosi"}}, "'mosi' is not a dataset of this recipe"),
+        ({"datasets": ["mosei"], "emotion_thresholds_on": {"wacc": "speech"}}, "'speech' is not a dataset of"),
+        ({"emotion_label_metric": "WAcc"}, "emotion_label_metric must be f1 or wacc, not 'WAcc'"),
+    ):
+        with pytest.raises(MtmmError, match=message):
+            run_default_recipe(Recipe("r", "multi", TrainConfig(), extra=extra), tmp_path)  # no data there
