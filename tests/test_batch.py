@@ -142,7 +142,10 @@ def test_kill_minus_nine_loses_nothing_already_written(tmp_path: Path, fixture_v
     assert 1 <= len(written) < 4
     for path in written:
         jsonschema.validate(json.loads(path.read_text()), schema())  # complete documents only
-    assert not list(out.glob(".*.tmp"))
+    # kill -9 can land inside an atomic write (the run summary is rewritten right after each record):
+    # a hidden temporary file may remain, never taken for an output
+    leftovers = [p.name for p in out.glob(".*.tmp")]
+    assert all(name.startswith(".mtmm-summary.json.") for name in leftovers), leftovers
     resumed = cli(str(root), "--out", str(out), "--workers", "1", "--cache-dir", str(cache_dir))
     assert f"{4 - len(written)} processed, {len(written)} skipped, 0 failed" in resumed.stdout
 
