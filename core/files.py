@@ -6,7 +6,9 @@ import hashlib
 import io
 import json
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ def _read_umask() -> int:
 
 
 _UMASK = _read_umask()
+_TEMP_NAME = re.compile(r"\..+\.[A-Za-z0-9_]{8}\.tmp")  # mkstemp(prefix=".NAME.", suffix=".tmp")
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -50,6 +53,18 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         if isinstance(error, OSError):  # a full disk, a quota, a vanished folder: name the file
             raise MtmmError(f"cannot write ({error.strerror or error})", path) from error
         raise
+
+
+def remove_stale_temporaries(folder: str | Path, older_than_s: float = 3600.0) -> int:
+    """Delete the temporary files `atomic_write_bytes` left under `folder` when its process was
+    killed (kill -9 between writing and renaming), once they are `older_than_s` old: a live write
+    of another run into the same folder lasts seconds. Returns how many were removed."""
+    removed, cutoff = 0, time.time() - older_than_s
+    for temp in Path(folder).rglob(".*.tmp"):
+        if _TEMP_NAME.fullmatch(temp.name) and temp.is_file() and temp.stat().st_mtime < cutoff:
+            temp.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

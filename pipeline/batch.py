@@ -4,7 +4,8 @@ isolation, parallel workers (processes, or Ray tasks), progress, and a run summa
 Every output is written atomically (temp file + rename), then a sidecar OUTDIR/.mtmm/<output>.record
 (JSON) recording the input's SHA-256, the configuration and the size and SHA-256 of every file written;
 a later run skips an input whose sidecar matches and whose outputs are intact on disk, so an
-interrupted run (Ctrl-C, kill -9) resumes where it stopped. With --format csv, OUTDIR/mtmm-labels.csv
+interrupted run (Ctrl-C, kill -9) resumes where it stopped, and removes the temporary files a
+killed run left (once an hour old: another run may be writing into the same folder). With --format csv, OUTDIR/mtmm-labels.csv
 gathers every input's rows.
 """
 
@@ -24,7 +25,13 @@ from typing import Any
 from tqdm import tqdm
 
 from mtmm_es.core.errors import MtmmError, printable, quoted
-from mtmm_es.core.files import atomic_write_bytes, atomic_write_json, atomic_write_text, file_sha256
+from mtmm_es.core.files import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    file_sha256,
+    remove_stale_temporaries,
+)
 from mtmm_es.core.labels import SCHEMA_VERSION
 from mtmm_es.model.meta import CONFIG, WEIGHTS
 
@@ -263,6 +270,8 @@ def run_batch(
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise MtmmError(f"cannot create the output folder ({error.strerror})", out_dir) from error
+    if removed := remove_stale_temporaries(out_dir):
+        log.info("%s: removed %d temporary file(s) a killed run left", quoted(out_dir), removed)
     extraction = extraction or ExtractionConfig()
     analyzer = AnalyzerSpec(extraction, checkpoint, emotion_thresholds, sarcasm_base_rate)
     fingerprint = run_fingerprint(
