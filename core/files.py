@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import io
 import json
@@ -9,6 +10,7 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,6 @@ def _read_umask() -> int:
 
 
 _UMASK = _read_umask()
-_TEMP_NAME = re.compile(r"\..+\.[A-Za-z0-9_]{8}\.tmp")  # mkstemp(prefix=".NAME.", suffix=".tmp")
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -55,15 +56,18 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
-def remove_stale_temporaries(folder: str | Path, older_than_s: float = 3600.0) -> int:
-    """Delete the temporary files `atomic_write_bytes` left under `folder` when its process was
-    killed (kill -9 between writing and renaming), once they are `older_than_s` old: a live write
-    of another run into the same folder lasts seconds. Returns how many were removed."""
+def remove_stale_temporaries(targets: Iterable[str | Path], older_than_s: float = 3600.0) -> int:
+    """Delete the temporary files `atomic_write_bytes` left beside `targets` when its process was
+    killed between writing and renaming, once they are `older_than_s` old (a live write of another
+    run into the same folder lasts seconds). Only `.NAME.XXXXXXXX.tmp` beside NAME is touched.
+    Returns how many were removed."""
     removed, cutoff = 0, time.time() - older_than_s
-    for temp in Path(folder).rglob(".*.tmp"):
-        if _TEMP_NAME.fullmatch(temp.name) and temp.is_file() and temp.stat().st_mtime < cutoff:
-            temp.unlink(missing_ok=True)
-            removed += 1
+    for target in map(Path, targets):
+        pattern = re.compile(rf"\.{re.escape(target.name)}\.[A-Za-z0-9_]{{8}}\.tmp")
+        for temp in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+            if pattern.fullmatch(temp.name) and temp.is_file() and temp.stat().st_mtime < cutoff:
+                temp.unlink(missing_ok=True)
+                removed += 1
     return removed
 
 

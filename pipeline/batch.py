@@ -270,8 +270,6 @@ def run_batch(
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise MtmmError(f"cannot create the output folder ({error.strerror})", out_dir) from error
-    if removed := remove_stale_temporaries(out_dir):
-        log.info("%s: removed %d temporary file(s) a killed run left", quoted(out_dir), removed)
     extraction = extraction or ExtractionConfig()
     analyzer = AnalyzerSpec(extraction, checkpoint, emotion_thresholds, sarcasm_base_rate)
     fingerprint = run_fingerprint(
@@ -280,6 +278,14 @@ def run_batch(
     summary = RunSummary(printable(input_dir), printable(out_dir))
     jobs = []
     outputs = folder_outputs(inputs, input_dir, out_dir, options.format)
+    ours = [
+        out_dir / SUMMARY,
+        out_dir / COMBINED_CSV,
+        *outputs.values(),
+        *(_sidecar(o, out_dir) for o in outputs.values()),
+    ]
+    if removed := remove_stale_temporaries(ours):
+        log.info("%s: removed %d temporary file(s) a killed run left", quoted(out_dir), removed)
     labelled: dict[str, Path] = {}  # relative input -> its labels file, for the combined CSV
     for path in inputs:
         relative, output = printable(path.relative_to(input_dir)), outputs[path]

@@ -146,16 +146,18 @@ def test_kill_minus_nine_loses_nothing_already_written(tmp_path: Path, fixture_v
     # a hidden temporary file may remain, never taken for an output
     leftovers = [p.name for p in out.glob(".*.tmp")]
     assert all(name.startswith(".mtmm-summary.json.") for name in leftovers), leftovers
-    # the next run removes such leftovers once they are old, never a live write of another run
-    stale, live = sidecars / ".clip9.mp4.json.record.k1ll3d_x.tmp", out / ".clip8.mp4.json.wr1t1ng_.tmp"
-    for temp in (stale, live):
+    # the next run removes such leftovers once they are old; never a live write of another run,
+    # nor a file it did not write
+    stale = sidecars / ".clip3.mp4.json.record.k1ll3d_x.tmp"
+    live, foreign = out / ".clip3.mp4.json.wr1t1ng_.tmp", out / ".notes.txt.abcdefgh.tmp"
+    for temp in (stale, live, foreign):
         temp.write_text("{")
     hour_ago = time.time() - 3700
-    for temp in [stale, *out.glob(".mtmm-summary.json.*.tmp")]:
+    for temp in [stale, foreign, *out.glob(".mtmm-summary.json.*.tmp")]:
         os.utime(temp, (hour_ago, hour_ago))
     resumed = cli(str(root), "--out", str(out), "--workers", "1", "--cache-dir", str(cache_dir))
     assert f"{4 - len(written)} processed, {len(written)} skipped, 0 failed" in resumed.stdout
-    assert [p.name for p in out.rglob(".*.tmp")] == [live.name]
+    assert sorted(p.name for p in out.rglob(".*.tmp")) == sorted([live.name, foreign.name])
 
 
 def test_an_output_folder_that_cannot_be_created_is_one_clear_error(folder: Path, tmp_path: Path) -> None:
