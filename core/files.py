@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import io
 import json
@@ -31,6 +30,7 @@ def _read_umask() -> int:
 
 
 _UMASK = _read_umask()
+_TEMP_NAME = re.compile(r"\.(?P<name>.+)\.[A-Za-z0-9_]{8}\.tmp")  # mkstemp(prefix=".NAME.", suffix=".tmp")
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -59,13 +59,16 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 def remove_stale_temporaries(targets: Iterable[str | Path], older_than_s: float = 3600.0) -> int:
     """Delete the temporary files `atomic_write_bytes` left beside `targets` when its process was
     killed between writing and renaming, once they are `older_than_s` old (a live write of another
-    run into the same folder lasts seconds). Only `.NAME.XXXXXXXX.tmp` beside NAME is touched.
-    Returns how many were removed."""
-    removed, cutoff = 0, time.time() - older_than_s
+    run into the same folder lasts seconds). Only `.NAME.XXXXXXXX.tmp` beside NAME is touched; each
+    folder is listed once. Returns how many were removed."""
+    by_folder: dict[Path, set[str]] = {}
     for target in map(Path, targets):
-        pattern = re.compile(rf"\.{re.escape(target.name)}\.[A-Za-z0-9_]{{8}}\.tmp")
-        for temp in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
-            if pattern.fullmatch(temp.name) and temp.is_file() and temp.stat().st_mtime < cutoff:
+        by_folder.setdefault(target.parent, set()).add(target.name)
+    removed, cutoff = 0, time.time() - older_than_s
+    for folder, names in by_folder.items():
+        for temp in folder.glob(".*.tmp"):
+            match = _TEMP_NAME.fullmatch(temp.name)
+            if match and match["name"] in names and temp.is_file() and temp.stat().st_mtime < cutoff:
                 temp.unlink(missing_ok=True)
                 removed += 1
     return removed

@@ -254,13 +254,17 @@ def _check_label_metric(extra: dict[str, Any]) -> None:
         raise MtmmError(f"emotion_label_metric must be {' or '.join(METRICS)}, not {metric!r}")
 
 
+def _emotion_split(datasets: Sequence[DatasetSplit], name: str) -> DatasetSplit:
+    for dataset in datasets:
+        if dataset.name == name and "emotion" in dataset.tasks():
+            return dataset
+    raise MtmmError(f"emotion_thresholds_on: '{name}' is not a dataset with emotion labels here")
+
+
 def thresholds_chosen_on(checkpoint: Checkpoint, datasets: Sequence[DatasetSplit], sources: dict[str, str]) -> None:
     """Re-choose emotion thresholds per metric on one dataset's validation set ({metric: dataset name})."""
-    by_name = {d.name: d for d in datasets}
     for metric, name in sources.items():
-        if name not in by_name or "emotion" not in by_name[name].tasks():
-            raise MtmmError(f"emotion_thresholds_on: '{name}' is not a dataset with emotion labels here")
-        videos = by_name[name].val.videos
+        videos = _emotion_split(datasets, name).val.videos
         truth, scores = gather(videos, checkpoint.predict(videos), "emotion")
         checkpoint.thresholds[f"emotion_{metric}"] = choose_thresholds((truth >= 0.5).astype(int), scores, metric)
 
@@ -281,8 +285,7 @@ def run_default_recipe(
     _check_label_metric(extra)
     datasets = load_datasets(Path(data_root), extra, extract=extract, modalities=recipe.train.modalities)
     for name in thresholds_on.values():  # after loading (the labels are known), before training
-        if not any(d.name == name and "emotion" in d.tasks() for d in datasets):
-            raise MtmmError(f"emotion_thresholds_on: '{name}' has no emotion labels")
+        _emotion_split(datasets, name)
     for dataset in datasets:
         factor = float(extra.get("dataset_weights", {}).get(dataset.name, 1.0))
         weighted(dataset.train, factor)

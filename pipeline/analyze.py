@@ -77,6 +77,12 @@ def check_label_options(
     return meta, base_rate(sarcasm_base_rate)
 
 
+def load_for_labels(path: Path, emotion_thresholds: str | None, sarcasm_base_rate: float | None) -> Checkpoint:
+    """The checkpoint at `path`, labelling as asked (the options checked before the weights load)."""
+    check_label_options(path, emotion_thresholds, sarcasm_base_rate)
+    return _load_checkpoint(path, emotion_thresholds, sarcasm_base_rate)
+
+
 def _load_checkpoint(path: Path, emotion_thresholds: str | None, sarcasm_base_rate: float | None) -> Checkpoint:
     from mtmm_es.model.checkpoint import load_checkpoint
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.core.files import atomic_write_json
-from mtmm_es.model.checkpoint import load_checkpoint, save_checkpoint
+from mtmm_es.model.checkpoint import save_checkpoint
 from mtmm_es.model.corpora import load_corpus
 from mtmm_es.model.corpora.common import add_text_features
 from mtmm_es.model.corpora.transcripts import load_transcripts
@@ -148,11 +148,9 @@ def _checked(
     sarcasm_base_rate: float | None = None,
 ):
     """The checkpoint, labelling as asked (options checked before the data load), and the split."""
-    from mtmm_es.pipeline.analyze import check_label_options
+    from mtmm_es.pipeline.analyze import load_for_labels
 
-    check_label_options(Path(checkpoint_dir), emotion_thresholds, sarcasm_base_rate)
-    checkpoint = load_checkpoint(checkpoint_dir)
-    checkpoint.relabel(emotion_thresholds, sarcasm_base_rate)
+    checkpoint = load_for_labels(Path(checkpoint_dir), emotion_thresholds, sarcasm_base_rate)
     corpus = _load(dataset, data_dir, split)
     check_spec(checkpoint.feature_spec, corpus.spec, f"{dataset} {split}")
     return checkpoint, corpus
@@ -186,15 +184,13 @@ def predict_transcripts(
     (file = video_id, index = segment_id); a checkpoint that also uses acoustic or visual features
     sees them as absent. emotion_thresholds and sarcasm_base_rate as for `Pipeline`."""
     from mtmm_es.extractors.text import GloveTextExtractor
-    from mtmm_es.pipeline.analyze import check_label_options, default_checkpoint_dir, extraction_config_for
+    from mtmm_es.pipeline.analyze import default_checkpoint_dir, extraction_config_for, load_for_labels
     from mtmm_es.pipeline.config import ExtractionConfig
     from mtmm_es.pipeline.destinations import check_file_output
 
     check_file_output(out, [transcripts])
     checkpoint_dir = Path(checkpoint_dir or default_checkpoint_dir())
-    check_label_options(checkpoint_dir, emotion_thresholds, sarcasm_base_rate)
-    checkpoint = load_checkpoint(checkpoint_dir)
-    checkpoint.relabel(emotion_thresholds, sarcasm_base_rate)
+    checkpoint = load_for_labels(checkpoint_dir, emotion_thresholds, sarcasm_base_rate)
     if "text" not in checkpoint.feature_spec:
         raise MtmmError("transcripts carry text only; this checkpoint does not use text", checkpoint_dir)
     text_config = extraction_config_for(checkpoint.feature_spec, ExtractionConfig()).text
