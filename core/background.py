@@ -1,11 +1,15 @@
 """Slow loads started off the start-up path: one worker thread per load, its result (or its error)
-collected from the Future when first needed."""
+collected from the Future when first needed; the deferred imports of those loads, one at a time."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
+
+_IMPORTING = threading.RLock()
 
 
 def in_background(function: Callable[..., Any], *args: Any, thread_name: str = "mtmm-load") -> Future:
@@ -14,3 +18,17 @@ def in_background(function: Callable[..., Any], *args: Any, thread_name: str = "
     future = loader.submit(function, *args)
     loader.shutdown(wait=False)  # the thread ends with the load; nothing else is ever submitted
     return future
+
+
+@contextmanager
+def deferred_import() -> Iterator[None]:
+    """Hold this around every import of a third-party package made after start-up (in a function,
+    never at module level): such imports then run one thread at a time.
+
+    Python locks each module, not the whole import: while one thread runs torch's `__init__`,
+    another importing a torch submodule directly can interleave with it, and Python breaks the
+    cycle by failing one import half way. The next `import torch` then initialises torch a second
+    time, which aborts the process ("GradBucket ... already defined"). The same interleaving fails
+    imports of faster_whisper, mediapipe and the like with a deadlock error."""
+    with _IMPORTING:
+        yield

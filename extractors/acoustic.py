@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from mtmm_es.core.background import in_background
+from mtmm_es.core.background import deferred_import, in_background
 from mtmm_es.core.errors import MtmmError
 
 from . import dsp
@@ -136,7 +136,8 @@ def _pitch(y: np.ndarray, config: AcousticConfig) -> np.ndarray:
     if config.pitch == "yin":
         return dsp.yin(y, **options)
     if config.pitch == "pyin":
-        import librosa  # seconds of imports: only for this slower option
+        with deferred_import():
+            import librosa  # seconds of imports: only for this slower option
 
         f0, _, _ = librosa.pyin(y, fill_na=None, center=False, **options)
         return f0
@@ -230,7 +231,8 @@ class CovarepExtractor(FeatureExtractor):
 
 
 def _load_smile() -> Any:
-    import opensmile
+    with deferred_import():
+        import opensmile
 
     return opensmile.Smile(
         feature_set=opensmile.FeatureSet.eGeMAPSv02, feature_level=opensmile.FeatureLevel.Functionals

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mtmm_es.core.background import deferred_import
 from mtmm_es.core.errors import MtmmError
 
 from .base import SAMPLE_RATE, ExtractorInfo, Transcriber, Word
@@ -149,7 +150,8 @@ class FasterWhisperTranscriber(Transcriber):
     """
 
     def __init__(self, config: AsrConfig, model_path: Path | None = None, int8_name: str | None = None):
-        from faster_whisper import WhisperModel
+        with deferred_import():
+            from faster_whisper import WhisperModel
 
         self.config = config
         if model_path is None and not config.model:
@@ -236,7 +238,8 @@ class OpenAIWhisperTranscriber(Transcriber):
     """openai-whisper (PyTorch) for users who have its weights; checkpoints load with weights_only."""
 
     def __init__(self, config: AsrConfig):
-        import whisper
+        with deferred_import():
+            import whisper
 
         self.config = config
         name = config.model or "tiny.en"

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from mtmm_es.core.background import in_background
+from mtmm_es.core.background import deferred_import, in_background
 from mtmm_es.core.errors import MtmmError
 
 from .asr import (
@@ -134,7 +134,8 @@ def first_speech(audio: np.ndarray, vad: bool, seconds: float = LID_SECONDS, blo
     limit = int(seconds * SAMPLE_RATE)
     if not vad:
         return np.asarray(audio[:limit], dtype=np.float32)
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
+    with deferred_import():
+        from faster_whisper.vad import VadOptions, get_speech_timestamps
 
     pieces: list[np.ndarray] = []
     found, block = 0, int(block_s * SAMPLE_RATE)

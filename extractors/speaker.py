@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mtmm_es.core.background import deferred_import
 from mtmm_es.core.errors import MtmmError
 
 from . import dsp
@@ -85,7 +86,8 @@ class SpeakerEncoder:
     """GE2E voice encoder: audio spans in, unit-norm 256-d embeddings of 1.6 s partials out."""
 
     def __init__(self, config: SpeakerEncoderConfig = SpeakerEncoderConfig()):
-        import torch
+        with deferred_import():
+            import torch
 
         self.config = config
         self.path = Path(config.weights).expanduser() if config.weights else bundled_weights()

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mtmm_es.core.background import deferred_import
 from mtmm_es.core.errors import MtmmError
 
 from .base import ExtractorInfo, FeatureExtractor, MediaSource, ModalityFeatures, Utterance
@@ -105,7 +106,8 @@ class WordVectors:
 
 
 def _bundled_vectors() -> WordVectors:
-    import pyarrow.parquet as pq  # ParquetFile reads without pyarrow.dataset (and pandas)
+    with deferred_import():
+        import pyarrow.parquet as pq  # ParquetFile reads without pyarrow.dataset (and pandas)
 
     root = _bundled_root()
     keys = pq.ParquetFile(root / "glove_6B_index.parquet").read().column(0).to_pylist()
@@ -127,7 +129,8 @@ def load_vectors(vectors: str | None, allow_pickle: bool = False) -> KeyedVector
     """Word vectors from the bundled default or a user file; cached per process."""
     if vectors is None:
         return _bundled_vectors()
-    from gensim.models import KeyedVectors
+    with deferred_import():
+        from gensim.models import KeyedVectors
 
     path = Path(vectors).expanduser()
     if not path.is_file():

@@ -8,6 +8,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from mtmm_es.core.background import deferred_import
+
 from .base import SAMPLE_RATE, Utterance
 
 Region = tuple[float, float]
@@ -29,7 +31,8 @@ class VadConfig:
 def speech_regions(audio: np.ndarray, config: VadConfig = VadConfig()) -> list[Region]:
     """(start, end) seconds of each stretch of speech, in order, not overlapping (as `fit_windows`
     expects them)."""
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
+    with deferred_import():
+        from faster_whisper.vad import VadOptions, get_speech_timestamps
 
     options = VadOptions(
         threshold=config.threshold,

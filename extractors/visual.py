@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from mtmm_es.core.background import deferred_import
 from mtmm_es.core.errors import MtmmError
 
 from .base import (
@@ -342,7 +343,8 @@ def import_mediapipe():
         finder = _DeferUnused()
         sys.meta_path.insert(0, finder)
         try:
-            importlib.import_module("mediapipe")
+            with deferred_import():
+                importlib.import_module("mediapipe")
         finally:
             sys.meta_path.remove(finder)
     return sys.modules["mediapipe"]
@@ -374,7 +376,8 @@ class FaceExpressionExtractor(FeatureExtractor):
     def _landmarker(self):
         """A VIDEO-mode landmarker, warmed up on a blank frame at t=0 with its start-up logs hidden."""
         mp = import_mediapipe()
-        from mediapipe.tasks.python import BaseOptions, vision
+        with deferred_import():
+            from mediapipe.tasks.python import BaseOptions, vision
 
         options = vision.FaceLandmarkerOptions(
             base_options=BaseOptions(model_asset_path=str(self.model_path)),

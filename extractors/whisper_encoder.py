@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from mtmm_es.core.background import in_background
+from mtmm_es.core.background import deferred_import, in_background
 from mtmm_es.core.errors import MtmmError
 
 from .asr import bundled_whisper_model
@@ -35,7 +35,8 @@ STATE_DIM = 384  # tiny.en's width
 
 
 def _load_model() -> Any:
-    from faster_whisper import WhisperModel
+    with deferred_import():
+        from faster_whisper import WhisperModel
 
     source = bundled_whisper_model()
     try:

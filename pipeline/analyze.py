@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mtmm_es.core.background import in_background
+from mtmm_es.core.background import deferred_import, in_background
 from mtmm_es.core.errors import MtmmError, printable, quoted
 from mtmm_es.core.labels import Face, ModelInfo, Source, UtteranceResult, VideoResult, rounded
 from mtmm_es.extractors.acoustic import AcousticConfig
@@ -84,7 +84,8 @@ def load_for_labels(path: Path, emotion_thresholds: str | None, sarcasm_base_rat
 
 
 def _load_checkpoint(path: Path, emotion_thresholds: str | None, sarcasm_base_rate: float | None) -> Checkpoint:
-    from mtmm_es.model.checkpoint import load_checkpoint
+    with deferred_import():
+        from mtmm_es.model.checkpoint import load_checkpoint
 
     checkpoint = load_checkpoint(path)
     checkpoint.relabel(emotion_thresholds, sarcasm_base_rate)
@@ -150,11 +151,12 @@ class Pipeline:
         """Extract, check the features against the checkpoint's spec, predict, label."""
         log.info("%s: extracting features", quoted(path))
         extraction = self.features.extract(path)
-        from mtmm_es.model.data import check_spec  # after extraction: torch may still be loading
+        checkpoint = self.checkpoint  # the model's modules (and torch) are imported once it has loaded
+        from mtmm_es.model.data import check_spec
 
         log.info("%s: %d utterances, labelling them", quoted(path), len(extraction.utterances))
         spec = extraction.spec()
-        check_spec(self.checkpoint.feature_spec, spec["modalities"], str(path))
+        check_spec(checkpoint.feature_spec, spec["modalities"], str(path))
         predicted = self._predict(extraction)
         return self._result(extraction, spec, predicted)
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from mtmm_es.core.background import deferred_import
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.extractors.base import SAMPLE_RATE, Utterance
 from mtmm_es.extractors.speaker import SpeakerEncoder, SpeakerEncoderConfig
@@ -78,7 +79,8 @@ def cluster(embeddings: np.ndarray, config: DiarizationConfig) -> tuple[np.ndarr
     """Speaker index per row of unit `embeddings` [n, d], and the mean similarity between the two
     closest speakers' rows (with one speaker: between the two groups that were merged; None when
     the count was given or there is one row)."""
-    from scipy.cluster.hierarchy import cut_tree, linkage
+    with deferred_import():
+        from scipy.cluster.hierarchy import cut_tree, linkage
 
     n = len(embeddings)
     if n <= 1 or config.speakers == 1:

@@ -88,3 +88,19 @@ def test_a_background_load_runs_in_its_named_thread_and_keeps_its_error_for_the_
     failed = in_background(int, "not a number")
     with pytest.raises(ValueError, match="invalid literal"):
         failed.result()  # raised where the result is needed, not in the thread
+
+
+def test_the_loads_that_import_torch_take_their_turn():
+    """CI once aborted ("GradBucket ... already defined"): torch had been initialised twice, after
+    imports of it in two threads at once (the checkpoint's background load; the speaker encoder and
+    the model's modules on the main thread) failed one of them half way. The loads now import
+    inside `deferred_import`, so none starts while another thread holds it."""
+    out = fresh(
+        "import sys, threading, time; from mtmm_es.core.background import deferred_import; "
+        "from mtmm_es.extractors.speaker import SpeakerEncoder; from mtmm_es.pipeline.analyze import Pipeline\n"
+        "with deferred_import():\n"
+        "    pipeline = Pipeline(); encoder = threading.Thread(target=SpeakerEncoder); encoder.start()\n"
+        "    time.sleep(1.0); print('torch' in sys.modules, encoder.is_alive())\n"
+        "encoder.join(); print(type(pipeline.checkpoint).__name__, 'torch' in sys.modules)"
+    )
+    assert out.splitlines() == ["False True", "Checkpoint True"]
