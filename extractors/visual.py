@@ -339,14 +339,14 @@ class _DeferUnused(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 def import_mediapipe():
     """`import mediapipe`, without loading its drawing helpers and audio tasks until they are used."""
-    if "mediapipe" not in sys.modules:
-        finder = _DeferUnused()
-        sys.meta_path.insert(0, finder)
-        try:
-            with deferred_import():
+    with deferred_import():
+        if "mediapipe" not in sys.modules:
+            finder = _DeferUnused()
+            sys.meta_path.insert(0, finder)
+            try:
                 importlib.import_module("mediapipe")
-        finally:
-            sys.meta_path.remove(finder)
+            finally:
+                sys.meta_path.remove(finder)
     return sys.modules["mediapipe"]
 
 
