@@ -22,8 +22,9 @@ def in_background(function: Callable[..., Any], *args: Any, thread_name: str = "
 
 @contextmanager
 def deferred_import() -> Iterator[None]:
-    """Hold this around every import of a third-party package made after start-up (in a function,
-    never at module level): such imports then run one thread at a time.
+    """Hold this around the deferred imports (in a function, never at module level) of the large
+    packages that background loads and pipeline stages use (torch, faster_whisper, mediapipe,
+    openSMILE, scipy, gensim, ...): they then run one thread at a time.
 
     Python locks each module, not the whole import: while one thread runs torch's `__init__`,
     another importing a torch submodule directly can interleave with it, and Python breaks the
