@@ -11,7 +11,9 @@ figures (an ensemble of the recipe's members; each STL baseline is one network).
 Per dataset: sentiment accuracy and AUC (MOSEI valid, MUStARD++ val), emotion mean WAcc (thresholds
 chosen on that validation set, as the seed paper reports; `_labels`: of the labels at the
 checkpoint's WAcc thresholds, as `--emotion-thresholds wacc` writes them) and macro-F1 (the
-checkpoint's own label thresholds), speech-emotion UAR on held-out speakers (their clips in pseudo-videos, and each clip
+checkpoint's own label thresholds), the labels at each operating point (`_f1`, `_wacc`, the label
+rules applied): their macro-F1 and, per utterance, their example-based F1 and whether the top label
+is among the gold emotions ("none" when there are none), speech-emotion UAR on held-out speakers (their clips in pseudo-videos, and each clip
 alone: `_one_clip`), sarcasm accuracy and AUC (of P as trained), and over every utterance the
 mean P(sarcasm) and the share at 0.5 or more, as trained and as the labels state it (at the
 checkpoint's base rate). The last line is JSON.
@@ -73,6 +75,9 @@ def dataset_metrics(checkpoint, dataset, modality: str | None) -> dict[str, floa
         out["emotion_macro_f1"] = float(f1_score(truth[:, :6] >= 0.5, labelled, average="macro", zero_division=0))
         if "emotion_wacc" in checkpoint.thresholds:
             out["emotion_mean_wacc_labels"] = _labels_wacc(truth, pred, checkpoint.thresholds["emotion_wacc"])
+        if modality is None:
+            for metric, chosen in checkpoint.thresholds.items():
+                out |= _labels_at(truth, pred, chosen, metric.removeprefix("emotion_"))
     if dataset.name == "speech":
         out |= _speech_uar(checkpoint, videos, predictions)
     if modality is None and "sarcasm" in checkpoint.config.tasks:
@@ -86,6 +91,24 @@ def _labels_wacc(truth: np.ndarray, pred: np.ndarray, thresholds: list[float]) -
     labels = [set(emotion_labels(scores, thresholds)) for scores in pred]
     labelled = np.array([[name in row for name in EMOTIONS] for row in labels], int)
     return float(np.nanmean([weighted_accuracy((truth[:, k] >= 0.5).astype(int), labelled[:, k]) for k in range(6)]))
+
+
+def _labels_at(truth: np.ndarray, pred: np.ndarray, thresholds: list[float], metric: str) -> dict[str, float]:
+    """The labels users read at one operating point (the label rules applied): their macro-F1 over
+    the six emotions; per utterance, the example-based F1 between its labels and its gold emotions
+    ("none" when it has none), and the share whose first label (the top emotion) is among them."""
+    gold_rows, label_rows = truth[:, :6] >= 0.5, [emotion_labels(scores, thresholds) for scores in pred]
+    labelled = np.array([[name in labels for name in EMOTIONS] for labels in label_rows])
+    f1s, tops = [], []
+    for gold_row, labels in zip(gold_rows, label_rows):
+        gold = {name for name, present in zip(EMOTIONS, gold_row) if present} or {"none"}
+        f1s.append(2 * len(gold & set(labels)) / (len(gold) + len(set(labels))))
+        tops.append(labels[0] in gold)
+    return {
+        f"emotion_macro_f1_labels_{metric}": float(f1_score(gold_rows, labelled, average="macro", zero_division=0)),
+        f"emotion_example_f1_{metric}": float(np.mean(f1s)),
+        f"emotion_top_label_{metric}": float(np.mean(tops)),
+    }
 
 
 def _stated(checkpoint, p: np.ndarray) -> np.ndarray:
