@@ -91,9 +91,10 @@ def test_a_background_load_runs_in_its_named_thread_and_keeps_its_error_for_the_
 
 
 def test_the_loads_that_import_torch_take_their_turn():
-    """CI once aborted ("GradBucket ... already defined"): torch had been initialised twice, after
-    imports of it in two threads at once (the checkpoint's background load; the speaker encoder and
-    the model's modules on the main thread) failed one of them half way. The loads now import
+    """CI once aborted ("GradBucket ... already defined"): torch had been initialised twice. That
+    happens when two threads import torch at once and Python fails one import half way (shown with
+    `import torch` and `import torch.nn.functional` in two threads); here the checkpoint's background
+    load, the speaker encoder and the model's modules on the main thread import it. They now import
     inside `deferred_import`, so none starts while another thread holds it."""
     out = fresh(
         "import sys, threading, time; from mtmm_es.core.background import deferred_import; "
