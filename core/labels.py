@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from .background import deferred_import
+
 SCHEMA = "mtmm-es/labels"
 SCHEMA_VERSION = "1.3"
 EMOTION_NAMES = ("anger", "disgust", "fear", "happy", "sad", "surprise", "none")
@@ -181,7 +183,8 @@ class VideoResult:
 
     def to_dataframe(self):
         """One row per utterance in the CSV layout (CSV_COLUMNS)."""
-        import pandas as pd
+        with deferred_import():
+            import pandas as pd
 
         return pd.DataFrame(self.rows(), columns=list(CSV_COLUMNS))
 

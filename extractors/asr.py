@@ -26,7 +26,8 @@ TASKS = ("transcribe", "translate")
 
 def whisper_languages() -> tuple[str, ...]:
     """The language codes Whisper knows (99 + Cantonese)."""
-    from faster_whisper.tokenizer import _LANGUAGE_CODES
+    with deferred_import():
+        from faster_whisper.tokenizer import _LANGUAGE_CODES
 
     return tuple(_LANGUAGE_CODES)
 

@@ -93,15 +93,17 @@ def test_a_background_load_runs_in_its_named_thread_and_keeps_its_error_for_the_
 def test_the_loads_that_import_torch_take_their_turn():
     """CI once aborted ("GradBucket ... already defined"): torch had been initialised twice. That
     happens when two threads import torch at once and Python fails one import half way (shown with
-    `import torch` and `import torch.nn.functional` in two threads); here the checkpoint's background
-    load, the speaker encoder and the model's modules on the main thread import it. They now import
-    inside `deferred_import`, so none starts while another thread holds it."""
+    `import torch` and `import torch.nn.functional` in two threads). The checkpoint's background load
+    and the speaker encoder now import inside `deferred_import`, so neither starts while another
+    thread holds it (and `Pipeline.analyze` imports the model's modules only once the checkpoint
+    has loaded)."""
     out = fresh(
         "import sys, threading, time; from mtmm_es.core.background import deferred_import; "
         "from mtmm_es.extractors.speaker import SpeakerEncoder; from mtmm_es.pipeline.analyze import Pipeline\n"
+        "built = []\n"
         "with deferred_import():\n"
-        "    pipeline = Pipeline(); encoder = threading.Thread(target=SpeakerEncoder); encoder.start()\n"
-        "    time.sleep(1.0); print('torch' in sys.modules, encoder.is_alive())\n"
-        "encoder.join(); print(type(pipeline.checkpoint).__name__, 'torch' in sys.modules)"
+        "    pipeline = Pipeline(); encoder = threading.Thread(target=lambda: built.append(SpeakerEncoder()))\n"
+        "    encoder.start(); time.sleep(1.0); print('torch' in sys.modules, encoder.is_alive())\n"
+        "encoder.join(); print(type(pipeline.checkpoint).__name__, len(built), 'torch' in sys.modules)"
     )
-    assert out.splitlines() == ["False True", "Checkpoint True"]
+    assert out.splitlines() == ["False True", "Checkpoint 1 True"]
