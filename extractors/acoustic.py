@@ -31,6 +31,7 @@ from .base import (
     pool_track,
     pooled_names,
 )
+from .level import levelled
 from .whisper_encoder import WhisperEncoderExtractor
 
 HOP = 160  # 10 ms, as COVAREP
@@ -67,6 +68,7 @@ class AcousticConfig:
     fmax: float = 400.0
     voicing_threshold: float = 0.5  # normalised autocorrelation at the pitch period
     min_voiced_db: float = -55.0
+    level_db: float | None = None  # each file's speech brought to this level first (level.py); None: as recorded
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any], user: AcousticConfig) -> AcousticConfig:
@@ -82,6 +84,11 @@ class AcousticConfig:
         config = spec.get("config", {})
         known = {k: config[k] for k in cls.__dataclass_fields__ if k in config and k != "extractor"}
         return cls(**known, extractor=names[spec["extractor"]])
+
+
+def spec_config(config: AcousticConfig) -> dict[str, Any]:
+    """The settings a spec records; an unset level is left out, so specs from before it stay valid."""
+    return {k: v for k, v in asdict(config).items() if not (k == "level_db" and v is None)}
 
 
 def _frames(y: np.ndarray, length: int) -> np.ndarray:
@@ -205,7 +212,7 @@ class CovarepExtractor(FeatureExtractor):
             name="covarep-librosa",
             modality="acoustic",
             version="1",
-            config=asdict(self.config),
+            config=spec_config(self.config),
             feature_names=pooled_names(DESCRIPTORS, "sound_fraction"),
             libraries={"librosa": metadata.version("librosa")},
         )
@@ -295,7 +302,7 @@ class CombinedExtractor(FeatureExtractor):
     @property
     def info(self) -> ExtractorInfo:
         infos = [part.info for part in self.parts]
-        config = asdict(self.config)
+        config = spec_config(self.config)
         if self.config.extractor != "covarep+egemaps":  # v3's spec stays as it was shipped
             config["parts"] = {info.name: {"version": info.version, "config": info.config} for info in infos}
         return ExtractorInfo(
@@ -332,7 +339,28 @@ def _known(name: str) -> bool:
     return name in PARTS or all(part in PARTS for part in name.split("+"))
 
 
+class LevelledExtractor(FeatureExtractor):
+    """An acoustic extractor that reads each file with its speech at `config.level_db` (level.py)."""
+
+    modality = "acoustic"
+
+    def __init__(self, inner: FeatureExtractor, level_db: float):
+        self.inner, self.level_db = inner, level_db
+
+    @property
+    def info(self) -> ExtractorInfo:
+        info = self.inner.info
+        return replace(info, config={**info.config, "level_db": self.level_db})
+
+    def analyze(self, media: MediaSource) -> Any:
+        return self.inner.analyze(levelled(media, self.level_db))
+
+    def pool(self, analysis: Any, media: MediaSource, utterances: Sequence[Utterance]) -> ModalityFeatures:
+        return self.inner.pool(analysis, levelled(media, self.level_db), utterances)
+
+
 def make_acoustic_extractor(config: AcousticConfig) -> FeatureExtractor:
     if not _known(config.extractor):
         raise MtmmError(f"unknown acoustic extractor '{config.extractor}' (choose {', '.join(EXTRACTORS)})")
-    return PARTS[config.extractor](config) if config.extractor in PARTS else CombinedExtractor(config)
+    inner = PARTS[config.extractor](config) if config.extractor in PARTS else CombinedExtractor(config)
+    return inner if config.level_db is None else LevelledExtractor(inner, config.level_db)

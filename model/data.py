@@ -26,6 +26,8 @@ class Video:
     targets: dict[str, np.ndarray] = field(default_factory=dict)
     weights: dict[str, np.ndarray] = field(default_factory=dict)
     texts: list[str] | None = None  # transcripts, when the corpus has them
+    # features[m] of each utterance as it reads analysed alone, where that differs (levelled speech)
+    alone: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.utterance_ids)
@@ -65,7 +67,7 @@ def utterance_alone(video: Video, k: int) -> Video:
     return Video(
         f"{video.id}.{k}",
         [video.utterance_ids[k]],
-        {m: f[k : k + 1] for m, f in video.features.items()},
+        {m: video.alone.get(m, f)[k : k + 1] for m, f in video.features.items()},
         {m: mask[k : k + 1] for m, mask in video.masks.items()},
         {t: target[k : k + 1] for t, target in video.targets.items()},
         {t: weight[k : k + 1] for t, weight in video.weights.items()},

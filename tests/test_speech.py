@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from helpers import shared_path
 
@@ -133,3 +134,27 @@ def test_features_of_several_parts_are_cached_per_part_and_match_the_combined_ex
     assert np.array_equal(values[order], direct.values) and np.array_equal(mask[order], direct.mask)
     cached = acoustic_features(folder, clips, make_acoustic_extractor(AcousticConfig(extractor="covarep")), tmp_path)
     assert np.array_equal(cached[0], values[:, :75])  # the part's cache serves the part alone
+
+
+def test_levelled_clips_keep_their_loudness_in_a_recording_and_lose_it_alone(tmp_path):
+    """A levelling extractor levels a speaker's whole recording (a quiet clip stays quiet among the
+    speaker's others, as in a video); `alone` levels each clip first, as `analyze-video` levels a
+    clip given alone."""
+    import soundfile
+
+    from mtmm_es.extractors.acoustic import AcousticConfig, make_acoustic_extractor
+    from mtmm_es.model.corpora.speech import Clip, acoustic_features, decode
+
+    source = shared_path("speech", "tess")
+    audio = decode(source / read_clips(source, "tess")[0].file)
+    for name, gain in (("loud.wav", 1.0), ("quiet.wav", 0.1)):
+        soundfile.write(tmp_path / name, audio * gain, 16000, subtype="FLOAT")
+    clips = [Clip(name, "tess-A", "x", "neutral") for name in ("loud.wav", "quiet.wav")]
+    extractor = make_acoustic_extractor(AcousticConfig(extractor="covarep", level_db=-30.0))
+    rms = extractor.info.feature_names.index("rms_db_mean")
+    together, _ = acoustic_features(tmp_path, clips, extractor)
+    alone, _ = acoustic_features(tmp_path, clips, extractor, alone=True)
+    # 20 dB quieter in the recording (its faintest frames drop below the silence floor, so the
+    # mean moves less); levelled alone, the two are one clip again
+    assert together[0, rms] - together[1, rms] > 10.0
+    assert alone[0, rms] == pytest.approx(alone[1, rms], abs=0.5)

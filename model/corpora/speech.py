@@ -29,6 +29,7 @@ import pandas as pd
 
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.extractors.base import SAMPLE_RATE, FeatureExtractor, MediaInfo, Utterance
+from mtmm_es.extractors.level import levelled
 from mtmm_es.extractors.text import GloveTextExtractor
 
 from ..data import Corpus, Video, utterance_alone
@@ -105,12 +106,17 @@ def decode(path: Path) -> np.ndarray:
     return audio.astype(np.float32)
 
 
-def speaker_recording(paths: Sequence[Path], gap_s: float = GAP_S) -> tuple[_Recording, list[Utterance]]:
-    """The clips one after another with `gap_s` of silence between them, and each clip's window."""
+def speaker_recording(
+    paths: Sequence[Path], gap_s: float = GAP_S, level_db: float | None = None
+) -> tuple[_Recording, list[Utterance]]:
+    """The clips one after another with `gap_s` of silence between them, and each clip's window;
+    with `level_db`, each clip brought to that level on its own, as a clip analysed alone is."""
     gap = np.zeros(int(gap_s * SAMPLE_RATE), np.float32)
     parts, utterances, position = [], [], 0
     for index, path in enumerate(paths):
         audio = decode(path)
+        if level_db is not None:
+            audio = np.asarray(levelled(_Recording(audio), level_db).audio()[:], np.float32)
         utterances.append(Utterance(index, position / SAMPLE_RATE, (position + len(audio)) / SAMPLE_RATE, ""))
         parts += [audio, gap]
         position += len(audio) + len(gap)
@@ -118,21 +124,24 @@ def speaker_recording(paths: Sequence[Path], gap_s: float = GAP_S) -> tuple[_Rec
 
 
 def acoustic_features(
-    folder: Path, clips: Sequence[Clip], extractor: FeatureExtractor, cache: Path | None = None
+    folder: Path, clips: Sequence[Clip], extractor: FeatureExtractor, cache: Path | None = None, alone: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per clip acoustic features [n, dim] and mask [n], extracted per speaker recording (cached; an
-    extractor made of parts caches each part on its own).
+    extractor made of parts caches each part on its own). An extractor that levels its input
+    (`level_db`) levels a whole recording, so a speaker's loud and quiet clips stay so; `alone`
+    levels each clip on its own first, as `analyze-video` levels a clip given alone.
 
     The recording lays the speaker's clips out in a seeded random order: the corpora list them by
     emotion (TESS 200 clips in a row, RAVDESS about 8), and an extractor that sees beyond the clip
     (Whisper's encoder reads 30 s at a time) would otherwise learn the neighbours' emotion."""
     if parts := getattr(extractor, "parts", None):
-        pieces = [acoustic_features(folder, clips, part, cache) for part in parts]
+        pieces = [acoustic_features(folder, clips, part, cache, alone) for part in parts]
         return np.concatenate([v for v, _ in pieces], axis=1), np.logical_and.reduce([m for _, m in pieces])
     key = hashlib.sha256(
         json.dumps([extractor.info.to_spec()["config"], extractor.info.name, extractor.info.version, GAP_S]).encode()
         + "\n".join(c.file for c in clips).encode()
         + f"shuffled {LAYOUT_SEED}".encode()
+        + (b" alone" if alone else b"")
     ).hexdigest()[:16]
     cached = cache / f"{folder.name}-{extractor.info.name}-{key}.npz" if cache else None
     if cached is not None and cached.is_file():
@@ -145,8 +154,10 @@ def acoustic_features(
         by_speaker.setdefault(clip.speaker, []).append(i)
     for rows in by_speaker.values():
         rows = list(np.random.default_rng(LAYOUT_SEED).permutation(rows))  # no runs of one emotion
-        media, utterances = speaker_recording([folder / clips[i].file for i in rows])
-        pooled = extractor.pool(extractor.analyze(media), media, utterances)
+        level = extractor.info.config.get("level_db") if alone else None
+        media, utterances = speaker_recording([folder / clips[i].file for i in rows], level_db=level)
+        run = getattr(extractor, "inner", extractor) if level is not None else extractor  # clips levelled already
+        pooled = run.pool(run.analyze(media), media, utterances)
         values[rows], mask[rows] = pooled.values, pooled.mask
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
@@ -204,6 +215,8 @@ def load_speech(
         raise MtmmError(f"speech corpus {corpus} not found", folder)
     clips = read_clips(folder, corpus)
     values, mask = acoustic_features(folder, clips, acoustic, cache)
+    levels = acoustic.info.config.get("level_db") is not None
+    alone = acoustic_features(folder, clips, acoustic, cache, alone=True) if levels else None
     text_values, text_mask = text.embed([c.text for c in clips])
     videos, counts = [], Counter()
     for rows in pseudo_videos(clips, video_size, seed, single_share):
@@ -215,7 +228,10 @@ def load_speech(
             features={"acoustic": values[rows], "text": text_values[rows]},
             masks={"acoustic": mask[rows], "text": text_mask[rows]},
             texts=[clips[i].text for i in rows],
+            alone={"acoustic": alone[0][rows]} if alone else {},
         )
+        if alone and len(rows) == 1:
+            video.features["acoustic"], video.masks["acoustic"] = alone[0][rows], alone[1][rows]
         video.targets["emotion"] = np.stack([emotion_target([e]) for e in emotions])
         video.weights["emotion"] = np.ones(len(rows), np.float32)
         video.targets["sentiment"] = np.array([float(e in POSITIVE) for e in emotions], np.float32)
