@@ -12,8 +12,11 @@ clips that got an utterance of their own; the last line is JSON.
 emotions, each clip analysed alone) for every held-out CREMA-D actor: the number of distinct top
 labels among their six clips, the share of actors with at least four, and the UAR of those clips.
 
+--gain DB plays every recording and clip DB decibels louder (negative: quieter), as another
+microphone would record it: how much the labels depend on the recording's level.
+
     python benchmarks/speech_e2e.py [--checkpoint model/default] [--clips 28] [--actors 6] [--six]
-                                    [--emotion-thresholds f1|wacc]
+                                    [--emotion-thresholds f1|wacc] [--gain -10]
     python benchmarks/speech_e2e.py --checkpoint RUN --corpora ravdess --unseen
 
 --unseen scores every actor of the corpora, for a checkpoint trained without them (the recipe with
@@ -54,13 +57,15 @@ def held_out_actors(rows: list[dict], corpus: str, seed: int = 0, fraction: floa
     return sorted(v.id.split("-")[1] for v in val.videos)
 
 
-def recording(folder: Path, rows: list[dict]) -> tuple[np.ndarray, list[tuple[float, float, str]]]:
-    """The clips laid end to end, GAP_S apart, and each clip's (start, end, emotion)."""
+def recording(
+    folder: Path, rows: list[dict], gain_db: float = 0.0
+) -> tuple[np.ndarray, list[tuple[float, float, str]]]:
+    """The clips laid end to end, GAP_S apart, `gain_db` louder, and each clip's (start, end, emotion)."""
     pieces, truth, t = [np.zeros(int(0.3 * SAMPLE_RATE), np.float32)], [], 0.3
     for row in rows:
         audio, rate = soundfile.read(folder / row["file"], dtype="float32")
         assert rate == SAMPLE_RATE
-        pieces += [audio, np.zeros(int(GAP_S * SAMPLE_RATE), np.float32)]
+        pieces += [audio * np.float32(10 ** (gain_db / 20)), np.zeros(int(GAP_S * SAMPLE_RATE), np.float32)]
         truth.append((t, t + len(audio) / SAMPLE_RATE, EMOTION_MAP[row["emotion"]]))
         t += (len(audio) + int(GAP_S * SAMPLE_RATE)) / SAMPLE_RATE
     return np.concatenate(pieces), truth
@@ -76,8 +81,9 @@ def uar(truth: list[str], predicted: list[str]) -> float:
     return float(np.mean([np.mean([p == c for t, p in zip(truth, predicted) if t == c]) for c in classes]))
 
 
-def six_clips(pipeline: Pipeline, data_dir: Path) -> dict[str, float]:
-    """Every held-out CREMA-D actor's six "Don't forget a jacket." clips, each analysed alone."""
+def six_clips(pipeline: Pipeline, data_dir: Path, gain_db: float = 0.0) -> dict[str, float]:
+    """Every held-out CREMA-D actor's six "Don't forget a jacket." clips, each analysed alone (as
+    recorded, or written `gain_db` louder to a temporary file first)."""
     folder = data_dir / "speech" / "cremad"
     with open(folder / "labels.csv", newline="", encoding="utf-8") as handle:
         rows = [row for row in csv.DictReader(handle) if row["sentence"] == "DFA"]
@@ -85,7 +91,14 @@ def six_clips(pipeline: Pipeline, data_dir: Path) -> dict[str, float]:
     for actor in held_out_actors(rows, "cremad"):
         tops = []
         for row in (row for row in rows if row["actor"] == actor):
-            utterances = pipeline.analyze(folder / row["file"]).utterances
+            clip = folder / row["file"]
+            if gain_db:
+                with tempfile.NamedTemporaryFile(suffix=".wav") as louder:
+                    audio, rate = soundfile.read(clip, dtype="float32")
+                    soundfile.write(louder.name, audio * np.float32(10 ** (gain_db / 20)), rate)
+                    utterances = pipeline.analyze(louder.name).utterances
+            else:
+                utterances = pipeline.analyze(clip).utterances
             labels = utterances[0].emotions.labels if utterances and utterances[0].emotions else None
             tops.append(labels[0] if labels else "none")
             truths.append(EMOTION_MAP[row["emotion"]])
@@ -115,11 +128,14 @@ def main() -> int:
     )
     parser.add_argument("--six", action="store_true", help="each held-out actor's six DFA clips, each alone")
     parser.add_argument("--windows", action="store_true", help="the clips' own windows as segments (no ASR cut)")
+    parser.add_argument(
+        "--gain", type=float, default=0.0, help="play the audio this many dB louder (negative: quieter)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     pipeline = Pipeline(checkpoint=args.checkpoint, emotion_thresholds=args.emotion_thresholds)
     if args.six:
-        print(json.dumps(six_clips(pipeline, Path(args.data_dir))))
+        print(json.dumps(six_clips(pipeline, Path(args.data_dir), args.gain)))
         return 0
     results = {}
     with tempfile.TemporaryDirectory() as temp:
@@ -134,7 +150,7 @@ def main() -> int:
             for actor in actors:
                 mine = [row for row in rows if row["actor"] == actor]
                 chosen = [mine[k] for k in np.random.default_rng(int(actor)).permutation(len(mine))[: args.clips]]
-                audio, truth = recording(folder, chosen)
+                audio, truth = recording(folder, chosen, args.gain)
                 path = Path(temp) / f"{corpus}-{actor}.wav"
                 soundfile.write(path, audio, SAMPLE_RATE)
                 if args.windows:
