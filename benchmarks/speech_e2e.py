@@ -13,7 +13,8 @@ emotions, each clip analysed alone) for every held-out CREMA-D actor: the number
 labels among their six clips, the share of actors with at least four, and the UAR of those clips.
 
 --gain DB plays every recording and clip DB decibels louder (negative: quieter), as another
-microphone would record it: how much the labels depend on the recording's level.
+microphone would record it (written as 16-bit WAV, so louder audio clips at full scale as a
+recorder's would): how much the labels depend on the recording's level.
 
     python benchmarks/speech_e2e.py [--checkpoint model/default] [--clips 28] [--actors 6] [--six]
                                     [--emotion-thresholds f1|wacc] [--gain -10]

@@ -31,7 +31,7 @@ from .base import (
     pool_track,
     pooled_names,
 )
-from .level import levelled
+from .level import LevelledMedia, gain_to
 from .whisper_encoder import WhisperEncoderExtractor
 
 HOP = 160  # 10 ms, as COVAREP
@@ -86,8 +86,9 @@ class AcousticConfig:
         return cls(**known, extractor=names[spec["extractor"]])
 
 
-def spec_config(config: AcousticConfig) -> dict[str, Any]:
-    """The settings a spec records; an unset level is left out, so specs from before it stay valid."""
+def recorded(config: AcousticConfig) -> dict[str, Any]:
+    """The settings as configs and specs record them: an unset level is left out, so what was
+    recorded before the setting existed (checkpoints, caches, batch runs) still matches."""
     return {k: v for k, v in asdict(config).items() if not (k == "level_db" and v is None)}
 
 
@@ -212,7 +213,7 @@ class CovarepExtractor(FeatureExtractor):
             name="covarep-librosa",
             modality="acoustic",
             version="1",
-            config=spec_config(self.config),
+            config=recorded(replace(self.config, level_db=None)),  # LevelledExtractor records a level
             feature_names=pooled_names(DESCRIPTORS, "sound_fraction"),
             libraries={"librosa": metadata.version("librosa")},
         )
@@ -302,7 +303,7 @@ class CombinedExtractor(FeatureExtractor):
     @property
     def info(self) -> ExtractorInfo:
         infos = [part.info for part in self.parts]
-        config = spec_config(self.config)
+        config = recorded(replace(self.config, level_db=None))
         if self.config.extractor != "covarep+egemaps":  # v3's spec stays as it was shipped
             config["parts"] = {info.name: {"version": info.version, "config": info.config} for info in infos}
         return ExtractorInfo(
@@ -340,7 +341,8 @@ def _known(name: str) -> bool:
 
 
 class LevelledExtractor(FeatureExtractor):
-    """An acoustic extractor that reads each file with its speech at `config.level_db` (level.py)."""
+    """An acoustic extractor that reads each file with its speech at `level_db` dBFS (level.py);
+    the gain is measured once per file, in `analyze`, and `pool` reuses it."""
 
     modality = "acoustic"
 
@@ -352,15 +354,21 @@ class LevelledExtractor(FeatureExtractor):
         info = self.inner.info
         return replace(info, config={**info.config, "level_db": self.level_db})
 
-    def analyze(self, media: MediaSource) -> Any:
-        return self.inner.analyze(levelled(media, self.level_db))
+    def analyze(self, media: MediaSource) -> tuple[float, Any]:
+        audio = media.audio()
+        gain = 1.0 if audio is None else gain_to(audio, self.level_db)
+        return gain, self.inner.analyze(LevelledMedia(media, gain))
 
-    def pool(self, analysis: Any, media: MediaSource, utterances: Sequence[Utterance]) -> ModalityFeatures:
-        return self.inner.pool(analysis, levelled(media, self.level_db), utterances)
+    def pool(
+        self, analysis: tuple[float, Any], media: MediaSource, utterances: Sequence[Utterance]
+    ) -> ModalityFeatures:
+        gain, inner = analysis
+        return replace(self.inner.pool(inner, LevelledMedia(media, gain), utterances), info=self.info)
 
 
 def make_acoustic_extractor(config: AcousticConfig) -> FeatureExtractor:
     if not _known(config.extractor):
         raise MtmmError(f"unknown acoustic extractor '{config.extractor}' (choose {', '.join(EXTRACTORS)})")
-    inner = PARTS[config.extractor](config) if config.extractor in PARTS else CombinedExtractor(config)
+    plain = replace(config, level_db=None)
+    inner = PARTS[config.extractor](plain) if config.extractor in PARTS else CombinedExtractor(plain)
     return inner if config.level_db is None else LevelledExtractor(inner, config.level_db)

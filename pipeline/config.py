@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mtmm_es.core.errors import MtmmError
-from mtmm_es.extractors.acoustic import AcousticConfig
+from mtmm_es.extractors.acoustic import AcousticConfig, recorded
 from mtmm_es.extractors.asr import AsrConfig
 from mtmm_es.extractors.base import MODALITIES
 from mtmm_es.extractors.text import TextConfig
@@ -55,4 +55,4 @@ class ExtractionConfig:
             raise MtmmError("the openai-whisper backend is an optional extra: pip install 'mtmm-es[openai-whisper]'")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return asdict(self) | {"acoustic": recorded(self.acoustic)}

@@ -152,8 +152,9 @@ def test_levelled_clips_keep_their_loudness_in_a_recording_and_lose_it_alone(tmp
     clips = [Clip(name, "tess-A", "x", "neutral") for name in ("loud.wav", "quiet.wav")]
     extractor = make_acoustic_extractor(AcousticConfig(extractor="covarep", level_db=-30.0))
     rms = extractor.info.feature_names.index("rms_db_mean")
-    together, _ = acoustic_features(tmp_path, clips, extractor)
-    alone, _ = acoustic_features(tmp_path, clips, extractor, alone=True)
+    together, _ = acoustic_features(tmp_path, clips, extractor, tmp_path / "cache")
+    alone, _ = acoustic_features(tmp_path, clips, extractor, tmp_path / "cache", alone=True)
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 2  # each cached under its own key
     # 20 dB quieter in the recording (its faintest frames drop below the silence floor, so the
     # mean moves less); levelled alone, the two are one clip again
     assert together[0, rms] - together[1, rms] > 10.0

@@ -29,7 +29,7 @@ import pandas as pd
 
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.extractors.base import SAMPLE_RATE, FeatureExtractor, MediaInfo, Utterance
-from mtmm_es.extractors.level import levelled
+from mtmm_es.extractors.level import gain_to
 from mtmm_es.extractors.text import GloveTextExtractor
 
 from ..data import Corpus, Video, utterance_alone
@@ -116,7 +116,7 @@ def speaker_recording(
     for index, path in enumerate(paths):
         audio = decode(path)
         if level_db is not None:
-            audio = np.asarray(levelled(_Recording(audio), level_db).audio()[:], np.float32)
+            audio = audio * np.float32(gain_to(audio, level_db))
         utterances.append(Utterance(index, position / SAMPLE_RATE, (position + len(audio)) / SAMPLE_RATE, ""))
         parts += [audio, gap]
         position += len(audio) + len(gap)
@@ -127,9 +127,9 @@ def acoustic_features(
     folder: Path, clips: Sequence[Clip], extractor: FeatureExtractor, cache: Path | None = None, alone: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per clip acoustic features [n, dim] and mask [n], extracted per speaker recording (cached; an
-    extractor made of parts caches each part on its own). An extractor that levels its input
-    (`level_db`) levels a whole recording, so a speaker's loud and quiet clips stay so; `alone`
-    levels each clip on its own first, as `analyze-video` levels a clip given alone.
+    extractor made of parts caches each part on its own, a levelling one as a whole). A levelling
+    extractor (`level_db`) levels a whole recording, so a speaker's loud and quiet clips stay so;
+    `alone` levels each clip on its own first, as `analyze-video` levels a clip given alone.
 
     The recording lays the speaker's clips out in a seeded random order: the corpora list them by
     emotion (TESS 200 clips in a row, RAVDESS about 8), and an extractor that sees beyond the clip
@@ -152,11 +152,11 @@ def acoustic_features(
     by_speaker: dict[str, list[int]] = {}
     for i, clip in enumerate(clips):
         by_speaker.setdefault(clip.speaker, []).append(i)
+    level = extractor.info.config.get("level_db") if alone else None
+    run = getattr(extractor, "inner", extractor) if level is not None else extractor  # clips levelled already
     for rows in by_speaker.values():
         rows = list(np.random.default_rng(LAYOUT_SEED).permutation(rows))  # no runs of one emotion
-        level = extractor.info.config.get("level_db") if alone else None
         media, utterances = speaker_recording([folder / clips[i].file for i in rows], level_db=level)
-        run = getattr(extractor, "inner", extractor) if level is not None else extractor  # clips levelled already
         pooled = run.pool(run.analyze(media), media, utterances)
         values[rows], mask[rows] = pooled.values, pooled.mask
     if cached is not None:
