@@ -24,14 +24,21 @@ SILENT_DB = -90.0
 MAX_GAIN_DB = 40.0
 
 
+def frame_powers(audio: Any, frame: int) -> np.ndarray:
+    """Mean square of each whole `frame`-sample frame, read `BLOCK` samples at a time (so a
+    memory-mapped file is never copied whole)."""
+    end = len(audio) // frame * frame
+    per_read = BLOCK // frame * frame
+    powers = [
+        (np.asarray(audio[start : min(start + per_read, end)], np.float64).reshape(-1, frame) ** 2).mean(1)
+        for start in range(0, end, per_read)
+    ]
+    return np.concatenate(powers) if powers else np.zeros(0)
+
+
 def active_level_db(audio: Any) -> float | None:
     """The level (dBFS) of the file's speech as the module defines it, or None when it has no sound."""
-    energies = []
-    for start in range(0, len(audio), BLOCK):
-        y = np.asarray(audio[start : start + BLOCK], dtype=np.float64)
-        k = len(y) // FRAME
-        energies.append((y[: k * FRAME].reshape(k, FRAME) ** 2).mean(1))
-    db = 10 * np.log10(np.concatenate(energies or [np.zeros(0)]) + 1e-15)
+    db = 10 * np.log10(frame_powers(audio, FRAME) + 1e-15)
     db = db[db > SILENT_DB]
     if not len(db):
         return None

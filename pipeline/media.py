@@ -30,6 +30,7 @@ import numpy as np
 
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.extractors.base import SAMPLE_RATE, MediaInfo, VideoFrame
+from mtmm_es.extractors.level import frame_powers
 
 log = logging.getLogger(__name__)
 
@@ -459,16 +460,7 @@ def _rgb(frame, width: int, height: int) -> np.ndarray:
 def _sound_seconds(audio: np.ndarray) -> float:
     """Seconds of 30 ms windows louder than SOUND_DBFS."""
     window = int(0.03 * SAMPLE_RATE)
-    count = len(audio) // window
-    if count == 0:
-        return 0.0
-    loud = 0
-    threshold = 10 ** (SOUND_DBFS / 10)
-    for lo in range(0, count, CHUNK // window):
-        block = np.asarray(audio[lo * window : min(count, lo + CHUNK // window) * window], np.float64)
-        power = (block.reshape(-1, window) ** 2).mean(axis=1)
-        loud += int((power > threshold).sum())
-    return loud * window / SAMPLE_RATE
+    return int((frame_powers(audio, window) > 10 ** (SOUND_DBFS / 10)).sum()) * window / SAMPLE_RATE
 
 
 def _zero_non_finite(audio: np.ndarray) -> int:
