@@ -58,6 +58,11 @@ def held_out_actors(rows: list[dict], corpus: str, seed: int = 0, fraction: floa
     return sorted(v.id.split("-")[1] for v in val.videos)
 
 
+def louder(audio: np.ndarray, gain_db: float) -> np.ndarray:
+    """The audio `gain_db` decibels louder (negative: quieter)."""
+    return audio * np.float32(10 ** (gain_db / 20))
+
+
 def recording(
     folder: Path, rows: list[dict], gain_db: float = 0.0
 ) -> tuple[np.ndarray, list[tuple[float, float, str]]]:
@@ -66,7 +71,7 @@ def recording(
     for row in rows:
         audio, rate = soundfile.read(folder / row["file"], dtype="float32")
         assert rate == SAMPLE_RATE
-        pieces += [audio * np.float32(10 ** (gain_db / 20)), np.zeros(int(GAP_S * SAMPLE_RATE), np.float32)]
+        pieces += [louder(audio, gain_db), np.zeros(int(GAP_S * SAMPLE_RATE), np.float32)]
         truth.append((t, t + len(audio) / SAMPLE_RATE, EMOTION_MAP[row["emotion"]]))
         t += (len(audio) + int(GAP_S * SAMPLE_RATE)) / SAMPLE_RATE
     return np.concatenate(pieces), truth
@@ -94,10 +99,10 @@ def six_clips(pipeline: Pipeline, data_dir: Path, gain_db: float = 0.0) -> dict[
         for row in (row for row in rows if row["actor"] == actor):
             clip = folder / row["file"]
             if gain_db:
-                with tempfile.NamedTemporaryFile(suffix=".wav") as louder:
+                with tempfile.NamedTemporaryFile(suffix=".wav") as temp:
                     audio, rate = soundfile.read(clip, dtype="float32")
-                    soundfile.write(louder.name, audio * np.float32(10 ** (gain_db / 20)), rate)
-                    utterances = pipeline.analyze(louder.name).utterances
+                    soundfile.write(temp.name, louder(audio, gain_db), rate)
+                    utterances = pipeline.analyze(temp.name).utterances
             else:
                 utterances = pipeline.analyze(clip).utterances
             labels = utterances[0].emotions.labels if utterances and utterances[0].emotions else None
