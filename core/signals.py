@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class Terminated(KeyboardInterrupt):
@@ -31,3 +33,26 @@ def raise_on_termination() -> None:
     for signum in (signal.SIGTERM, signal.SIGHUP):
         if signal.getsignal(signum) in (signal.SIG_DFL, None):
             signal.signal(signum, _raise)
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Run a block that an exception must not cut in half (starting threads the caller then joins:
+    one cut short runs on unjoined) with SIGINT, SIGTERM and SIGHUP held: the Python handler of one
+    that arrives runs when the block ends, even if the block raised. Signals whose action is not a
+    Python handler (the default, ignore) are left alone, as is every signal outside the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    handlers = {s: h for s, h in handlers.items() if callable(h)}
+    arrived: list[int] = []
+    for signum in handlers:
+        signal.signal(signum, lambda signum, frame: arrived.append(signum))
+    try:
+        yield
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        if arrived:
+            handlers[arrived[0]](arrived[0], None)

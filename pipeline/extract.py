@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.core.files import file_sha256
+from mtmm_es.core.signals import signals_held
 from mtmm_es.extractors.acoustic import make_acoustic_extractor
 from mtmm_es.extractors.asr import asr_info
 from mtmm_es.extractors.base import (
@@ -198,10 +199,12 @@ class FeaturePipeline:
                 self.recogniser.prefetch()  # speech models load while the audio decodes
             pending = [m for m in self.extractors if m not in features]
             with ThreadPoolExecutor(max_workers=max(1, len(pending))) as pool:
-                analyses = {
-                    m: pool.submit(_timed, timings, m, lambda m=m: self.extractors[m].analyze(media)) for m in pending
-                }
                 try:
+                    with signals_held():  # a signal inside submit would leave a started thread unjoined
+                        analyses = {
+                            m: pool.submit(_timed, timings, m, lambda m=m: self.extractors[m].analyze(media))
+                            for m in pending
+                        }
                     if utterances is None:
                         recognition = _timed(timings, "asr", lambda: self._recognise(media, segments, warnings))
                         self.cache.put_json(utterance_key, recognition.to_json())

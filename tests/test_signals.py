@@ -1,0 +1,85 @@
+"""Termination signals: SIGTERM raises `Terminated`, and a block run with the signals held is never cut in half."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from mtmm_es.core.signals import Terminated, raise_on_termination, signals_held
+
+
+@pytest.fixture
+def sigterm_raises() -> Iterator[None]:
+    """SIGTERM raises `Terminated` for the test, as under the command line; the previous action after."""
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise_on_termination()
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _sigterm_to_self() -> None:
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(0.05)  # the Python handler runs here at the latest
+
+
+def test_sigterm_raises_terminated_with_the_shell_exit_status(sigterm_raises: None) -> None:
+    with pytest.raises(Terminated) as raised:
+        _sigterm_to_self()
+    assert raised.value.exit_status == 143 and str(raised.value) == "SIGTERM"
+
+
+def test_a_signal_inside_signals_held_is_raised_when_the_block_ends(sigterm_raises: None) -> None:
+    handler = signal.getsignal(signal.SIGTERM)
+    finished = []
+    with pytest.raises(Terminated):
+        with signals_held():
+            _sigterm_to_self()
+            finished.append("the rest of the block")
+    assert finished == ["the rest of the block"] and signal.getsignal(signal.SIGTERM) is handler
+
+
+def test_a_held_signal_wins_over_the_error_that_ended_the_block(sigterm_raises: None) -> None:
+    with pytest.raises(Terminated) as raised:
+        with signals_held():
+            _sigterm_to_self()
+            raise ValueError("the block failed")
+    assert isinstance(raised.value.__context__, ValueError)
+
+
+def test_a_block_without_signals_runs_as_usual(sigterm_raises: None) -> None:
+    with signals_held():
+        value = 1 + 1
+    assert value == 2
+
+
+def test_a_signal_while_the_stages_start_still_joins_every_stage(
+    monkeypatch: pytest.MonkeyPatch, sigterm_raises: None, tmp_path: Path, fixture_video: Path
+) -> None:
+    """Regression: SIGTERM inside `submit` (a thread started, not yet registered with the pool) left
+    the face tracker running past the process's exit, which printed a traceback from its cleanup."""
+    from mtmm_es.pipeline import ExtractionConfig, FeaturePipeline, extract
+
+    submitted = []
+
+    class SignalledPool(ThreadPoolExecutor):
+        def submit(self, *args, **kwargs):
+            if len(submitted) == 1:
+                os.kill(os.getpid(), signal.SIGTERM)
+            submitted.append(super().submit(*args, **kwargs))
+            return submitted[-1]
+
+    monkeypatch.setattr(extract, "ThreadPoolExecutor", SignalledPool)
+    pipeline = FeaturePipeline(ExtractionConfig(cache_dir=str(tmp_path / "cache")))
+    with pytest.raises(Terminated):
+        pipeline.extract(fixture_video)
+    assert len(submitted) == len(pipeline.extractors) == 3
+    assert all(future.done() for future in submitted)
