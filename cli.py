@@ -15,7 +15,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mtmm_es.core.errors import MtmmError, quoted
-from mtmm_es.core.signals import Terminated, raise_on_termination
+from mtmm_es.core.signals import (
+    Terminated,
+    exit_now_if_threads_remain,
+    raise_on_termination,
+    signals_end_the_process,
+)
 
 log = logging.getLogger("mtmm_es")
 
@@ -418,6 +423,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_guarded(run: Callable[[], int]) -> int:
     """Run a command; expected failures become one line on stderr, never a traceback."""
+    status = _run_reporting_errors(run)
+    if status >= 128:  # a signal ended it (a folder's run reports its summary first)
+        signals_end_the_process()
+        exit_now_if_threads_remain(status)
+    return status
+
+
+def _run_reporting_errors(run: Callable[[], int]) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     raise_on_termination()
     try:
@@ -426,9 +439,11 @@ def run_guarded(run: Callable[[], int]) -> int:
         print(f"error: {_one_line(str(error))}", file=sys.stderr)
         return 2
     except Terminated as signal:
+        signals_end_the_process()  # a second signal must not cut this message with a traceback
         print(f"error: terminated by {signal} (temporary files removed)", file=sys.stderr)
         return signal.exit_status
     except KeyboardInterrupt:
+        signals_end_the_process()
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as error:  # a bug: say so in one line, traceback only on request

@@ -3,7 +3,10 @@ temporary files, partial outputs) runs before the process exits with 128 + the s
 
 from __future__ import annotations
 
+import logging
+import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,3 +59,25 @@ def signals_held() -> Iterator[None]:
             signal.signal(signum, handler)
         if arrived:
             handlers[arrived[0]](arrived[0], None)
+
+
+def signals_end_the_process() -> None:
+    """From now on SIGINT, SIGTERM and SIGHUP end the process at once (their default action, no
+    traceback): for a process already ending on a signal, its cleanup done. Main thread only."""
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_DFL)
+
+
+def exit_now_if_threads_remain(status: int) -> None:
+    """For a process ending on a signal: if threads still run (stages that a second Ctrl-C cut loose
+    from their cleanup), exit with `status` now. Every Python cleanup ran as the interrupt unwound,
+    and temporary files are anonymous; an ordinary interpreter shutdown would wait for those
+    threads, then tear their native code down under them (MediaPipe, CTranslate2), which aborts
+    the process or prints a traceback."""
+    current = threading.current_thread()
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not current):
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)

@@ -19,6 +19,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol, TypeVar
 
 from mtmm_es.core.errors import MtmmError
+from mtmm_es.core.signals import exit_now_if_threads_remain, signals_end_the_process
 
 log = logging.getLogger(__name__)
 
@@ -146,4 +147,6 @@ def serve(read_fd: int, write_fd: int, level: int) -> None:
                 return
             outbox.send(guarded(function, job))
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the parent reports it
+        signals_end_the_process()
+        exit_now_if_threads_remain(130)
         sys.exit(130)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -83,3 +85,26 @@ def test_a_signal_while_the_stages_start_still_joins_every_stage(
         pipeline.extract(fixture_video)
     assert len(submitted) == len(pipeline.extractors) == 3
     assert all(future.done() for future in submitted)
+
+
+@pytest.mark.parametrize(
+    ("interrupt", "status", "message"),
+    [
+        ("KeyboardInterrupt()", 130, "interrupted"),
+        ("Terminated(signal.SIGTERM)", 143, "error: terminated by SIGTERM (temporary files removed)"),
+    ],
+)
+def test_an_interrupted_command_leaves_at_once_while_threads_still_run(interrupt: str, status: int, message: str):
+    """Regression: a second Ctrl-C cut the stages loose from their cleanup; the process then waited
+    for their threads and tore their native code down under them (an abort, or a MediaPipe traceback)."""
+    code = (
+        "import signal, sys, threading, time\n"
+        "from mtmm_es import cli\n"
+        "from mtmm_es.core.signals import Terminated\n"
+        "threading.Thread(target=time.sleep, args=(300,)).start()  # a stage still running\n"
+        "def run():\n"
+        f"    raise {interrupt}\n"
+        "sys.exit(cli.run_guarded(run))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stderr) == (status, message + "\n")
