@@ -18,6 +18,7 @@ from mtmm_es.core.errors import MtmmError, quoted
 from mtmm_es.core.signals import (
     Terminated,
     exit_now_if_threads_remain,
+    interrupt_behind,
     raise_on_termination,
     signals_end_the_process,
 )
@@ -435,23 +436,29 @@ def _run_reporting_errors(run: Callable[[], int]) -> int:
     raise_on_termination()
     try:
         return run()
-    except MtmmError as error:
-        print(f"error: {_one_line(str(error))}", file=sys.stderr)
-        return 2
-    except Terminated as signal:
-        signals_end_the_process()  # a second signal must not cut this message with a traceback
-        print(f"error: terminated by {signal} (temporary files removed)", file=sys.stderr)
-        return signal.exit_status
-    except KeyboardInterrupt:
-        signals_end_the_process()
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception as error:  # a bug: say so in one line, traceback only on request
-        if os.getenv("MTMM_DEBUG"):
+    except KeyboardInterrupt as interrupt:  # Ctrl-C; SIGTERM and SIGHUP as Terminated
+        return _stopped_by(interrupt)
+    except Exception as error:
+        interrupt = interrupt_behind(error)
+        if interrupt is not None:  # a library reported the interrupt as an error of its own
+            return _stopped_by(interrupt)
+        if isinstance(error, MtmmError):
+            print(f"error: {_one_line(str(error))}", file=sys.stderr)
+            return 2
+        if os.getenv("MTMM_DEBUG"):  # a bug: say so in one line, traceback only on request
             traceback.print_exc()
         message = _one_line(f"unexpected {type(error).__name__}: {error}")
         print(f"error: {message} (MTMM_DEBUG=1 shows the traceback)", file=sys.stderr)
         return 1
+
+
+def _stopped_by(interrupt: KeyboardInterrupt) -> int:
+    signals_end_the_process()  # a second signal must not cut the message with a traceback
+    if isinstance(interrupt, Terminated):
+        print(f"error: terminated by {interrupt} (temporary files removed)", file=sys.stderr)
+        return interrupt.exit_status
+    print("interrupted", file=sys.stderr)
+    return 130
 
 
 def _one_line(message: str) -> str:

@@ -61,6 +61,20 @@ def signals_held() -> Iterator[None]:
             handlers[arrived[0]](arrived[0], None)
 
 
+def interrupt_behind(error: BaseException) -> KeyboardInterrupt | None:
+    """The interrupt (Ctrl-C, or `Terminated`) behind an error, if a library reported it as an error of
+    its own: an extension's initialisation cut short becomes an ImportError, which a caller may turn
+    into a RuntimeError ("Applying the VAD filter requires the onnxruntime package")."""
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 def signals_end_the_process() -> None:
     """From now on SIGINT, SIGTERM and SIGHUP end the process at once (their default action, no
     traceback): for a process already ending on a signal, its cleanup done. Main thread only."""

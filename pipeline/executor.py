@@ -19,7 +19,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol, TypeVar
 
 from mtmm_es.core.errors import MtmmError
-from mtmm_es.core.signals import exit_now_if_threads_remain, signals_end_the_process
+from mtmm_es.core.signals import exit_now_if_threads_remain, interrupt_behind, signals_end_the_process
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +41,12 @@ def guarded(function: Callable[[J], Any], job: J) -> Any:
     """`function(job)`; a failure becomes the job's MtmmError (a bug says 'unexpected')."""
     try:
         return function(job)
-    except MtmmError as error:
-        return error
     except Exception as error:
+        interrupt = interrupt_behind(error)
+        if interrupt is not None:  # an interrupt ends the whole run, not this job
+            raise interrupt from None
+        if isinstance(error, MtmmError):
+            return error
         log.debug("job %s failed", job.input, exc_info=True)
         return MtmmError(f"unexpected {type(error).__name__}: {error}", job.input)
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from mtmm_es.core.signals import Terminated, raise_on_termination, signals_held
+from mtmm_es.core.errors import MtmmError
+from mtmm_es.core.signals import Terminated, interrupt_behind, raise_on_termination, signals_held
 
 
 @pytest.fixture
@@ -108,3 +109,61 @@ def test_an_interrupted_command_leaves_at_once_while_threads_still_run(interrupt
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert (result.returncode, result.stderr) == (status, message + "\n")
+
+
+def _interrupted_import() -> RuntimeError:
+    """What faster-whisper raised when Ctrl-C cut onnxruntime's initialisation short (pybind11
+    reports an interrupted module init as an ImportError, and faster-whisper rewords that)."""
+    try:
+        try:
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt as interrupt:
+                raise ImportError("initialization failed") from interrupt
+        except ImportError as error:
+            raise RuntimeError("Applying the VAD filter requires the onnxruntime package") from error
+    except RuntimeError as error:
+        return error
+
+
+def test_the_interrupt_behind_a_library_error_is_found() -> None:
+    error = _interrupted_import()
+    assert isinstance(interrupt_behind(error), KeyboardInterrupt)
+    assert interrupt_behind(RuntimeError("a plain failure")) is None
+    looped = ValueError("a cycle")
+    looped.__context__ = OSError("back")
+    looped.__context__.__context__ = looped
+    assert interrupt_behind(looped) is None
+
+
+def test_an_interrupt_behind_a_job_error_ends_the_run_not_only_the_job() -> None:
+    from mtmm_es.pipeline.executor import guarded
+
+    class Job:
+        input = "talk.mp4"
+
+    def interrupted(job: Job) -> None:
+        raise _interrupted_import()
+
+    def failing(job: Job) -> None:
+        raise RuntimeError("a bug")
+
+    with pytest.raises(KeyboardInterrupt):
+        guarded(interrupted, Job())
+    assert str(guarded(failing, Job())) == "talk.mp4: unexpected RuntimeError: a bug"
+    assert isinstance(guarded(failing, Job()), MtmmError)
+
+
+def test_an_interrupt_a_library_reworded_is_reported_as_an_interrupt() -> None:
+    code = (
+        "import sys\n"
+        "from mtmm_es import cli\n"
+        "def run():\n"
+        "    try:\n"
+        "        raise KeyboardInterrupt\n"
+        "    except KeyboardInterrupt as interrupt:\n"
+        "        raise RuntimeError('Applying the VAD filter requires the onnxruntime package') from interrupt\n"
+        "sys.exit(cli.run_guarded(run))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stderr) == (130, "interrupted\n")
