@@ -77,10 +77,12 @@ def interrupt_behind(error: BaseException) -> KeyboardInterrupt | None:
 
 def signals_end_the_process() -> None:
     """From now on SIGINT, SIGTERM and SIGHUP end the process at once (their default action, no
-    traceback): for a process already ending on a signal, its cleanup done. Main thread only."""
+    traceback): for a process already ending on a signal, its cleanup done. Ignored signals stay
+    ignored (nohup, a background job). Main thread only."""
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(signum, signal.SIG_DFL)
+            if callable(signal.getsignal(signum)):
+                signal.signal(signum, signal.SIG_DFL)
 
 
 def exit_now_if_threads_remain(status: int) -> None:

@@ -288,7 +288,11 @@ def test_a_second_ctrl_c_while_stopping_ends_without_a_traceback(tmp_path: Path,
     traceback on its way out (5 of 48 runs, 0 of 48 after)."""
     temp = tmp_path / "tmp"
     temp.mkdir()
-    code = "import sys; from mtmm_es import cli; sys.exit(cli.analyze_video(sys.argv[1:]))"
+    # Ctrl-C as from a terminal: a shell starts background jobs (CI's, perhaps) with SIGINT ignored
+    code = (
+        "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from mtmm_es import cli; sys.exit(cli.analyze_video(sys.argv[1:]))"
+    )
     args = [str(fixture_video), "--out", str(tmp_path / "labels.json"), "--no-cache"]
     env = {**os.environ, "TMPDIR": str(temp)}
     process = subprocess.Popen([sys.executable, "-c", code, *args], env=env, stderr=subprocess.PIPE, text=True)
