@@ -1,5 +1,8 @@
 """Termination signals become an exception, so every cleanup (finally blocks, context managers,
-temporary files, partial outputs) runs before the process exits with 128 + the signal number."""
+temporary files, partial outputs) runs before the process exits with 128 + the signal number; a
+block that must not be cut in half holds them (`signals_held`); an interrupt that a library reworded
+is found (`interrupt_behind`); once a signal has ended the run, a second one cannot turn the exit
+into a traceback or an abort (`signals_end_the_process`, `exit_now_if_threads_remain`)."""
 
 from __future__ import annotations
 
