@@ -466,15 +466,21 @@ def _one_line(message: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    configure_logging(args.verbose, args.quiet)
-    return run_guarded(lambda: args.run(args))
+    return run_guarded(lambda: _parsed_and_run(build_parser, argv, lambda args: args.run(args)))
 
 
 def analyze_video(argv: Sequence[str] | None = None) -> int:
-    args = build_analyze_parser().parse_args(argv)
+    return run_guarded(lambda: _parsed_and_run(build_analyze_parser, argv, _analyze))
+
+
+def _parsed_and_run(
+    build: Callable[[], argparse.ArgumentParser], argv: Sequence[str] | None, run: Callable[[argparse.Namespace], int]
+) -> int:
+    """Parse the arguments, set up logging and run; inside the guard, so that even a Ctrl-C while
+    the parser is built (its imports take a few tenths of a second) is one line, not a traceback."""
+    args = build().parse_args(argv)
     configure_logging(args.verbose, args.quiet)
-    return run_guarded(lambda: _analyze(args))
+    return run(args)
 
 
 def build_analyze_parser() -> argparse.ArgumentParser:

@@ -167,3 +167,19 @@ def test_an_interrupt_a_library_reworded_is_reported_as_an_interrupt() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert (result.returncode, result.stderr) == (130, "interrupted\n")
+
+
+@pytest.mark.parametrize("entry", ["analyze_video", "main"])
+def test_ctrl_c_while_the_arguments_are_parsed_is_one_line(entry: str) -> None:
+    """Regression: the parsers were built (a few tenths of a second of imports) before the guard."""
+    parser = "build_analyze_parser" if entry == "analyze_video" else "build_parser"
+    code = (
+        "import sys\n"
+        "from mtmm_es import cli\n"
+        "def interrupted():\n"
+        "    raise KeyboardInterrupt\n"
+        f"cli.{parser} = interrupted\n"
+        f"sys.exit(cli.{entry}(['--help']))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stderr) == (130, "interrupted\n")
