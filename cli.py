@@ -422,26 +422,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_guarded(run: Callable[[], int]) -> int:
-    """Run a command; expected failures become one line on stderr, never a traceback."""
-    status = _run_reporting_errors(run)
-    if status >= 128:  # a signal ended it (a folder's run reports its summary first)
+def run_guarded(run: Callable[[], int], program: bool = False) -> int:
+    """Run a command; expected failures become one line on stderr, never a traceback.
+
+    program: the process ends with the command (the console scripts). Once a signal has ended it,
+    a further signal ends the process at once, and threads that a second Ctrl-C cut loose from
+    their cleanup do not hold up the exit. A caller in its own process (a notebook, a test) keeps
+    its signal handlers and its threads."""
+    status = _run_reporting_errors(run, program)
+    if program and status >= 128:  # a signal ended it (a folder's run reports its summary first)
         signals_end_the_process()
         exit_now_if_threads_remain(status)
     return status
 
 
-def _run_reporting_errors(run: Callable[[], int]) -> int:
+def _run_reporting_errors(run: Callable[[], int], program: bool) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     raise_on_termination()
     try:
         return run()
     except KeyboardInterrupt as interrupt:  # Ctrl-C; SIGTERM and SIGHUP as Terminated
-        return _stopped_by(interrupt)
+        return _stopped_by(interrupt, program)
     except Exception as error:
         interrupt = interrupt_behind(error)
         if interrupt is not None:  # a library reported the interrupt as an error of its own
-            return _stopped_by(interrupt)
+            return _stopped_by(interrupt, program)
         if isinstance(error, MtmmError):
             print(f"error: {_one_line(str(error))}", file=sys.stderr)
             return 2
@@ -452,8 +457,9 @@ def _run_reporting_errors(run: Callable[[], int]) -> int:
         return 1
 
 
-def _stopped_by(interrupt: KeyboardInterrupt) -> int:
-    signals_end_the_process()  # a second signal must not cut the message with a traceback
+def _stopped_by(interrupt: KeyboardInterrupt, program: bool) -> int:
+    if program:
+        signals_end_the_process()  # a second signal must not cut the message with a traceback
     if isinstance(interrupt, Terminated):
         print(f"error: terminated by {interrupt} (temporary files removed)", file=sys.stderr)
         return interrupt.exit_status
@@ -466,11 +472,13 @@ def _one_line(message: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_guarded(lambda: _parsed_and_run(build_parser, argv, lambda args: args.run(args)))
+    """`mtmm`; without `argv` (the console script) it reads sys.argv and runs as the program."""
+    return run_guarded(lambda: _parsed_and_run(build_parser, argv, lambda args: args.run(args)), argv is None)
 
 
 def analyze_video(argv: Sequence[str] | None = None) -> int:
-    return run_guarded(lambda: _parsed_and_run(build_analyze_parser, argv, _analyze))
+    """`analyze-video`; without `argv` (the console script) it reads sys.argv and runs as the program."""
+    return run_guarded(lambda: _parsed_and_run(build_analyze_parser, argv, _analyze), argv is None)
 
 
 def _parsed_and_run(
@@ -582,5 +590,5 @@ def _analyze_folder(args: argparse.Namespace) -> int:
         f"{' (interrupted)' if summary.interrupted else ''} -> {quoted(args.out)}"
     )
     if summary.interrupted:
-        return 130
+        return summary.exit_status
     return 1 if counts["failed"] else 0

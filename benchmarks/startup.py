@@ -27,7 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "talking_head.mp4"
-RUN = "import sys; from mtmm_es import cli; sys.exit(cli.analyze_video(sys.argv[1:]))"
+RUN = "import sys; from mtmm_es import cli; sys.exit(cli.analyze_video())"
 
 
 def make_clip(folder: Path) -> Path:

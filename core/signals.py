@@ -6,6 +6,7 @@ into a traceback or an abort (`signals_end_the_process`, `exit_now_if_threads_re
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -13,6 +14,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 
 class Terminated(KeyboardInterrupt):
@@ -58,10 +60,26 @@ def signals_held() -> Iterator[None]:
     try:
         yield
     finally:
-        for signum, handler in handlers.items():
-            signal.signal(signum, handler)
+        raised = _reinstall(handlers)
+        if raised is not None:
+            raise raised
         if arrived:
             handlers[arrived[0]](arrived[0], None)
+
+
+def _reinstall(handlers: dict[int, Any]) -> BaseException | None:
+    """Put every handler back. `signal.signal` first runs the handlers of signals pending, and one of
+    those may raise (SIGINT's, just put back): the call is then repeated, and the first exception
+    returned once all are back, so no signal keeps the holding handler."""
+    raised = None
+    for signum, handler in handlers.items():
+        while True:
+            try:
+                signal.signal(signum, handler)
+                break
+            except BaseException as error:
+                raised = raised or error
+    return raised
 
 
 def interrupt_behind(error: BaseException) -> KeyboardInterrupt | None:
@@ -96,7 +114,7 @@ def exit_now_if_threads_remain(status: int) -> None:
     the process or prints a traceback."""
     current = threading.current_thread()
     if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not current):
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for finish in (logging.shutdown, sys.stdout.flush, sys.stderr.flush):
+            with contextlib.suppress(Exception):  # a closed pipe (`| tee`, killed by the same Ctrl-C)
+                finish()
         os._exit(status)

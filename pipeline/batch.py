@@ -33,6 +33,7 @@ from mtmm_es.core.files import (
     remove_stale_temporaries,
 )
 from mtmm_es.core.labels import SCHEMA_VERSION
+from mtmm_es.core.signals import Terminated, signals_held
 from mtmm_es.model.meta import CONFIG, WEIGHTS
 
 from .analyze import AnalyzerSpec, analyzer_for, check_label_options, default_checkpoint_dir
@@ -90,6 +91,7 @@ class RunSummary:
     output_dir: str
     outcomes: list[Outcome] = field(default_factory=list)
     interrupted: bool = False
+    exit_status: int = 0  # for an interrupted run: 130 (Ctrl-C), 128 + the signal (SIGTERM, SIGHUP)
 
     def counts(self) -> dict[str, int]:
         return {s: sum(o.status == s for o in self.outcomes) for s in ("processed", "skipped", "failed")}
@@ -309,13 +311,15 @@ def run_batch(
             bar.set_postfix_str(quoted(job.relative)[-40:])
             bar.update()
             atomic_write_json(out_dir / SUMMARY, summary.to_dict())
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         summary.interrupted = True
+        summary.exit_status = interrupt.exit_status if isinstance(interrupt, Terminated) else 130
     finally:
         bar.close()
-    atomic_write_json(out_dir / SUMMARY, summary.to_dict())
-    if options.format == "csv":
-        _combine_csv([labelled[k] for k in sorted(labelled)], out_dir)
+    with signals_held():  # a second Ctrl-C comes after the summary and the combined CSV are whole
+        atomic_write_json(out_dir / SUMMARY, summary.to_dict())
+        if options.format == "csv":
+            _combine_csv([labelled[k] for k in sorted(labelled)], out_dir)
     return summary
 
 

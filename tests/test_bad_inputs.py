@@ -110,7 +110,7 @@ def test_long_video_keeps_memory_bounded(tmp_path: Path) -> None:
 
 
 def analyze(*args: str) -> subprocess.CompletedProcess:
-    code = "import sys, cli; sys.exit(cli.analyze_video(sys.argv[1:]))"
+    code = "import sys, cli; sys.exit(cli.analyze_video())"
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
 
 

@@ -38,7 +38,7 @@ def folder(tmp_path: Path, fixture_video: Path) -> Path:
 
 
 def cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    code = "import sys, cli; sys.exit(cli.analyze_video(sys.argv[1:]))"
+    code = "import sys, cli; sys.exit(cli.analyze_video())"
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, **kwargs)
 
 
@@ -127,7 +127,7 @@ def test_kill_minus_nine_loses_nothing_already_written(tmp_path: Path, fixture_v
     for k in range(4):  # different bytes per file, so no cache hits make the run instant
         (root / f"clip{k}.mp4").write_bytes(fixture_video.read_bytes() + bytes(k))
     out = tmp_path / "out"
-    code = "import sys, cli; sys.exit(cli.analyze_video(sys.argv[1:]))"
+    code = "import sys, cli; sys.exit(cli.analyze_video())"
     args = [sys.executable, "-c", code, str(root), "--out", str(out), "--workers", "1", "--no-cache"]
     env = {**os.environ, "TMPDIR": str(tmp_path)}  # a killed process cannot remove its temporary audio
     process = subprocess.Popen(
@@ -182,7 +182,7 @@ def test_read_only_output_folder_under_root_is_refused_via_api(folder: Path, tmp
 def test_two_runs_into_one_folder_both_complete(folder: Path, tmp_path: Path, cache_dir: Path) -> None:
     (folder / "corrupt.mp4").unlink()
     out = tmp_path / "shared-out"
-    code = "import sys, cli; sys.exit(cli.analyze_video(sys.argv[1:]))"
+    code = "import sys, cli; sys.exit(cli.analyze_video())"
     args = [sys.executable, "-c", code, str(folder), "--out", str(out), "--recursive", "--cache-dir", str(cache_dir)]
     first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     second = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -248,3 +248,31 @@ def test_ray_backend_runs_the_same_job(folder: Path, tmp_path: Path, cache_dir: 
         ray.shutdown()
     assert summary.counts() == {"processed": 2, "skipped": 0, "failed": 0}
     jsonschema.validate(json.loads((tmp_path / "ray-out" / "talk.mp4.json").read_text()), schema())
+
+
+def test_sigterm_ends_a_folder_run_with_its_own_status_and_a_whole_summary(
+    folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """SIGTERM to a folder's run exits 143, as the README says (it was 130, as for Ctrl-C)."""
+    from mtmm_es import cli
+    from mtmm_es.core.signals import Terminated
+    from mtmm_es.pipeline import batch
+
+    def terminated(jobs, options):
+        raise Terminated(signal.SIGTERM)
+        yield
+
+    monkeypatch.setattr(batch, "_execute", terminated)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        status = cli.analyze_video([str(folder), "--out", str(tmp_path / "out"), "--recursive", "-q"])
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    assert status == 143
+    assert (
+        capsys.readouterr()
+        .out.strip()
+        .endswith(f"0 processed, 0 skipped, 0 failed (interrupted) -> {tmp_path / 'out'}")
+    )
+    assert json.loads((tmp_path / "out" / "mtmm-summary.json").read_text())["interrupted"] is True

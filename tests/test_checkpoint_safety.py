@@ -69,7 +69,7 @@ def test_checkpoint_allow_pickle_does_not_run_a_pickle(tmp_path: Path, fixture_v
     marker = tmp_path / "payload-ran"
     vectors = tmp_path / "vectors.kv"
     vectors.write_bytes(pickle.dumps(_Payload(str(marker))))
-    code = "import sys; from mtmm_es.cli import analyze_video; sys.exit(analyze_video(sys.argv[1:]))"
+    code = "import sys; from mtmm_es.cli import analyze_video; sys.exit(analyze_video())"
     args = [str(fixture_video), "--out", str(tmp_path / "x.json"), "--checkpoint", str(checkpoint)]
     args += ["--text-vectors", str(vectors), "--cache-dir", str(cache_dir)]
     result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300)

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def analyze(*args: str) -> subprocess.CompletedProcess:
-    code = "import sys; from mtmm_es.cli import analyze_video; sys.exit(analyze_video(sys.argv[1:]))"
+    code = "import sys; from mtmm_es.cli import analyze_video; sys.exit(analyze_video())"
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
 
 

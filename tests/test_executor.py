@@ -73,7 +73,7 @@ def test_killed_worker_in_a_folder_run_fails_one_file(tmp_path: Path, fixture_vi
     for k in range(3):
         (root / f"clip{k}.mp4").write_bytes(fixture_video.read_bytes() + bytes(k))
     out = tmp_path / "out"
-    code = "import sys; from mtmm_es.cli import analyze_video; sys.exit(analyze_video(sys.argv[1:]))"
+    code = "import sys; from mtmm_es.cli import analyze_video; sys.exit(analyze_video())"
     args = [sys.executable, "-c", code, str(root), "--out", str(out), "--workers", "2", "--cache-dir", str(cache_dir)]
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60

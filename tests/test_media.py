@@ -265,7 +265,7 @@ def _uses_folder(pid: int, folder: Path) -> bool:
 def test_sigterm_during_analysis_leaves_nothing_in_tmpdir(tmp_path: Path, fixture_video: Path) -> None:
     temp = tmp_path / "tmp"
     temp.mkdir()
-    code = "import sys; from mtmm_es import cli; sys.exit(cli.analyze_video(sys.argv[1:]))"
+    code = "import sys; from mtmm_es import cli; sys.exit(cli.analyze_video())"
     args = [str(fixture_video), "--out", str(tmp_path / "labels.json"), "--no-cache"]
     env = {**os.environ, "TMPDIR": str(temp)}
     process = subprocess.Popen([sys.executable, "-c", code, *args], env=env, stderr=subprocess.PIPE, text=True)
@@ -291,7 +291,7 @@ def test_a_second_ctrl_c_while_stopping_ends_without_a_traceback(tmp_path: Path,
     # Ctrl-C as from a terminal: a shell starts background jobs (CI's, perhaps) with SIGINT ignored
     code = (
         "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-        "from mtmm_es import cli; sys.exit(cli.analyze_video(sys.argv[1:]))"
+        "from mtmm_es import cli; sys.exit(cli.analyze_video())"
     )
     args = [str(fixture_video), "--out", str(tmp_path / "labels.json"), "--no-cache"]
     env = {**os.environ, "TMPDIR": str(temp)}

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,13 +21,14 @@ from mtmm_es.core.signals import Terminated, interrupt_behind, raise_on_terminat
 @pytest.fixture
 def sigterm_raises() -> Iterator[None]:
     """SIGTERM raises `Terminated` for the test, as under the command line; the previous action after."""
-    previous = signal.getsignal(signal.SIGTERM)
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     raise_on_termination()
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _sigterm_to_self() -> None:
@@ -56,6 +58,29 @@ def test_a_held_signal_wins_over_the_error_that_ended_the_block(sigterm_raises: 
             _sigterm_to_self()
             raise ValueError("the block failed")
     assert isinstance(raised.value.__context__, ValueError)
+
+
+def test_a_signal_while_the_handlers_are_put_back_leaves_none_holding(
+    monkeypatch: pytest.MonkeyPatch, sigterm_raises: None
+) -> None:
+    """Regression: Ctrl-C landing just after SIGINT's handler was put back raised from the next
+    `signal.signal` call and left SIGTERM and SIGHUP with the holding handler (SIGTERM then did nothing)."""
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    install, sent = signal.signal, []
+
+    def second_ctrl_c_after_sigint_is_back(signum, handler):
+        previous = install(signum, handler)
+        if signum == signal.SIGINT and handler is handlers[signal.SIGINT] and not sent:
+            sent.append(signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+        return previous
+
+    with pytest.raises(KeyboardInterrupt):
+        with signals_held():
+            _sigterm_to_self()
+            monkeypatch.setattr(signal, "signal", second_ctrl_c_after_sigint_is_back)
+    monkeypatch.undo()
+    assert {s: signal.getsignal(s) for s in handlers} == handlers
 
 
 def test_a_block_without_signals_runs_as_usual(sigterm_raises: None) -> None:
@@ -105,7 +130,7 @@ def test_an_interrupted_command_leaves_at_once_while_threads_still_run(interrupt
         "threading.Thread(target=time.sleep, args=(300,)).start()  # a stage still running\n"
         "def run():\n"
         f"    raise {interrupt}\n"
-        "sys.exit(cli.run_guarded(run))\n"
+        "sys.exit(cli.run_guarded(run, program=True))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert (result.returncode, result.stderr) == (status, message + "\n")
@@ -163,7 +188,7 @@ def test_an_interrupt_a_library_reworded_is_reported_as_an_interrupt() -> None:
         "        raise KeyboardInterrupt\n"
         "    except KeyboardInterrupt as interrupt:\n"
         "        raise RuntimeError('Applying the VAD filter requires the onnxruntime package') from interrupt\n"
-        "sys.exit(cli.run_guarded(run))\n"
+        "sys.exit(cli.run_guarded(run, program=True))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert (result.returncode, result.stderr) == (130, "interrupted\n")
@@ -183,3 +208,49 @@ def test_ctrl_c_while_the_arguments_are_parsed_is_one_line(entry: str) -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert (result.returncode, result.stderr) == (130, "interrupted\n")
+
+
+def test_a_caller_in_its_own_process_keeps_its_handlers_and_threads(
+    sigterm_raises: None, capsys: pytest.CaptureFixture
+) -> None:
+    from mtmm_es import cli
+
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    stop = threading.Event()
+    worker = threading.Thread(target=stop.wait)
+    worker.start()
+
+    def interrupted() -> int:
+        raise KeyboardInterrupt
+
+    try:
+        assert cli.run_guarded(interrupted) == 130  # not the program: no exit, no default actions
+    finally:
+        stop.set()
+        worker.join()
+    assert {s: signal.getsignal(s) for s in handlers} == handlers
+    assert capsys.readouterr().err == "interrupted\n"
+
+
+def test_the_exit_goes_ahead_when_the_output_pipe_is_gone() -> None:
+    """Regression: `analyze-video DIR | tee log` and Ctrl-C: tee died first, the flush before the
+    exit raised BrokenPipeError, and the process printed a traceback and waited for the threads."""
+    code = (
+        "import sys, threading, time\n"
+        "from mtmm_es import cli\n"
+        "threading.Thread(target=time.sleep, args=(300,)).start()  # a stage still running\n"
+        "def run():\n"
+        "    sys.stdout.write('x' * 100)  # still in the buffer\n"
+        "    return 130\n"
+        "sys.exit(cli.run_guarded(run, program=True))\n"
+    )
+    reader, writer = os.pipe()
+    os.close(reader)  # the reader has gone
+    try:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # stdout buffered, as usual
+        result = subprocess.run(
+            [sys.executable, "-c", code], stdout=writer, stderr=subprocess.PIPE, text=True, timeout=60, env=env
+        )
+    finally:
+        os.close(writer)
+    assert (result.returncode, result.stderr) == (130, "")
