@@ -499,7 +499,7 @@ def build_analyze_parser() -> argparse.ArgumentParser:
         prog="analyze-video",
         description="Label every utterance of a video (or of every video in a folder) with sentiment, "
         "emotions and sarcasm. Exit status: 0 success, 1 some files of a folder failed (see the run "
-        "summary), 2 bad invocation or unreadable single input, 130 interrupted.",
+        "summary), 2 bad invocation or unreadable single input, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).",
     )
     add_version_argument(parser)
     add_message_arguments(parser)
