@@ -6,15 +6,16 @@ into a traceback or an abort (`signals_end_the_process`, `exit_now_if_threads_re
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import signal
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
+
+_STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class Terminated(KeyboardInterrupt):
@@ -52,7 +53,7 @@ def signals_held() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    handlers = {s: signal.getsignal(s) for s in _STOPPING}
     handlers = {s: h for s, h in handlers.items() if callable(h)}
     arrived: list[int] = []
     for signum in handlers:
@@ -101,7 +102,7 @@ def signals_end_the_process() -> None:
     traceback): for a process already ending on a signal, its cleanup done. Ignored signals stay
     ignored (nohup, a background job). Main thread only."""
     if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        for signum in _STOPPING:
             if callable(signal.getsignal(signum)):
                 signal.signal(signum, signal.SIG_DFL)
 
@@ -115,6 +116,6 @@ def exit_now_if_threads_remain(status: int) -> None:
     current = threading.current_thread()
     if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not current):
         for finish in (logging.shutdown, sys.stdout.flush, sys.stderr.flush):
-            with contextlib.suppress(Exception):  # a closed pipe (`| tee`, killed by the same Ctrl-C)
+            with suppress(Exception):  # a closed pipe (`| tee`, killed by the same Ctrl-C)
                 finish()
         os._exit(status)

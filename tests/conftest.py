@@ -1,8 +1,11 @@
 """Shared fixtures: the committed talking-head clip, a temporary cache for every test, one feature
-pipeline per session. Plain helpers (ffmpeg, shared_path) live in helpers.py."""
+pipeline per session, SIGTERM raising as under the command line. Plain helpers (ffmpeg,
+shared_path) live in helpers.py."""
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -47,3 +50,18 @@ def feature_pipeline(cache_dir: Path):
 @pytest.fixture(scope="session")
 def fixture_extraction(feature_pipeline, fixture_video: Path):
     return feature_pipeline.extract(fixture_video)
+
+
+@pytest.fixture
+def sigterm_raises() -> Iterator[None]:
+    """SIGTERM raises `Terminated` for the test, as under the command line; the previous action after."""
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    from mtmm_es.core.signals import raise_on_termination
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise_on_termination()
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -261,21 +261,34 @@ def _uses_folder(pid: int, folder: Path) -> bool:
     return False
 
 
-@pytest.mark.slow
-def test_sigterm_during_analysis_leaves_nothing_in_tmpdir(tmp_path: Path, fixture_video: Path) -> None:
+def _signalled_analysis(tmp_path: Path, video: Path, *signals: int) -> tuple[subprocess.Popen, str, Path]:
+    """`analyze-video` in a new process, sent `signals` 0.1 s apart once it decodes (its handlers are
+    in place by then): the process, its stderr, its TMPDIR."""
     temp = tmp_path / "tmp"
     temp.mkdir()
-    code = "import sys; from mtmm_es import cli; sys.exit(cli.analyze_video())"
-    args = [str(fixture_video), "--out", str(tmp_path / "labels.json"), "--no-cache"]
+    # Ctrl-C as from a terminal: a shell starts background jobs (CI's, perhaps) with SIGINT ignored
+    code = (
+        "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from mtmm_es import cli; sys.exit(cli.analyze_video())"
+    )
+    args = [str(video), "--out", str(tmp_path / "labels.json"), "--no-cache"]
     env = {**os.environ, "TMPDIR": str(temp)}
     process = subprocess.Popen([sys.executable, "-c", code, *args], env=env, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while process.poll() is None and time.monotonic() < deadline:
-        if any(temp.iterdir()) or _uses_folder(process.pid, temp):  # decoding: the handlers are in place
-            process.send_signal(signal.SIGTERM)
+        if any(temp.iterdir()) or _uses_folder(process.pid, temp):
+            for k, signum in enumerate(signals):
+                time.sleep(0.1 if k else 0)
+                process.send_signal(signum)
             break
         time.sleep(0.02)
     _, stderr = process.communicate(timeout=120)
+    return process, stderr, temp
+
+
+@pytest.mark.slow
+def test_sigterm_during_analysis_leaves_nothing_in_tmpdir(tmp_path: Path, fixture_video: Path) -> None:
+    process, stderr, temp = _signalled_analysis(tmp_path, fixture_video, signal.SIGTERM)
     assert process.returncode == 128 + signal.SIGTERM, stderr
     assert stderr.splitlines()[-1].startswith("error: terminated by SIGTERM"), stderr
     assert list(temp.iterdir()) == [] and not (tmp_path / "labels.json").exists()
@@ -286,25 +299,7 @@ def test_a_second_ctrl_c_while_stopping_ends_without_a_traceback(tmp_path: Path,
     """Regression: a second SIGINT during the first one's cleanup cut the stages loose, and the
     process aborted ('terminate called without an active exception') or printed a MediaPipe
     traceback on its way out (5 of 48 runs, 0 of 48 after)."""
-    temp = tmp_path / "tmp"
-    temp.mkdir()
-    # Ctrl-C as from a terminal: a shell starts background jobs (CI's, perhaps) with SIGINT ignored
-    code = (
-        "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-        "from mtmm_es import cli; sys.exit(cli.analyze_video())"
-    )
-    args = [str(fixture_video), "--out", str(tmp_path / "labels.json"), "--no-cache"]
-    env = {**os.environ, "TMPDIR": str(temp)}
-    process = subprocess.Popen([sys.executable, "-c", code, *args], env=env, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while process.poll() is None and time.monotonic() < deadline:
-        if any(temp.iterdir()) or _uses_folder(process.pid, temp):
-            process.send_signal(signal.SIGINT)
-            time.sleep(0.1)
-            process.send_signal(signal.SIGINT)
-            break
-        time.sleep(0.02)
-    _, stderr = process.communicate(timeout=120)
+    process, stderr, _ = _signalled_analysis(tmp_path, fixture_video, signal.SIGINT, signal.SIGINT)
     # once the message is on its way, the second signal ends the process by itself (the shell reports 130 too)
     assert process.returncode in (130, -signal.SIGINT), stderr
     assert process.returncode != 130 or stderr.splitlines()[-1] == "interrupted", stderr

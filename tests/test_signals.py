@@ -8,27 +8,20 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from mtmm_es.core.errors import MtmmError
-from mtmm_es.core.signals import Terminated, interrupt_behind, raise_on_termination, signals_held
+from mtmm_es.core.signals import Terminated, interrupt_behind, signals_held
 
 
-@pytest.fixture
-def sigterm_raises() -> Iterator[None]:
-    """SIGTERM raises `Terminated` for the test, as under the command line; the previous action after."""
-    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    raise_on_termination()
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+def _python(code: str, stdout: int = subprocess.PIPE, env: dict[str, str] | None = None):
+    """`python -c code` in a new process, stderr captured, at most a minute."""
+    return subprocess.run(
+        [sys.executable, "-c", code], stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=60, env=env
+    )
 
 
 def _sigterm_to_self() -> None:
@@ -132,7 +125,7 @@ def test_an_interrupted_command_leaves_at_once_while_threads_still_run(interrupt
         f"    raise {interrupt}\n"
         "sys.exit(cli.run_guarded(run, program=True))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    result = _python(code)
     assert (result.returncode, result.stderr) == (status, message + "\n")
 
 
@@ -190,7 +183,7 @@ def test_an_interrupt_a_library_reworded_is_reported_as_an_interrupt() -> None:
         "        raise RuntimeError('Applying the VAD filter requires the onnxruntime package') from interrupt\n"
         "sys.exit(cli.run_guarded(run, program=True))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    result = _python(code)
     assert (result.returncode, result.stderr) == (130, "interrupted\n")
 
 
@@ -206,7 +199,7 @@ def test_ctrl_c_while_the_arguments_are_parsed_is_one_line(entry: str) -> None:
         f"cli.{parser} = interrupted\n"
         f"sys.exit(cli.{entry}(['--help']))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    result = _python(code)
     assert (result.returncode, result.stderr) == (130, "interrupted\n")
 
 
@@ -248,9 +241,7 @@ def test_the_exit_goes_ahead_when_the_output_pipe_is_gone() -> None:
     os.close(reader)  # the reader has gone
     try:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # stdout buffered, as usual
-        result = subprocess.run(
-            [sys.executable, "-c", code], stdout=writer, stderr=subprocess.PIPE, text=True, timeout=60, env=env
-        )
+        result = _python(code, stdout=writer, env=env)
     finally:
         os.close(writer)
     assert (result.returncode, result.stderr) == (130, "")
