@@ -22,13 +22,6 @@ recorder's would): how much the labels depend on the recording's level.
 
 --unseen scores every actor of the corpora, for a checkpoint trained without them (the recipe with
 `"speech_corpora": ["cremad", "tess"]`): the in-project analogue of the issue's unseen corpus.
-
---pairs makes each recording a conversation: two held-out actors of the corpus (each with the next
-in the list) take turns of 1-3 clips, --clips clips each. Speaker normalisation then has to tell
-the voices apart (the pipeline's diarization); --no-speakers analyses without speaker labels, so
-the voice is normalised over the whole recording, both speakers pooled.
-
-    python benchmarks/speech_e2e.py --pairs [--no-speakers] [--clips 14]
 """
 
 from __future__ import annotations
@@ -39,7 +32,6 @@ import json
 import logging
 import sys
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +44,6 @@ from mtmm_es.model.data import Corpus, Video  # noqa: E402
 from mtmm_es.model.multi import split_speakers  # noqa: E402
 from mtmm_es.pipeline import ExtractionConfig  # noqa: E402
 from mtmm_es.pipeline.analyze import Pipeline  # noqa: E402
-from mtmm_es.pipeline.diarize import DiarizationConfig  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_RATE = 16000
@@ -84,23 +75,6 @@ def recording(
         truth.append((t, t + len(audio) / SAMPLE_RATE, EMOTION_MAP[row["emotion"]]))
         t += (len(audio) + int(GAP_S * SAMPLE_RATE)) / SAMPLE_RATE
     return np.concatenate(pieces), truth
-
-
-def conversation(rows: list[dict], first: str, second: str, clips: int) -> list[dict]:
-    """`clips` random clips of each actor (seeded), in turns of 1-3 clips starting with `first`."""
-    rng = np.random.default_rng(int(first) * 1000 + int(second))
-    queues = []
-    for actor in (first, second):
-        mine = [row for row in rows if row["actor"] == actor]
-        queues.append([mine[k] for k in rng.permutation(len(mine))[:clips]])
-    order, turn = [], 0
-    while any(queues):
-        if queues[turn]:
-            take = int(rng.integers(1, 4))
-            order += queues[turn][:take]
-            del queues[turn][:take]
-        turn = 1 - turn
-    return order
 
 
 def nearest(utterances, time: float):
@@ -159,16 +133,13 @@ def main() -> int:
         "--unseen", action="store_true", help="every actor of the corpora (for a checkpoint trained without them)"
     )
     parser.add_argument("--six", action="store_true", help="each held-out actor's six DFA clips, each alone")
-    parser.add_argument("--pairs", action="store_true", help="two held-out actors per recording, taking turns")
-    parser.add_argument("--no-speakers", action="store_true", help="no speaker labels: one normalisation per recording")
     parser.add_argument("--windows", action="store_true", help="the clips' own windows as segments (no ASR cut)")
     parser.add_argument(
         "--gain", type=float, default=0.0, help="play the audio this many dB louder (negative: quieter)"
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    extraction = ExtractionConfig(diarization=DiarizationConfig(enabled=not args.no_speakers))
-    pipeline = Pipeline(extraction, checkpoint=args.checkpoint, emotion_thresholds=args.emotion_thresholds)
+    pipeline = Pipeline(checkpoint=args.checkpoint, emotion_thresholds=args.emotion_thresholds)
     if args.six:
         print(json.dumps(six_clips(pipeline, Path(args.data_dir), args.gain)))
         return 0
@@ -178,16 +149,13 @@ def main() -> int:
             folder = Path(args.data_dir) / "speech" / corpus
             with open(folder / "labels.csv", newline="", encoding="utf-8") as handle:
                 rows = list(csv.DictReader(handle))
-            truths, predictions, own, speakers = [], [], 0, []
+            truths, predictions, own = [], [], 0
             actors = (
                 sorted({row["actor"] for row in rows}) if args.unseen else held_out_actors(rows, corpus)[: args.actors]
             )
-            for i, actor in enumerate(actors):
-                if args.pairs:
-                    chosen = conversation(rows, actor, actors[(i + 1) % len(actors)], args.clips)
-                else:
-                    mine = [row for row in rows if row["actor"] == actor]
-                    chosen = [mine[k] for k in np.random.default_rng(int(actor)).permutation(len(mine))[: args.clips]]
+            for actor in actors:
+                mine = [row for row in rows if row["actor"] == actor]
+                chosen = [mine[k] for k in np.random.default_rng(int(actor)).permutation(len(mine))[: args.clips]]
                 audio, truth = recording(folder, chosen, args.gain)
                 path = Path(temp) / f"{corpus}-{actor}.wav"
                 soundfile.write(path, audio, SAMPLE_RATE)
@@ -195,13 +163,11 @@ def main() -> int:
                     segments = path.with_suffix(".csv")
                     segments.write_text("start,end\n" + "".join(f"{start:.3f},{end:.3f}\n" for start, end, _ in truth))
                     pipeline = Pipeline(
-                        replace(extraction, segments=str(segments)),
+                        ExtractionConfig(segments=str(segments)),
                         checkpoint=args.checkpoint,
                         emotion_thresholds=args.emotion_thresholds,
                     )
-                result = pipeline.analyze(path)
-                utterances = result.utterances
-                speakers.append(len({u.speaker for u in utterances}))
+                utterances = pipeline.analyze(path).utterances
                 matched = [nearest(utterances, (start + end) / 2) for start, end, _ in truth]
                 for (_, _, emotion), utterance in zip(truth, matched):
                     labels = utterance.emotions.labels if utterance.emotions else None
@@ -213,7 +179,6 @@ def main() -> int:
                 "uar": round(uar(truths, predictions), 4),
                 "clips": len(truths),
                 "own_utterance": round(own / len(truths), 3),
-                "speakers_found": speakers,
             }
             print(corpus, results[corpus], flush=True)
     print(json.dumps(results))

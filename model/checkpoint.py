@@ -4,7 +4,7 @@ feature spec, label sets, thresholds, training provenance). Pickled files are re
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,7 @@ class Checkpoint:
 def only(video: Video, modalities: Sequence[str]) -> Video:
     """The video with every modality but `modalities` masked off."""
     masks = {m: mask if m in modalities else np.zeros_like(mask) for m, mask in video.masks.items()}
-    return replace(video, masks=masks)
+    return Video(video.id, video.utterance_ids, video.features, masks, video.targets, video.weights, video.texts)
 
 
 def save_checkpoint(checkpoint: Checkpoint, folder: str | Path) -> Path:

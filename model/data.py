@@ -28,8 +28,6 @@ class Video:
     texts: list[str] | None = None  # transcripts, when the corpus has them
     # features[m] of each utterance as it reads analysed alone, where that differs (levelled speech)
     alone: dict[str, np.ndarray] = field(default_factory=dict)
-    # who speaks each utterance (None: unknown); known speakers are normalised each over their own
-    speakers: list[str | None] | None = None
 
     def __len__(self) -> int:
         return len(self.utterance_ids)
@@ -74,7 +72,6 @@ def utterance_alone(video: Video, k: int) -> Video:
         {t: target[k : k + 1] for t, target in video.targets.items()},
         {t: weight[k : k + 1] for t, weight in video.weights.items()},
         video.texts[k : k + 1] if video.texts is not None else None,
-        speakers=video.speakers[k : k + 1] if video.speakers is not None else None,
     )
 
 
@@ -107,15 +104,6 @@ class Batch:
     utterance_mask: torch.Tensor  # [B, U] bool: real utterance
     targets: dict[str, torch.Tensor]  # [B, U] or [B, U, K]
     weights: dict[str, torch.Tensor]  # [B, U]
-    speakers: torch.Tensor  # [B, U] long: speaker index within the video, -1 unknown
-
-
-def speaker_indices(video: Video) -> np.ndarray:
-    """[U] the index of each utterance's speaker in order of first appearance, -1 where unknown."""
-    if video.speakers is None:
-        return np.full(len(video), -1)
-    order: dict[str, int] = {}
-    return np.array([-1 if s is None else order.setdefault(s, len(order)) for s in video.speakers])
 
 
 def collate(videos: Sequence[Video], modalities: Sequence[str], tasks: Sequence[str], dims: dict[str, int]) -> Batch:
@@ -125,10 +113,8 @@ def collate(videos: Sequence[Video], modalities: Sequence[str], tasks: Sequence[
     masks = {m: np.zeros((size, longest), bool) for m in modalities}
     targets = {t: np.zeros((size, longest, TASKS[t]), np.float32) for t in tasks}
     weights = {t: np.zeros((size, longest), np.float32) for t in tasks}
-    speakers = np.full((size, longest), -1)
     for row, video in enumerate(videos):
         n = len(video)
-        speakers[row, :n] = speaker_indices(video)
         for m in modalities:
             if m in video.features:
                 features[m][row, :n] = video.features[m]
@@ -145,7 +131,6 @@ def collate(videos: Sequence[Video], modalities: Sequence[str], tasks: Sequence[
         utterance_mask=torch.from_numpy(np.arange(longest)[None, :] < lengths[:, None]),
         targets={t: torch.from_numpy(a if TASKS[t] > 1 else a[..., 0]) for t, a in targets.items()},
         weights={t: torch.from_numpy(a) for t, a in weights.items()},
-        speakers=torch.from_numpy(speakers),
     )
 
 

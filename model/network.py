@@ -12,7 +12,6 @@ from dataclasses import asdict, dataclass
 from itertools import combinations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -80,34 +79,18 @@ def cim_attention(
     return torch.cat([a1, a2], dim=-1), n1, n2
 
 
-def context_normalise(
-    x: torch.Tensor, present: torch.Tensor, shrink: float, speakers: torch.Tensor | None = None
-) -> torch.Tensor:
+def context_normalise(x: torch.Tensor, present: torch.Tensor, shrink: float) -> torch.Tensor:
     """z-score corpus-normalised features x [B, U, D] over each video's present utterances.
 
     Speaker (or recording) normalisation from the video itself: the video's mean and variance are
     shrunk towards the corpus's (0 and 1 after corpus z-scoring) by `shrink` pseudo-utterances, so a
-    one-utterance video keeps its corpus-normalised values and a long one is fully normalised.
-    With `speakers` [B, U] (a speaker index per utterance, -1 unknown), an utterance of a known
-    speaker is normalised over that speaker's utterances in the video, an unknown one over the video."""
+    one-utterance video keeps its corpus-normalised values and a long one is fully normalised."""
     weight = present[..., None].to(x.dtype)
-    mean, std = _shrunk_moments(x, weight, shrink)
-    if speakers is not None and bool((speakers >= 0).any()):
-        groups = F.one_hot(speakers.clamp(min=0), int(speakers.max()) + 1).to(x.dtype)  # [B, U, S]
-        groups = groups * (speakers >= 0)[..., None].to(x.dtype)
-        group_mean, group_std = _shrunk_moments(x[:, None], (groups * weight).transpose(1, 2)[..., None], shrink)
-        known = (speakers >= 0)[..., None]
-        mean = torch.where(known, (groups[..., None] * group_mean[:, None, :, 0]).sum(2), mean)
-        std = torch.where(known, (groups[..., None] * group_std[:, None, :, 0]).sum(2), std)
+    count = weight.sum(1, keepdim=True)
+    mean = (x * weight).sum(1, keepdim=True) / (count + shrink)
+    variance = (((x - mean) ** 2) * weight).sum(1, keepdim=True)
+    std = torch.sqrt((variance + shrink) / (count + shrink))
     return (x - mean) / std * weight
-
-
-def _shrunk_moments(x: torch.Tensor, weight: torch.Tensor, shrink: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and std over axis -2 of x weighted by `weight` (0/1), shrunk towards 0 and 1."""
-    count = weight.sum(-2, keepdim=True)
-    mean = (x * weight).sum(-2, keepdim=True) / (count + shrink)
-    variance = (((x - mean) ** 2) * weight).sum(-2, keepdim=True)
-    return mean, torch.sqrt((variance + shrink) / (count + shrink))
 
 
 class ModalityEncoder(nn.Module):
@@ -127,18 +110,12 @@ class ModalityEncoder(nn.Module):
         self.gru = nn.GRU(width, config.hidden, batch_first=True, bidirectional=True)
         self.project = nn.Sequential(nn.Linear(2 * config.hidden, config.dim), nn.ReLU(), nn.Dropout(config.dropout))
 
-    def forward(
-        self,
-        features: torch.Tensor,
-        present: torch.Tensor,
-        lengths: torch.Tensor,
-        speakers: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    def forward(self, features: torch.Tensor, present: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         x = ((features - self.mean) / self.std) * present[..., None]
         if self.video_norm:
-            x = context_normalise(x, present, self.shrink, speakers)
+            x = context_normalise(x, present, self.shrink)
         elif self.context_norm:
-            x = torch.cat([x, context_normalise(x, present, self.shrink, speakers)], dim=-1)
+            x = torch.cat([x, context_normalise(x, present, self.shrink)], dim=-1)
         x = self.input_dropout(x)
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         states, _ = self.gru(packed)
@@ -179,17 +156,15 @@ class MTMMES(nn.Module):
         masks: dict[str, torch.Tensor],
         lengths: torch.Tensor,
         utterance_mask: torch.Tensor,
-        speakers: torch.Tensor | None = None,
         return_attention: bool = False,
     ) -> dict[str, torch.Tensor]:
         """Per-utterance outputs: `sentiment` logits [B, U, 2], `emotion` logits [B, U, 7],
         `intensity` [B, U], `sarcasm` logit [B, U]; with return_attention, `attention/X-Y`
-        [B, 2, U, U] (N1, N2) per modality pair. `speakers` [B, U] (speaker index, -1 unknown)
-        makes speaker normalisation per speaker of the video instead of per video."""
+        [B, 2, U, U] (N1, N2) per modality pair."""
         present = {m: masks[m] & utterance_mask for m in self.config.modalities}
         if self.training and self.config.modality_dropout > 0:
             present = self._drop_modalities(present)
-        states = {m: self.encoders[m](features[m], present[m], lengths, speakers) for m in self.config.modalities}
+        states = {m: self.encoders[m](features[m], present[m], lengths) for m in self.config.modalities}
         row = utterance_mask[..., None].to(states[self.config.modalities[0]].dtype)
         parts, outputs = [], {}
         for first, second in self.pairs:

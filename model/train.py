@@ -98,7 +98,6 @@ def _to_inputs(batch: Batch) -> dict[str, Any]:
         "masks": batch.masks,
         "lengths": batch.lengths,
         "utterance_mask": batch.utterance_mask,
-        "speakers": batch.speakers,
     }
 
 

@@ -170,7 +170,6 @@ class Pipeline:
             utterance_ids=[str(u.index) for u in extraction.utterances],
             features={m: f.values for m, f in extraction.features.items()},
             masks={m: f.mask for m, f in extraction.features.items()},
-            speakers=[u.speaker for u in extraction.utterances],
         )
         return self.checkpoint.predict([video], attention=True)[0]
 

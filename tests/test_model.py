@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mtmm_es.model.data import Video, collate
-from mtmm_es.model.network import MTMMES, ModelConfig, cim_attention, context_normalise, modality_pairs
+from mtmm_es.model.network import MTMMES, ModelConfig, cim_attention, modality_pairs
 from mtmm_es.model.train import batch_loss, task_loss
 
 DIMS = {"text": 6, "acoustic": 4, "visual": 5}
@@ -150,42 +150,4 @@ def test_video_norm_ignores_a_per_video_change_of_scale_and_offset() -> None:
         config = ModelConfig(DIMS, tasks=("sentiment",), hidden=8, dim=8, video_norm=video_norm, context_shrink=0.0)
         model = MTMMES(config)
         a, b = run(model, [video])["sentiment"], run(model, [shifted])["sentiment"]
-        assert torch.allclose(a, b, atol=1e-4) == same
-
-
-def test_speaker_normalisation_normalises_each_speaker_over_their_own_utterances() -> None:
-    """Two speakers in one video: each utterance of a known speaker reads as it would in a video of
-    that speaker alone; an utterance of unknown speaker (-1) reads as before, over the whole video."""
-    x = torch.randn(1, 7, 3) * 2 + 1
-    present = torch.ones(1, 7, dtype=torch.bool)
-    present[0, 5] = False
-    speakers = torch.tensor([[0, 1, 0, 1, 1, 0, -1]])
-    normalised = context_normalise(x, present, 2.0, speakers)
-    for speaker in (0, 1):
-        own = (speakers[0] == speaker).nonzero()[:, 0]
-        alone = context_normalise(x[:, own], present[:, own], 2.0)
-        assert torch.allclose(normalised[:, own], alone, atol=1e-6)
-    whole = context_normalise(x, present, 2.0)
-    assert torch.allclose(normalised[0, 6], whole[0, 6])
-    assert not torch.allclose(normalised[0, :5], whole[0, :5])
-    assert torch.equal(context_normalise(x, present, 2.0, torch.full((1, 7), -1)), whole)
-
-
-def test_a_video_split_into_speakers_reads_each_speaker_as_alone() -> None:
-    """The model's outputs for a two-speaker video depend on who speaks: with the speakers known,
-    a speaker whose voice is shifted as a whole (another microphone, another pitch) gives the same
-    outputs as before the shift; pooled over the video it does not."""
-    video = make_video(6, 7)
-    louder = {
-        m: f + np.array([[0.0], [0.0], [0.0], [3.0], [3.0], [3.0]], np.float32) for m, f in video.features.items()
-    }
-    torch.manual_seed(0)
-    config = ModelConfig(DIMS, tasks=("emotion",), hidden=8, dim=8, video_norm=tuple(DIMS), context_shrink=0.0)
-    model = MTMMES(config).eval()
-    for speakers, same in ((["A", "A", "A", "B", "B", "B"], True), (None, False)):
-        before = Video(video.id, video.utterance_ids, video.features, video.masks, speakers=speakers)
-        after = Video(video.id, video.utterance_ids, louder, video.masks, speakers=speakers)
-        batch = [collate([v], config.modalities, config.tasks, config.input_dims) for v in (before, after)]
-        with torch.no_grad():
-            a, b = (model(b.features, b.masks, b.lengths, b.utterance_mask, b.speakers)["emotion"] for b in batch)
         assert torch.allclose(a, b, atol=1e-4) == same
