@@ -29,6 +29,7 @@ from .distill import DistillConfig, face_copies, load_teacher, teacher_labelled
 from .labels import base_rate
 from .metrics import METRICS, choose_thresholds, emotion_uar
 from .recipes import Recipe
+from .tasks import EMOTIONS
 from .train import gather, predict, train
 from .weak import DatasetSplit, evaluate_per_dataset, train_weakly_supervised, union
 
@@ -261,12 +262,47 @@ def _emotion_split(datasets: Sequence[DatasetSplit], name: str) -> DatasetSplit:
     raise MtmmError(f"emotion_thresholds_on: '{name}' is not a dataset with emotion labels here")
 
 
-def thresholds_chosen_on(checkpoint: Checkpoint, datasets: Sequence[DatasetSplit], sources: dict[str, str]) -> None:
-    """Re-choose emotion thresholds per metric on one dataset's validation set ({metric: dataset name})."""
+def _prevalence_weights(extra: dict[str, Any], sources: dict[str, str]) -> dict[str, float]:
+    """The recipe's `emotion_thresholds_prevalence_weight`: {"wacc": w}, how far the WAcc thresholds
+    chosen on a dataset's validation set move towards the emotions' shares in its training labels."""
+    weights = extra.get("emotion_thresholds_prevalence_weight", {})
+    if not isinstance(weights, dict) or set(weights) - {"wacc"} or set(weights) - set(sources):
+        raise MtmmError(
+            "emotion_thresholds_prevalence_weight must map wacc (with emotion_thresholds_on naming its "
+            f"dataset) to a weight, not {weights!r}"
+        )
+    for weight in weights.values():
+        if not (isinstance(weight, int | float) and 0 <= weight <= 1):
+            raise MtmmError(f"emotion_thresholds_prevalence_weight: {weight!r} is not a weight between 0 and 1")
+    return {metric: float(weight) for metric, weight in weights.items()}
+
+
+def emotion_prevalence(corpus: Corpus) -> list[float]:
+    """Each emotion's share among the utterances with emotion labels (the six, without "none")."""
+    videos = [v for v in corpus.videos if v.labelled("emotion")]
+    targets = np.concatenate([v.targets["emotion"][v.weights["emotion"] > 0] for v in videos])
+    return [float(share) for share in (targets[:, : len(EMOTIONS)] >= 0.5).mean(0)]
+
+
+def thresholds_chosen_on(
+    checkpoint: Checkpoint,
+    datasets: Sequence[DatasetSplit],
+    sources: dict[str, str],
+    prevalence_weights: dict[str, float] | None = None,
+) -> None:
+    """Re-choose emotion thresholds per metric on one dataset's validation set ({metric: dataset name});
+    with a prevalence weight w for WAcc, each becomes (1 - w) x that choice + w x the emotion's share
+    in the dataset's training labels: P >= share is the rule that maximises WAcc when P is
+    calibrated, and unlike the grid point it is not fitted to the validation set's noise."""
     for metric, name in sources.items():
-        videos = _emotion_split(datasets, name).val.videos
-        truth, scores = gather(videos, checkpoint.predict(videos), "emotion")
-        checkpoint.thresholds[f"emotion_{metric}"] = choose_thresholds((truth >= 0.5).astype(int), scores, metric)
+        dataset = _emotion_split(datasets, name)
+        truth, scores = gather(dataset.val.videos, checkpoint.predict(dataset.val.videos), "emotion")
+        chosen = choose_thresholds((truth >= 0.5).astype(int), scores, metric)
+        weight = (prevalence_weights or {}).get(metric, 0.0)
+        if weight:
+            shares = emotion_prevalence(dataset.train)
+            chosen = [round((1 - weight) * t + weight * share, 4) for t, share in zip(chosen, shares)]
+        checkpoint.thresholds[f"emotion_{metric}"] = chosen
 
 
 def run_default_recipe(
@@ -282,6 +318,7 @@ def run_default_recipe(
     # the recipe's sarcasm base rate and threshold sources, checked before hours of training
     reported = base_rate(extra["sarcasm_base_rate"]) if "sarcasm_base_rate" in extra else None
     thresholds_on = _thresholds_on(extra)
+    prevalence_weights = _prevalence_weights(extra, thresholds_on)
     _check_label_metric(extra)
     datasets = load_datasets(Path(data_root), extra, extract=extract, modalities=recipe.train.modalities)
     for name in thresholds_on.values():  # after loading (the labels are known), before training
@@ -306,7 +343,7 @@ def run_default_recipe(
         teacher_modalities=extra.get("teacher_modalities"),
     )
     checkpoint.task_modalities = {t: list(m) for t, m in extra.get("task_modalities", {}).items()}
-    thresholds_chosen_on(checkpoint, datasets, thresholds_on)
+    thresholds_chosen_on(checkpoint, datasets, thresholds_on, prevalence_weights)
     gold_sarcasm = [d.train for d in pool if "sarcasm" in d.tasks()]
     trained = round(label_prior(gold_sarcasm, "sarcasm"), 4) if gold_sarcasm else 0.0
     if "sarcasm" in checkpoint.config.tasks and 0 < trained < 1:  # gold labels of both classes

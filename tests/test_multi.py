@@ -8,7 +8,13 @@ import pytest
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.model.data import Corpus, Video
 from mtmm_es.model.metrics import choose_thresholds
-from mtmm_es.model.multi import compare_setups, label_prior, speech_report, thresholds_chosen_on
+from mtmm_es.model.multi import (
+    compare_setups,
+    emotion_prevalence,
+    label_prior,
+    speech_report,
+    thresholds_chosen_on,
+)
 from mtmm_es.model.train import TrainConfig, gather, train
 from mtmm_es.model.weak import DatasetSplit, train_teacher, train_weakly_supervised
 
@@ -161,6 +167,21 @@ def test_a_recipe_chooses_a_metric_s_thresholds_on_one_dataset():
     assert checkpoint.thresholds["emotion_f1"] == pooled["emotion_f1"]
     with pytest.raises(MtmmError, match="'house' is not a dataset with emotion labels here"):
         thresholds_chosen_on(checkpoint, [loud, calm], {"wacc": "house"})
+    # `emotion_thresholds_prevalence_weight: {"wacc": 0.5}`: half way to the training labels' shares
+    grid = checkpoint.thresholds["emotion_wacc"]
+    thresholds_chosen_on(checkpoint, [loud, calm], {"wacc": "calm"}, {"wacc": 0.5})
+    shares = emotion_prevalence(calm.train)
+    assert checkpoint.thresholds["emotion_wacc"] == [round((t + p) / 2, 4) for t, p in zip(grid, shares)]
+    assert checkpoint.thresholds["emotion_f1"] == pooled["emotion_f1"]
+
+
+def test_emotion_prevalence_counts_the_labelled_utterances():
+    video = Video("v", ["a", "b", "c", "d"], {}, {})
+    video.targets["emotion"] = np.eye(7, dtype=np.float32)[[0, 0, 3, 6]]
+    video.weights["emotion"] = np.array([1, 1, 1, 0], np.float32)  # the "none" utterance is unlabelled
+    unlabelled = Video("u", ["e"], {}, {})
+    shares = emotion_prevalence(Corpus("c", [video, unlabelled], {}))
+    assert shares == pytest.approx([2 / 3, 0, 0, 1 / 3, 0, 0])
 
 
 def test_a_recipe_threshold_source_is_checked_before_any_training(tmp_path):
@@ -172,6 +193,15 @@ def test_a_recipe_threshold_source_is_checked_before_any_training(tmp_path):
         ({"emotion_thresholds_on": {"wacc": "mosi"}}, "'mosi' is not a dataset of this recipe"),
         ({"datasets": ["mosei"], "emotion_thresholds_on": {"wacc": "speech"}}, "'speech' is not a dataset of"),
         ({"emotion_label_metric": "WAcc"}, "emotion_label_metric must be f1 or wacc, not 'WAcc'"),
+        ({"emotion_thresholds_prevalence_weight": {"wacc": 0.5}}, "with emotion_thresholds_on naming its"),
+        (
+            {"emotion_thresholds_on": {"f1": "mosei"}, "emotion_thresholds_prevalence_weight": {"f1": 0.5}},
+            "must map wacc",
+        ),
+        (
+            {"emotion_thresholds_on": {"wacc": "mosei"}, "emotion_thresholds_prevalence_weight": {"wacc": 50}},
+            "50 is not a weight between 0 and 1",
+        ),
     ):
         with pytest.raises(MtmmError, match=message):
             run_default_recipe(Recipe("r", "multi", TrainConfig(), extra=extra), tmp_path)  # no data there
