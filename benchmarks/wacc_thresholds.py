@@ -5,12 +5,12 @@ with the best WAcc there), then moves it a share w of the way to the emotion's s
 training labels (`emotion_thresholds_prevalence_weight`; P >= share is the WAcc-optimal rule when P
 is calibrated). This benchmark predicts MOSEI validation through `mtmm predict --transcripts` (the
 checkpoint's own path), halves its videos at random, chooses the grid thresholds on one half and
-scores the other, for w = 0, 0.25, 0.5, 0.75 and 1 (w = 1: the training shares alone, nothing fitted
+scores the other (seeded: the same halves every run), for w = 0, 0.25, 0.5, 0.75 and 1 (w = 1: the training shares alone, nothing fitted
 on validation). Prints the mean WAcc out of sample per w, its paired difference from w = 0 and how
 often it beats w = 0; also the WAcc of the labels the checkpoint writes at `--emotion-thresholds
 wacc` (in sample: the thresholds were chosen on this fold). The last line is JSON.
 
-    python benchmarks/wacc_thresholds.py [--checkpoint model/default] [--halvings 50]
+    python benchmarks/wacc_thresholds.py [--checkpoint model/default] [--data-dir ../shared/data] [--halvings 50]
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def mean_wacc(truth: np.ndarray, scores: np.ndarray, thresholds) -> float:
-    return float(np.mean([weighted_accuracy(truth[:, k], scores[:, k] >= thresholds[k]) for k in range(len(EMOTIONS))]))
+    return float(
+        np.nanmean([weighted_accuracy(truth[:, k], scores[:, k] >= thresholds[k]) for k in range(len(EMOTIONS))])
+    )
 
 
 def main() -> int:

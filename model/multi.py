@@ -266,13 +266,12 @@ def _prevalence_weights(extra: dict[str, Any], sources: dict[str, str]) -> dict[
     """The recipe's `emotion_thresholds_prevalence_weight`: {"wacc": w}, how far the WAcc thresholds
     chosen on a dataset's validation set move towards the emotions' shares in its training labels."""
     weights = extra.get("emotion_thresholds_prevalence_weight", {})
-    if not isinstance(weights, dict) or set(weights) - {"wacc"} or set(weights) - set(sources):
-        raise MtmmError(
-            "emotion_thresholds_prevalence_weight must map wacc (with emotion_thresholds_on naming its "
-            f"dataset) to a weight, not {weights!r}"
-        )
+    if not isinstance(weights, dict) or set(weights) - {"wacc"}:
+        raise MtmmError(f"emotion_thresholds_prevalence_weight must map wacc to a weight, not {weights!r}")
+    if set(weights) - set(sources):
+        raise MtmmError("emotion_thresholds_prevalence_weight: wacc needs emotion_thresholds_on to name its dataset")
     for weight in weights.values():
-        if not (isinstance(weight, int | float) and 0 <= weight <= 1):
+        if isinstance(weight, bool) or not (isinstance(weight, int | float) and 0 <= weight <= 1):
             raise MtmmError(f"emotion_thresholds_prevalence_weight: {weight!r} is not a weight between 0 and 1")
     return {metric: float(weight) for metric, weight in weights.items()}
 

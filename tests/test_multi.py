@@ -172,6 +172,8 @@ def test_a_recipe_chooses_a_metric_s_thresholds_on_one_dataset():
     thresholds_chosen_on(checkpoint, [loud, calm], {"wacc": "calm"}, {"wacc": 0.5})
     shares = emotion_prevalence(calm.train)
     assert checkpoint.thresholds["emotion_wacc"] == [round((t + p) / 2, 4) for t, p in zip(grid, shares)]
+    thresholds_chosen_on(checkpoint, [loud, calm], {"wacc": "calm"}, {"wacc": 0.25})
+    assert checkpoint.thresholds["emotion_wacc"] == [round(0.75 * t + 0.25 * p, 4) for t, p in zip(grid, shares)]
     assert checkpoint.thresholds["emotion_f1"] == pooled["emotion_f1"]
 
 
@@ -193,7 +195,7 @@ def test_a_recipe_threshold_source_is_checked_before_any_training(tmp_path):
         ({"emotion_thresholds_on": {"wacc": "mosi"}}, "'mosi' is not a dataset of this recipe"),
         ({"datasets": ["mosei"], "emotion_thresholds_on": {"wacc": "speech"}}, "'speech' is not a dataset of"),
         ({"emotion_label_metric": "WAcc"}, "emotion_label_metric must be f1 or wacc, not 'WAcc'"),
-        ({"emotion_thresholds_prevalence_weight": {"wacc": 0.5}}, "with emotion_thresholds_on naming its"),
+        ({"emotion_thresholds_prevalence_weight": {"wacc": 0.5}}, "wacc needs emotion_thresholds_on to name"),
         (
             {"emotion_thresholds_on": {"f1": "mosei"}, "emotion_thresholds_prevalence_weight": {"f1": 0.5}},
             "must map wacc",
@@ -201,6 +203,10 @@ def test_a_recipe_threshold_source_is_checked_before_any_training(tmp_path):
         (
             {"emotion_thresholds_on": {"wacc": "mosei"}, "emotion_thresholds_prevalence_weight": {"wacc": 50}},
             "50 is not a weight between 0 and 1",
+        ),
+        (
+            {"emotion_thresholds_on": {"wacc": "mosei"}, "emotion_thresholds_prevalence_weight": {"wacc": True}},
+            "True is not a weight between 0 and 1",
         ),
     ):
         with pytest.raises(MtmmError, match=message):
