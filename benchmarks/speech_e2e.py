@@ -6,7 +6,8 @@ utterance at its middle against the acted emotion (neutral and calm -> none).
 The speakers are the CREMA-D and RAVDESS actors the default recipe holds out for validation (the
 same seeded split), so the checkpoint never trained on them. Prints per corpus the unweighted
 average recall over the classes present (chance 1/6 for CREMA-D, 1/7 for RAVDESS) and the share of
-clips that got an utterance of their own; the last line is JSON.
+clips that got an utterance of their own and the share of recordings labelled as one speaker (the
+diarization's false splits of one voice); the last line is JSON.
 
 --six does what the issue's six-sample target does (actor 1001's "Don't forget a jacket." in six
 emotions, each clip analysed alone) for every held-out CREMA-D actor: the number of distinct top
@@ -149,7 +150,7 @@ def main() -> int:
             folder = Path(args.data_dir) / "speech" / corpus
             with open(folder / "labels.csv", newline="", encoding="utf-8") as handle:
                 rows = list(csv.DictReader(handle))
-            truths, predictions, own = [], [], 0
+            truths, predictions, own, one_speaker = [], [], 0, []
             actors = (
                 sorted({row["actor"] for row in rows}) if args.unseen else held_out_actors(rows, corpus)[: args.actors]
             )
@@ -168,6 +169,7 @@ def main() -> int:
                         emotion_thresholds=args.emotion_thresholds,
                     )
                 utterances = pipeline.analyze(path).utterances
+                one_speaker.append(len({u.speaker for u in utterances}) == 1)
                 matched = [nearest(utterances, (start + end) / 2) for start, end, _ in truth]
                 for (_, _, emotion), utterance in zip(truth, matched):
                     labels = utterance.emotions.labels if utterance.emotions else None
@@ -179,6 +181,7 @@ def main() -> int:
                 "uar": round(uar(truths, predictions), 4),
                 "clips": len(truths),
                 "own_utterance": round(own / len(truths), 3),
+                "one_speaker": round(float(np.mean(one_speaker)), 3),
             }
             print(corpus, results[corpus], flush=True)
     print(json.dumps(results))
