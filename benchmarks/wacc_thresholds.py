@@ -26,18 +26,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mtmm_es.model.metrics import choose_thresholds, weighted_accuracy  # noqa: E402
+from mtmm_es.model.corpora.mosei_text import load_mosei_text  # noqa: E402
+from mtmm_es.model.metrics import choose_thresholds, emotion_metrics, weighted_accuracy  # noqa: E402
+from mtmm_es.model.multi import emotion_prevalence, moved_towards  # noqa: E402
 from mtmm_es.model.tasks import EMOTIONS  # noqa: E402
 from mtmm_es.pipeline.training import predict_transcripts  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
-
-
-def mean_wacc(truth: np.ndarray, scores: np.ndarray, thresholds) -> float:
-    return float(
-        np.nanmean([weighted_accuracy(truth[:, k], scores[:, k] >= thresholds[k]) for k in range(len(EMOTIONS))])
-    )
 
 
 def main() -> int:
@@ -47,9 +43,7 @@ def main() -> int:
     parser.add_argument("--halvings", type=int, default=50)
     args = parser.parse_args()
     folder = Path(args.data_dir) / "mosei"
-    with open(folder / "transcripts_train.csv", newline="", encoding="utf-8") as handle:
-        train = list(csv.DictReader(handle))
-    shares = np.array([np.mean([float(row[e]) > 0 for row in train]) for e in EMOTIONS])
+    shares = emotion_prevalence(load_mosei_text(folder, "train"))
     with open(folder / "transcripts_valid.csv", newline="", encoding="utf-8") as handle:
         gold = {(row["video_id"], row["segment_id"]): row for row in csv.DictReader(handle)}
     with tempfile.TemporaryDirectory() as temp:
@@ -68,9 +62,12 @@ def main() -> int:
         rng.shuffle(ids)
         first = np.isin(videos, ids[: len(ids) // 2])
         for fit, score in ((first, ~first), (~first, first)):
-            grid = np.array(choose_thresholds(truth[fit], scores[fit], "wacc"))
+            grid = choose_thresholds(truth[fit], scores[fit], "wacc")
             for w in WEIGHTS:
-                results[w].append(100 * mean_wacc(truth[score], scores[score], (1 - w) * grid + w * shares))
+                thresholds = moved_towards(grid, shares, w)
+                results[w].append(
+                    100 * emotion_metrics(truth[score], scores[score], thresholds, thresholds)["mean_wacc"]
+                )
     base = np.array(results[0.0])
     report = {
         "labels_wacc_in_sample": round(

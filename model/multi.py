@@ -283,6 +283,11 @@ def emotion_prevalence(corpus: Corpus) -> list[float]:
     return [float(share) for share in (targets[:, : len(EMOTIONS)] >= 0.5).mean(0)]
 
 
+def moved_towards(thresholds: Sequence[float], shares: Sequence[float], weight: float) -> list[float]:
+    """Each threshold moved a share `weight` of the way to the emotion's share of the labels."""
+    return [(1 - weight) * t + weight * share for t, share in zip(thresholds, shares)]
+
+
 def thresholds_chosen_on(
     checkpoint: Checkpoint,
     datasets: Sequence[DatasetSplit],
@@ -299,8 +304,7 @@ def thresholds_chosen_on(
         chosen = choose_thresholds((truth >= 0.5).astype(int), scores, metric)
         weight = (prevalence_weights or {}).get(metric, 0.0)
         if weight:
-            shares = emotion_prevalence(dataset.train)
-            chosen = [round((1 - weight) * t + weight * share, 4) for t, share in zip(chosen, shares)]
+            chosen = [round(t, 4) for t in moved_towards(chosen, emotion_prevalence(dataset.train), weight)]
         checkpoint.thresholds[f"emotion_{metric}"] = chosen
 
 
