@@ -18,6 +18,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from .tasks import TASKS
 
 PAIR_ORDER = (("text", "visual"), ("acoustic", "visual"), ("text", "acoustic"))  # the paper's order
+TUPLE_FIELDS = ("tasks", "shared", "context_norm", "video_norm", "linear_context")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class ModelConfig:
     context_norm: tuple[str, ...] = ()  # modalities also z-normalised over the video's own utterances
     context_shrink: float = 2.0  # pseudo-utterances at the corpus mean/std pulling short videos' statistics
     video_norm: tuple[str, ...] = ()  # modalities z-normalised over the video only (replaces the corpus z-score)
+    linear_context: tuple[str, ...] = ()  # modalities every head also reads linearly, with their video context
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -45,7 +47,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
-        tuples = {k: tuple(data[k]) for k in ("tasks", "shared", "context_norm", "video_norm") if k in data}
+        tuples = {k: tuple(data[k]) for k in TUPLE_FIELDS if k in data}
         return cls(**{**data, **tuples})
 
 
@@ -93,6 +95,15 @@ def context_normalise(x: torch.Tensor, present: torch.Tensor, shrink: float) -> 
     return (x - mean) / std * weight
 
 
+def others_mean(x: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+    """Per utterance, the mean of x [B, U, D] over the video's other present utterances (zeros when
+    it has none): what the rest of the video says, beside what this utterance says."""
+    weight = present[..., None].to(x.dtype)
+    total = (x * weight).sum(1, keepdim=True)
+    others = weight.sum(1, keepdim=True) - weight
+    return (total - x * weight) / others.clamp(min=1.0)
+
+
 class ModalityEncoder(nn.Module):
     """z-scored features (with context normalisation, also the same z-scored over the video; with
     video normalisation, only z-scored over the video) -> bi-GRU over the video's utterances ->
@@ -106,17 +117,21 @@ class ModalityEncoder(nn.Module):
         self.video_norm = video_norm
         self.shrink = config.context_shrink
         self.input_dropout = nn.Dropout(config.input_dropout)
-        width = 2 * input_dim if context_norm else input_dim
-        self.gru = nn.GRU(width, config.hidden, batch_first=True, bidirectional=True)
+        self.width = 2 * input_dim if context_norm else input_dim
+        self.gru = nn.GRU(self.width, config.hidden, batch_first=True, bidirectional=True)
         self.project = nn.Sequential(nn.Linear(2 * config.hidden, config.dim), nn.ReLU(), nn.Dropout(config.dropout))
 
-    def forward(self, features: torch.Tensor, present: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def normalise(self, features: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        """The GRU's input [B, U, width]: features z-scored as configured, zeros where absent."""
         x = ((features - self.mean) / self.std) * present[..., None]
         if self.video_norm:
-            x = context_normalise(x, present, self.shrink)
-        elif self.context_norm:
-            x = torch.cat([x, context_normalise(x, present, self.shrink)], dim=-1)
-        x = self.input_dropout(x)
+            return context_normalise(x, present, self.shrink)
+        if self.context_norm:
+            return torch.cat([x, context_normalise(x, present, self.shrink)], dim=-1)
+        return x
+
+    def forward(self, features: torch.Tensor, present: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        x = self.input_dropout(self.normalise(features, present))
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         states, _ = self.gru(packed)
         states, _ = pad_packed_sequence(states, batch_first=True, total_length=x.shape[1])
@@ -144,6 +159,14 @@ class MTMMES(nn.Module):
         self.shared = nn.Sequential(*layers)
         heads = {t: nn.Linear(width, 2 if t == "sentiment" else TASKS[t]) for t in config.tasks}
         self.heads = nn.ModuleDict(heads)
+        self.linear = nn.ModuleDict()
+        if config.linear_context:
+            self.linear_dropout = nn.Dropout(config.dropout)
+            linear_width = sum(2 * self.encoders[m].width for m in config.linear_context)
+            for task, head in heads.items():
+                self.linear[task] = nn.Linear(linear_width, head.out_features)
+                nn.init.zeros_(self.linear[task].weight)
+                nn.init.zeros_(self.linear[task].bias)
 
     def set_normalisation(self, statistics: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> None:
         for modality, (mean, std) in statistics.items():
@@ -174,10 +197,22 @@ class MTMMES(nn.Module):
                 outputs[f"attention/{first}-{second}"] = torch.stack([n1, n2], dim=1)
         parts += [states[m] for m in self.config.modalities]
         shared = self.shared(torch.cat(parts, dim=-1) * row)
+        linear_input = self._linear_input(features, present) if self.linear else None
         for task, head in self.heads.items():
             out = head(shared)
+            if linear_input is not None:
+                out = out + self.linear[task](linear_input) * row
             outputs[task] = out if task in ("sentiment", "emotion") else out[..., 0]
         return outputs
+
+    def _linear_input(self, features: dict[str, torch.Tensor], present: dict[str, torch.Tensor]) -> torch.Tensor:
+        """What the linear path reads: each `linear_context` modality's normalised features and their
+        mean over the video's other utterances (the wide part beside the deep CIM network)."""
+        parts = []
+        for m in self.config.linear_context:
+            x = self.encoders[m].normalise(features[m], present[m])
+            parts += [x, others_mean(x, present[m])]
+        return self.linear_dropout(torch.cat(parts, dim=-1))
 
     def _drop_modalities(self, present: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Drop whole modalities per video at random, always keeping at least one."""

@@ -38,6 +38,7 @@ class TrainConfig:
     context_norm: tuple[str, ...] = ()  # modalities also z-normalised over each video's utterances
     context_shrink: float = 2.0
     video_norm: tuple[str, ...] = ()  # modalities z-normalised over each video only (train/test scale shifts)
+    linear_context: tuple[str, ...] = ()  # modalities every head also reads linearly, with their video context
     optimizer: str = "adam"  # or "rmsprop"
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -60,6 +61,7 @@ class TrainConfig:
             context_norm=tuple(m for m in self.context_norm if m in self.modalities),
             context_shrink=self.context_shrink,
             video_norm=tuple(m for m in self.video_norm if m in self.modalities),
+            linear_context=tuple(m for m in self.linear_context if m in self.modalities),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -72,7 +74,9 @@ class TrainConfig:
         if unknown:
             raise MtmmError(f"unknown training options: {', '.join(sorted(unknown))}")
         tuples = {
-            k: tuple(v) for k, v in data.items() if k in ("tasks", "modalities", "shared", "context_norm", "video_norm")
+            k: tuple(v)
+            for k, v in data.items()
+            if k in ("tasks", "modalities", "shared", "context_norm", "video_norm", "linear_context")
         }
         return cls(**{**data, **tuples})
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mtmm_es.model.data import Video, collate
-from mtmm_es.model.network import MTMMES, ModelConfig, cim_attention, modality_pairs
+from mtmm_es.model.network import MTMMES, ModelConfig, cim_attention, modality_pairs, others_mean
 from mtmm_es.model.train import batch_loss, task_loss
 
 DIMS = {"text": 6, "acoustic": 4, "visual": 5}
@@ -151,3 +151,39 @@ def test_video_norm_ignores_a_per_video_change_of_scale_and_offset() -> None:
         model = MTMMES(config)
         a, b = run(model, [video])["sentiment"], run(model, [shifted])["sentiment"]
         assert torch.allclose(a, b, atol=1e-4) == same
+
+
+def test_others_mean_is_the_mean_of_the_other_present_utterances() -> None:
+    x = torch.tensor([[[1.0], [2.0], [4.0], [8.0]]])
+    present = torch.tensor([[True, True, True, False]])
+    expected = torch.tensor([[[3.0], [2.5], [1.5], [7.0 / 3.0]]])
+    torch.testing.assert_close(others_mean(x * present[..., None], present), expected)
+    alone = torch.tensor([[True, False, False, False]])
+    assert others_mean(x * alone[..., None], alone)[0, 0, 0] == 0.0  # no other utterance: no context
+
+
+def test_linear_context_starts_at_the_cim_model_and_learns() -> None:
+    """The linear path is zero at initialisation (the same outputs as without it), keeps padding
+    inert, and moves the outputs once trained."""
+    tasks = ("sentiment", "emotion")
+    torch.manual_seed(0)
+    plain = MTMMES(ModelConfig(DIMS, tasks=tasks, hidden=8, dim=8))
+    torch.manual_seed(0)
+    wide = MTMMES(ModelConfig(DIMS, tasks=tasks, hidden=8, dim=8, linear_context=("text",)))
+    videos = [make_video(5, 1), make_video(3, 2)]
+    for task in tasks:
+        torch.testing.assert_close(run(wide, videos)[task], run(plain, videos)[task])
+    assert wide.linear["emotion"].in_features == 2 * DIMS["text"]
+
+    optimiser = torch.optim.Adam(wide.parameters(), lr=0.05)
+    batch = collate(videos, wide.config.modalities, tasks, wide.config.input_dims)
+    wide.train()
+    for _ in range(5):
+        optimiser.zero_grad()
+        batch_loss(wide, batch, {}).backward()
+        optimiser.step()
+    assert wide.linear["emotion"].weight.abs().sum() > 0
+    video = make_video(4, 3)
+    alone, padded = run(wide, [video]), run(wide, [video, make_video(9, 4)])
+    for task in tasks:
+        torch.testing.assert_close(padded[task][0, :4], alone[task][0], rtol=1e-5, atol=1e-6)
