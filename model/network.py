@@ -117,7 +117,7 @@ class ModalityEncoder(nn.Module):
         self.video_norm = video_norm
         self.shrink = config.context_shrink
         self.input_dropout = nn.Dropout(config.input_dropout)
-        self.width = 2 * input_dim if context_norm else input_dim
+        self.width = 2 * input_dim if context_norm and not video_norm else input_dim  # video_norm replaces
         self.gru = nn.GRU(self.width, config.hidden, batch_first=True, bidirectional=True)
         self.project = nn.Sequential(nn.Linear(2 * config.hidden, config.dim), nn.ReLU(), nn.Dropout(config.dropout))
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
+from mtmm_es.model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from mtmm_es.model.data import Video, collate
 from mtmm_es.model.network import MTMMES, ModelConfig, cim_attention, modality_pairs, others_mean
 from mtmm_es.model.train import batch_loss, task_loss
@@ -162,9 +166,9 @@ def test_others_mean_is_the_mean_of_the_other_present_utterances() -> None:
     assert others_mean(x * alone[..., None], alone)[0, 0, 0] == 0.0  # no other utterance: no context
 
 
-def test_linear_context_starts_at_the_cim_model_and_learns() -> None:
+def test_linear_context_starts_at_the_cim_model_and_learns(tmp_path: Path) -> None:
     """The linear path is zero at initialisation (the same outputs as without it), keeps padding
-    inert, and moves the outputs once trained."""
+    inert, moves the outputs once trained, and survives a checkpoint's save and load."""
     tasks = ("sentiment", "emotion")
     torch.manual_seed(0)
     plain = MTMMES(ModelConfig(DIMS, tasks=tasks, hidden=8, dim=8))
@@ -187,3 +191,26 @@ def test_linear_context_starts_at_the_cim_model_and_learns() -> None:
     alone, padded = run(wide, [video]), run(wide, [video, make_video(9, 4)])
     for task in tasks:
         torch.testing.assert_close(padded[task][0, :4], alone[task][0], rtol=1e-5, atol=1e-6)
+
+    spec = {m: {"extractor": "test", "dim": d} for m, d in DIMS.items()}
+    save_checkpoint(Checkpoint(members=[wide], feature_spec=spec), tmp_path)
+    loaded = load_checkpoint(tmp_path).members[0]
+    assert loaded.config.linear_context == ("text",)
+    for task in tasks:
+        torch.testing.assert_close(run(loaded, videos)[task], run(wide, videos)[task])
+
+    trained = run(wide, videos)["emotion"]
+    nn.init.zeros_(wide.linear["emotion"].weight)
+    nn.init.zeros_(wide.linear["emotion"].bias)
+    assert not torch.allclose(trained, run(wide, videos)["emotion"])  # the trained path moves the outputs
+
+
+def test_video_norm_wins_over_context_norm_for_the_same_modality() -> None:
+    """A modality in both lists is only video-normalised: its GRU (and linear path) read its own
+    width (it was built for twice the width and failed on the first batch)."""
+    both = ("acoustic",)
+    config = ModelConfig(
+        DIMS, tasks=("emotion",), hidden=8, dim=8, context_norm=both, video_norm=both, linear_context=both
+    )
+    outputs = run(MTMMES(config), [make_video(5, 1)])
+    assert outputs["emotion"].shape == (1, 5, 7)
