@@ -65,7 +65,7 @@ def test_a_quieter_recording_gives_the_same_features_once_levelled(extractor: st
 
 
 def test_the_level_is_recorded_only_when_set() -> None:
-    """A checkpoint, cache or batch run from before the setting (the shipped v5) keeps its spec."""
+    """A checkpoint, cache or batch run from before the setting (the shipped default) keeps its spec."""
     shipped = json.loads((ROOT / "model" / "default" / "config.json").read_text())["feature_spec"]["acoustic"]
     rebuilt = make_acoustic_extractor(AcousticConfig.from_spec(shipped, AcousticConfig()))
     assert json.dumps(rebuilt.info.config) == json.dumps(shipped["config"])  # key order too: cache keys hash it
