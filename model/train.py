@@ -17,7 +17,7 @@ from mtmm_es.core.errors import MtmmError
 
 from .data import Batch, Corpus, Video, batches, collate, feature_statistics
 from .metrics import binary_metrics, choose_thresholds, emotion_metrics, intensity_metrics, sentiment_metrics
-from .network import MTMMES, ModelConfig
+from .network import MTMMES, TUPLE_FIELDS, ModelConfig
 
 LOWER_IS_BETTER = ("loss", "intensity_mae")
 
@@ -73,11 +73,7 @@ class TrainConfig:
         unknown = set(data) - known
         if unknown:
             raise MtmmError(f"unknown training options: {', '.join(sorted(unknown))}")
-        tuples = {
-            k: tuple(v)
-            for k, v in data.items()
-            if k in ("tasks", "modalities", "shared", "context_norm", "video_norm", "linear_context")
-        }
+        tuples = {k: tuple(v) for k, v in data.items() if k in ("modalities", *TUPLE_FIELDS)}
         return cls(**{**data, **tuples})
 
 
