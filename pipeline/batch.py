@@ -41,6 +41,7 @@ from .cache import cache_key
 from .config import ExtractionConfig
 from .destinations import check_output_folder, folder_outputs, report_path
 from .executor import guarded, run_jobs
+from .extract import own_version
 from .formats import FORMATS, csv_text, get_writer
 
 log = logging.getLogger(__name__)
@@ -149,8 +150,9 @@ def run_fingerprint(
 ) -> str:
     """What decides an output besides the input's bytes: the extraction config, the checkpoint
     (weights and config.json, where thresholds and label settings live), the labels' schema
-    version, the format and the labelling options. Not the code's version: a development checkout
-    that changes how labels are made without a new schema version should use --overwrite."""
+    version, mtmm-es's own version (an upgrade redoes outputs; a development checkout that changes
+    how labels are made without a new version should use --overwrite), the format and the
+    labelling options."""
     from .analyze import default_checkpoint_dir
 
     folder = Path(checkpoint) if checkpoint else default_checkpoint_dir()
@@ -166,6 +168,7 @@ def run_fingerprint(
         thresholds=emotion_thresholds,
         sarcasm_base_rate=sarcasm_base_rate,
         schema=SCHEMA_VERSION,
+        version=own_version(),
     )
 
 

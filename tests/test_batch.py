@@ -58,6 +58,28 @@ def test_outputs_are_redone_when_the_checkpoint_config_or_a_labelling_option_cha
     assert run_fingerprint(ExtractionConfig(), str(checkpoint), "json", False, None) != before
 
 
+def test_outputs_written_by_another_version_of_mtmm_es_are_redone(
+    tmp_path: Path, fixture_video: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: the record's fingerprint left out mtmm-es's version, so after an upgrade a folder
+    run kept the old version's labels as up to date."""
+    import mtmm_es.pipeline.batch as batch
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copy(fixture_video, videos / "talk.mp4")
+    extraction = ExtractionConfig(cache_dir=str(cache_dir))
+    first = run_batch(videos, tmp_path / "out", BatchOptions(workers=1), extraction, progress=False)
+    again = run_batch(videos, tmp_path / "out", BatchOptions(workers=1), extraction, progress=False)
+    monkeypatch.setattr(batch, "own_version", lambda: "99.0.0")
+    upgraded = run_batch(videos, tmp_path / "out", BatchOptions(workers=1), extraction, progress=False)
+    assert [s.counts() for s in (first, again, upgraded)] == [
+        {"processed": 1, "skipped": 0, "failed": 0},
+        {"processed": 0, "skipped": 1, "failed": 0},
+        {"processed": 1, "skipped": 0, "failed": 0},
+    ]
+
+
 def test_a_folder_run_labels_at_the_given_sarcasm_base_rate(
     tmp_path: Path, fixture_video: Path, cache_dir: Path
 ) -> None:
