@@ -115,7 +115,7 @@ def label_utterance(
     sarcasm_rates: tuple[float, float] | None = None,
 ) -> UtteranceLabels:
     """Labels of utterance `index` from per-video predictions; `used` are the modalities the model
-    used for it (an empty list: no labels, and the reason; None: not known, e.g. transcripts);
+    used for it (an empty list: no labels, and the reason; None: not known);
     `task_modalities` the checkpoint's tasks read from some modalities only; `sarcasm_rates`
     (trained, reported) base rates of P(sarcasm)."""
     if used is not None and not used:

@@ -2,36 +2,49 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
 from typing import Any
 
-import numpy as np
-
-from mtmm_es.core.labels import Emotions, Sarcasm, Sentiment, UtteranceResult
+from mtmm_es.core.labels import UtteranceResult
 
 from .checkpoint import Checkpoint
-from .data import Corpus
+from .data import Corpus, Video
 from .labels import label_utterance
 
+_log = logging.getLogger(__name__)
 
-def utterance_labels(
-    predicted: dict[str, np.ndarray],
-    index: int,
-    thresholds: Sequence[float] | None,
-    sarcasm_rates: tuple[float, float] | None = None,
-) -> tuple[Sentiment | None, Emotions | None, Sarcasm | None]:
-    """The typed labels of utterance `index` for every task the model predicts (model.labels' rules)."""
-    labels = label_utterance(predicted, index, thresholds, sarcasm_rates=sarcasm_rates)
-    return labels.sentiment, labels.emotions, labels.sarcasm
+
+def used_modalities(checkpoint: Checkpoint, video: Video, index: int) -> tuple[str, ...]:
+    """The checkpoint's modalities that utterance `index` of the video has."""
+    return tuple(m for m in checkpoint.feature_spec if m in video.masks and bool(video.masks[m][index]))
 
 
 def corpus_predictions(checkpoint: Checkpoint, corpus: Corpus) -> list[dict[str, Any]]:
     """Rows in the one CSV layout (file = video id, index = utterance id) for every utterance of the
-    corpus, in corpus order."""
-    rows = []
+    corpus, in corpus order. A task whose input an utterance lacks (every task, when it has no known
+    word and nothing else the model uses) gets empty cells, as analyze-video gives it null labels;
+    the log says how many."""
+    rows, unlabelled = [], 0
     for video, predicted in zip(corpus.videos, checkpoint.predict(corpus.videos)):
         texts = video.texts or [""] * len(video)
         for i, (utterance_id, text) in enumerate(zip(video.utterance_ids, texts)):
-            labels = utterance_labels(predicted, i, checkpoint.label_thresholds, checkpoint.sarcasm_rates)
-            rows.append(UtteranceResult(i, None, None, text, *labels).row(video.id) | {"index": utterance_id})
+            used = used_modalities(checkpoint, video, i)
+            labels = label_utterance(
+                predicted,
+                i,
+                checkpoint.label_thresholds,
+                used,
+                checkpoint.task_modalities,
+                checkpoint.sarcasm_rates,
+            )
+            unlabelled += labels.reason is not None
+            result = UtteranceResult(i, None, None, text, labels.sentiment, labels.emotions, labels.sarcasm)
+            rows.append(result.row(video.id) | {"index": utterance_id})
+    if unlabelled:
+        _log.warning(
+            "%s: %d of %d utterances lack the input some task needs (e.g. no known word): those labels are empty",
+            corpus.name,
+            unlabelled,
+            len(rows),
+        )
     return rows

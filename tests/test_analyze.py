@@ -177,6 +177,26 @@ def test_transcripts_route_writes_the_documented_columns(tmp_path: Path) -> None
         assert set(row["emotions"].split(";")) <= {"anger", "disgust", "fear", "happy", "sad", "surprise", "none"}
 
 
+def test_transcript_rows_without_a_known_word_get_no_labels(tmp_path: Path, caplog) -> None:
+    """A row with no usable words gets empty label cells and a logged count, as analyze-video gives
+    such an utterance null labels (it got the model's bias as confident labels)."""
+    from mtmm_es.pipeline.training import predict_transcripts
+
+    transcripts = tmp_path / "transcripts.csv"
+    transcripts.write_text(
+        "video_id,segment_id,text\nv1,0,I really loved this film and the cast was great\nv1,1,\nv1,2,zzqxv qqwzx\n"
+    )
+    out = tmp_path / "preds.csv"
+    with caplog.at_level("WARNING"):
+        predict_transcripts(transcripts, out)
+    with out.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows[0]["sentiment"] == "positive" and rows[0]["emotions"]
+    for row in rows[1:]:
+        assert [row[c] for c in ("sentiment", "p_positive", "emotions", "p_happy", "p_sarcasm")] == [""] * 5, row
+    assert "2 of 3 utterances lack the input" in caplog.text
+
+
 def test_predict_takes_the_label_options_of_analyze_video(tmp_path: Path) -> None:
     """`mtmm predict` labels as `analyze-video` does with --emotion-thresholds and --sarcasm-base-rate
     (it used the checkpoint's settings only)."""
