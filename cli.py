@@ -537,7 +537,7 @@ def _analyze(args: argparse.Namespace) -> int:
     from mtmm_es.pipeline.destinations import plan_single
     from mtmm_es.pipeline.formats import get_writer
 
-    plan = plan_single(args.media, args.out, args.format, args.report)
+    plan = plan_single(args.media, args.out, args.format, args.report, args.embed_video)
     pipeline = Pipeline(extraction_config(args), args.checkpoint, args.emotion_thresholds, args.sarcasm_base_rate)
     result = pipeline.analyze(args.media)
     for warning in result.warnings:
@@ -567,6 +567,7 @@ def _analyze_folder(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         workers=args.workers,
         report=args.report,
+        embed_video=args.embed_video,
         backend=args.backend,
         ray_address=args.ray_address,
     )

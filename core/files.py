@@ -23,6 +23,21 @@ def file_sha256(path: str | Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
+def path_state(path: str | Path) -> list[list[Any]]:
+    """How a file (or every file under a folder) stands without reading it: resolved path, size and
+    modification time; empty when nothing is there. For keys that must change when a user's file does."""
+    path = Path(path).expanduser()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    state = []
+    for file in files:
+        try:
+            stat = file.stat()
+        except OSError:
+            continue
+        state.append([str(file.resolve()), stat.st_size, stat.st_mtime_ns])
+    return state
+
+
 def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -30,6 +30,7 @@ from mtmm_es.core.files import (
     atomic_write_json,
     atomic_write_text,
     file_sha256,
+    path_state,
     remove_stale_temporaries,
 )
 from mtmm_es.core.labels import SCHEMA_VERSION
@@ -39,7 +40,7 @@ from mtmm_es.model.meta import CONFIG, WEIGHTS
 from .analyze import AnalyzerSpec, analyzer_for, check_label_options, default_checkpoint_dir
 from .cache import cache_key
 from .config import ExtractionConfig
-from .destinations import check_output_folder, folder_outputs, report_path
+from .destinations import check_output_folder, check_report_options, folder_outputs, report_files, report_path
 from .executor import guarded, run_jobs
 from .extract import own_version
 from .formats import FORMATS, csv_text, get_writer
@@ -64,10 +65,12 @@ class BatchOptions:
     overwrite: bool = False
     workers: int = 1
     report: bool = False
+    embed_video: bool = False  # a low-resolution copy of each video inside its report
     backend: str = "local"  # or "ray"
     ray_address: str | None = None
 
     def __post_init__(self) -> None:
+        check_report_options(self.report, self.embed_video)
         if self.format not in FORMATS:
             raise MtmmError(f"unknown format '{self.format}' (choose from {', '.join(FORMATS)})")
         if self.workers < 1:
@@ -119,6 +122,7 @@ class FileJob:
     report: bool
     fingerprint: str
     analyzer: AnalyzerSpec
+    embed_video: bool = False
 
 
 def find_inputs(root: Path, recursive: bool = False, pattern: str | None = None) -> list[Path]:
@@ -147,12 +151,14 @@ def run_fingerprint(
     report: bool,
     emotion_thresholds: str | None,
     sarcasm_base_rate: float | None = None,
+    embed_video: bool = False,
 ) -> str:
-    """What decides an output besides the input's bytes: the extraction config, the checkpoint
-    (weights and config.json, where thresholds and label settings live), the labels' schema
-    version, mtmm-es's own version (an upgrade redoes outputs; a development checkout that changes
-    how labels are made without a new version should use --overwrite), the format and the
-    labelling options."""
+    """What decides an output besides the input's bytes: the extraction config and the state of
+    every file it names (an edited --segments file or a replaced model redoes outputs), the
+    checkpoint (weights and config.json, where thresholds and label settings live), the labels'
+    schema version, mtmm-es's own version (an upgrade redoes outputs; a development checkout that
+    changes how labels are made without a new version should use --overwrite), the format, the
+    report options and the labelling options."""
     from .analyze import default_checkpoint_dir
 
     folder = Path(checkpoint) if checkpoint else default_checkpoint_dir()
@@ -162,9 +168,11 @@ def run_fingerprint(
     config = {k: v for k, v in extraction.to_dict().items() if k not in ("cache", "cache_dir")}
     return cache_key(
         extraction=config,
+        files={option: path_state(path) for option, path in extraction.given_files().items()},
         model=model_id,
         format=fmt,
         report=report,
+        embed_video=embed_video,
         thresholds=emotion_thresholds,
         sarcasm_base_rate=sarcasm_base_rate,
         schema=SCHEMA_VERSION,
@@ -223,7 +231,8 @@ def process_file(job: FileJob) -> dict[str, Any]:
     if job.report:
         from .report import write_report
 
-        for written in write_report(result, report_path(output)):
+        ffmpeg = job.analyzer.extraction.ffmpeg
+        for written in write_report(result, report_path(output), embed_video=job.embed_video, ffmpeg=ffmpeg):
             files.append({"path": written.name, "size": written.stat().st_size, "sha256": file_sha256(written)})
     atomic_write_json(
         job.sidecar,
@@ -278,7 +287,13 @@ def run_batch(
     extraction = extraction or ExtractionConfig()
     analyzer = AnalyzerSpec(extraction, checkpoint, emotion_thresholds, sarcasm_base_rate)
     fingerprint = run_fingerprint(
-        extraction, checkpoint, options.format, options.report, emotion_thresholds, sarcasm_base_rate
+        extraction,
+        checkpoint,
+        options.format,
+        options.report,
+        emotion_thresholds,
+        sarcasm_base_rate,
+        options.embed_video,
     )
     summary = RunSummary(printable(input_dir), printable(out_dir))
     jobs = []
@@ -288,6 +303,7 @@ def run_batch(
         out_dir / COMBINED_CSV,
         *outputs.values(),
         *(_sidecar(o, out_dir) for o in outputs.values()),
+        *(f for o in outputs.values() if options.report for f in report_files(report_path(o))),
     ]
     if removed := remove_stale_temporaries(ours):
         log.info("%s: removed %d temporary file(s) a killed run left", quoted(out_dir), removed)
@@ -300,7 +316,17 @@ def run_batch(
             continue
         sidecar = str(_sidecar(output, out_dir))
         jobs.append(
-            FileJob(str(path), relative, str(output), sidecar, options.format, options.report, fingerprint, analyzer)
+            FileJob(
+                str(path),
+                relative,
+                str(output),
+                sidecar,
+                options.format,
+                options.report,
+                fingerprint,
+                analyzer,
+                options.embed_video,
+            )
         )
     bar = tqdm(total=len(jobs), unit="file", desc="analyze-video", disable=not progress or not jobs, file=sys.stderr)
     try:

@@ -56,3 +56,16 @@ class ExtractionConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"acoustic": recorded(self.acoustic)}
+
+    def given_files(self) -> dict[str, str]:
+        """The files (or folders) the user gave by path, by option: what `to_dict` names but cannot
+        tell apart when their contents change."""
+        given = {
+            "segments": self.segments,
+            "asr.model": self.asr.model,
+            "text.vectors": self.text.vectors,
+            "visual.model": self.visual.model,
+            "diarization.encoder.weights": self.diarization.encoder.weights,
+            "ffmpeg": self.ffmpeg,
+        }
+        return {option: path for option, path in given.items() if path}

@@ -4,11 +4,13 @@ never one output over another, never into a folder that cannot hold it."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from mtmm_es.core.errors import MtmmError, quoted
+from mtmm_es.extractors.base import MODALITIES
 
 from .formats import FORMATS
 
@@ -69,7 +71,15 @@ class SingleOutput:
     report: Path | None
 
 
-def plan_single(media: str, out: str, explicit_format: str | None, report: bool) -> SingleOutput:
+def check_report_options(report: bool, embed_video: bool) -> None:
+    if embed_video and not report:
+        raise MtmmError("--embed-video puts the video inside the report: it needs --report")
+
+
+def plan_single(
+    media: str, out: str, explicit_format: str | None, report: bool, embed_video: bool = False
+) -> SingleOutput:
+    check_report_options(report, embed_video)
     fmt = format_for(out, explicit_format)
     if out == STDOUT:
         if report:
@@ -88,6 +98,15 @@ def plan_single(media: str, out: str, explicit_format: str | None, report: bool)
 def report_path(labels: Path) -> Path:
     """The HTML report of a labels file: same name, .html (talk.mp4.json -> talk.mp4.html)."""
     return labels.with_suffix(".html")
+
+
+def report_files(html: Path) -> list[Path]:
+    """Every file a report at `html` may write (the page, its WebVTT and its pictures, one per
+    modality pair the model attends over), for removing what a killed run left."""
+    stem = html.name.removesuffix(".html")
+    pairs = (f"{a}-{b}" for a, b in itertools.product(MODALITIES, repeat=2))
+    names = [html.name, f"{stem}.vtt", f"{stem}.timeline.png", *(f"{stem}.attention.{p}.png" for p in pairs)]
+    return [html.with_name(name) for name in names]
 
 
 def check_output_folder(out_dir: Path) -> None:

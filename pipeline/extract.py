@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mtmm_es.core.errors import MtmmError
-from mtmm_es.core.files import file_sha256
+from mtmm_es.core.files import file_sha256, path_state
 from mtmm_es.core.signals import signals_held
 from mtmm_es.extractors.acoustic import make_acoustic_extractor
 from mtmm_es.extractors.asr import asr_info
@@ -151,8 +151,10 @@ class FeaturePipeline:
         self.diarizer = Diarizer(self.config.diarization) if self.config.diarization.enabled else None
 
     def _asr_spec(self) -> dict[str, Any]:
-        """Identity of the recogniser without loading it (for cache keys)."""
-        return asdict(self.config.asr)
+        """Identity of the recogniser without loading it (for cache keys): its options and, for a
+        model the user gave by path, the state of its files (a replaced model recognises anew)."""
+        spec = asdict(self.config.asr)
+        return spec | {"model_files": path_state(self.config.asr.model)} if self.config.asr.model else spec
 
     def segmentation_spec(self, segments: Sequence[Segment] | None) -> dict[str, Any]:
         if segments is None:

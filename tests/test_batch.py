@@ -21,7 +21,7 @@ from mtmm_es.core.labels import CSV_COLUMNS
 from mtmm_es.pipeline import ExtractionConfig
 from mtmm_es.pipeline.analyze import Pipeline, default_checkpoint_dir, schema
 from mtmm_es.pipeline.batch import BatchOptions, find_inputs, run_batch
-from mtmm_es.pipeline.destinations import folder_outputs, safe_relative
+from mtmm_es.pipeline.destinations import folder_outputs, report_files, safe_relative
 from mtmm_es.pipeline.formats import render
 from mtmm_es.pipeline.report import write_report
 
@@ -56,6 +56,48 @@ def test_outputs_are_redone_when_the_checkpoint_config_or_a_labelling_option_cha
     config["sarcasm_base_rate"]["reported"] = 0.2
     (checkpoint / "config.json").write_text(json.dumps(config))
     assert run_fingerprint(ExtractionConfig(), str(checkpoint), "json", False, None) != before
+
+
+def test_outputs_are_redone_when_a_file_an_option_names_changes(tmp_path: Path) -> None:
+    """Regression: the fingerprint named --segments (and the model and vector files) by path only,
+    so a folder run after editing the segments file kept the old windows' labels as up to date."""
+    from mtmm_es.pipeline.batch import run_fingerprint
+
+    segments = tmp_path / "segments.csv"
+    segments.write_text("start,end\n0.0,4.5\n")
+    config = ExtractionConfig(segments=str(segments))
+    before = run_fingerprint(config, None, "json", False, None)
+    assert run_fingerprint(config, None, "json", False, None) == before
+    segments.write_text("start,end\n0.0,2.0\n2.0,4.5\n")
+    os.utime(segments, ns=(segments.stat().st_atime_ns, segments.stat().st_mtime_ns + 1_000_000_000))
+    assert run_fingerprint(config, None, "json", False, None) != before
+
+
+def test_a_folder_run_embeds_the_video_in_each_report_and_clears_report_leftovers(
+    tmp_path: Path, fixture_video: Path, cache_dir: Path
+) -> None:
+    """Regression: --embed-video was dropped for a folder (its reports linked the source), and the
+    temporary files of a killed report write were never removed."""
+    videos, out = tmp_path / "videos", tmp_path / "out"
+    videos.mkdir()
+    out.mkdir()
+    shutil.copy(fixture_video, videos / "talk.mp4")
+    stale = out / ".talk.mp4.timeline.png.k1ll3d_x.tmp"
+    stale.write_bytes(b"\x89PNG")
+    os.utime(stale, (time.time() - 3700, time.time() - 3700))
+    extraction = ExtractionConfig(cache_dir=str(cache_dir))
+    with pytest.raises(MtmmError, match="needs --report"):
+        BatchOptions(embed_video=True)
+    options = BatchOptions(workers=1, report=True, embed_video=True)
+    summary = run_batch(videos, out, options, extraction, progress=False)
+    assert summary.counts()["processed"] == 1
+    assert "data:video/webm;base64," in (out / "talk.mp4.html").read_text(encoding="utf-8")
+    assert not stale.exists()
+    linked = run_batch(videos, out, BatchOptions(workers=1, report=True), extraction, progress=False)
+    assert linked.counts()["processed"] == 1  # the report option is part of the fingerprint
+    assert "data:video/webm;base64," not in (out / "talk.mp4.html").read_text(encoding="utf-8")
+    result = cli(str(fixture_video), "--out", str(tmp_path / "talk.json"), "--embed-video")
+    assert result.returncode == 2 and "needs --report" in result.stderr and not (tmp_path / "talk.json").exists()
 
 
 def test_outputs_written_by_another_version_of_mtmm_es_are_redone(
@@ -238,6 +280,7 @@ def test_report_writes_html_and_pictures(result, tmp_path: Path) -> None:
     written = write_report(result, tmp_path / "talk.html")
     names = sorted(p.name for p in written)
     assert names == ["talk.attention.text-acoustic.png", "talk.html", "talk.timeline.png", "talk.vtt"]
+    assert set(written) <= set(report_files(tmp_path / "talk.html"))  # what a killed run's cleanup covers
     for png in (tmp_path / "talk.timeline.png", tmp_path / "talk.attention.text-acoustic.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     page = (tmp_path / "talk.html").read_text()

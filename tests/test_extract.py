@@ -204,3 +204,20 @@ def test_a_truncated_cache_entry_is_a_logged_miss(
     np.testing.assert_array_equal(again.features["text"].values, first.features["text"].values)
     assert any("unreadable cache entry, recomputing" in r.getMessage() for r in caplog.records)
     assert np.load(entry)["values"].shape == first.features["text"].values.shape  # rewritten whole
+
+
+def test_a_replaced_asr_model_is_not_served_from_the_cache(tmp_path: Path) -> None:
+    """Regression: the words' cache key named a user's --asr-model folder by path only, so a model
+    replaced at that path kept returning the old model's words."""
+    from mtmm_es.extractors.asr import AsrConfig, bundled_whisper_model
+
+    model = tmp_path / "model"
+    model.mkdir()
+    for part in bundled_whisper_model().iterdir():
+        (model / part.name).symlink_to(part)
+    pipeline = FeaturePipeline(ExtractionConfig(asr=AsrConfig(model=str(model)), cache=False))
+    before = pipeline._asr_spec()
+    assert pipeline._asr_spec() == before
+    (model / "config.json").unlink()
+    (model / "config.json").write_text((bundled_whisper_model() / "config.json").read_text() + "\n")
+    assert pipeline._asr_spec() != before
