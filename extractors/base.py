@@ -188,25 +188,35 @@ class FrameTrack:
         return cls(np.zeros(0), np.zeros((0, dim), np.float32), np.zeros(0, bool))
 
 
+def window_indices(times: np.ndarray, start: float, end: float) -> np.ndarray:
+    """Indices of the frames (sorted `times`) inside [start, end). A window between two frames (shorter
+    than the frame step) takes the frame nearest its centre, but never one more than a frame step
+    away from the window: audio past the video's end, or a gap in the frames, gets no frame."""
+    lo, hi = np.searchsorted(times, [start, end])
+    if hi > lo or len(times) == 0:
+        return np.arange(lo, hi)
+    nearest = int(np.argmin(np.abs(times - (start + end) / 2)))
+    step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+    distance = max(start - float(times[nearest]), float(times[nearest]) - end, 0.0)
+    return np.array([nearest]) if distance <= step else np.arange(0)
+
+
 def pool_track(track: FrameTrack, utterances: Sequence[Utterance]) -> tuple[np.ndarray, np.ndarray]:
     """Mean and std of each descriptor over the valid frames of each utterance window.
 
     Returns values [n, 2*D + 1] laid out as (means, stds, valid-frame fraction) and a mask that is
-    true where the window holds at least one valid frame. A window shorter than the frame step takes
-    the frame nearest its centre. NaN descriptors are ignored; a column with no defined value is 0.
+    true where the window holds at least one valid frame (frames as `window_indices` finds them).
+    NaN descriptors are ignored; a column with no defined value is 0.
     """
     dim = track.values.shape[1]
     values = np.zeros((len(utterances), 2 * dim + 1), np.float32)
     mask = np.zeros(len(utterances), bool)
-    if len(track.times) == 0:
-        return values, mask
     for row, utterance in enumerate(utterances):
-        lo, hi = np.searchsorted(track.times, [utterance.start, utterance.end])
-        if hi <= lo:
-            nearest = int(np.argmin(np.abs(track.times - (utterance.start + utterance.end) / 2)))
-            lo, hi = nearest, nearest + 1
-        window_valid = track.valid[lo:hi]
-        frames = track.values[lo:hi][window_valid]
+        indices = window_indices(track.times, utterance.start, utterance.end)
+        if len(indices) == 0:
+            continue
+        window_valid = track.valid[indices]
+        frames = track.values[indices][window_valid]
         values[row, -1] = window_valid.mean()
         if len(frames) == 0:
             continue

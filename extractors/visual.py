@@ -40,6 +40,7 @@ from .base import (
     pool_track,
     pooled_names,
     resolve_asset,
+    window_indices,
 )
 
 BLENDSHAPES = (
@@ -251,21 +252,12 @@ def prominence(boxes: np.ndarray) -> float:
     return float(np.mean(area * (1.0 - 0.5 * offset)))
 
 
-def window_frames(times: np.ndarray, utterance: Utterance) -> np.ndarray:
-    """Indices of the frames inside an utterance's window (the nearest one for a very short window)."""
-    lo, hi = np.searchsorted(times, [utterance.start, utterance.end])
-    if hi <= lo and len(times):
-        nearest = int(np.argmin(np.abs(times - (utterance.start + utterance.end) / 2)))
-        return np.array([nearest])
-    return np.arange(lo, hi)
-
-
 def speaking_face(tracks: FaceTracks, envelope: np.ndarray | None, utterance: Utterance) -> tuple[int | None, float]:
     """The track whose mouth moves with the utterance's speech, and the choice's confidence (its
     share of all faces' speaking scores; 1.0 for the only face in view). With several faces and none
     moving its mouth (a voice-over), no track: the visual modality is masked. Without audio (no
     speech to follow) the largest, most central face, its confidence its share of that score."""
-    frames = window_frames(tracks.times, utterance)
+    frames = window_indices(tracks.times, utterance.start, utterance.end)
     inside = np.isin(tracks.frame, frames)
     candidates = sorted(set(tracks.track[inside].tolist()))
     if not candidates:

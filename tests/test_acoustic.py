@@ -14,7 +14,7 @@ from mtmm_es.extractors.acoustic import (
     frame_descriptors,
     make_acoustic_extractor,
 )
-from mtmm_es.extractors.base import SAMPLE_RATE, FrameTrack, MediaInfo, Utterance, pool_track
+from mtmm_es.extractors.base import SAMPLE_RATE, FrameTrack, MediaInfo, Utterance, pool_track, window_indices
 
 RNG = np.random.default_rng(0)
 
@@ -109,6 +109,20 @@ def test_pool_track_ignores_nan_and_uses_nearest_frame_for_tiny_windows() -> Non
     np.testing.assert_allclose(values[0], [3.0, 3.0, np.std([1, 3, 5]), 1.0, 0.75], rtol=1e-6)
     np.testing.assert_allclose(values[1], [5.0, 4.0, 0.0, 0.0, 1.0])
     assert list(mask) == [True, True]
+
+
+def test_a_window_far_from_every_frame_gets_none() -> None:
+    """Regression: a window past the last frame (audio longer than the video) or inside a gap in the
+    frames took the nearest frame at any distance, so an utterance at 50 s carried the face of 4.8 s."""
+    times = np.arange(0.0, 5.0, 0.2)
+    track = FrameTrack(times, np.arange(len(times), dtype=np.float32)[:, None], np.ones(len(times), bool))
+    gap = FrameTrack(np.array([0.0, 0.2, 0.4, 9.0]), np.ones((4, 1), np.float32), np.ones(4, bool))
+    windows = [Utterance(0, 50.0, 52.0, ""), Utterance(1, 4.85, 4.9, ""), Utterance(2, 1.01, 1.05, "")]
+    values, mask = pool_track(track, windows)
+    assert list(mask) == [False, True, True] and not values[0].any()
+    assert values[1, 0] == 24.0 and values[2, 0] == 5.0  # the frames at 4.8 s and 1.0 s
+    assert not pool_track(gap, [Utterance(0, 4.0, 4.1, "")])[1][0]
+    assert list(window_indices(times, 50.0, 52.0)) == [] and list(window_indices(times, 1.0, 1.5)) == [5, 6, 7]
 
 
 def test_pyin_agrees_with_yin_on_a_clean_voice() -> None:
