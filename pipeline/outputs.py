@@ -36,8 +36,10 @@ class FeatureSet:
 
 
 def write_extraction(extraction: Extraction, out_dir: str | Path) -> Path:
-    """Write the three files atomically; spec.json last, so its presence marks a complete folder."""
+    """Write the three files atomically; spec.json last, so its presence marks a complete folder (an
+    earlier extraction's is removed first: a rewrite cut short leaves no folder that reads as whole)."""
     out = Path(out_dir)
+    (out / SPEC).unlink(missing_ok=True)
     arrays: dict[str, np.ndarray] = {}
     for modality, features in extraction.features.items():
         arrays[modality] = features.values
@@ -70,4 +72,6 @@ def read_feature_set(folder: str | Path) -> FeatureSet:
             raise MtmmError(
                 f"'{modality}' has shape {values[modality].shape}, spec says dim {modality_spec['dim']}", folder
             )
+        if masks[modality].shape != (len(utterances),):
+            raise MtmmError(f"'{modality}_mask' has shape {masks[modality].shape}, not one per utterance", folder)
     return FeatureSet(utterances, values, masks, spec)

@@ -58,6 +58,32 @@ def test_output_folder_round_trip(tmp_path: Path, fixture_extraction) -> None:
         assert set(archive.files) == {"text", "acoustic", "visual", "text_mask", "acoustic_mask", "visual_mask"}
 
 
+def test_a_rewrite_cut_short_leaves_no_folder_that_reads_as_whole(
+    tmp_path: Path, fixture_extraction, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: re-extracting into a folder and dying after utterances.json kept the old spec.json,
+    so the new utterances read back with the old features. A mask of the wrong length is refused."""
+    import mtmm_es.pipeline.outputs as outputs
+
+    write_extraction(fixture_extraction, tmp_path)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(outputs, "atomic_save_npz", killed)
+    with pytest.raises(KeyboardInterrupt):
+        write_extraction(replace(fixture_extraction, utterances=fixture_extraction.utterances[:1]), tmp_path)
+    with pytest.raises(MtmmError, match="missing spec.json"):
+        read_feature_set(tmp_path)
+    monkeypatch.undo()
+    write_extraction(fixture_extraction, tmp_path)
+    with np.load(tmp_path / "features.npz") as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    np.savez(tmp_path / "features.npz", **arrays | {"text_mask": arrays["text_mask"][:-1]})
+    with pytest.raises(MtmmError, match="'text_mask' has shape"):
+        read_feature_set(tmp_path)
+
+
 def test_second_run_is_served_from_the_cache(feature_pipeline, fixture_video: Path, fixture_extraction) -> None:
     again = feature_pipeline.extract(fixture_video)
     assert set(again.timings) == {"hash", "total"}  # no stage ran
