@@ -88,11 +88,11 @@ def context_normalise(x: torch.Tensor, present: torch.Tensor, shrink: float) -> 
     shrunk towards the corpus's (0 and 1 after corpus z-scoring) by `shrink` pseudo-utterances, so a
     one-utterance video keeps its corpus-normalised values and a long one is fully normalised."""
     weight = present[..., None].to(x.dtype)
-    count = weight.sum(1, keepdim=True)
-    mean = (x * weight).sum(1, keepdim=True) / (count + shrink)
+    count = weight.sum(1, keepdim=True) + shrink
+    mean = (x * weight).sum(1, keepdim=True) / count.clamp(min=1.0)
     variance = (((x - mean) ** 2) * weight).sum(1, keepdim=True)
-    std = torch.sqrt((variance + shrink) / (count + shrink))
-    return (x - mean) / std * weight
+    std = torch.sqrt((variance + shrink) / count.clamp(min=1.0)).clamp(min=1e-6)
+    return torch.where(present[..., None], (x - mean) / std, torch.zeros_like(x))
 
 
 def others_mean(x: torch.Tensor, present: torch.Tensor) -> torch.Tensor:

@@ -35,6 +35,14 @@ def test_context_normalisation_removes_a_speaker_offset_but_keeps_a_single_utter
     assert torch.allclose(padded[0, :10], context_normalise(base[:, :10], present[:, :10], 2.0), atol=1e-6)
 
 
+def test_context_normalisation_without_shrinkage_stays_finite():
+    """Regression: with `context_shrink` 0 a video whose modality is absent everywhere (no face) gave
+    NaN (0 / 0) into the GRU, and a one-utterance video divided by a zero spread."""
+    absent = context_normalise(torch.ones(1, 4, 3), torch.zeros(1, 4, dtype=torch.bool), 0.0)
+    one = context_normalise(torch.ones(1, 1, 3), torch.ones(1, 1, dtype=torch.bool), 0.0)
+    assert torch.equal(absent, torch.zeros(1, 4, 3)) and torch.equal(one, torch.zeros(1, 1, 3))
+
+
 def test_pseudo_videos_keep_one_speaker_each_and_cover_every_clip():
     clips = read_clips(shared_path("speech", "ravdess"), "ravdess")
     groups = pseudo_videos(clips, size=30, seed=0)
