@@ -47,6 +47,17 @@ def test_short_utterance_merges_across_the_shorter_gap() -> None:
     assert [u.text for u in utterances] == ["long yes", "another"]
 
 
+def test_short_utterance_merges_into_the_other_neighbour_when_the_closer_is_full() -> None:
+    """Regression: when the closer neighbour would grow past max_duration_s, the short utterance
+    stayed alone although the other neighbour, within merge_gap_s, could take it."""
+    long = [(f"w{i}", i * 1.0, i * 1.0 + 0.97) for i in range(20)]  # 19.97 s, no pause to cut at
+    words = words_at(*long, ("yes", 20.22, 20.52), ("another", 20.87, 25.27))
+    config = SegmentationConfig(pause_s=0.2, max_duration_s=20.0, min_duration_s=1.0)
+    utterances = segment_words(words, config)
+    assert [u.text for u in utterances][1:] == ["yes another"]
+    assert utterances[0].words[-1].text == "w19"
+
+
 def test_short_utterance_after_a_long_silence_stands_alone() -> None:
     """Acted clips 1 s apart were merged in pairs, so one clip's emotion labelled two."""
     words = words_at(("long", 0.0, 2.0), ("yes", 3.2, 3.8), ("another", 5.0, 7.0))
