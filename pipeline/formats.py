@@ -5,6 +5,7 @@ lines carry each utterance's labels). `get_writer(fmt)` returns the class; a new
 from __future__ import annotations
 
 import csv
+import html
 import io
 from typing import ClassVar
 
@@ -64,26 +65,37 @@ def caption(utterance: UtteranceResult) -> str:
     return f"[{' | '.join(parts)}]\n{words}"
 
 
+BACKSLASH = "\ue000"  # stands in for the words' backslashes while pysubs2 reads \N and \h as markup
+
+
 class SrtWriter(LabelWriter):
+    """Subtitles through pysubs2, the words exactly as recognised: its markup ({...} override tags,
+    backslash escapes) is not applied to them."""
+
     extension = "srt"
+
+    def cue_text(self, utterance: UtteranceResult) -> str:
+        return caption(utterance)
 
     def render(self, result: VideoResult) -> str:
         import pysubs2
 
         subtitles = pysubs2.SSAFile()
         for utterance in result.utterances:
+            text = self.cue_text(utterance).replace("\\", BACKSLASH).replace("\n", "\\N")
             subtitles.append(
-                pysubs2.SSAEvent(
-                    start=round(utterance.start * 1000),
-                    end=round(utterance.end * 1000),
-                    text=caption(utterance).replace("\n", "\\N"),
-                )
+                pysubs2.SSAEvent(start=round(utterance.start * 1000), end=round(utterance.end * 1000), text=text)
             )
-        return subtitles.to_string(self.extension)
+        return subtitles.to_string(self.extension, keep_ssa_tags=True).replace(BACKSLASH, "\\")
 
 
 class VttWriter(SrtWriter):
+    """WebVTT: as SRT, with the cue text's &, < and > written as entities (cue text is markup)."""
+
     extension = "vtt"
+
+    def cue_text(self, utterance: UtteranceResult) -> str:
+        return html.escape(caption(utterance), quote=False)
 
 
 WRITERS: dict[str, type[LabelWriter]] = {w.extension: w for w in (JsonWriter, CsvWriter, SrtWriter, VttWriter)}

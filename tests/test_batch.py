@@ -271,6 +271,18 @@ def test_subtitle_formats_carry_the_labels(result) -> None:
         assert subtitles[0].start == round(result.utterances[0].start * 1000)
 
 
+def test_subtitles_keep_the_words_as_recognised(result) -> None:
+    """Regression: pysubs2 read the words as its markup, so "{laugh}" vanished and a "\\N" in a
+    transcript broke the line; in WebVTT, cue text is markup, so &, < and > are entities."""
+    from dataclasses import replace
+
+    words = r"I said {laugh} C:\New & <b>bold</b>"
+    labelled = replace(result, utterances=(replace(result.utterances[0], text=words),))
+    srt, vtt = render(labelled, "srt"), render(labelled, "vtt")
+    assert srt.splitlines()[3] == f"S1: {words}"
+    assert vtt.splitlines()[5] == r"S1: I said {laugh} C:\New &amp; &lt;b&gt;bold&lt;/b&gt;"
+
+
 def test_csv_format_has_one_row_per_utterance(result) -> None:
     lines = render(result, "csv").splitlines()
     assert lines[0] == ",".join(CSV_COLUMNS) and len(lines) == len(result.utterances) + 1
