@@ -62,6 +62,7 @@ def run_jobs(function: Callable[[J], Any], jobs: Sequence[J], workers: int = 1) 
     queue = deque(jobs)
     level = logging.getLogger("mtmm_es").getEffectiveLevel()
     busy: dict[Connection, _Worker] = {}
+    worker: _Worker | None = None  # the one whose result is being handed out (not in busy then)
     try:
         for _ in range(min(workers, len(queue))):
             worker = _Worker(level)
@@ -77,14 +78,15 @@ def run_jobs(function: Callable[[J], Any], jobs: Sequence[J], workers: int = 1) 
                     worker = _Worker(level) if queue else None
                 except Exception as error:  # a result that cannot be read back
                     result = MtmmError(f"unexpected {type(error).__name__}: {error}", job.input)
-                yield job, result
+                yield job, result  # the caller may stop here (Ctrl-C, break): `finally` closes every worker
                 if worker is not None and queue:
                     busy[worker.give(function, queue.popleft())] = worker
                 elif worker is not None:
                     worker.close()
+                worker = None
     finally:
-        for worker in busy.values():
-            worker.close(kill=True)
+        for left in [*busy.values(), *([worker] if worker is not None else [])]:
+            left.close(kill=True)
 
 
 _BOOT = "import sys; sys.path[:0] = {path!r}; from mtmm_es.pipeline.executor import serve; serve({r}, {w}, {level})"

@@ -50,6 +50,25 @@ def test_a_dead_worker_fails_its_own_job_only() -> None:
     assert isinstance(results["bad"], MtmmError) and results["bad"].cause == "not media"
 
 
+def test_a_caller_that_stops_early_leaves_no_worker_behind(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: the worker whose result was being handed out was in no list, so when the caller
+    stopped there (Ctrl-C, break) it was never closed and stayed behind its parent."""
+    import mtmm_es.pipeline.executor as executor
+
+    started = []
+
+    class Recorded(executor._Worker):
+        def __init__(self, level: int):
+            super().__init__(level)
+            started.append(self)
+
+    monkeypatch.setattr(executor, "_Worker", Recorded)
+    results = run_jobs(behave, [Task(name) for name in "abcd"], workers=2)
+    next(results)
+    results.close()
+    assert len(started) == 2 and all(worker.process.returncode is not None for worker in started)
+
+
 def test_in_process_jobs_have_the_same_error_boundary() -> None:
     results = dict(run_jobs(behave, [Task("bug"), Task("a")], workers=1))
     assert str(results[Task("bug")]) == "bug: unexpected ZeroDivisionError: boom" and results[Task("a")] == "A"
