@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import importlib
 import os
-from importlib import metadata
 from typing import TYPE_CHECKING, Any
+
+from mtmm_es.core.version import own_version
 
 # CTranslate2 (speech recognition) and torch (speaker encoder, model) each bring their own OpenMP
 # runtime; with the default busy-waiting, each one's idle threads spin on the cores the other needs
@@ -20,10 +21,7 @@ from typing import TYPE_CHECKING, Any
 # language was given). Read when the runtimes load, so it is set before them; a user's value wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-try:
-    __version__ = metadata.version("mtmm-es")
-except metadata.PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
+__version__ = own_version()
 
 _EXPORTS = {
     "MtmmError": "mtmm_es.core.errors",

@@ -22,6 +22,7 @@ from mtmm_es.core.signals import (
     raise_on_termination,
     signals_end_the_process,
 )
+from mtmm_es.core.version import own_version
 
 log = logging.getLogger("mtmm_es")
 
@@ -87,17 +88,8 @@ def _modalities(text: str) -> tuple[str, ...]:
     return chosen
 
 
-def _version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("mtmm-es")
-    except metadata.PackageNotFoundError:  # a source tree that was never installed
-        return "0.0.0+unknown"
-
-
 def add_version_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {own_version()}")
 
 
 def add_message_arguments(parser: argparse.ArgumentParser) -> None:

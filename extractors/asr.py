@@ -349,17 +349,6 @@ def quiet_cut_points(audio: np.ndarray, max_chunk_s: float, search_s: float = 20
     return cuts
 
 
-def transcribe_long(transcriber: Transcriber, audio: np.ndarray, max_chunk_s: float) -> list[Word]:
-    """Transcribe in chunks so memory stays bounded for any length; word times are global."""
-    bounds = [0, *quiet_cut_points(audio, max_chunk_s), len(audio)]
-    words: list[Word] = []
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
-        offset = lo / SAMPLE_RATE
-        for w in transcriber.transcribe(np.asarray(audio[lo:hi], dtype=np.float32)):
-            words.append(Word(w.text, w.start + offset, w.end + offset, w.probability))
-    return words
-
-
 def recognise_long(
     transcriber: FasterWhisperTranscriber | OpenAIWhisperTranscriber,
     audio: np.ndarray,

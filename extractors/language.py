@@ -22,6 +22,7 @@ import numpy as np
 
 from mtmm_es.core.background import deferred_import, in_background
 from mtmm_es.core.errors import MtmmError
+from mtmm_es.core.files import file_sha256
 
 from .asr import (
     AsrConfig,
@@ -55,11 +56,6 @@ def _package_data(name: str) -> Path:
     return Path(module.__file__).parent / "data"
 
 
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
 def _stamp(path: Path) -> str:
     stat = path.stat()
     return f"{BASE_SHA256} {stat.st_size} {stat.st_mtime_ns}"
@@ -72,7 +68,7 @@ def _is_intact(folder: Path) -> bool:
         return False
     if stamp.is_file() and stamp.read_text().strip() == _stamp(model):
         return True
-    if model.stat().st_size != BASE_SIZE or _sha256(model) != BASE_SHA256:
+    if model.stat().st_size != BASE_SIZE or file_sha256(model) != BASE_SHA256:
         return False
     stamp.write_text(_stamp(model) + "\n")
     return True

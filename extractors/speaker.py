@@ -9,7 +9,6 @@ Install the weights with `pip install --no-deps resemblyzer==0.1.4`.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 
 from mtmm_es.core.background import deferred_import
 from mtmm_es.core.errors import MtmmError
+from mtmm_es.core.files import file_sha256
 
 from . import dsp
 from .base import SAMPLE_RATE, ExtractorInfo
@@ -47,14 +47,6 @@ def bundled_weights() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise MtmmError("the speaker encoder is missing: pip install --no-deps resemblyzer==0.1.4")
     return Path(spec.submodule_search_locations[0]) / "pretrained.pt"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def mel_frames(audio: np.ndarray) -> np.ndarray:
@@ -93,7 +85,7 @@ class SpeakerEncoder:
         self.path = Path(config.weights).expanduser() if config.weights else bundled_weights()
         if not self.path.is_file():
             raise MtmmError("speaker encoder weights not found", self.path)
-        if config.weights is None and _sha256(self.path) != WEIGHTS_SHA256:
+        if config.weights is None and file_sha256(self.path) != WEIGHTS_SHA256:
             raise MtmmError("speaker encoder weights differ from resemblyzer 0.1.4's (checksum mismatch)", self.path)
         try:
             state = torch.load(self.path, map_location="cpu", weights_only=True)["model_state"]

@@ -16,6 +16,7 @@ import numpy as np
 from mtmm_es.core.background import deferred_import, in_background
 from mtmm_es.core.errors import MtmmError, printable, quoted
 from mtmm_es.core.labels import Face, ModelInfo, Source, UtteranceResult, VideoResult, rounded
+from mtmm_es.core.version import own_version
 from mtmm_es.extractors.acoustic import AcousticConfig
 from mtmm_es.extractors.base import ModalityFeatures
 from mtmm_es.extractors.text import TextConfig
@@ -23,7 +24,7 @@ from mtmm_es.extractors.visual import VisualConfig
 
 from .config import ExtractionConfig
 from .executor import run_jobs
-from .extract import Extraction, FeaturePipeline, own_version
+from .extract import Extraction, FeaturePipeline
 
 __all__ = ["AnalyzerSpec", "Pipeline", "UtteranceResult", "VideoResult", "analyzer_for", "default_checkpoint_dir"]
 

@@ -35,6 +35,7 @@ from mtmm_es.core.files import (
 )
 from mtmm_es.core.labels import SCHEMA_VERSION
 from mtmm_es.core.signals import Terminated, signals_held
+from mtmm_es.core.version import own_version
 from mtmm_es.model.meta import CONFIG, WEIGHTS
 
 from .analyze import AnalyzerSpec, analyzer_for, check_label_options, default_checkpoint_dir
@@ -42,7 +43,6 @@ from .cache import cache_key
 from .config import ExtractionConfig
 from .destinations import check_output_folder, check_report_options, folder_outputs, report_files, report_path
 from .executor import guarded, run_jobs
-from .extract import own_version
 from .formats import FORMATS, csv_text, get_writer
 
 log = logging.getLogger(__name__)

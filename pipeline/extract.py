@@ -6,13 +6,13 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.core.files import file_sha256, path_state
 from mtmm_es.core.signals import signals_held
+from mtmm_es.core.version import own_version
 from mtmm_es.extractors.acoustic import make_acoustic_extractor
 from mtmm_es.extractors.asr import asr_info
 from mtmm_es.extractors.base import (
@@ -69,13 +69,6 @@ class Extraction:
             "source": {"path": self.source, "sha256": self.sha256},
             "extracted_with": {"mtmm-es": own_version()},
         }
-
-
-def own_version() -> str:
-    try:
-        return metadata.version("mtmm-es")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def make_extractor(modality: str, config: ExtractionConfig) -> FeatureExtractor:

@@ -15,7 +15,7 @@ from mtmm_es.extractors.asr import (
     FasterWhisperTranscriber,
     make_transcriber,
     quiet_cut_points,
-    transcribe_long,
+    recognise_long,
 )
 from mtmm_es.extractors.base import SAMPLE_RATE
 from mtmm_es.pipeline.media import Media
@@ -46,7 +46,7 @@ def test_chunked_recognition_keeps_global_times(faster_whisper, fixture_audio: n
     cuts = quiet_cut_points(fixture_audio, max_chunk_s=8.0)
     assert len(cuts) >= 2 and all(np.abs(fixture_audio[c - 800 : c + 800]).max() < 0.05 for c in cuts)
     whole = faster_whisper.transcribe(fixture_audio)
-    chunked = transcribe_long(faster_whisper, fixture_audio, max_chunk_s=8.0)
+    chunked = [w for s in recognise_long(faster_whisper, fixture_audio, 8.0, "en") for w in s.words]
     matcher = SequenceMatcher(a=[w.text for w in whole], b=[w.text for w in chunked], autojunk=False)
     pairs = [(whole[b.a + k], chunked[b.b + k]) for b in matcher.get_matching_blocks() for k in range(b.size)]
     assert len(pairs) >= 0.8 * len(whole)

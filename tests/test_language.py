@@ -13,6 +13,7 @@ from speech import spoken, write_wav
 
 from mtmm_es.cli import main
 from mtmm_es.core.errors import MtmmError
+from mtmm_es.core.files import file_sha256
 from mtmm_es.extractors.asr import AsrConfig, AsrSegment
 from mtmm_es.extractors.base import Utterance, Word
 from mtmm_es.extractors.language import (
@@ -21,7 +22,6 @@ from mtmm_es.extractors.language import (
     Recognition,
     SpeechRecogniser,
     _screen,
-    _sha256,
     annotate,
     bundled_multilingual_model,
     untranslated,
@@ -181,7 +181,7 @@ def test_stretches_the_translation_skipped_are_found() -> None:
 def test_base_model_is_joined_once_and_rejoined_when_damaged(tmp_path: Path) -> None:
     folder = bundled_multilingual_model(tmp_path)
     model = folder / "model.bin"
-    assert model.stat().st_size == BASE_SIZE and _sha256(model) == BASE_SHA256
+    assert model.stat().st_size == BASE_SIZE and file_sha256(model) == BASE_SHA256
     assert sorted(p.name for p in folder.iterdir()) == [
         "config.json",
         "model.bin",
@@ -196,7 +196,7 @@ def test_base_model_is_joined_once_and_rejoined_when_damaged(tmp_path: Path) -> 
         handle.write(b"\0" * 64)
     os.utime(model, ns=(joined_at + 10**9, joined_at + 10**9))
     bundled_multilingual_model(tmp_path)
-    assert _sha256(model) == BASE_SHA256
+    assert file_sha256(model) == BASE_SHA256
 
 
 def test_user_model_folder_is_used_for_every_language(tmp_path: Path, clips: dict[str, Path]) -> None:
