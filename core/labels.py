@@ -17,6 +17,7 @@ SCHEMA = "mtmm-es/labels"
 SCHEMA_VERSION = "1.3"
 EMOTION_NAMES = ("anger", "disgust", "fear", "happy", "sad", "surprise", "none")
 DECIMALS = 4
+BOUNDARY_SCORE = 0.05  # a sentiment score whose sign disagreed with its label sits this far inside the label
 
 # The one CSV layout (analyze-video --format csv, folder runs' combined CSV, to_dataframe, mtmm predict).
 CSV_COLUMNS = (
@@ -222,6 +223,20 @@ def _speaker_order(name: str) -> tuple[int, str]:
     return (int(digits), name) if digits.isdigit() else (1 << 30, name)
 
 
+def coherent_sentiment(p_positive: float, intensity: float | None) -> tuple[str, float]:
+    """(label, score) whose sign agrees: the label from P(positive), the score from the intensity
+    (clipped to -3..3; just inside the label's side, +/- BOUNDARY_SCORE, when the two disagree)."""
+    label = "positive" if p_positive >= 0.5 else "negative"
+    if intensity is None:
+        return label, 6.0 * p_positive - 3.0
+    score = float(np.clip(intensity, -3.0, 3.0))
+    if label == "positive" and score < 0:
+        score = BOUNDARY_SCORE
+    elif label == "negative" and score >= 0:
+        score = -BOUNDARY_SCORE
+    return label, score
+
+
 def _labels_summary(utterances: tuple[UtteranceResult, ...] | list[UtteranceResult]) -> dict[str, Any]:
     """Duration-weighted sentiment, mean emotion scores and sarcasm of some utterances."""
     summary: dict[str, Any] = {}
@@ -233,10 +248,11 @@ def _labels_summary(utterances: tuple[UtteranceResult, ...] | list[UtteranceResu
     if with_sentiment:
         w = weights(with_sentiment)
         p = np.average([u.sentiment.p_positive for u in with_sentiment], weights=w)
+        label, score = coherent_sentiment(p, np.average([u.sentiment.score for u in with_sentiment], weights=w))
         summary["sentiment"] = {
-            "label": "positive" if p >= 0.5 else "negative",
+            "label": label,
             "p_positive": rounded(p),
-            "score": rounded(np.average([u.sentiment.score for u in with_sentiment], weights=w)),
+            "score": rounded(score),
             "positive_utterances": sum(u.sentiment.label == "positive" for u in with_sentiment),
         }
     with_emotions = [u for u in utterances if u.emotions]

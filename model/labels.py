@@ -34,11 +34,10 @@ from typing import Any
 import numpy as np
 
 from mtmm_es.core.errors import MtmmError
-from mtmm_es.core.labels import Emotions, Sarcasm, Sentiment, rounded
+from mtmm_es.core.labels import Emotions, Sarcasm, Sentiment, coherent_sentiment, rounded
 
 from .tasks import EMOTION_LABELS, EMOTIONS
 
-BOUNDARY_SCORE = 0.05
 NONE_THRESHOLD = 0.5
 
 
@@ -50,19 +49,6 @@ class UtteranceLabels:
     emotions: Emotions | None
     sarcasm: Sarcasm | None
     reason: str | None = None
-
-
-def coherent_sentiment(p_positive: float, intensity: float | None) -> tuple[str, float]:
-    """(label, score) whose sign agrees: the label from P(positive), the score from the intensity head."""
-    label = "positive" if p_positive >= 0.5 else "negative"
-    if intensity is None:
-        return label, 6.0 * p_positive - 3.0
-    score = float(np.clip(intensity, -3.0, 3.0))
-    if label == "positive" and score < 0:
-        score = BOUNDARY_SCORE
-    elif label == "negative" and score >= 0:
-        score = -BOUNDARY_SCORE
-    return label, score
 
 
 def emotion_labels(scores: Sequence[float], thresholds: Sequence[float]) -> list[str]:

@@ -2,10 +2,9 @@ import numpy as np
 import pytest
 
 from mtmm_es.core.errors import MtmmError
+from mtmm_es.core.labels import BOUNDARY_SCORE, Sentiment, UtteranceResult, coherent_sentiment
 from mtmm_es.model.labels import (
-    BOUNDARY_SCORE,
     base_rate,
-    coherent_sentiment,
     emotion_labels,
     label_utterance,
     prior_shifted,
@@ -98,3 +97,18 @@ def test_a_sarcasm_base_rate_must_be_a_share_between_0_and_1():
     for bad in (0, 1, 1.5, -0.1, "often", None, float("nan")):
         with pytest.raises(MtmmError, match="not a share between 0 and 1"):
             base_rate(bad)
+
+
+def test_summaries_keep_label_and_score_in_agreement():
+    """Regression: the video's and each speaker's sentiment took the label from the mean P(positive)
+    and the score from the mean score, so a summary could read "negative, +0.21"."""
+    from mtmm_es.core.labels import summarise
+
+    utterances = (
+        UtteranceResult(0, 0.0, 1.0, "great", Sentiment("positive", 0.6, 1.0), speaker="S1"),
+        UtteranceResult(1, 1.0, 4.0, "hm", Sentiment("negative", 0.45, -0.05), speaker="S1"),
+    )
+    summary = summarise(utterances, 4.0)
+    for sentiment in (summary["sentiment"], summary["speakers"]["S1"]["sentiment"]):
+        assert sentiment["p_positive"] == 0.4875
+        assert (sentiment["label"], sentiment["score"]) == ("negative", -BOUNDARY_SCORE)
