@@ -87,15 +87,11 @@ def _timed(timings: dict[str, float], stage: str, work: Callable[[], T]) -> T:
         timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
 
 
-def _decoding_warnings(media: Media) -> list[str]:
-    """Notice a damaged file: the decodable audio is much shorter than the container says."""
-    audio = media.decoded_audio
-    if audio is None or media.info.duration <= 0:
+def _decoding_warnings(decoded: float | None, duration: float) -> list[str]:
+    """Notice a damaged file: the decodable audio (seconds) is much shorter than the container says."""
+    if decoded is None or duration <= 0 or decoded >= 0.9 * duration - 0.5:
         return []
-    decoded = len(audio) / SAMPLE_RATE
-    if decoded < 0.9 * media.info.duration - 0.5:
-        return [f"truncated or damaged: decoded {decoded:.1f} s of audio of {media.info.duration:.1f} s"]
-    return []
+    return [f"truncated or damaged: decoded {decoded:.1f} s of audio of {duration:.1f} s"]
 
 
 def _segment_warnings(segments: Sequence[Segment] | None, info: MediaInfo, source: str | Path) -> list[str]:
@@ -220,7 +216,7 @@ class FeaturePipeline:
                 *recognition.warnings,
                 *_voice_only_warnings(utterances),
                 *media.warnings,
-                *_decoding_warnings(media),
+                *_decoding_warnings(self._decoded_seconds(media, source), media.info.duration),
                 *_face_warnings(media, features, utterances),
             ]
         if not utterances:
@@ -239,6 +235,17 @@ class FeaturePipeline:
             diarization=diarization,
             language=recognition.info() if recognition.language else None,
         )
+
+    def _decoded_seconds(self, media: Media, source: str) -> float | None:
+        """How much audio the file decodes to; remembered, since a run served from the cache never
+        decodes it (and must still say the file is damaged)."""
+        key = cache_key(sha=source, stage="decoded")
+        if media.decoded_audio is None:
+            cached = self.cache.get_json(key)
+            return cached.get("seconds") if isinstance(cached, dict) else None
+        seconds = len(media.decoded_audio) / SAMPLE_RATE
+        self.cache.put_json(key, {"seconds": seconds})
+        return seconds
 
     def _diarize(
         self,

@@ -135,6 +135,9 @@ def test_truncated_file_degrades_with_a_warning(tmp_path: Path, fixture_video: P
     extraction = FeaturePipeline(ExtractionConfig(cache_dir=str(cache_dir))).extract(truncated)
     assert any(w.startswith("truncated or damaged") for w in extraction.warnings)
     assert all(u.end <= 11 for u in extraction.utterances)
+    # regression: a second run, served from the cache, never decodes the audio and lost the warning
+    again = FeaturePipeline(ExtractionConfig(cache_dir=str(cache_dir))).extract(truncated)
+    assert again.timings.get("asr") is None and again.warnings == extraction.warnings
 
 
 def test_modalities_can_be_chosen(fixture_video: Path, cache_dir: Path) -> None:
