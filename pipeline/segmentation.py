@@ -177,6 +177,13 @@ def _read_csv_segments(path: Path) -> list[Segment]:
     segments = []
     for row in reader:
         line = reader.line_num
+        if None in row:  # more fields than the header names
+            fields = len(reader.fieldnames or ()) + len(row[None])
+            raise MtmmError(
+                f"line {line}: {fields} fields where the header has {len(reader.fieldnames or ())} "
+                '(quote a text that holds commas: "Well, I loved it")',
+                path,
+            )
         try:
             start, end = _seconds(row[columns["start"]]), _seconds(row[columns["end"]])
         except ValueError:
@@ -215,7 +222,11 @@ def read_segments(path: str | Path) -> list[Segment]:
         segments = _read_subtitle_segments(path)
     else:
         raise MtmmError("segments must be .srt, .vtt or .csv", path)
+    if not segments:
+        raise MtmmError("no segments in the file (it holds no window, only a header or nothing)", path)
     for segment in segments:
-        if segment.end <= segment.start or segment.start < 0:
+        if segment.start < 0:
+            raise MtmmError(f"segment {segment.start:.3f}-{segment.end:.3f} s starts before 0 s", path)
+        if segment.end <= segment.start:
             raise MtmmError(f"segment {segment.start:.3f}-{segment.end:.3f} s has no positive duration", path)
     return sorted(segments, key=lambda s: s.start)

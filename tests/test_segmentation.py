@@ -94,6 +94,9 @@ def test_csv_without_text_leaves_text_for_asr(tmp_path: Path) -> None:
         ("a.csv", "begin,finish\n1,2\n", "needs 'start' and 'end'"),
         ("a.csv", "start,end\nabc,2\n", "line 2"),
         ("a.csv", "start,end\n3,2\n", "no positive duration"),
+        ("a.csv", "start,end\n-1,2\n", "starts before 0 s"),  # was "no positive duration"
+        ("a.csv", "start,end\n", "no segments in the file"),  # was labelled "no speech found"
+        ("a.vtt", "WEBVTT\n\n", "no segments in the file"),
         ("a.txt", "1 2\n", "must be .srt, .vtt or .csv"),
     ],
 )
@@ -111,6 +114,7 @@ def test_bad_segment_files_are_explained(tmp_path: Path, name: str, content: str
         (b"start,end\n0,inf\n", 2),
         (b"start,end\n1,2\n4\n", 3),  # a missing field
         (b"start,end,text\n1,2,ok\n3,\n", 3),
+        (b"start,end,text\n0.1,4.4,Well, I loved it\n", 2),  # an unquoted comma lost "I loved it"
         (b"start,end,text\n1,2,ok\n3,4,caf\xe9\n", 3),  # Latin-1 bytes
     ],
 )
