@@ -335,7 +335,7 @@ def _predict(args: argparse.Namespace) -> int:
         )
     else:
         raise MtmmError("predict needs --transcripts FILE, or --dataset, --data-dir and --checkpoint")
-    print(f"{count} predictions -> {quoted(args.out)}")
+    print(f"{count} predictions -> {quoted(args.out)}", file=sys.stderr if args.out == "-" else sys.stdout)
     return 0
 
 
@@ -408,7 +408,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--checkpoint", type=_existing, help="checkpoint folder (default for --transcripts: the shipped model)"
     )
-    predict.add_argument("--out", required=True, help="CSV file to write (the label CSV layout, see README)")
+    predict.add_argument(
+        "--out", required=True, help="CSV file to write, - for stdout (the label CSV layout, see README)"
+    )
     _add_label_arguments(predict)
     predict.set_defaults(run=_predict)
     return parser

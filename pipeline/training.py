@@ -5,6 +5,7 @@ The model package reads corpora; media in them go through the pipeline's own ext
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -165,11 +166,23 @@ def evaluate_checkpoint(checkpoint_dir: str | Path, dataset: str, data_dir: str 
     return metrics
 
 
+def _check_rows_output(out: str | Path, inputs: list[str | Path]) -> None:
+    from mtmm_es.pipeline.destinations import STDOUT, check_file_output
+
+    if str(out) != STDOUT:
+        check_file_output(out, inputs)
+
+
 def _write_rows(rows: list[dict[str, Any]], out: str | Path) -> None:
+    """The rows as CSV into `out`, written atomically, or to stdout for "-"."""
     from mtmm_es.core.files import atomic_write_text
+    from mtmm_es.pipeline.destinations import STDOUT
     from mtmm_es.pipeline.formats import csv_text
 
-    atomic_write_text(out, csv_text(rows))
+    if str(out) == STDOUT:
+        sys.stdout.write(csv_text(rows))
+    else:
+        atomic_write_text(out, csv_text(rows))
 
 
 def predict_transcripts(
@@ -186,9 +199,8 @@ def predict_transcripts(
     from mtmm_es.extractors.text import GloveTextExtractor
     from mtmm_es.pipeline.analyze import default_checkpoint_dir, extraction_config_for, load_for_labels
     from mtmm_es.pipeline.config import ExtractionConfig
-    from mtmm_es.pipeline.destinations import check_file_output
 
-    check_file_output(out, [transcripts])
+    _check_rows_output(out, [transcripts])
     checkpoint_dir = Path(checkpoint_dir or default_checkpoint_dir())
     checkpoint = load_for_labels(checkpoint_dir, emotion_thresholds, sarcasm_base_rate)
     if "text" not in checkpoint.feature_spec:
@@ -210,9 +222,7 @@ def predict_to_csv(
     emotion_thresholds: str | None = None,
     sarcasm_base_rate: float | None = None,
 ) -> int:
-    from mtmm_es.pipeline.destinations import check_file_output
-
-    check_file_output(out, [])
+    _check_rows_output(out, [])
     checkpoint, corpus = _checked(checkpoint_dir, dataset, data_dir, split, emotion_thresholds, sarcasm_base_rate)
     rows = corpus_predictions(checkpoint, corpus)
     _write_rows(rows, out)

@@ -124,6 +124,21 @@ def test_output_over_the_input_is_refused(tmp_path: Path, fixture_video: Path) -
     assert "input" in one_line_error(result) and media.read_bytes() == before
 
 
+def test_predict_writes_to_stdout_for_a_dash(tmp_path: Path) -> None:
+    """Regression: `--out -` wrote a file named "-" (analyze-video's `--out -` is stdout)."""
+    transcripts = tmp_path / "t.csv"
+    transcripts.write_text("video_id,segment_id,text\nv1,0,I loved it\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "mtmm_es", "predict", "--transcripts", str(transcripts), "--out", "-"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0 and result.stdout.startswith("file,index,start,end,speaker,text,sentiment")
+    assert result.stdout.count("\n") == 2 and "1 predictions -> -" in result.stderr
+    assert not (tmp_path / "-").exists()
+
+
 def test_predict_does_not_overwrite_its_transcripts(tmp_path: Path) -> None:
     transcripts = tmp_path / "t.csv"
     transcripts.write_text("video_id,segment_id,text\nv1,0,I loved it\n")

@@ -1,13 +1,16 @@
 """Transcripts tables: `video_id, segment_id, text` (optionally `start, end`), one row per utterance.
 
-Utterances of a video are ordered by `start` when given, else by `segment_id` (numerically when
-the ids are numbers). Used by `mtmm predict --transcripts`."""
+Utterances of a video are ordered by `start` when every one of them has it, else by `segment_id`
+when the ids are all numbers, else as the file lists them. Every row is checked: as many fields as
+the header (an unquoted comma in a text would shift the columns), a video and a segment id, each
+(video, segment) once, a `start` that is seconds. Used by `mtmm predict --transcripts`."""
 
 from __future__ import annotations
 
+import csv
+import io
+import math
 from pathlib import Path
-
-import pandas as pd
 
 from mtmm_es.core.errors import MtmmError
 
@@ -17,29 +20,71 @@ from .common import text_video
 REQUIRED = ("video_id", "segment_id", "text")
 
 
-def _order(rows: pd.DataFrame) -> pd.DataFrame:
-    if "start" in rows.columns and rows.start.notna().all():
-        return rows.sort_values("start", kind="stable")
-    numeric = pd.to_numeric(rows.segment_id, errors="coerce")
-    if numeric.notna().all():
-        return rows.assign(_order=numeric).sort_values("_order", kind="stable")
-    return rows.sort_values("segment_id", kind="stable")
+def _number(value: str) -> float | None:
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:
+    """(line, row) of every data row, checked as the module says."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = path.read_bytes()[: error.start].count(b"\n") + 1
+        raise MtmmError(f"line {line}: not UTF-8 text (save the CSV as UTF-8)", path) from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        header = reader.fieldnames or []
+        missing = [c for c in REQUIRED if c not in header]
+        if missing:
+            raise MtmmError(f"transcripts CSV lacks columns: {', '.join(missing)} (needs {', '.join(REQUIRED)})", path)
+        rows, seen = [], {}
+        for row in reader:
+            line = reader.line_num
+            fields = len(header) + len(row.get(None) or []) - sum(v is None for k, v in row.items() if k is not None)
+            if fields != len(header):
+                raise MtmmError(
+                    f"line {line}: {fields} fields where the header has {len(header)} "
+                    '(quote a text that holds commas: "Well, I loved it")',
+                    path,
+                )
+            key = (row["video_id"].strip(), row["segment_id"].strip())
+            if not all(key):
+                raise MtmmError(f"line {line}: empty video_id or segment_id", path)
+            if key in seen:
+                raise MtmmError(f"line {line}: video {key[0]} segment {key[1]} already on line {seen[key]}", path)
+            seen[key] = line
+            start = row.get("start", "").strip()
+            if start and _number(start) is None:
+                raise MtmmError(f"line {line}: start must be seconds, not {start!r}", path)
+            rows.append((line, row))
+    except csv.Error as error:
+        raise MtmmError(f"line {reader.line_num}: unreadable transcripts CSV: {error}", path) from None
+    return rows
+
+
+def _ordered(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    starts = [_number(row.get("start", "").strip() or "nan") for row in rows]
+    if all(s is not None for s in starts):
+        return [row for _, row in sorted(zip(starts, rows), key=lambda pair: pair[0])]
+    ids = [_number(row["segment_id"]) for row in rows]
+    if all(i is not None for i in ids):
+        return [row for _, row in sorted(zip(ids, rows), key=lambda pair: pair[0])]
+    return rows
 
 
 def load_transcripts(path: str | Path) -> Corpus:
     path = Path(path)
     if not path.is_file():
         raise MtmmError("transcripts file not found", path)
-    try:
-        table = pd.read_csv(path, dtype={"video_id": str, "segment_id": str, "text": str}, keep_default_na=False)
-    except (ValueError, pd.errors.ParserError) as error:
-        raise MtmmError(f"unreadable transcripts CSV: {error}", path) from error
-    missing = [c for c in REQUIRED if c not in table.columns]
-    if missing:
-        raise MtmmError(f"transcripts CSV lacks columns: {', '.join(missing)} (needs {', '.join(REQUIRED)})", path)
+    by_video: dict[str, list[dict[str, str]]] = {}
+    for _, row in _rows(path):
+        by_video.setdefault(row["video_id"].strip(), []).append(row)
     videos = []
-    for video_id, rows in table.groupby("video_id", sort=False):
-        rows = _order(rows)
-        video = text_video(str(video_id), rows.segment_id.tolist(), rows.text.tolist(), {})
-        videos.append(video)
+    for video_id, rows in by_video.items():
+        rows = _ordered(rows)
+        videos.append(text_video(video_id, [r["segment_id"].strip() for r in rows], [r["text"] for r in rows], {}))
     return Corpus(f"transcripts:{path.name}", videos, {}, {"source": str(path)})
