@@ -573,7 +573,7 @@ def _analyze_folder(args: argparse.Namespace) -> int:
         extraction_config(args),
         args.checkpoint,
         args.emotion_thresholds,
-        progress=args.quiet == 0,
+        progress=log.isEnabledFor(logging.INFO),  # with -v, or on a terminal (configure_logging)
         sarcasm_base_rate=args.sarcasm_base_rate,
     )
     counts = summary.counts()

@@ -221,6 +221,7 @@ def test_kill_minus_nine_loses_nothing_already_written(tmp_path: Path, fixture_v
         os.utime(temp, (hour_ago, hour_ago))
     resumed = cli(str(root), "--out", str(out), "--workers", "1", "--cache-dir", str(cache_dir))
     assert f"{4 - len(written)} processed, {len(written)} skipped, 0 failed" in resumed.stdout
+    assert "file/s" not in resumed.stderr  # regression: a progress bar went to a stderr that is not a terminal
     assert sorted(p.name for p in out.rglob(".*.tmp")) == sorted([live.name, foreign.name])
 
 
