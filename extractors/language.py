@@ -302,6 +302,11 @@ class SpeechRecogniser:
             warnings.append(f"text of {len(untrusted)} segment(s) not used: {untrusted[0][2]}")
         if not english and task == "transcribe":
             warnings.append(f"speech is in {language}, not translated: the text model reads English, text not used")
+        if task == "translate":
+            warnings.append(
+                f"speech is in {language}: the words are Whisper's English translation (what the text model "
+                "reads); labels that read them follow the translation"
+            )
         return Recognition(
             language,
             probability,

@@ -215,7 +215,7 @@ class Pipeline:
                 printable(extraction.source),
                 extraction.sha256,
                 rounded(extraction.media.duration),
-                *((extraction.language["code"], extraction.language["probability"]) if extraction.language else ()),
+                *(_language(extraction.language) if extraction.language else ()),
             ),
             model=self._model_info(),
             extractors={
@@ -264,6 +264,11 @@ def analyzer_for(spec: AnalyzerSpec) -> Pipeline:
 
 def _analyze_job(job: AnalyzeJob) -> VideoResult:
     return analyzer_for(job.spec).analyze(job.input)
+
+
+def _language(language: dict[str, Any]) -> tuple[str, float | None]:
+    """The source's language and, when identified (not given with --language), its probability."""
+    return language["code"], language["probability"] if language["identified"] else None
 
 
 def _face(visual: ModalityFeatures | None, row: int) -> Face | None:

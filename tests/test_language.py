@@ -76,7 +76,11 @@ def test_spanish_is_identified_and_translated_for_the_text_model(spanish) -> Non
     original = " ".join(u.source_text or "" for u in spanish.utterances).lower()
     assert "película" in original and "amigos" in original
     assert all(u.words and u.text_issue is None for u in spanish.utterances)
-    assert spanish.features["text"].mask.all() and spanish.warnings == []
+    assert spanish.features["text"].mask.all()
+    assert spanish.warnings == [
+        "speech is in es: the words are Whisper's English translation (what the text model reads); labels that "
+        "read them follow the translation"
+    ]  # regression: a translation was given as the words with no word of warning
     assert spanish.spec()["asr"]["language"]["code"] == "es"
 
 
@@ -300,3 +304,13 @@ def test_prefetched_models_are_the_ones_used_and_load_once(monkeypatch: pytest.M
     given = SpeechRecogniser(AsrConfig(language="en"))
     given.prefetch()  # the language is given: nothing to identify, only the English model
     assert not given.english.multilingual and len(built) == 3 and built[2] is None
+
+
+def test_a_given_language_is_not_reported_as_identified(fixture_video: Path, cache_dir: Path) -> None:
+    """Regression: `--language de` on English speech gave "language_probability": 1.0, which reads as
+    a confident identification; a language the user gave has no probability in the labels."""
+    from mtmm_es.pipeline.analyze import Pipeline
+
+    config = ExtractionConfig(cache_dir=str(cache_dir), asr=AsrConfig(language="en"))
+    source = Pipeline(config).analyze(fixture_video).source
+    assert (source.language, source.language_probability) == ("en", None)
