@@ -47,6 +47,13 @@ class SegmentationConfig:
     voice_only_min_s: float = 0.5
     vad: VadConfig = field(default_factory=VadConfig)
 
+    def __post_init__(self) -> None:
+        if self.min_duration_s > self.max_duration_s:
+            raise MtmmError(
+                f"the shortest utterance ({self.min_duration_s} s, --min-utterance) is longer than the longest "
+                f"({self.max_duration_s} s, --max-utterance)"
+            )
+
 
 def _split_at_pauses_and_sentences(words: Sequence[Word], config: SegmentationConfig) -> list[list[Word]]:
     groups: list[list[Word]] = []

@@ -65,6 +65,12 @@ def test_short_utterance_after_a_long_silence_stands_alone() -> None:
     assert [u.text for u in utterances] == ["long", "yes", "another"]
 
 
+def test_a_shortest_utterance_longer_than_the_longest_is_refused() -> None:
+    """Regression: --min-utterance 5 --max-utterance 2 was accepted and merged past the maximum."""
+    with pytest.raises(MtmmError, match="shortest utterance .* is longer than the longest"):
+        SegmentationConfig(min_duration_s=5.0, max_duration_s=2.0)
+
+
 def test_no_words_no_utterances() -> None:
     assert segment_words([]) == []
 
