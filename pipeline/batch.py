@@ -311,7 +311,9 @@ def run_batch(
     for path in inputs:
         relative, output = printable(path.relative_to(input_dir)), outputs[path]
         if not options.overwrite and is_done(path, output, out_dir, fingerprint):
-            summary.outcomes.append(Outcome(relative, "skipped", printable(output), "up to date"))
+            warnings = (_read_record(_sidecar(output, out_dir)) or {}).get("warnings") or []
+            reason = "; ".join(["up to date", *map(str, warnings)])  # the warnings of the run that wrote it
+            summary.outcomes.append(Outcome(relative, "skipped", printable(output), reason))
             labelled[relative] = output
             continue
         sidecar = str(_sidecar(output, out_dir))

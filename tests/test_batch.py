@@ -122,6 +122,22 @@ def test_outputs_written_by_another_version_of_mtmm_es_are_redone(
     ]
 
 
+def test_a_skipped_file_keeps_its_warnings_in_the_run_summary(
+    tmp_path: Path, fixture_video: Path, cache_dir: Path
+) -> None:
+    """Regression: on a resumed run the summary gave a skipped file only "up to date", losing the
+    warnings (here: a damaged file) of the run that wrote its labels."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "cut.mp4").write_bytes(fixture_video.read_bytes()[:100_000])
+    extraction = ExtractionConfig(cache_dir=str(cache_dir))
+    first = run_batch(videos, tmp_path / "out", BatchOptions(workers=1), extraction, progress=False)
+    again = run_batch(videos, tmp_path / "out", BatchOptions(workers=1), extraction, progress=False)
+    assert [o.status for o in first.outcomes + again.outcomes] == ["processed", "skipped"]
+    assert "truncated or damaged" in first.outcomes[0].reason
+    assert again.outcomes[0].reason == f"up to date; {first.outcomes[0].reason}"
+
+
 def test_a_folder_run_labels_at_the_given_sarcasm_base_rate(
     tmp_path: Path, fixture_video: Path, cache_dir: Path
 ) -> None:
