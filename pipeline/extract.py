@@ -96,10 +96,21 @@ def _decoding_warnings(decoded: float | None, duration: float) -> list[str]:
 
 def _segment_warnings(segments: Sequence[Segment] | None, info: MediaInfo, source: str | Path) -> list[str]:
     """Refuse a segment that starts after the media ends (it would get labels from no features);
-    warn about one that runs past the end."""
-    if not segments or info.duration <= 0:
+    warn about one that runs past the end, and about segments that overlap (their utterances share
+    speech, so one stretch of voice and words is labelled twice)."""
+    if not segments:
         return []
+    ordered = sorted(segments, key=lambda s: s.start)
+    overlaps = [(a, b) for a, b in zip(ordered, ordered[1:]) if b.start < a.end]
     warnings = []
+    if overlaps:
+        (a, b), count = overlaps[0], len(overlaps)
+        warnings.append(
+            f"{count} pair{'s' if count > 1 else ''} of segments overlap (first {a.start:.2f}-{a.end:.2f} s and "
+            f"{b.start:.2f}-{b.end:.2f} s): their utterances share speech"
+        )
+    if info.duration <= 0:
+        return warnings
     for number, segment in enumerate(segments, start=1):
         if segment.start >= info.duration:
             raise MtmmError(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -12,6 +14,10 @@ from pathlib import Path
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.extractors.base import Segment, Utterance, Word
 from mtmm_es.extractors.vad import PAD_S, VadConfig
+
+OVERRIDE_TAG = re.compile(r"\{\\[^}]*\}")  # {\i1}: styling pysubs2 puts where SRT had <i>
+LABEL_LINE = re.compile(r"\[[^\]\n]*\]")  # "[positive +0.4 | happy | sarcasm 0.21]" (pipeline/formats.py)
+SPEAKER_TAG = re.compile(r"^S\d+: ")
 
 SENTENCE_END = (".", "?", "!", "…")
 
@@ -211,11 +217,24 @@ def _read_subtitle_segments(path: Path) -> list[Segment]:
         subtitles = pysubs2.load(str(path), encoding="utf-8")
     except Exception as error:
         raise MtmmError(f"cannot read subtitles: {error}", path) from error
+    vtt = path.suffix.lower() == ".vtt"
     return [
-        Segment(event.start / 1000, event.end / 1000, event.plaintext.replace("\n", " ").strip() or None)
+        Segment(event.start / 1000, event.end / 1000, _cue_words(event.text, vtt))
         for event in subtitles
         if not event.is_comment
     ]
+
+
+def _cue_words(text: str, vtt: bool = False) -> str | None:
+    """The words of a subtitle cue as pysubs2 loads it: styling tags and markup removed (words in
+    braces such as "{laugh}" kept), WebVTT entities decoded, and from a subtitle analyze-video wrote,
+    the label line and the speaker tag left out, so edited labelled subtitles can come back as
+    --segments."""
+    text = OVERRIDE_TAG.sub("", text).replace("\\N", "\n").replace("\\n", "\n").replace("\\h", " ")
+    lines = [line.strip() for line in (html.unescape(text) if vtt else text).split("\n")]
+    if len(lines) > 1 and LABEL_LINE.fullmatch(lines[0]):
+        lines = [SPEAKER_TAG.sub("", lines[1], count=1), *lines[2:]]
+    return " ".join(line for line in lines if line) or None
 
 
 def read_segments(path: str | Path) -> list[Segment]:

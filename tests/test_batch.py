@@ -300,6 +300,24 @@ def test_subtitles_keep_the_words_as_recognised(result) -> None:
     assert vtt.splitlines()[5] == r"S1: I said {laugh} C:\New &amp; &lt;b&gt;bold&lt;/b&gt;"
 
 
+def test_labelled_subtitles_come_back_as_segments_with_their_words(result, tmp_path: Path) -> None:
+    """Regression: our own subtitles given back as --segments (say, with edited times) fed the label
+    line and the speaker tag to the text model as words, and WebVTT entities stayed literal."""
+    from dataclasses import replace
+
+    from mtmm_es.pipeline.segmentation import read_segments
+
+    words = [*(u.text for u in result.utterances[:-1]), "Fish & chips {laugh}"]
+    labelled = replace(result, utterances=(*result.utterances[:-1], replace(result.utterances[-1], text=words[-1])))
+    for fmt in ("srt", "vtt"):
+        path = tmp_path / f"talk.{fmt}"
+        path.write_text(render(labelled, fmt), encoding="utf-8")
+        assert [s.text for s in read_segments(path)] == words
+    plain = tmp_path / "plain.srt"
+    plain.write_text("1\n00:00:01,000 --> 00:00:02,000\n<i>Hello</i> there\n[laughs] again\n", encoding="utf-8")
+    assert read_segments(plain)[0].text == "Hello there [laughs] again"
+
+
 def test_csv_format_has_one_row_per_utterance(result) -> None:
     lines = render(result, "csv").splitlines()
     assert lines[0] == ",".join(CSV_COLUMNS) and len(lines) == len(result.utterances) + 1

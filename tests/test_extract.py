@@ -186,6 +186,11 @@ def test_a_segment_running_past_the_end_is_a_warning(tmp_path: Path, fixture_vid
     config = ExtractionConfig(segments=str(segments), modalities=("text",), cache_dir=str(cache_dir))
     extraction = FeaturePipeline(config).extract(fixture_video)
     assert extraction.warnings == ["segment 1 ends at 25.00 s, after the media's end (18.70 s)"]
+    segments.write_text("start,end,text\n0.0,2.0,hello\n0.0,2.0,hello\n1.5,4.0,again\n")  # was accepted silently
+    extraction = FeaturePipeline(config).extract(fixture_video)
+    assert extraction.warnings == [
+        "2 pairs of segments overlap (first 0.00-2.00 s and 0.00-2.00 s): their utterances share speech"
+    ]
 
 
 def test_late_audio_gives_utterances_on_the_video_timeline(
