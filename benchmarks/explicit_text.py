@@ -153,7 +153,7 @@ def linear_proxy(data: Path) -> dict[str, dict]:
             result[f"{name}_uar_top_lift"] = round(uar(labels.argmax(1), lifted.argmax(1)), 3)
         return result
 
-    results = {"mosei only": fitted(xm, ym, np.full(len(xm), 1.0))}
+    results = {"mosei only": fitted(xm, ym, np.full(len(xm), 2.0))}  # weighted as in the pooled fits
     x, y = np.vstack([xm, xg, xd]), np.vstack([ym, yg, yd])
     for weight in PROXY_WEIGHTS:
         w = np.concatenate([np.full(len(xm), 2.0), np.full(len(xg), weight), np.full(len(xd), weight / 2)])

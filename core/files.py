@@ -27,7 +27,10 @@ def path_state(path: str | Path) -> list[list[Any]]:
     """How a file (or every file under a folder) stands without reading it: resolved path, size and
     modification time; empty when nothing is there. For keys that must change when a user's file does."""
     path = Path(path).expanduser()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    if path.is_dir():  # linked subfolders too (a model folder may link its weights)
+        files = sorted(Path(root) / name for root, _, names in os.walk(path, followlinks=True) for name in names)
+    else:
+        files = [path]
     state = []
     for file in files:
         try:

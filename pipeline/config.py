@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -66,6 +67,6 @@ class ExtractionConfig:
             "text.vectors": self.text.vectors,
             "visual.model": self.visual.model,
             "diarization.encoder.weights": self.diarization.encoder.weights,
-            "ffmpeg": self.ffmpeg,
+            "ffmpeg": self.ffmpeg and (shutil.which(self.ffmpeg) or self.ffmpeg),  # a name on PATH: its file
         }
         return {option: path for option, path in given.items() if path}

@@ -67,6 +67,7 @@ def run_jobs(function: Callable[[J], Any], jobs: Sequence[J], workers: int = 1) 
         for _ in range(min(workers, len(queue))):
             worker = _Worker(level)
             busy[worker.give(function, queue.popleft())] = worker
+        worker = None
         while busy:
             for inbox in wait(list(busy)):
                 worker = busy.pop(inbox)  # type: ignore[arg-type]

@@ -101,13 +101,13 @@ def _segment_warnings(segments: Sequence[Segment] | None, info: MediaInfo, sourc
     if not segments:
         return []
     ordered = sorted(segments, key=lambda s: s.start)
-    overlaps = [(a, b) for a, b in zip(ordered, ordered[1:]) if b.start < a.end]
+    overlapping = [b for k, b in enumerate(ordered[1:], 1) if b.start < max(a.end for a in ordered[:k])]
     warnings = []
-    if overlaps:
-        (a, b), count = overlaps[0], len(overlaps)
+    if overlapping:
+        first, count = overlapping[0], len(overlapping)
         warnings.append(
-            f"{count} pair{'s' if count > 1 else ''} of segments overlap (first {a.start:.2f}-{a.end:.2f} s and "
-            f"{b.start:.2f}-{b.end:.2f} s): their utterances share speech"
+            f"{count} segment{'s' if count > 1 else ''} overlap an earlier one (first {first.start:.2f}-"
+            f"{first.end:.2f} s): their utterances share speech"
         )
     if info.duration <= 0:
         return warnings

@@ -16,8 +16,11 @@ from mtmm_es.extractors.base import Segment, Utterance, Word
 from mtmm_es.extractors.vad import PAD_S, VadConfig
 
 OVERRIDE_TAG = re.compile(r"\{\\[^}]*\}")  # {\i1}: styling pysubs2 puts where SRT had <i>
-LABEL_LINE = re.compile(r"\[[^\]\n]*\]")  # "[positive +0.4 | happy | sarcasm 0.21]" (pipeline/formats.py)
-SPEAKER_TAG = re.compile(r"^S\d+: ")
+_EMOTION = "(?:anger|disgust|fear|happy|sad|surprise|none)"
+_LABEL = rf"(?:(?:positive|negative) [+-]\d+\.\d|{_EMOTION}(?:/{_EMOTION})*|sarcasm \d\.\d\d)"
+# the label line of pipeline/formats.py's caption, "[positive +0.4 | happy | sarcasm 0.21]" ("[music]" is not one)
+LABEL_LINE = re.compile(rf"\[(?:{_LABEL}(?: \| {_LABEL})*)?\]")
+SPEAKER_TAG = re.compile(r"^S\d+:(?:\s+|$)")
 
 SENTENCE_END = (".", "?", "!", "…")
 
@@ -230,7 +233,7 @@ def _cue_words(text: str, vtt: bool = False) -> str | None:
     braces such as "{laugh}" kept), WebVTT entities decoded, and from a subtitle analyze-video wrote,
     the label line and the speaker tag left out, so edited labelled subtitles can come back as
     --segments."""
-    text = OVERRIDE_TAG.sub("", text).replace("\\N", "\n").replace("\\n", "\n").replace("\\h", " ")
+    text = OVERRIDE_TAG.sub("", text).replace("\\N", "\n")  # pysubs2 loads a line break as \N
     lines = [line.strip() for line in (html.unescape(text) if vtt else text).split("\n")]
     if len(lines) > 1 and LABEL_LINE.fullmatch(lines[0]):
         lines = [SPEAKER_TAG.sub("", lines[1], count=1), *lines[2:]]

@@ -18,6 +18,7 @@ import pytest
 
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.core.labels import CSV_COLUMNS
+from mtmm_es.extractors.visual import VisualConfig
 from mtmm_es.pipeline import ExtractionConfig
 from mtmm_es.pipeline.analyze import Pipeline, default_checkpoint_dir, schema
 from mtmm_es.pipeline.batch import BatchOptions, find_inputs, run_batch
@@ -71,6 +72,15 @@ def test_outputs_are_redone_when_a_file_an_option_names_changes(tmp_path: Path) 
     segments.write_text("start,end\n0.0,2.0\n2.0,4.5\n")
     os.utime(segments, ns=(segments.stat().st_atime_ns, segments.stat().st_mtime_ns + 1_000_000_000))
     assert run_fingerprint(config, None, "json", False, None) != before
+    weights = tmp_path / "store" / "weights"  # a model folder that links a subfolder of its files
+    weights.mkdir(parents=True)
+    (weights / "model.bin").write_bytes(b"1")
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "weights").symlink_to(weights)
+    linked = ExtractionConfig(visual=VisualConfig(model=str(tmp_path / "model")))
+    before = run_fingerprint(linked, None, "json", False, None)
+    (weights / "model.bin").write_bytes(b"22")
+    assert run_fingerprint(linked, None, "json", False, None) != before
 
 
 def test_a_folder_run_embeds_the_video_in_each_report_and_clears_report_leftovers(
@@ -237,7 +247,7 @@ def test_kill_minus_nine_loses_nothing_already_written(tmp_path: Path, fixture_v
         os.utime(temp, (hour_ago, hour_ago))
     resumed = cli(str(root), "--out", str(out), "--workers", "1", "--cache-dir", str(cache_dir))
     assert f"{4 - len(written)} processed, {len(written)} skipped, 0 failed" in resumed.stdout
-    assert "file/s" not in resumed.stderr  # regression: a progress bar went to a stderr that is not a terminal
+    assert "analyze-video:" not in resumed.stderr  # regression: a progress bar went to a stderr that is no terminal
     assert sorted(p.name for p in out.rglob(".*.tmp")) == sorted([live.name, foreign.name])
 
 
@@ -307,15 +317,17 @@ def test_labelled_subtitles_come_back_as_segments_with_their_words(result, tmp_p
 
     from mtmm_es.pipeline.segmentation import read_segments
 
-    words = [*(u.text for u in result.utterances[:-1]), "Fish & chips {laugh}"]
-    labelled = replace(result, utterances=(*result.utterances[:-1], replace(result.utterances[-1], text=words[-1])))
+    words = [*(u.text for u in result.utterances[:-2]), r"Fish & chips {laugh} in C:\new", ""]
+    edited = [replace(u, text=text) for u, text in zip(result.utterances[-2:], words[-2:])]
+    labelled = replace(result, utterances=(*result.utterances[:-2], *edited))
     for fmt in ("srt", "vtt"):
         path = tmp_path / f"talk.{fmt}"
         path.write_text(render(labelled, fmt), encoding="utf-8")
-        assert [s.text for s in read_segments(path)] == words
-    plain = tmp_path / "plain.srt"
-    plain.write_text("1\n00:00:01,000 --> 00:00:02,000\n<i>Hello</i> there\n[laughs] again\n", encoding="utf-8")
-    assert read_segments(plain)[0].text == "Hello there [laughs] again"
+        assert [s.text for s in read_segments(path)] == [*words[:-1], None]  # voice only: no words
+    plain = tmp_path / "plain.srt"  # a third party's subtitles keep their bracketed lines
+    cues = ["<i>Hello</i> there\n[laughs] again", "[MUSIC PLAYING]\nS2: I love you"]
+    plain.write_text("".join(f"{k}\n00:00:0{k},000 --> 00:00:0{k},900\n{c}\n\n" for k, c in enumerate(cues, 1)))
+    assert [s.text for s in read_segments(plain)] == ["Hello there [laughs] again", "[MUSIC PLAYING] S2: I love you"]
 
 
 def test_csv_format_has_one_row_per_utterance(result) -> None:

@@ -81,13 +81,14 @@ def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser
 def test_version() -> None:
     """One version everywhere (the labels' record said "unknown" where --version said 0.0.0+unknown)."""
     import mtmm_es
+    from mtmm_es.pipeline import analyze as labelling
     from mtmm_es.pipeline import batch, extract
 
     result = mtmm("--version")
     assert result.returncode == 0 and result.stdout == f"mtmm {mtmm_es.__version__}\n"
     result = analyze("--version")
     assert result.returncode == 0 and result.stdout == f"analyze-video {mtmm_es.__version__}\n"
-    assert extract.own_version is batch.own_version is cli.own_version
+    assert labelling.own_version is extract.own_version is batch.own_version is cli.own_version
 
 
 def test_evaluate_defaults_to_a_validation_split(tmp_path: Path) -> None:

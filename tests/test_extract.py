@@ -186,10 +186,10 @@ def test_a_segment_running_past_the_end_is_a_warning(tmp_path: Path, fixture_vid
     config = ExtractionConfig(segments=str(segments), modalities=("text",), cache_dir=str(cache_dir))
     extraction = FeaturePipeline(config).extract(fixture_video)
     assert extraction.warnings == ["segment 1 ends at 25.00 s, after the media's end (18.70 s)"]
-    segments.write_text("start,end,text\n0.0,2.0,hello\n0.0,2.0,hello\n1.5,4.0,again\n")  # was accepted silently
+    segments.write_text("start,end,text\n0.0,9.0,all\n0.0,2.0,hello\n3.5,4.0,again\n10,11,later\n")  # was silent
     extraction = FeaturePipeline(config).extract(fixture_video)
     assert extraction.warnings == [
-        "2 pairs of segments overlap (first 0.00-2.00 s and 0.00-2.00 s): their utterances share speech"
+        "2 segments overlap an earlier one (first 0.00-2.00 s): their utterances share speech"
     ]
 
 

@@ -42,8 +42,11 @@ def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:
         if missing:
             raise MtmmError(f"transcripts CSV lacks columns: {', '.join(missing)} (needs {', '.join(REQUIRED)})", path)
         rows, seen = [], {}
-        for row in reader:
-            line = reader.line_num
+        while True:
+            line = reader.line_num + 1  # where the row starts (a quoted text may span lines)
+            row = next(reader, None)
+            if row is None:
+                break
             fields = len(header) + len(row.get(None) or []) - sum(v is None for k, v in row.items() if k is not None)
             if fields != len(header):
                 raise MtmmError(
