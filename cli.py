@@ -254,7 +254,9 @@ def extraction_config(args: argparse.Namespace):
 
 def _extract(args: argparse.Namespace) -> int:
     from mtmm_es.pipeline import FeaturePipeline, write_extraction
+    from mtmm_es.pipeline.destinations import check_output_folder
 
+    check_output_folder(Path(args.out))  # before the work, not after it
     extraction = FeaturePipeline(extraction_config(args)).extract(args.media)
     out = write_extraction(extraction, args.out)
     for warning in extraction.warnings:

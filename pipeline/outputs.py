@@ -39,6 +39,8 @@ def write_extraction(extraction: Extraction, out_dir: str | Path) -> Path:
     """Write the three files atomically; spec.json last, so its presence marks a complete folder (an
     earlier extraction's is removed first: a rewrite cut short leaves no folder that reads as whole)."""
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise MtmmError("the features folder is a file", out)
     (out / SPEC).unlink(missing_ok=True)
     arrays: dict[str, np.ndarray] = {}
     for modality, features in extraction.features.items():

@@ -4,6 +4,7 @@ The model package reads corpora; media in them go through the pipeline's own ext
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -26,22 +27,32 @@ from mtmm_es.model.train import TrainConfig, distributed_rank, score_predictions
 _log = logging.getLogger(__name__)
 
 
-def _extract(path, segments):
-    """FeaturePipeline.extract with the default configuration, built on first use (models load once)."""
-    global _features
-    if _features is None:
-        from mtmm_es.pipeline.config import ExtractionConfig
-        from mtmm_es.pipeline.extract import FeaturePipeline
-
-        _features = FeaturePipeline(ExtractionConfig())
-    return _features.extract(path, segments=segments)
+_pipelines: dict[str, Any] = {}  # FeaturePipelines by feature spec, built on first use (models load once)
 
 
-_features = None
+def _extract_for(feature_spec: dict[str, Any] | None):
+    """FeaturePipeline.extract configured as a checkpoint's features were (its feature spec), or with
+    the default configuration (None: training from scratch)."""
+
+    def extract(path, segments):
+        key = json.dumps(feature_spec, sort_keys=True, default=str)
+        if key not in _pipelines:
+            from mtmm_es.pipeline.analyze import extraction_config_for
+            from mtmm_es.pipeline.config import ExtractionConfig
+            from mtmm_es.pipeline.extract import FeaturePipeline
+
+            config = ExtractionConfig()
+            _pipelines[key] = FeaturePipeline(extraction_config_for(feature_spec, config) if feature_spec else config)
+        return _pipelines[key].extract(path, segments=segments)
+
+    return extract
 
 
-def _load(dataset: str, data_dir: str | Path, split: str):
-    return load_corpus(dataset, data_dir, split, _extract)
+def _load(dataset: str, data_dir: str | Path, split: str, feature_spec: dict[str, Any] | None = None):
+    corpus = load_corpus(dataset, data_dir, split, _extract_for(feature_spec))
+    if not corpus.videos:
+        raise MtmmError(f"{dataset} has no {split} split here (no rows or files for it)", data_dir)
+    return corpus
 
 
 # datasets that ship their own validation split (the others: carved from train by video)
@@ -68,7 +79,10 @@ def train_and_save(
     verbose: bool = False,
 ) -> dict[str, Any]:
     """Train from a recipe (or a dataset with explicit options), write the checkpoint folder and
-    its `report.json`; returns the report."""
+    its `report.json`; returns the report. The output folder is checked before any work."""
+    from mtmm_es.pipeline.destinations import check_output_folder
+
+    check_output_folder(Path(out))
     if recipe:
         chosen = load_recipe(recipe).with_seed(seed)
         if chosen.dataset == "multi":
@@ -82,14 +96,19 @@ def train_and_save(
         raise MtmmError("give a recipe or a dataset to train on")
     config = with_overrides(config, **(overrides or {}))
     corpus = _load(dataset, data_dir, "train")
+    if not corpus.tasks():
+        raise MtmmError(
+            f"{dataset}'s train split has no labelled utterance (own videos: label columns sentiment, emotions, sarcasm)",
+            data_dir,
+        )
     if not (overrides or {}).get("tasks") and not recipe:
         config = replace(config, tasks=corpus.tasks())
     if not (overrides or {}).get("modalities"):
         config = replace(config, modalities=tuple(m for m in config.modalities if m in corpus.spec))
     validation = None
     if dataset in VALIDATION_SPLITS and not folds and not val_fraction:
-        validation = _load(dataset, data_dir, VALIDATION_SPLITS[dataset])
-        validation = validation if validation.videos else None
+        validation = load_corpus(dataset, data_dir, VALIDATION_SPLITS[dataset], _extract_for(None))
+        validation = validation if validation.videos else None  # none given: carved from train
     log = _log.info if verbose else None
     checkpoint, report = fit(
         corpus, config, folds=folds or 1, val_fraction=val_fraction or 0.2, log=log, validation=validation
@@ -152,7 +171,7 @@ def _checked(
     from mtmm_es.pipeline.analyze import load_for_labels
 
     checkpoint = load_for_labels(Path(checkpoint_dir), emotion_thresholds, sarcasm_base_rate)
-    corpus = _load(dataset, data_dir, split)
+    corpus = _load(dataset, data_dir, split, checkpoint.feature_spec)
     check_spec(checkpoint.feature_spec, corpus.spec, f"{dataset} {split}")
     return checkpoint, corpus
 

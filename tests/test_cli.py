@@ -20,7 +20,7 @@ import pytest
 
 import mtmm_es.cli as cli
 from mtmm_es.core.labels import CSV_COLUMNS
-from mtmm_es.pipeline.analyze import schema
+from mtmm_es.pipeline.analyze import default_checkpoint_dir, schema
 from mtmm_es.pipeline.batch import find_inputs
 from mtmm_es.pipeline.cache import Cache
 
@@ -123,6 +123,25 @@ def test_output_over_the_input_is_refused(tmp_path: Path, fixture_video: Path) -
     before = media.read_bytes()
     result = analyze(str(media), "--out", str(media), "--format", "json")
     assert "input" in one_line_error(result) and media.read_bytes() == before
+
+
+def test_outputs_and_splits_are_checked_before_any_work(tmp_path: Path, fixture_video: Path) -> None:
+    """Regression: `extract` and `train` found an --out that is a file only after the work (a whole
+    training run lost), and a split without rows was reported as missing features."""
+    taken = tmp_path / "taken.txt"
+    taken.write_text("a file")
+    for command in (
+        ("extract", str(fixture_video), "--out", str(taken)),
+        ("train", "--dataset", "videos", "--data-dir", str(tmp_path), "--out", str(taken)),
+    ):
+        assert (
+            one_line_error(mtmm(*command))
+            == f"error: {taken}: cannot create the output folder (a file of that name exists)\n"
+        )
+    (tmp_path / "labels.csv").write_text("file,start,end,sentiment\ntalk.mp4,0,1,1\n")
+    predict = ("predict", "--dataset", "videos", "--data-dir", str(tmp_path), "--out", str(tmp_path / "p.csv"))
+    result = mtmm(*predict, "--checkpoint", str(default_checkpoint_dir()))
+    assert one_line_error(result) == f"error: {tmp_path}: videos has no test split here (no rows or files for it)\n"
 
 
 def test_predict_writes_to_stdout_for_a_dash(tmp_path: Path) -> None:

@@ -208,10 +208,37 @@ def test_own_labelled_videos(tmp_path: Path, fixture_video: Path, cache_dir: Pat
         ("talk.mp4,0,1\n,1,2\n", "line 3: 'file' must be a file name"),
         ("talk.mp4,0,nan\n", "line 2: 'end' must be seconds"),
         ("talk.mp4,zero,1\n", "line 2: 'start' must be seconds"),
+        # each of these was read silently (a row dropped, a label turned to 0, a target out of range)
+        ("talk.mp4,4,2\n", "line 2: the window 4-2 s must start at 0 or later and end after it starts"),
+        ("talk.mp4,-1,2\n", "line 2: the window -1-2 s must start at 0 or later and end after it starts"),
+        ("talk.mp4,0,1,,,,valid\n", "line 2: split 'valid' is not one of train, val, test"),
+        ("talk.mp4,0,1,,,sarcastic,\n", "line 2: sarcasm 'sarcastic' is neither 1 / 0 nor true / false"),
+        ("talk.mp4,0,1,7,,,\n", "line 2: sentiment '7' is neither a score in -3..3 nor positive/negative/neutral"),
+        ("talk.mp4,0,1,inf,,,\n", "line 2: sentiment 'inf' is neither a score in -3..3 nor positive/negative/neutral"),
+        (
+            "talk.mp4,0,1,,joy,,\n",
+            "line 2: unknown emotion names ['joy'] (use anger, disgust, fear, happy, sad, surprise or none)",
+        ),
     ],
 )
 def test_empty_or_bad_cells_in_own_labels_are_one_line(tmp_path: Path, rows: str, cause: str) -> None:
-    (tmp_path / "labels.csv").write_text("file,start,end\n" + rows)
+    header = "file,start,end,sentiment,emotions,sarcasm,split\n" if rows.count(",") > 2 else "file,start,end\n"
+    (tmp_path / "labels.csv").write_text(header + rows)
     with pytest.raises(MtmmError) as error:
         load_corpus("videos", tmp_path, "train", lambda path, segments: None)
     assert str(error.value) == f"{tmp_path / 'labels.csv'}: {cause}"
+
+
+def test_the_shipped_model_scores_your_own_labelled_videos(tmp_path: Path, fixture_video: Path) -> None:
+    """Regression: own videos were extracted with the default extraction settings, not the
+    checkpoint's, so `mtmm evaluate --dataset videos --checkpoint model/default` was refused
+    ("acoustic dim is 75, trained with 547")."""
+    from mtmm_es.pipeline.analyze import default_checkpoint_dir
+    from mtmm_es.pipeline.training import evaluate_checkpoint
+
+    (tmp_path / "talk.mp4").write_bytes(fixture_video.read_bytes())
+    (tmp_path / "labels.csv").write_text(
+        "file,start,end,sentiment,split\ntalk.mp4,0.1,4.4,2,test\ntalk.mp4,4.9,9.2,-2,test\n"
+    )
+    metrics = evaluate_checkpoint(default_checkpoint_dir(), "videos", tmp_path, "test")
+    assert metrics["sentiment_accuracy"] == 1.0

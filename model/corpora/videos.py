@@ -8,10 +8,12 @@ DATA_DIR/labels.csv (or labels.json, a list of the same records), one row per ut
     sentiment   optional: a score in -3..3 (>= 0 positive; also trains intensity) or
                 positive / negative / neutral (neutral: no binary label)
     emotions    optional: ";"-separated names among anger, disgust, fear, happy, sad, surprise, or none
-    sarcasm     optional: 1 / 0 (or true / false)
+    sarcasm     optional: 1 / 0 (or true / false, yes / no)
     split       optional: train / val / test (default train)
 
-Empty cells mean "not labelled". A file that cannot be read is skipped with a warning.
+Empty cells mean "not labelled". Every other cell is checked when the table is read (a window must
+start at 0 or later and end after its start); a bad one is an error naming the table and its line.
+A file that cannot be read is skipped with a warning naming it and its lines.
 Run `examples/own_videos/run.sh` for a worked example.
 """
 
@@ -33,6 +35,8 @@ from ..tasks import EMOTIONS
 from .common import ExtractFunction, emotion_target, labelled
 
 SENTIMENT_WORDS = {"positive": (1.0, None), "negative": (0.0, None), "neutral": (None, None)}
+SARCASM_WORDS = {"1": 1.0, "1.0": 1.0, "true": 1.0, "yes": 1.0, "0": 0.0, "0.0": 0.0, "false": 0.0, "no": 0.0}
+SPLITS = ("train", "val", "test")
 
 
 def read_label_table(data_dir: Path) -> pd.DataFrame:
@@ -47,13 +51,34 @@ def read_label_table(data_dir: Path) -> pd.DataFrame:
     missing = {"file", "start", "end"} - set(table.columns)
     if missing:
         raise MtmmError(f"label table lacks columns: {', '.join(sorted(missing))}", source)
+
+    def where(row: int) -> str:
+        return f"line {row + 2}" if source is csv_path else f"record {row + 1}"
+
     for column in ("file", "start", "end"):
         values = table[column] if column == "file" else pd.to_numeric(table[column], errors="coerce")
         bad = values.map(_blank) if column == "file" else ~np.isfinite(values.astype(float))
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
-            where = f"line {row + 2}" if source is csv_path else f"record {row + 1}"
-            raise MtmmError(f"{where}: '{column}' must be {'a file name' if column == 'file' else 'seconds'}", source)
+            raise MtmmError(
+                f"{where(row)}: '{column}' must be {'a file name' if column == 'file' else 'seconds'}", source
+            )
+    for row, (start, end) in enumerate(zip(table.start.astype(float), table.end.astype(float))):
+        if start < 0 or end <= start:
+            raise MtmmError(
+                f"{where(row)}: the window {start:g}-{end:g} s must start at 0 or later and end after it starts", source
+            )
+    if "split" in table.columns:
+        table["split"] = [str(v).strip().lower() if not _blank(v) else "train" for v in table["split"]]
+        for row, value in enumerate(table["split"]):
+            if value not in SPLITS:
+                raise MtmmError(f"{where(row)}: split '{value}' is not one of {', '.join(SPLITS)}", source)
+    for column, parse in (("sentiment", _sentiment), ("emotions", _emotions), ("sarcasm", _sarcasm)):
+        for row, value in enumerate(table.get(column, ())):
+            try:
+                parse(value)
+            except MtmmError as error:
+                raise MtmmError(f"{where(row)}: {error}", source) from None
     return table
 
 
@@ -71,7 +96,9 @@ def _sentiment(value: Any) -> tuple[float | None, float | None]:
     try:
         score = float(text)
     except ValueError:
-        raise MtmmError(f"sentiment '{value}' is neither a score nor positive/negative/neutral") from None
+        score = float("nan")
+    if not -3.0 <= score <= 3.0:
+        raise MtmmError(f"sentiment '{value}' is neither a score in -3..3 nor positive/negative/neutral")
     return float(score >= 0), score
 
 
@@ -88,7 +115,10 @@ def _emotions(value: Any) -> np.ndarray | None:
 def _sarcasm(value: Any) -> float | None:
     if _blank(value):
         return None
-    return float(str(value).strip().lower() in ("1", "1.0", "true", "yes"))
+    text = str(value).strip().lower()
+    if text not in SARCASM_WORDS:
+        raise MtmmError(f"sarcasm '{value}' is neither 1 / 0 nor true / false")
+    return SARCASM_WORDS[text]
 
 
 def row_labels(rows: pd.DataFrame) -> dict[str, list]:
@@ -112,7 +142,8 @@ def extract_files(items: Iterable[tuple[str, Path, list]], extract: ExtractFunct
         try:
             results[video_id] = extract(path, segments)
         except MtmmError as error:
-            logging.getLogger(__name__).warning("skipped %s", error)
+            cause = error.cause if error.path in (str(path), "segments") else str(error)
+            logging.getLogger(__name__).warning("skipped %s: %s", video_id, cause)
     return results
 
 
@@ -136,7 +167,7 @@ def load_videos(data_dir: str | Path, split: str = "train", extract: ExtractFunc
     data_dir = Path(data_dir)
     table = read_label_table(data_dir)
     if "split" in table.columns:
-        table = table[table["split"].fillna("train").str.lower() == split]
+        table = table[table["split"] == split]
     elif split != "train":
         table = table.iloc[0:0]
     if table.empty:
