@@ -242,3 +242,15 @@ def test_the_shipped_model_scores_your_own_labelled_videos(tmp_path: Path, fixtu
     )
     metrics = evaluate_checkpoint(default_checkpoint_dir(), "videos", tmp_path, "test")
     assert metrics["sentiment_accuracy"] == 1.0
+
+
+def test_training_on_videos_without_label_columns_says_so(tmp_path: Path, fixture_video: Path) -> None:
+    """Regression: a table whose label columns were misspelled failed training with "monitor
+    'sentiment_accuracy' is not measured", which did not say that nothing was labelled."""
+    from mtmm_es.pipeline.training import train_and_save
+
+    (tmp_path / "talk.mp4").write_bytes(fixture_video.read_bytes())
+    (tmp_path / "labels.csv").write_text("file,start,end,Sentiment\ntalk.mp4,0.1,4.4,2\n")
+    with pytest.raises(MtmmError, match="videos's train split has no labelled utterance"):
+        train_and_save(tmp_path / "out", tmp_path, dataset="videos")
+    assert not (tmp_path / "out").exists()
