@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from safetensors.torch import load_file, save
 
 from mtmm_es.core.errors import MtmmError
@@ -133,6 +134,15 @@ def _load_member(member: MTMMES, weights: dict[str, Any], index: int, folder: Pa
             f"{len(unexpected)} unexpected, {len(reshaped)} of another shape; {example})",
             folder,
         )
+    retyped = [k for k in expected if weights[k].dtype != expected[k].dtype]
+    if retyped:
+        key = retyped[0]
+        raise MtmmError(
+            f"weights of member {index}: '{key}' is {weights[key].dtype}, not {expected[key].dtype}", folder
+        )
+    broken = [k for k in expected if weights[k].is_floating_point() and not bool(torch.isfinite(weights[k]).all())]
+    if broken:
+        raise MtmmError(f"weights of member {index} are not all finite (NaN or infinite), e.g. '{broken[0]}'", folder)
     member.load_state_dict(weights)
 
 

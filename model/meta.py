@@ -10,7 +10,7 @@ from typing import Any
 
 from mtmm_es.core.errors import MtmmError
 
-from .tasks import EMOTIONS
+from .tasks import EMOTIONS, TASKS
 
 FORMAT = "mtmm-es/checkpoint"
 FORMAT_VERSION = 1
@@ -77,6 +77,18 @@ def _check_meta(meta: Any, folder: Path) -> None:
             raise MtmmError(f"thresholds '{name}' must be {len(EMOTIONS)} numbers in 0..1", where)
     if thresholds:  # the labels' own choice must be thresholds it has (else emotions label at 0.5)
         label_metric(thresholds, str(meta.get("emotion_label_metric", "f1")), where)
+    routes = meta.get("task_modalities", {})
+    if not isinstance(routes, dict) or not all(
+        task in TASKS and isinstance(modalities, list) and modalities and set(modalities) <= set(spec)
+        for task, modalities in routes.items()
+    ):
+        raise MtmmError(
+            f"'task_modalities' must map tasks ({', '.join(TASKS)}) to lists of the checkpoint's modalities "
+            f"({', '.join(spec)}), not {routes!r}",
+            where,
+        )
+    if not isinstance(meta.get("training", {}), dict):
+        raise MtmmError("'training' must be a record of how the checkpoint was trained", where)
     rates = meta.get("sarcasm_base_rate", {})
     if not isinstance(rates, dict) or not all(
         key in ("trained", "reported") and isinstance(v, int | float) and not isinstance(v, bool) and 0 < v < 1

@@ -62,11 +62,36 @@ def test_the_shipped_checkpoint_loads(checkpoint: Path) -> None:
         ),
         # its labels would fall back to 0.5 for every emotion, silently
         ({"emotion_label_metric": "WAcc"}, "the checkpoint has no 'WAcc' emotion thresholds (it has: f1, wacc)"),
+        # regression: read letter by letter, or a crash (exit 1) when analysing
+        (
+            {"task_modalities": {"sentiment": "text"}},
+            "'task_modalities' must map tasks (sentiment, intensity, emotion, sarcasm) to lists of the "
+            "checkpoint's modalities (text, acoustic), not {'sentiment': 'text'}",
+        ),
+        ({"task_modalities": ["text"]}, "'task_modalities' must map tasks"),
+        ({"task_modalities": {"sentiment": ["bogus"]}}, "'task_modalities' must map tasks"),
+        ({"training": [1, 2]}, "'training' must be a record of how the checkpoint was trained"),
     ],
 )
 def test_inconsistent_configs_are_one_line(checkpoint: Path, changes: dict, cause: str) -> None:
     _edit_config(checkpoint, **changes)
-    assert _refused(checkpoint) == f"{checkpoint / 'config.json'}: {cause}"
+    assert _refused(checkpoint).startswith(f"{checkpoint / 'config.json'}: {cause}")
+
+
+@pytest.mark.parametrize(
+    "damage, cause",
+    [  # regression: both loaded, and the labels came out as NaN (bare NaN tokens in the JSON)
+        (lambda t: t * float("nan"), "weights of member 0 are not all finite (NaN or infinite), e.g. "),
+        (lambda t: (t * 1000).long(), "weights of member 0: "),
+    ],
+)
+def test_weights_that_are_not_finite_floats_are_refused(checkpoint: Path, damage, cause: str) -> None:
+    tensors = load_file(str(checkpoint / "model.safetensors"))
+    save_file(
+        {k: damage(v) if v.is_floating_point() else v for k, v in tensors.items()},
+        str(checkpoint / "model.safetensors"),
+    )
+    assert _refused(checkpoint).startswith(f"{checkpoint}: {cause}")
 
 
 def test_dims_that_disagree_with_the_weights_are_one_line(checkpoint: Path) -> None:
