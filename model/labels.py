@@ -127,5 +127,8 @@ def label_utterance(
     reason = None
     if skipped:
         needed = sorted({m for t in skipped for m in needs[t]})
-        reason = f"utterance {index}: {' and '.join(skipped)} not labelled (needs {' or '.join(needed)}, absent here)"
+        reason = (
+            f"utterance {index}: {' and '.join(skipped)} not labelled (needs {' or '.join(needed)}: none usable here, "
+            "not recognised or not trusted)"
+        )
     return UtteranceLabels(sentiment, emotions, sarcasm, reason)

@@ -89,7 +89,8 @@ def plan_single(
     check_file_output(labels, [media])
     html = report_path(labels) if report else None
     if html is not None:
-        if same_file(html, labels):
+        replaced = [f for f in report_files(html) if same_file(f, labels)]
+        if replaced and not (fmt == "vtt" and replaced[0].suffix == ".vtt"):  # the same subtitles: no loss
             raise MtmmError("the report would replace the labels: name --out with the labels' extension", labels)
         refuse_overwriting(html, [media], "the report")
     return SingleOutput(labels, fmt, html)

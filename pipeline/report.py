@@ -39,6 +39,7 @@ EMOTION_COLOURS = {
     "sad": "#1f77b4",
     "surprise": "#ff7f0e",
 }
+NO_SENTIMENT = "#bbbbbb"  # an utterance without a sentiment label: grey, no number
 SPEAKER_COLOURS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#9c755f")
 EMBED_HEIGHT = 240  # pixels of the embedded copy
 
@@ -62,9 +63,9 @@ def timeline_png(result: VideoResult) -> bytes:
     colour_map = plt.get_cmap("RdYlGn")
     lanes = _speakers(result)
     for u in result.utterances:
-        p = u.sentiment.p_positive if u.sentiment else 0.5
+        colour = colour_map(u.sentiment.p_positive) if u.sentiment else NO_SENTIMENT
         lane = lanes.index(u.speaker) if u.speaker in lanes else 0
-        bars.barh(lane, u.end - u.start, left=u.start, color=colour_map(p), edgecolor="black", linewidth=0.5)
+        bars.barh(lane, u.end - u.start, left=u.start, color=colour, edgecolor="black", linewidth=0.5)
         bars.text((u.start + u.end) / 2, lane, str(u.index), ha="center", va="center", fontsize=8)
     bars.set_yticks(range(len(lanes)), [s or "" for s in lanes])
     bars.invert_yaxis()
@@ -114,9 +115,16 @@ def _speakers(result: VideoResult) -> list[str | None]:
     return list(result.summary.get("speakers", {})) or [None]
 
 
-def _sentiment_colour(p: float) -> str:
+def _sentiment_colour(p: float | None) -> str:
+    """Red (negative) to green (positive); grey where the utterance has no sentiment label."""
+    if p is None:
+        return NO_SENTIMENT
     red, green = int(215 * (1 - p) + 30), int(180 * p + 40)
     return f"rgb({red},{green},70)"
+
+
+def _p_positive(u: UtteranceResult) -> str:
+    return f"{u.sentiment.p_positive:.2f}" if u.sentiment else "n/a (no sentiment label)"
 
 
 def _base_rate_note(result: VideoResult) -> str:
@@ -148,8 +156,8 @@ def timeline_svg(result: VideoResult, width: int = 1000) -> str:
         parts.append(f'<rect x="{left}" y="{y}" width="{plot_w}" height="{lane_h}" class="lane-bg"/>')
     for u in result.utterances:
         lane = lanes.index(u.speaker) if u.speaker in lanes else 0
-        p = u.sentiment.p_positive if u.sentiment else 0.5
-        label = f"#{u.index} {u.speaker or ''} {u.start:.1f}-{u.end:.1f} s: P(positive) {p:.2f}"
+        p = u.sentiment.p_positive if u.sentiment else None
+        label = f"#{u.index} {u.speaker or ''} {u.start:.1f}-{u.end:.1f} s: P(positive) {_p_positive(u)}"
         parts.append(
             f'<rect class="seg" data-index="{u.index}" x="{x(u.start)}" y="{lane * (lane_h + gap) + 2}"'
             f' width="{max(x(u.end) - x(u.start), 1.5)}" height="{lane_h - 4}" fill="{_sentiment_colour(p)}">'
@@ -178,7 +186,7 @@ def _utterance_item(u: UtteranceResult, speakers: list[str | None]) -> str:
     face = f' <span class="face">face {u.face.track} ({u.face.confidence:.2f})</span>' if u.face else ""
     colour = SPEAKER_COLOURS[speakers.index(u.speaker) % len(SPEAKER_COLOURS)] if u.speaker in speakers else "#888"
     speaker = f'<span class="speaker" style="background:{colour}">{html.escape(u.speaker)}</span> ' if u.speaker else ""
-    p = u.sentiment.p_positive if u.sentiment else 0.5
+    p = u.sentiment.p_positive if u.sentiment else None
     return (
         f'<li class="utt" data-index="{u.index}" data-start="{u.start}" data-end="{u.end}"'
         f' style="border-left-color:{_sentiment_colour(p)}">'
@@ -190,13 +198,13 @@ def _utterance_item(u: UtteranceResult, speakers: list[str | None]) -> str:
 def _speaker_rows(result: VideoResult) -> str:
     rows = []
     for name, s in result.summary.get("speakers", {}).items():
-        sentiment = s.get("sentiment", {})
+        sentiment = s.get("sentiment")
+        overall = f"{sentiment['label']} {sentiment['score']:+.2f}" if sentiment else "n/a"
         emotions = s.get("emotions", {}).get("mean_scores", {})
         top = ", ".join(f"{k} {v:.2f}" for k, v in sorted(emotions.items(), key=lambda kv: -kv[1])[:3])
         rows.append(
             f"<tr><td>{html.escape(name)}</td><td>{s['utterances']}</td><td>{s['talk_time']:.1f} s"
-            f" ({100 * s['talk_share']:.0f} %)</td><td>{html.escape(str(sentiment.get('label', '')))}"
-            f" {sentiment.get('score', 0):+.2f}</td><td>{html.escape(top)}</td></tr>"
+            f" ({100 * s['talk_share']:.0f} %)</td><td>{html.escape(overall)}</td><td>{html.escape(top)}</td></tr>"
         )
     if not rows:
         return ""
@@ -345,7 +353,7 @@ def write_report(
 <style>{STYLE}</style></head>
 <body data-current="-1"><h1>{title}</h1>
 <p>{result.summary["utterances"]} utterances, {result.source.duration:.1f} s, {len([s for s in speakers if s])} speaker(s); overall
-<b>{html.escape(str(summary.get("label", "n/a")))}</b> (P(positive) {summary.get("p_positive", float("nan")):.2f});
+<b>{html.escape(str(summary.get("label", "n/a")))}</b>{f" (P(positive) {summary['p_positive']:.2f})" if summary else ""};
 model: {html.escape(str(result.model.recipe or result.model.checkpoint))}, modalities used: {", ".join(result.model.modalities)}{_base_rate_note(result)}.
 Click an utterance or the timeline to seek; subtitles carry the labels ({html.escape(vtt.name)} beside this page).</p>
 {"".join(f'<p class="warning">warning: {html.escape(w)}</p>' for w in result.warnings)}

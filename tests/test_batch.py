@@ -347,6 +347,18 @@ def test_report_writes_html_and_pictures(result, tmp_path: Path) -> None:
     assert "P(sarcasm) at a 10% base rate of sarcasm" in page  # the reader knows what P assumes
 
 
+def test_a_report_without_sentiment_says_n_a(result, tmp_path: Path) -> None:
+    """Regression: where no utterance had a sentiment label the page said "P(positive) nan", the
+    speakers table "+0.00" and each bar "P(positive) 0.50", coloured as a neutral 0.5."""
+    from dataclasses import replace
+
+    silent = replace(result, utterances=tuple(replace(u, sentiment=None) for u in result.utterances))
+    page = write_report(silent, tmp_path / "talk.html")[0].read_text(encoding="utf-8")
+    assert "nan" not in page and "P(positive) 0.50" not in page and "+0.00" not in page
+    assert "P(positive) n/a (no sentiment label)" in page and "<td>n/a</td>" in page
+    assert page.count('fill="#bbbbbb"') == len(silent.utterances)
+
+
 def test_analyze_many_in_two_processes_keeps_order_and_isolates_errors(folder: Path, cache_dir: Path) -> None:
     pipeline = Pipeline(ExtractionConfig(cache_dir=str(cache_dir)))
     paths = [folder / "talk.mp4", folder / "corrupt.mp4", folder / "nested" / "späti café.mp4"]

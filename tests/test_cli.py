@@ -171,6 +171,9 @@ def test_predict_does_not_overwrite_its_transcripts(tmp_path: Path) -> None:
 def test_report_never_replaces_the_labels(tmp_path: Path, fixture_video: Path) -> None:
     result = analyze(str(fixture_video), "--out", str(tmp_path / "labels.html"), "--format", "json", "--report")
     assert "replace the labels" in one_line_error(result)
+    # regression: the report's subtitles (k.vtt) replaced JSON labels written to k.vtt
+    result = analyze(str(fixture_video), "--out", str(tmp_path / "k.vtt"), "--format", "json", "--report")
+    assert "replace the labels" in one_line_error(result) and not (tmp_path / "k.vtt").exists()
 
 
 def test_existing_folder_as_single_output_is_refused_up_front(tmp_path: Path, fixture_video: Path) -> None:

@@ -64,7 +64,10 @@ def test_a_task_that_reads_the_text_is_not_labelled_for_speech_without_words():
     routes = {"sentiment": ["text"], "intensity": ["text"], "sarcasm": ["text", "acoustic"]}
     voice = label_utterance(predicted, 0, None, used=["acoustic"], task_modalities=routes)
     assert voice.sentiment is None and voice.sarcasm is None and voice.emotions is not None
-    assert voice.reason == "utterance 0: sarcasm and sentiment not labelled (needs text, absent here)"
+    assert (
+        voice.reason
+        == "utterance 0: sarcasm and sentiment not labelled (needs text: none usable here, not recognised or not trusted)"
+    )
     both = label_utterance(predicted, 0, None, used=["text", "acoustic"], task_modalities=routes)
     assert both.reason is None and both.sentiment is not None and both.sarcasm is not None
     words = label_utterance(predicted, 0, None, used=["text"], task_modalities=routes)

@@ -149,4 +149,7 @@ def test_analyze_labels_the_emotion_of_a_sentence_the_recogniser_missed(tmp_path
     assert second.text == "" and second.used == ("acoustic",)
     assert second.emotions is not None and second.sentiment is None and second.sarcasm is None
     assert "1 stretch(es) of speech without recognised words: no text for them" in result.warnings
-    assert "utterance 1: sarcasm and sentiment not labelled (needs text, absent here)" in result.warnings
+    assert (
+        "utterance 1: sarcasm and sentiment not labelled (needs text: none usable here, not recognised or not trusted)"
+        in result.warnings
+    )
