@@ -433,13 +433,17 @@ class FaceExpressionExtractor(FeatureExtractor):
         mask = np.zeros(n, bool)
         chosen = np.full(n, -1, int)
         confidence = np.zeros(n, np.float32)
+        in_view = np.zeros(n, int)  # faces tracked during the utterance, speaking or not
         envelope = speech_envelope(media.audio(), analysis.times) if len(analysis.track) else None
         cache: dict[int, FrameTrack] = {}
         for row, utterance in enumerate(utterances):
+            frames = window_indices(analysis.times, utterance.start, utterance.end)
+            in_view[row] = len(set(analysis.track[np.isin(analysis.frame, frames)].tolist()))
             track_id, confidence[row] = speaking_face(analysis, envelope, utterance)
             if track_id is None:
                 continue
             track = cache.setdefault(track_id, analysis.frame_track(track_id))
             pooled, present = pool_track(track, [utterance])
             values[row], mask[row], chosen[row] = pooled[0], present[0], track_id
-        return ModalityFeatures(self.info, values, mask, extras={"face_track": chosen, "face_confidence": confidence})
+        extras = {"face_track": chosen, "face_confidence": confidence, "faces_in_view": in_view}
+        return ModalityFeatures(self.info, values, mask, extras=extras)

@@ -126,10 +126,13 @@ def _segment_warnings(segments: Sequence[Segment] | None, info: MediaInfo, sourc
 
 
 def _face_warnings(media: Media, features: dict[str, ModalityFeatures], utterances: Sequence[Utterance]) -> list[str]:
-    """Say so when a video has no usable face at all (black or faceless frames)."""
+    """Say so when a video has no usable face at all: none in view (black or faceless frames), or
+    faces in view of which none speaks (a voice-over)."""
     visual = features.get("visual")
     if visual is None or not media.info.has_video or not utterances or visual.mask.any():
         return []
+    if any(visual.extras.get("faces_in_view", ())):
+        return ["faces are in view but none speaks (a voice-over?): the visual modality is masked for every utterance"]
     return ["no face found in the video: the visual modality is masked for every utterance"]
 
 

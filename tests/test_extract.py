@@ -255,3 +255,17 @@ def test_a_replaced_asr_model_is_not_served_from_the_cache(tmp_path: Path) -> No
     (model / "config.json").unlink()
     (model / "config.json").write_text((bundled_whisper_model() / "config.json").read_text() + "\n")
     assert pipeline._asr_spec() != before
+
+
+def test_a_voice_over_is_not_called_a_video_without_a_face() -> None:
+    """Regression: faces in view of which none speaks were reported as "no face found in the video"."""
+    from types import SimpleNamespace
+
+    from mtmm_es.pipeline.extract import _face_warnings
+
+    media = SimpleNamespace(info=SimpleNamespace(has_video=True))
+    utterances = [SimpleNamespace(), SimpleNamespace()]
+    unseen = SimpleNamespace(mask=np.zeros(2, bool), extras={"faces_in_view": np.zeros(2, int)})
+    voice_over = SimpleNamespace(mask=np.zeros(2, bool), extras={"faces_in_view": np.array([2, 1])})
+    assert _face_warnings(media, {"visual": unseen}, utterances)[0].startswith("no face found in the video")
+    assert _face_warnings(media, {"visual": voice_over}, utterances)[0].startswith("faces are in view but none speaks")

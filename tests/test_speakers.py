@@ -221,6 +221,7 @@ def test_the_face_that_speaks_supplies_the_visual_features(two_faces) -> None:
     with Media(still) as media:
         voice_over = extractor.pool(extractor.analyze(media), media, windows)
     assert not voice_over.mask.any() and (voice_over.extras["face_track"] == -1).all()  # nobody in view speaks
+    assert (voice_over.extras["faces_in_view"] == 2).all()  # what tells a voice-over from no face at all
 
 
 def test_the_label_record_carries_speakers_faces_and_a_summary_per_speaker() -> None:
