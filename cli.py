@@ -187,7 +187,12 @@ def add_extraction_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--text-allow-pickle", action="store_true", help="allow loading a pickled gensim .kv file")
     group.add_argument("--text-weighting", choices=("mean", "sif"), default="mean", help="word weights in the average")
     group.add_argument("--no-negation", action="store_true", help="do not flip words in a negation's scope")
-    group.add_argument("--acoustic", choices=tuple(EXTRACTORS), default=acoustic.extractor, help="acoustic features")
+    group.add_argument(
+        "--acoustic",
+        choices=tuple(EXTRACTORS),
+        default=acoustic.extractor,
+        help="acoustic features for mtmm extract (a checkpoint reads the ones it was trained on)",
+    )
     group.add_argument("--face-model", type=_existing_file, help="MediaPipe Face Landmarker .task with blendshapes")
     group.add_argument(
         "--fps", type=_number(float), default=visual.fps, help="video frames analysed per second (<= 0: every frame)"

@@ -56,7 +56,25 @@ def extraction_config_for(feature_spec: dict[str, dict], user: ExtractionConfig)
         if modality not in CONFIGS:
             raise MtmmError(f"the checkpoint has '{modality}' features, which this pipeline cannot compute from media")
         settings[modality] = CONFIGS[modality].from_spec(spec, getattr(user, modality))
+        _say_what_is_overridden(modality, getattr(user, modality), settings[modality])
     return replace(user, **settings)
+
+
+def _say_what_is_overridden(modality: str, user: Any, chosen: Any) -> None:
+    """Warn about each setting the user changed from its default that the checkpoint's own replaces
+    (say --acoustic egemaps with a checkpoint trained on other features): it is not silently ignored."""
+    default = type(user)()
+    for name in default.__dataclass_fields__:
+        mine, used = getattr(user, name), getattr(chosen, name)
+        if mine != getattr(default, name) and mine != used:
+            log.warning(
+                "%s setting %s=%r is not used: the checkpoint reads the features it was trained on (%s=%r)",
+                modality,
+                name,
+                mine,
+                name,
+                used,
+            )
 
 
 def check_label_options(

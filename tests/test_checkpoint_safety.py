@@ -75,3 +75,19 @@ def test_checkpoint_allow_pickle_does_not_run_a_pickle(tmp_path: Path, fixture_v
     result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300)
     assert not marker.exists()
     assert result.returncode == 2 and "--text-allow-pickle" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_settings_the_checkpoint_replaces_are_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    """Regression: --acoustic egemaps (or --no-negation) with the default model was dropped in silence."""
+    from mtmm_es.extractors.acoustic import AcousticConfig
+
+    user = ExtractionConfig(acoustic=AcousticConfig(extractor="egemaps"), text=TextConfig(negation=False))
+    with caplog.at_level("WARNING", logger="mtmm_es"):
+        config = extraction_config_for(_spec(), user)
+    assert config.acoustic.extractor == "covarep+egemaps+whisper" and config.text.negation is True
+    assert "acoustic setting extractor='egemaps' is not used" in caplog.text
+    assert "text setting negation=False is not used" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="mtmm_es"):
+        extraction_config_for(_spec(), ExtractionConfig())
+    assert caplog.text == ""
