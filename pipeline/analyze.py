@@ -156,6 +156,8 @@ class Pipeline:
         """Results in the order of `paths`; a file that fails (or whose worker process dies) gives its
         MtmmError instead of a result. workers > 1 analyses in that many fresh interpreter processes
         (each loads the models once); no `if __name__ == "__main__":` guard is needed."""
+        if isinstance(paths, str | Path):
+            raise MtmmError("analyze_many takes a list of paths (one file: analyze)", paths)
         if workers < 1:
             raise MtmmError(f"workers must be at least 1, not {workers}")
         jobs = [AnalyzeJob(str(p), self.spec) for p in paths]

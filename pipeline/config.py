@@ -41,6 +41,7 @@ class ExtractionConfig:
     cache_dir: str | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "modalities", tuple(self.modalities))  # a list works too (and stays hashable)
         unknown = set(self.modalities) - set(MODALITIES)
         if unknown:
             raise MtmmError(f"unknown modalities {sorted(unknown)} (choose from {', '.join(MODALITIES)})")

@@ -60,19 +60,22 @@ def read_feature_set(folder: str | Path) -> FeatureSet:
             raise MtmmError(f"not a features folder (missing {name})", folder)
     try:
         spec = json.loads((folder / SPEC).read_text(encoding="utf-8"))
+        dims = {m: int(s["dim"]) for m, s in spec["modalities"].items()}
         utterances = [Utterance.from_dict(u) for u in json.loads((folder / UTTERANCES).read_text(encoding="utf-8"))]
         arrays = load_npz(folder / FEATURES)
-    except (ValueError, KeyError, OSError) as error:
-        raise MtmmError(f"unreadable features folder: {error}", folder) from error
+    except Exception as error:  # damaged JSON or npz (a truncated zip, a field missing, a wrong type)
+        raise MtmmError(f"unreadable features folder: {type(error).__name__}: {error}", folder) from None
     values, masks = {}, {}
-    for modality, modality_spec in spec["modalities"].items():
+    for modality, dim in dims.items():
         if modality not in arrays or f"{modality}_mask" not in arrays:
             raise MtmmError(f"{FEATURES} lacks '{modality}' arrays", folder)
         values[modality] = arrays[modality].astype(np.float32)
         masks[modality] = arrays[f"{modality}_mask"].astype(bool)
-        if values[modality].shape != (len(utterances), modality_spec["dim"]):
+        if values[modality].shape != (len(utterances), dim):
             raise MtmmError(
-                f"'{modality}' has shape {values[modality].shape}, spec says dim {modality_spec['dim']}", folder
+                f"'{modality}' has shape {values[modality].shape}, not ({len(utterances)}, {dim}): "
+                f"{len(utterances)} utterances in {UTTERANCES}, dim {dim} in {SPEC}",
+                folder,
             )
         if masks[modality].shape != (len(utterances),):
             raise MtmmError(f"'{modality}_mask' has shape {masks[modality].shape}, not one per utterance", folder)

@@ -360,7 +360,10 @@ def test_a_report_without_sentiment_says_n_a(result, tmp_path: Path) -> None:
 
 
 def test_analyze_many_in_two_processes_keeps_order_and_isolates_errors(folder: Path, cache_dir: Path) -> None:
-    pipeline = Pipeline(ExtractionConfig(cache_dir=str(cache_dir)))
+    # regression: a list of modalities made the jobs unhashable (TypeError) in analyze_many only
+    pipeline = Pipeline(ExtractionConfig(cache_dir=str(cache_dir), modalities=["text", "acoustic", "visual"]))
+    with pytest.raises(MtmmError, match="analyze_many takes a list of paths"):  # it analysed each character
+        pipeline.analyze_many(str(folder / "talk.mp4"))
     paths = [folder / "talk.mp4", folder / "corrupt.mp4", folder / "nested" / "späti café.mp4"]
     results = pipeline.analyze_many(paths, workers=2)
     assert [type(r).__name__ for r in results] == ["VideoResult", "MtmmError", "VideoResult"]

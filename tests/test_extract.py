@@ -82,6 +82,21 @@ def test_a_rewrite_cut_short_leaves_no_folder_that_reads_as_whole(
     np.savez(tmp_path / "features.npz", **arrays | {"text_mask": arrays["text_mask"][:-1]})
     with pytest.raises(MtmmError, match="'text_mask' has shape"):
         read_feature_set(tmp_path)
+    # regression: these raised BadZipFile, KeyError and AttributeError, or hid the utterance count
+    utterances = json.loads((tmp_path / "utterances.json").read_text())
+    (tmp_path / "utterances.json").write_text(json.dumps(utterances[:-1]))
+    np.savez(tmp_path / "features.npz", **arrays)
+    with pytest.raises(
+        MtmmError, match=rf"'text' has shape \({len(utterances)}, 50\), not \({len(utterances) - 1}, 50\)"
+    ):
+        read_feature_set(tmp_path)
+    (tmp_path / "utterances.json").write_text("[1]")
+    with pytest.raises(MtmmError, match="unreadable features folder: "):
+        read_feature_set(tmp_path)
+    (tmp_path / "utterances.json").write_text(json.dumps(utterances))
+    (tmp_path / "features.npz").write_bytes((tmp_path / "features.npz").read_bytes()[:200])
+    with pytest.raises(MtmmError, match="unreadable features folder: BadZipFile"):
+        read_feature_set(tmp_path)
 
 
 def test_second_run_is_served_from_the_cache(feature_pipeline, fixture_video: Path, fixture_extraction) -> None:
