@@ -160,6 +160,11 @@ def load_checkpoint(folder: str | Path) -> Checkpoint:
     except Exception as error:
         cause = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise MtmmError(f"the 'model' architecture in {CONFIG} is not valid ({cause})", folder) from None
+    strays = [k for k in tensors if not any(k.startswith(f"member{i}.") for i in range(meta["members"]))]
+    if strays:
+        raise MtmmError(
+            f"the weights hold tensors of no member of the {meta['members']} in {CONFIG}, e.g. '{strays[0]}'", folder
+        )
     members = []
     for i in range(meta["members"]):
         try:

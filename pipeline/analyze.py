@@ -142,6 +142,13 @@ class Pipeline:
             extraction or ExtractionConfig(), str(checkpoint) if checkpoint else None, emotion_thresholds, rate
         )
         self.extraction_config = extraction_config_for(meta["feature_spec"], self.spec.extraction)
+        left_out = [m for m in meta["feature_spec"] if m not in self.extraction_config.modalities]
+        if left_out:  # refused before any extraction, not after it
+            raise MtmmError(
+                f"the checkpoint reads {', '.join(meta['feature_spec'])} features; --modalities leaves out "
+                f"{', '.join(left_out)}",
+                self.checkpoint_path,
+            )
         self._loading = in_background(
             _load_checkpoint, self.checkpoint_path, emotion_thresholds, rate, thread_name="mtmm-checkpoint"
         )

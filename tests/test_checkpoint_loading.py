@@ -111,6 +111,14 @@ def test_missing_tensors_are_one_line(checkpoint: Path) -> None:
     assert "1 missing, 0 unexpected" in _refused(checkpoint)
 
 
+def test_tensors_of_no_member_are_refused(checkpoint: Path) -> None:
+    """Regression: tensors beyond config.json's member count were ignored in silence."""
+    tensors = load_file(str(checkpoint / "model.safetensors"))
+    tensors |= {k.replace("member0.", "member7.", 1): v.clone() for k, v in tensors.items() if k.startswith("member0.")}
+    save_file(tensors, str(checkpoint / "model.safetensors"))
+    assert "the weights hold tensors of no member of the 3 in config.json, e.g. 'member7." in _refused(checkpoint)
+
+
 def test_truncated_weights_are_one_line(checkpoint: Path) -> None:
     weights = checkpoint / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])

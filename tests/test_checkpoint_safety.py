@@ -91,3 +91,13 @@ def test_settings_the_checkpoint_replaces_are_warned_about(caplog: pytest.LogCap
     with caplog.at_level("WARNING", logger="mtmm_es"):
         extraction_config_for(_spec(), ExtractionConfig())
     assert caplog.text == ""
+
+
+def test_modalities_the_checkpoint_reads_cannot_be_left_out_of_extraction() -> None:
+    """Regression: `--modalities text` with the default model failed only after a full extraction."""
+    from mtmm_es.pipeline.analyze import Pipeline
+
+    with pytest.raises(
+        MtmmError, match="the checkpoint reads text, acoustic features; --modalities leaves out acoustic"
+    ):
+        Pipeline(ExtractionConfig(modalities=("text",)))
