@@ -186,3 +186,14 @@ def test_cli_train_and_predict_on_mosi(tmp_path: Path) -> None:
     ]
     result = subprocess.run(evaluate_cmd, capture_output=True, text=True)
     assert result.returncode == 2 and "held out" in result.stderr
+
+
+def test_reports_are_strict_json(tmp_path: Path) -> None:
+    """Regression: a metric undefined on constant predictions (Pearson r) was written as a bare NaN
+    into report.json and config.json, which strict JSON parsers reject."""
+    from mtmm_es.core.files import atomic_write_json
+
+    atomic_write_json(tmp_path / "report.json", {"intensity_pearson": float("nan"), "history": [1.5, float("inf")]})
+    text = (tmp_path / "report.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"intensity_pearson": None, "history": [1.5, None]}
