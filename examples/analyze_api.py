@@ -22,8 +22,8 @@ for path, result in zip(paths, pipeline.analyze_many(paths, workers=1)):
         continue
     print(result.summary)
     print(result.to_dataframe()[["start", "end", "sentiment", "p_positive", "emotions", "p_sarcasm", "text"]])
-    out = Path("out") / Path(path).name
-    out.parent.mkdir(exist_ok=True)
-    out.with_suffix(".json").write_text(result.to_json())
-    out.with_suffix(".srt").write_text(render(result, "srt"))
-    print("report:", write_report(result, out.with_suffix(".html"))[0])
+    out = Path("out") / Path(path).name  # talk.mp4 -> out/talk.mp4.json, as folder runs name outputs
+    out.parent.mkdir(exist_ok=True)  # (a.mp4 and a.flv no longer overwrite each other's outputs)
+    Path(f"{out}.json").write_text(result.to_json())
+    Path(f"{out}.srt").write_text(render(result, "srt"))
+    print("report:", write_report(result, Path(f"{out}.html"))[0])
