@@ -295,6 +295,11 @@ class FeaturePipeline:
             cached = {"utterances": [u.to_dict() for u in result.utterances], "summary": result.summary()}
             self.cache.put_json(key, cached)
         record = {"method": "ge2e-ahc", "requested": self.config.diarization.speakers, **cached["summary"]}
+        if record["requested"] and record["speakers"] < record["requested"]:
+            warnings.append(
+                f"{record['requested']} speakers asked for, {record['speakers']} labelled: "
+                "the speech has too few pieces to tell more apart"
+            )
         utterances = [Utterance.from_dict(u) for u in cached["utterances"]]
         return (annotate(utterances, recognition) if cached["summary"].get("splits") else utterances), record
 

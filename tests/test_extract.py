@@ -284,3 +284,15 @@ def test_a_voice_over_is_not_called_a_video_without_a_face() -> None:
     voice_over = SimpleNamespace(mask=np.zeros(2, bool), extras={"faces_in_view": np.array([2, 1])})
     assert _face_warnings(media, {"visual": unseen}, utterances)[0].startswith("no face found in the video")
     assert _face_warnings(media, {"visual": voice_over}, utterances)[0].startswith("faces are in view but none speaks")
+
+
+def test_more_speakers_asked_for_than_labelled_is_a_warning(fixture_video: Path, cache_dir: Path) -> None:
+    """Regression: --speakers 9 on a short monologue gave fewer speakers with no word said."""
+    from mtmm_es.pipeline.diarize import DiarizationConfig
+
+    config = ExtractionConfig(
+        cache_dir=str(cache_dir), modalities=("text",), diarization=DiarizationConfig(speakers=40)
+    )
+    extraction = FeaturePipeline(config).extract(fixture_video)
+    found = extraction.diarization["speakers"]
+    assert found < 40 and f"40 speakers asked for, {found} labelled" in " ".join(extraction.warnings)
