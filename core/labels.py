@@ -14,7 +14,7 @@ import numpy as np
 from .background import deferred_import
 
 SCHEMA = "mtmm-es/labels"
-SCHEMA_VERSION = "1.3"
+SCHEMA_VERSION = "1.4"
 EMOTION_NAMES = ("anger", "disgust", "fear", "happy", "sad", "surprise", "none")
 DECIMALS = 4
 BOUNDARY_SCORE = 0.05  # a sentiment score whose sign disagreed with its label sits this far inside the label
@@ -129,6 +129,7 @@ class Source:
     duration: float
     language: str | None = None  # spoken language, when the ASR stage reports it
     language_probability: float | None = None
+    audio_stream: int | None = None  # the audio stream labelled (0-based), when the file has several
 
 
 @dataclass(frozen=True)

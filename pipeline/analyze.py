@@ -242,7 +242,8 @@ class Pipeline:
                 printable(extraction.source),
                 extraction.sha256,
                 rounded(extraction.media.duration),
-                *(_language(extraction.language) if extraction.language else ()),
+                *(_language(extraction.language) if extraction.language else (None, None)),
+                extraction.media.audio_stream if extraction.media.audio_streams > 1 else None,
             ),
             model=self._model_info(),
             extractors={

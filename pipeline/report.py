@@ -214,13 +214,16 @@ def _speaker_rows(result: VideoResult) -> str:
     )
 
 
-def embedded_video(source: str | Path, ffmpeg: str | None = None) -> str:
-    """A data: URI of a low-resolution WebM (VP8 + Opus) copy of `source`."""
+def embedded_video(source: str | Path, ffmpeg: str | None = None, audio_stream: int | None = None) -> str:
+    """A data: URI of a low-resolution WebM (VP8 + Opus) copy of `source`, with its audio stream
+    `audio_stream` (0-based among its audio streams: the one the labels heard) when it has several."""
     import imageio_ffmpeg
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "copy.webm"
         command = [ffmpeg or imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", str(source)]
+        if audio_stream is not None:
+            command += ["-map", "0:v:0?", "-map", f"0:a:{audio_stream}"]
         command += ["-vf", f"scale=-2:{EMBED_HEIGHT}", "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8"]
         command += ["-b:v", "300k", "-c:a", "libopus", "-b:a", "32k", "-ac", "1", str(out)]
         done = subprocess.run(command, capture_output=True, text=True)
@@ -337,7 +340,9 @@ def write_report(
     atomic_write_text(vtt, get_writer("vtt")().render(result))
     written.append(vtt)
     source = result.source.path
-    video_src = embedded_video(source, ffmpeg) if embed_video else _video_link(source, html_path)
+    video_src = (
+        embedded_video(source, ffmpeg, result.source.audio_stream) if embed_video else _video_link(source, html_path)
+    )
     speakers = _speakers(result)
     summary = result.summary.get("sentiment", {})
     title = html.escape(Path(source).name)

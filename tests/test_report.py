@@ -122,3 +122,28 @@ def test_report_plays_seeks_and_follows_in_headless_chromium(two_speaker_result,
             assert (tmp_path / f"{page.stem}.png").stat().st_size > 20_000
     finally:
         driver.quit()
+
+
+def test_the_embedded_video_plays_the_audio_stream_that_was_labelled(tmp_path: Path, cache_dir: Path) -> None:
+    """Regression: in a file with two audio streams the embedded copy took ffmpeg's default (here
+    the silent first stream), not the speech the labels heard; the labels now name that stream."""
+    import base64
+
+    import numpy as np
+    from helpers import FIXTURE_VIDEO, ffmpeg
+
+    from mtmm_es.pipeline.media import Media
+
+    both = tmp_path / "obs.mp4"  # a silent stereo stream first, marked default (ffmpeg's own choice)
+    ffmpeg(
+        *("-i", str(FIXTURE_VIDEO), "-f", "lavfi", "-t", "6", "-i", "anullsrc=r=16000:cl=stereo", "-t", "6"),
+        *("-map", "0:v", "-map", "1:a", "-map", "0:a", "-c:v", "copy", "-c:a", "aac"),
+        *("-disposition:a:0", "default", "-disposition:a:1", "0", str(both)),
+    )
+    result = Pipeline(ExtractionConfig(cache_dir=str(cache_dir))).analyze(both)
+    assert result.source.audio_stream == 1 and result.to_dict()["source"]["audio_stream"] == 1
+    page = write_report(result, tmp_path / "obs.html", embed_video=True)[0].read_text(encoding="utf-8")
+    copy = tmp_path / "copy.webm"
+    copy.write_bytes(base64.b64decode(re.search(r"data:video/webm;base64,([A-Za-z0-9+/=]+)", page)[1]))
+    with Media(copy) as media:
+        assert np.abs(media.audio()).max() > 0.05  # the speech, not the silent stream
