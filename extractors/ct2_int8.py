@@ -52,7 +52,8 @@ def int8_model(source: Path, name: str) -> Path:
     folder = models_dir() / name
     stamp = _stamp(source)
     with _WRITING:
-        if (folder / "model.bin").is_file() and _read(folder / STAMP) == stamp:
+        expected = _stamped(stamp, folder / "model.bin")
+        if expected is not None and _read(folder / STAMP) == expected:
             return folder
         logger.info("writing an int8 copy of %s into %s (once)", source, folder)
         try:
@@ -67,6 +68,15 @@ def _stamp(source: Path) -> str:
     stat = (source / "model.bin").stat()
     version = metadata.version("ctranslate2")
     return f"{source.resolve()} {stat.st_size} {stat.st_mtime_ns} ctranslate2 {version} format {BINARY_VERSION}\n"
+
+
+def _stamped(stamp: str, copy: Path) -> str | None:
+    """The source's stamp with the copy's size: a copy cut short (a full disk, a bad restore) no
+    longer matches, so it is written again instead of failing every run."""
+    try:
+        return f"{stamp}copy {copy.stat().st_size}\n"
+    except OSError:
+        return None
 
 
 def _read(path: Path) -> str | None:
@@ -85,7 +95,7 @@ def _write_copy(source: Path, folder: Path, stamp: str) -> None:
     model = io.BytesIO()
     _write_int8((source / "model.bin").read_bytes(), model)
     atomic_write_bytes(folder / "model.bin", model.getvalue())
-    atomic_write_text(folder / STAMP, stamp)
+    atomic_write_text(folder / STAMP, _stamped(stamp, folder / "model.bin"))
 
 
 class _Reader:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -22,7 +21,7 @@ import numpy as np
 
 from mtmm_es.core.background import deferred_import, in_background
 from mtmm_es.core.errors import MtmmError
-from mtmm_es.core.files import file_sha256
+from mtmm_es.core.files import atomic_write_bytes, atomic_write_text, file_sha256
 
 from .asr import (
     AsrConfig,
@@ -70,7 +69,10 @@ def _is_intact(folder: Path) -> bool:
         return True
     if model.stat().st_size != BASE_SIZE or file_sha256(model) != BASE_SHA256:
         return False
-    stamp.write_text(_stamp(model) + "\n")
+    try:
+        atomic_write_text(stamp, _stamp(model) + "\n")
+    except OSError:  # a read-only copy: verified by its hash this time, and next time again
+        pass
     return True
 
 
@@ -79,9 +81,8 @@ def _join(folder: Path) -> None:
     first, second = (_package_data(name) for name in BASE_PACKAGES)
     parts = (first / "model.bin.part1", second / "model.bin.part2")
     folder.mkdir(parents=True, exist_ok=True)
-    for name in BASE_FILES:
-        shutil.copyfile(first / name, folder / f".{name}.tmp")
-        os.replace(folder / f".{name}.tmp", folder / name)
+    for name in BASE_FILES:  # each under its own temporary name: processes joining at once do not collide
+        atomic_write_bytes(folder / name, (first / name).read_bytes())
     digest = hashlib.sha256()
     handle, temp = tempfile.mkstemp(prefix=".model.bin.", suffix=".tmp", dir=folder)
     try:
@@ -97,19 +98,33 @@ def _join(folder: Path) -> None:
     finally:
         if os.path.exists(temp):
             os.unlink(temp)
-    (folder / "model.bin.verified").write_text(_stamp(folder / "model.bin") + "\n")
+    atomic_write_text(folder / "model.bin.verified", _stamp(folder / "model.bin") + "\n")
 
 
 def bundled_multilingual_model(root: Path | None = None) -> Path:
-    """Folder of the multilingual Whisper base model, joined from its packages on first use."""
+    """Folder of the multilingual Whisper base model, joined from its packages on first use; when
+    the models folder cannot be written (a read-only cache), joined into a temporary folder."""
     folder = (root or models_dir()) / "whisper-base-ct2"
-    if not _is_intact(folder):
+    if _is_intact(folder):
+        return folder
+    try:
         logger.info("joining the Whisper base model into %s", folder)
-        try:
-            _join(folder)
-        except OSError as error:
+        _join(folder)
+        return folder
+    except OSError as error:
+        if root is not None:
             raise MtmmError(f"cannot join the Whisper base model ({error.strerror})", folder) from error
-    return folder
+        logger.warning(
+            "cannot write %s (%s): the Whisper base model goes to a temporary folder", folder, error.strerror
+        )
+    user = os.getuid() if hasattr(os, "getuid") else "user"
+    fallback = Path(tempfile.gettempdir()) / f"mtmm-es-models-{user}" / "whisper-base-ct2"
+    if not _is_intact(fallback):
+        try:
+            _join(fallback)
+        except OSError as error:
+            raise MtmmError(f"cannot join the Whisper base model ({error.strerror})", fallback) from error
+    return fallback
 
 
 LID_SECONDS = 30.0  # Whisper identifies the language from one 30 s window

@@ -55,6 +55,14 @@ def test_copy_is_written_once_and_again_when_the_source_changes(tiny_source: Pat
     assert int8_model(tiny_source, "tiny") == copy and (copy / "model.bin").stat().st_mtime_ns != written
 
 
+def test_a_copy_cut_short_is_written_again(tiny_source: Path) -> None:
+    """Regression: a truncated copy kept its stamp, so every run failed to load it and none rebuilt it."""
+    copy = int8_model(tiny_source, "tiny-cut")
+    whole = (copy / "model.bin").read_bytes()
+    (copy / "model.bin").write_bytes(whole[: len(whole) // 2])
+    assert int8_model(tiny_source, "tiny-cut") == copy and (copy / "model.bin").read_bytes() == whole
+
+
 def test_threads_asking_at_once_write_the_copy_once(
     tiny_source: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:

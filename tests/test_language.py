@@ -203,6 +203,36 @@ def test_base_model_is_joined_once_and_rejoined_when_damaged(tmp_path: Path) -> 
     assert file_sha256(model) == BASE_SHA256
 
 
+def test_the_base_model_join_survives_other_joiners_and_read_only_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regressions: the join copied small files under fixed temporary names, so a second process
+    joining at once took them away; a verified copy whose stamp could not be rewritten (read-only)
+    crashed the run; an unwritable models folder failed every run (now joined into a temporary one)."""
+    import tempfile
+
+    import mtmm_es.extractors.language as language
+
+    folder = tmp_path / "models" / "whisper-base-ct2"
+    folder.mkdir(parents=True)
+    (folder / ".config.json.tmp").mkdir()  # the fixed temporary name, held by another joiner
+    assert bundled_multilingual_model(tmp_path / "models") == folder
+    (folder / "model.bin.verified").write_text("stale\n")
+
+    def read_only(*args) -> None:
+        raise OSError(30, "Read-only file system")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(language, "atomic_write_text", read_only)
+        assert bundled_multilingual_model(tmp_path / "models") == folder
+    (tmp_path / "blocked").write_text("a file where the models folder should be")
+    monkeypatch.setenv("MTMM_MODELS_DIR", str(tmp_path / "blocked"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    fallback = bundled_multilingual_model()
+    assert fallback.parent.parent == tmp_path / "tmp" and file_sha256(fallback / "model.bin") == BASE_SHA256
+
+
 def test_user_model_folder_is_used_for_every_language(tmp_path: Path, clips: dict[str, Path]) -> None:
     own = bundled_multilingual_model(tmp_path)
     recogniser = SpeechRecogniser(AsrConfig(model=str(own)))
