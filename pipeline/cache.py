@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +41,17 @@ class Cache:
     def _path(self, key: str, suffix: str) -> Path:
         return self.root / key[:2] / f"{key}{suffix}"
 
-    def get_json(self, key: str) -> Any | None:
+    def get_json(self, key: str, parse: Callable[[Any], Any] | None = None) -> Any | None:
+        """The entry, through `parse` when given: an entry `parse` cannot read (a damaged or older
+        layout) is a miss like an unreadable file."""
         path = self._path(key, ".json")
         if not self.enabled or not path.is_file():
             return None
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            log.warning("%s: unreadable cache entry, recomputing (%s)", path, error)
+            value = json.loads(path.read_text(encoding="utf-8"))
+            return parse(value) if parse else value
+        except Exception as error:
+            log.warning("%s: unreadable cache entry, recomputing (%s: %s)", path, type(error).__name__, error)
             return None
 
     def put_json(self, key: str, value: Any) -> None:
@@ -57,12 +61,14 @@ class Cache:
             except Exception as error:  # a read-only or full cache must never fail an extraction
                 log.warning("cache entry not written, continuing without it: %s", error)
 
-    def get_arrays(self, key: str) -> dict[str, np.ndarray] | None:
+    def get_arrays(self, key: str, parse: Callable[[dict[str, np.ndarray]], Any] | None = None) -> Any | None:
+        """The arrays, through `parse` when given (a miss when it cannot read them, as for get_json)."""
         path = self._path(key, ".npz")
         if not self.enabled or not path.is_file():
             return None
         try:
-            return load_npz(path)
+            arrays = load_npz(path)
+            return parse(arrays) if parse else arrays
         except Exception as error:  # a truncated zip raises BadZipFile, EOFError, zlib.error, ...
             log.warning("%s: unreadable cache entry, recomputing (%s: %s)", path, type(error).__name__, error)
             return None

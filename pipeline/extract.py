@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.core.files import file_sha256, path_state
 from mtmm_es.core.signals import signals_held
@@ -125,6 +127,23 @@ def _segment_warnings(segments: Sequence[Segment] | None, info: MediaInfo, sourc
     return warnings
 
 
+def _speakers_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """A cached diarization, checked: utterances that read back, and a summary with a speaker count."""
+    [Utterance.from_dict(u) for u in entry["utterances"]]
+    int(entry["summary"]["speakers"])
+    return entry
+
+
+def _features_entry(arrays: dict[str, np.ndarray], info: ExtractorInfo) -> ModalityFeatures:
+    """Cached features, checked: values against the mask and the extractor (ModalityFeatures), and
+    one value per utterance in every extra."""
+    extras = {k.removeprefix("extra_"): v for k, v in arrays.items() if k.startswith("extra_")}
+    features = ModalityFeatures(info, arrays["values"], arrays["mask"], extras)
+    if any(len(v) != len(features.mask) for v in extras.values()):
+        raise ValueError("extras do not have one value per utterance")
+    return features
+
+
 def _face_warnings(media: Media, features: dict[str, ModalityFeatures], utterances: Sequence[Utterance]) -> list[str]:
     """Say so when a video has no usable face at all: none in view (black or faceless frames), or
     faces in view of which none speaks (a voice-over)."""
@@ -189,8 +208,7 @@ class FeaturePipeline:
                 asr=self._asr_spec(),
                 segments=[asdict(s) for s in segments or ()],
             )
-            cached = self.cache.get_json(utterance_key)
-            recognition = None if cached is None else Recognition.from_json(cached)
+            recognition = cached = self.cache.get_json(utterance_key, Recognition.from_json)
             utterances = None if recognition is None else self._utterances(media, source, recognition, segments)
             diarization = None
             features: dict[str, ModalityFeatures] = {}
@@ -255,8 +273,7 @@ class FeaturePipeline:
         decodes it (and must still say the file is damaged)."""
         key = cache_key(sha=source, stage="decoded")
         if media.decoded_audio is None:
-            cached = self.cache.get_json(key)
-            return cached.get("seconds") if isinstance(cached, dict) else None
+            return self.cache.get_json(key, lambda entry: float(entry["seconds"]))
         seconds = len(media.decoded_audio) / SAMPLE_RATE
         self.cache.put_json(key, {"seconds": seconds})
         return seconds
@@ -289,7 +306,7 @@ class FeaturePipeline:
             split=split,
             windows=[u.to_dict() for u in utterances],
         )
-        cached = self.cache.get_json(key)
+        cached = self.cache.get_json(key, _speakers_entry)
         if cached is None:
             result = _timed(timings, "speakers", lambda: self.diarizer.run(media.audio(), utterances, split))
             cached = {"utterances": [u.to_dict() for u in result.utterances], "summary": result.summary()}
@@ -327,7 +344,7 @@ class FeaturePipeline:
         if segments is not None or not config.fit_to_speech or not self.config.asr.vad or not media.info.has_audio:
             return utterances
         key = cache_key(sha=source, stage="speech", vad=asdict(config.vad))
-        regions = self.cache.get_json(key)
+        regions = self.cache.get_json(key, lambda entry: [[float(s), float(e)] for s, e in entry])
         if regions is None:
             audio = media.audio()
             found = [] if audio is None else _timed(timings or {}, "vad", lambda: speech_regions(audio, config.vad))
@@ -356,10 +373,11 @@ class FeaturePipeline:
         found = {}
         for modality, extractor in self.extractors.items():
             info = extractor.info
-            arrays = self.cache.get_arrays(self._feature_key(sha, utterances, info))
-            if arrays is not None and arrays["values"].shape == (len(utterances), info.dim):
-                extras = {k.removeprefix("extra_"): v for k, v in arrays.items() if k.startswith("extra_")}
-                found[modality] = ModalityFeatures(info, arrays["values"], arrays["mask"], extras)
+            features = self.cache.get_arrays(
+                self._feature_key(sha, utterances, info), lambda arrays, info=info: _features_entry(arrays, info)
+            )
+            if features is not None and len(features.mask) == len(utterances):
+                found[modality] = features
         return found
 
     def _store_features(self, sha: str, utterances: Sequence[Utterance], features: ModalityFeatures) -> None:

@@ -296,3 +296,27 @@ def test_more_speakers_asked_for_than_labelled_is_a_warning(fixture_video: Path,
     extraction = FeaturePipeline(config).extract(fixture_video)
     found = extraction.diarization["speakers"]
     assert found < 40 and f"40 speakers asked for, {found} labelled" in " ".join(extraction.warnings)
+
+
+def test_cache_entries_of_the_wrong_layout_are_recomputed(tmp_path: Path, fixture_video: Path, caplog) -> None:
+    """Regression: an entry that was valid JSON or NPZ but not what its stage wrote (a damaged or
+    older layout) crashed every run (KeyError, ValueError) until deleted by hand."""
+    config = ExtractionConfig(cache_dir=str(tmp_path / "cache"), modalities=("text", "acoustic"))
+    first = FeaturePipeline(config).extract(fixture_video)
+    for suffix in (".npz", ".json"):  # the features first (read only when the words come from the cache)
+        entries = sorted((tmp_path / "cache").rglob(f"*{suffix}"))
+        for entry in entries:
+            if suffix == ".npz":
+                np.savez(entry.with_suffix(""), mask=np.ones(2, bool))  # np.savez adds the .npz back
+            else:
+                entry.write_text("[[1, 2, 3]]" if entry.read_text().startswith("[") else "{}")
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="mtmm_es"):
+            again = FeaturePipeline(config).extract(fixture_video)
+        assert entries and "unreadable cache entry, recomputing" in caplog.text
+        assert [u.text for u in again.utterances] == [u.text for u in first.utterances]
+        np.testing.assert_array_equal(again.features["acoustic"].values, first.features["acoustic"].values)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="mtmm_es"):
+        third = FeaturePipeline(config).extract(fixture_video)
+    assert caplog.text == "" and third.timings.get("asr") is None  # the entries were replaced
