@@ -6,9 +6,11 @@ through the `mtmm_es` logger, configured here (-v more, -q less)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import math
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -117,8 +119,11 @@ def configure_logging(verbose: int, quiet: int) -> None:
     """Messages of the `mtmm_es` logger on stderr: warnings, plus progress when stderr is a terminal;
     each -v shows more (info, then debug), each -q less (errors only)."""
     levels = (logging.ERROR, logging.WARNING, logging.INFO, logging.DEBUG)
-    start = 2 if sys.stderr.isatty() else 1
-    level = levels[max(0, min(len(levels) - 1, start + verbose - quiet))]
+    start = 2 if sys.stderr and sys.stderr.isatty() else 1
+    if quiet:  # -q: warnings and errors, on a terminal or not; -qq: errors only
+        level = levels[max(0, 2 - quiet)]
+    else:
+        level = levels[min(len(levels) - 1, start + verbose)]
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Messages())
     log.handlers[:] = [handler]
@@ -444,6 +449,10 @@ def _run_reporting_errors(run: Callable[[], int], program: bool) -> int:
         return run()
     except KeyboardInterrupt as interrupt:  # Ctrl-C; SIGTERM and SIGHUP as Terminated
         return _stopped_by(interrupt, program)
+    except BrokenPipeError:  # the reader of stdout left (| head): end quietly, as a shell's SIGPIPE would
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 128 + signal.SIGPIPE
     except Exception as error:
         interrupt = interrupt_behind(error)
         if interrupt is not None:  # a library reported the interrupt as an error of its own
@@ -500,7 +509,8 @@ def build_analyze_parser() -> argparse.ArgumentParser:
         prog="analyze-video",
         description="Label every utterance of a video (or of every video in a folder) with sentiment, "
         "emotions and sarcasm. Exit status: 0 success, 1 some files of a folder failed (see the run "
-        "summary), 2 bad invocation or unreadable single input, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).",
+        "summary), 2 bad invocation or unreadable single input, 129 hung up (SIGHUP), 130 interrupted (Ctrl-C), "
+        "141 the reader of --out - left early, 143 terminated (SIGTERM).",
     )
     add_version_argument(parser)
     add_message_arguments(parser)
@@ -545,7 +555,10 @@ def _analyze(args: argparse.Namespace) -> int:
         log.warning("%s: %s", quoted(args.media), warning)
     text = get_writer(plan.format)().render(result)
     if plan.labels is None:
+        if sys.stdout is None:
+            raise MtmmError("stdout is closed: give --out a file")
         sys.stdout.write(text)
+        sys.stdout.flush()
         return 0
     atomic_write_text(plan.labels, text)
     if plan.report:
@@ -560,6 +573,9 @@ def _analyze(args: argparse.Namespace) -> int:
 
 def _analyze_folder(args: argparse.Namespace) -> int:
     from mtmm_es.pipeline.batch import BatchOptions, run_batch
+
+    if args.out == "-":
+        raise MtmmError("--out - (stdout) is for one file's labels; give a folder an output folder", args.media)
 
     options = BatchOptions(
         format=args.format or "json",

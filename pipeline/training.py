@@ -199,7 +199,10 @@ def _write_rows(rows: list[dict[str, Any]], out: str | Path) -> None:
     from mtmm_es.pipeline.formats import csv_text
 
     if str(out) == STDOUT:
+        if sys.stdout is None:
+            raise MtmmError("stdout is closed: give --out a file")
         sys.stdout.write(csv_text(rows))
+        sys.stdout.flush()
     else:
         atomic_write_text(out, csv_text(rows))
 

@@ -7,6 +7,7 @@ import argparse
 import ast
 import errno
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -179,6 +180,31 @@ def test_report_never_replaces_the_labels(tmp_path: Path, fixture_video: Path) -
 def test_existing_folder_as_single_output_is_refused_up_front(tmp_path: Path, fixture_video: Path) -> None:
     result = analyze(str(fixture_video), "--out", str(tmp_path), "--no-cache")
     assert "is a folder" in one_line_error(result)
+
+
+def test_stdout_that_closes_or_is_closed_and_a_folder_to_stdout(tmp_path: Path, fixture_video: Path) -> None:
+    """Regressions: a reader that left early (| head) gave "unexpected BrokenPipeError" (exit 1), a
+    closed stdout "unexpected AttributeError", and a folder run with --out - wrote into a folder "-"."""
+    code = "import sys; from mtmm_es.cli import analyze_video; sys.exit(analyze_video())"
+    args = [sys.executable, "-c", code, str(fixture_video), "--out", "-", "-q"]
+    reader = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    reader.stdout.close()  # the reader leaves before the labels are written
+    assert reader.wait() == 141 and reader.stderr.read() == b""
+    closed = subprocess.run(["bash", "-c", '"$@" >&-', "bash", *args], capture_output=True, text=True, cwd=tmp_path)
+    assert closed.returncode == 2 and closed.stderr == "error: stdout is closed: give --out a file\n"
+    result = analyze(str(fixture_video.parent), "--out", "-")
+    assert "--out - (stdout) is for one file's labels" in one_line_error(result) and not (ROOT / "-").exists()
+
+
+def test_quiet_keeps_warnings_when_stderr_is_not_a_terminal() -> None:
+    """Regression: -q dropped warnings too when stderr was a file or a pipe (it meant errors only)."""
+    try:
+        cli.configure_logging(0, 1)
+        assert cli.log.level == logging.WARNING
+        cli.configure_logging(0, 2)
+        assert cli.log.level == logging.ERROR
+    finally:
+        cli.configure_logging(0, 0)
 
 
 def test_report_to_stdout_is_refused(tmp_path: Path, fixture_video: Path) -> None:
