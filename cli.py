@@ -444,7 +444,7 @@ def run_guarded(run: Callable[[], int], program: bool = False) -> int:
 
 def _run_reporting_errors(run: Callable[[], int], program: bool) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    raise_on_termination()
+    raise_on_termination(program)
     try:
         return run()
     except KeyboardInterrupt as interrupt:  # Ctrl-C; SIGTERM and SIGHUP as Terminated

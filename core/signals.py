@@ -34,14 +34,26 @@ def _raise(signum: int, frame: object) -> None:
     raise Terminated(signum)
 
 
-def raise_on_termination() -> None:
+def _raise_once(signum: int, frame: object) -> None:
+    """The first stopping signal of a program: the next one ends the process at once, since the
+    cleanup this one starts may wait on native threads (speech recognition), and a second interrupt
+    unwinding past them would end the interpreter under them (an abort)."""
+    signals_end_the_process()
+    raise KeyboardInterrupt if signum == signal.SIGINT else Terminated(signum)
+
+
+def raise_on_termination(program: bool = False) -> None:
     """Make SIGTERM and SIGHUP raise `Terminated` in the main thread; handlers the host program
-    installed itself are left alone. Does nothing outside the main thread."""
+    installed itself are left alone. `program` (the console scripts, which end with the command):
+    SIGINT too, and the first of them makes the next end the process at once. Does nothing outside
+    the main thread."""
     if threading.current_thread() is not threading.main_thread():
         return
     for signum in (signal.SIGTERM, signal.SIGHUP):
         if signal.getsignal(signum) in (signal.SIG_DFL, None):
-            signal.signal(signum, _raise)
+            signal.signal(signum, _raise_once if program else _raise)
+    if program and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _raise_once)
 
 
 @contextmanager

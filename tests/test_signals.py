@@ -245,3 +245,27 @@ def test_the_exit_goes_ahead_when_the_output_pipe_is_gone() -> None:
     finally:
         os.close(writer)
     assert (result.returncode, result.stderr) == (130, "")
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_a_second_signal_while_the_cleanup_waits_ends_the_process_at_once(signum: str) -> None:
+    """Regression: a second Ctrl-C (or SIGTERM) that came while the first one's cleanup waited for
+    native threads (speech recognition) unwound past them, and the interpreter ended under them:
+    "terminate called without an active exception", an abort. Now the first one makes the next end
+    the process at once, by the signal's own default action."""
+    code = (
+        "import os, signal, sys, time\n"
+        "from mtmm_es import cli\n"
+        "def run():\n"
+        "    try:\n"
+        f"        os.kill(os.getpid(), signal.{signum})\n"
+        "        time.sleep(5)\n"
+        "    finally:  # the cleanup, waiting\n"
+        f"        os.kill(os.getpid(), signal.{signum})\n"
+        "        time.sleep(5)\n"
+        "        print('the cleanup went on', file=sys.stderr)\n"
+        "    return 0\n"
+        "sys.exit(cli.run_guarded(run, program=True))\n"
+    )
+    result = _python(code)
+    assert result.returncode == -getattr(signal, signum) and result.stderr == ""
