@@ -127,12 +127,14 @@ class FileJob:
 
 def find_inputs(root: Path, recursive: bool = False, pattern: str | None = None) -> list[Path]:
     """Media files under `root` (by extension, any case), sorted; hidden files and our own outputs
-    skipped. `pattern` is matched without regard to case."""
+    skipped. `pattern` is matched without regard to case. A broken link with a media name is kept,
+    so that it fails with its cause instead of vanishing from the run."""
     candidates = root.rglob("*") if recursive else root.iterdir()
     found = []
     for path in candidates:
         relative = path.relative_to(root)
-        if any(part.startswith(".") for part in relative.parts) or not path.is_file():
+        broken_link = path.is_symlink() and not path.exists()
+        if any(part.startswith(".") for part in relative.parts) or not (path.is_file() or broken_link):
             continue
         matches = pattern is None or fnmatch.fnmatchcase(path.name.lower(), pattern.lower())
         if path.suffix.lower() in MEDIA_SUFFIXES and matches:

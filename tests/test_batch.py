@@ -181,8 +181,13 @@ def test_thresholds_a_checkpoint_lacks_are_refused_before_a_folder_run(tmp_path:
     assert result.returncode == 2 and result.stderr == f"error: {message}\n"
 
 
-def test_inputs_are_found_and_named_safely(folder: Path) -> None:
+def test_inputs_are_found_and_named_safely(folder: Path, tmp_path: Path) -> None:
     assert [p.name for p in find_inputs(folder)] == ["corrupt.mp4", "talk.mp4"]
+    (folder / "gone.mp4").symlink_to(tmp_path / "moved-away.mp4")  # regression: vanished from the run
+    assert [p.name for p in find_inputs(folder)] == ["corrupt.mp4", "gone.mp4", "talk.mp4"]
+    summary = run_batch(folder, tmp_path / "out", BatchOptions(workers=1, pattern="gone*"), progress=False)
+    assert [(o.input, o.status) for o in summary.outcomes] == [("gone.mp4", "failed")]
+    assert "not found" in summary.outcomes[0].reason
     assert [p.name for p in find_inputs(folder, recursive=True, pattern="*é*")] == ["späti café.mp4"]
     outputs = folder_outputs([folder / "nested" / "späti café.mp4"], folder, Path("/out"), "json")
     assert outputs[folder / "nested" / "späti café.mp4"] == Path("/out/nested/späti café.mp4.json")
