@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from mtmm_es.core.errors import MtmmError, quoted
@@ -332,19 +332,21 @@ def _predict(args: argparse.Namespace) -> int:
     from mtmm_es.pipeline.training import predict_to_csv, predict_transcripts
 
     if args.transcripts:
-        count = predict_transcripts(
-            args.transcripts, args.out, args.checkpoint, args.emotion_thresholds, args.sarcasm_base_rate
-        )
+        with _reader_may_leave(args.out):
+            count = predict_transcripts(
+                args.transcripts, args.out, args.checkpoint, args.emotion_thresholds, args.sarcasm_base_rate
+            )
     elif args.dataset and args.data_dir and args.checkpoint:
-        count = predict_to_csv(
-            args.checkpoint,
-            args.dataset,
-            args.data_dir,
-            args.split,
-            args.out,
-            args.emotion_thresholds,
-            args.sarcasm_base_rate,
-        )
+        with _reader_may_leave(args.out):
+            count = predict_to_csv(
+                args.checkpoint,
+                args.dataset,
+                args.data_dir,
+                args.split,
+                args.out,
+                args.emotion_thresholds,
+                args.sarcasm_base_rate,
+            )
     else:
         raise MtmmError("predict needs --transcripts FILE, or --dataset, --data-dir and --checkpoint")
     print(f"{count} predictions -> {quoted(args.out)}", file=sys.stderr if args.out == "-" else sys.stdout)
@@ -449,7 +451,7 @@ def _run_reporting_errors(run: Callable[[], int], program: bool) -> int:
         return run()
     except KeyboardInterrupt as interrupt:  # Ctrl-C; SIGTERM and SIGHUP as Terminated
         return _stopped_by(interrupt, program)
-    except BrokenPipeError:  # the reader of stdout left (| head): end quietly, as a shell's SIGPIPE would
+    except _ReaderLeft:  # the reader of --out - left (| head): end quietly, as a shell's SIGPIPE would
         with contextlib.suppress(OSError, ValueError, AttributeError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 128 + signal.SIGPIPE
@@ -465,6 +467,21 @@ def _run_reporting_errors(run: Callable[[], int], program: bool) -> int:
         message = _one_line(f"unexpected {type(error).__name__}: {error}")
         print(f"error: {message} (MTMM_DEBUG=1 shows the traceback)", file=sys.stderr)
         return 1
+
+
+class _ReaderLeft(Exception):
+    """The reader of `--out -` left before the labels were all written (`| head`)."""
+
+
+@contextlib.contextmanager
+def _reader_may_leave(out: str) -> Iterator[None]:
+    """A broken pipe while writing to stdout (`--out -`) is its reader leaving, not an error."""
+    try:
+        yield
+    except BrokenPipeError:
+        if out != "-":
+            raise
+        raise _ReaderLeft from None
 
 
 def _stopped_by(interrupt: KeyboardInterrupt, program: bool) -> int:
@@ -557,8 +574,9 @@ def _analyze(args: argparse.Namespace) -> int:
     if plan.labels is None:
         if sys.stdout is None:
             raise MtmmError("stdout is closed: give --out a file")
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        with _reader_may_leave(args.out):
+            sys.stdout.write(text)
+            sys.stdout.flush()
         return 0
     atomic_write_text(plan.labels, text)
     if plan.report:

@@ -59,14 +59,15 @@ def raise_on_termination(program: bool = False) -> None:
 @contextmanager
 def signals_held() -> Iterator[None]:
     """Run a block that an exception must not cut in half (starting threads the caller then joins:
-    one cut short runs on unjoined) with SIGINT, SIGTERM and SIGHUP held: the Python handler of one
-    that arrives runs when the block ends, even if the block raised. Signals whose action is not a
-    Python handler (the default, ignore) are left alone, as is every signal outside the main thread."""
+    one cut short runs on unjoined; a run's last summary) with SIGINT, SIGTERM and SIGHUP held: the
+    Python handler of one that arrives runs when the block ends, even if the block raised, and one
+    whose action is the default (a second signal of a program already ending) then takes it.
+    Ignored signals stay ignored, and every signal outside the main thread is left alone."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     handlers = {s: signal.getsignal(s) for s in _STOPPING}
-    handlers = {s: h for s, h in handlers.items() if callable(h)}
+    handlers = {s: h for s, h in handlers.items() if callable(h) or h == signal.SIG_DFL}
     arrived: list[int] = []
     for signum in handlers:
         signal.signal(signum, lambda signum, frame: arrived.append(signum))
@@ -77,7 +78,11 @@ def signals_held() -> Iterator[None]:
         if raised is not None:
             raise raised
         if arrived:
-            handlers[arrived[0]](arrived[0], None)
+            first = arrived[0]
+            if callable(handlers[first]):
+                handlers[first](first, None)
+            else:
+                signal.raise_signal(first)
 
 
 def _reinstall(handlers: dict[int, Any]) -> BaseException | None:

@@ -101,6 +101,20 @@ def _join(folder: Path) -> None:
     atomic_write_text(folder / "model.bin.verified", _stamp(folder / "model.bin") + "\n")
 
 
+def _own_temporary_folder() -> Path:
+    """A temporary models folder only this user can write (kept between runs); when the shared one
+    by that name belongs to someone else or others may write it, a fresh private one."""
+    folder = Path(tempfile.gettempdir()) / f"mtmm-es-models-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        status = folder.lstat()
+        if hasattr(os, "getuid") and (status.st_uid != os.getuid() or status.st_mode & 0o022 or folder.is_symlink()):
+            raise PermissionError(f"{folder} is not this user's own")
+        return folder
+    except OSError:
+        return Path(tempfile.mkdtemp(prefix="mtmm-es-models-"))
+
+
 def bundled_multilingual_model(root: Path | None = None) -> Path:
     """Folder of the multilingual Whisper base model, joined from its packages on first use; when
     the models folder cannot be written (a read-only cache), joined into a temporary folder."""
@@ -117,8 +131,7 @@ def bundled_multilingual_model(root: Path | None = None) -> Path:
         logger.warning(
             "cannot write %s (%s): the Whisper base model goes to a temporary folder", folder, error.strerror
         )
-    user = os.getuid() if hasattr(os, "getuid") else "user"
-    fallback = Path(tempfile.gettempdir()) / f"mtmm-es-models-{user}" / "whisper-base-ct2"
+    fallback = _own_temporary_folder() / "whisper-base-ct2"
     if not _is_intact(fallback):
         try:
             _join(fallback)

@@ -79,7 +79,10 @@ def _check_meta(meta: Any, folder: Path) -> None:
         label_metric(thresholds, str(meta.get("emotion_label_metric", "f1")), where)
     routes = meta.get("task_modalities", {})
     if not isinstance(routes, dict) or not all(
-        task in TASKS and isinstance(modalities, list) and modalities and set(modalities) <= set(spec)
+        task in TASKS
+        and isinstance(modalities, list)
+        and modalities
+        and all(isinstance(m, str) and m in spec for m in modalities)
         for task, modalities in routes.items()
     ):
         raise MtmmError(

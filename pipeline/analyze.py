@@ -60,6 +60,20 @@ def extraction_config_for(feature_spec: dict[str, dict], user: ExtractionConfig)
     return replace(user, **settings)
 
 
+def checked_extraction(meta: dict[str, Any], user: ExtractionConfig, checkpoint_dir: Path) -> ExtractionConfig:
+    """The extraction a checkpoint (its checked config.json) needs, from the user's: refused before
+    any extraction when the user's modalities leave out features its spec holds."""
+    config = extraction_config_for(meta["feature_spec"], user)
+    left_out = [m for m in meta["feature_spec"] if m not in config.modalities]
+    if left_out:
+        raise MtmmError(
+            f"the checkpoint needs {', '.join(meta['feature_spec'])} features (its feature spec); "
+            f"--modalities leaves out {', '.join(left_out)}",
+            checkpoint_dir,
+        )
+    return config
+
+
 def _say_what_is_overridden(modality: str, user: Any, chosen: Any) -> None:
     """Warn about each setting the user changed from its default that the checkpoint's own replaces
     (say --acoustic egemaps with a checkpoint trained on other features): it is not silently ignored."""
@@ -141,14 +155,7 @@ class Pipeline:
         self.spec = AnalyzerSpec(
             extraction or ExtractionConfig(), str(checkpoint) if checkpoint else None, emotion_thresholds, rate
         )
-        self.extraction_config = extraction_config_for(meta["feature_spec"], self.spec.extraction)
-        left_out = [m for m in meta["feature_spec"] if m not in self.extraction_config.modalities]
-        if left_out:  # refused before any extraction, not after it
-            raise MtmmError(
-                f"the checkpoint reads {', '.join(meta['feature_spec'])} features; --modalities leaves out "
-                f"{', '.join(left_out)}",
-                self.checkpoint_path,
-            )
+        self.extraction_config = checked_extraction(meta, self.spec.extraction, self.checkpoint_path)
         self._loading = in_background(
             _load_checkpoint, self.checkpoint_path, emotion_thresholds, rate, thread_name="mtmm-checkpoint"
         )

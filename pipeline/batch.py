@@ -38,7 +38,7 @@ from mtmm_es.core.signals import Terminated, signals_held
 from mtmm_es.core.version import own_version
 from mtmm_es.model.meta import CONFIG, WEIGHTS
 
-from .analyze import AnalyzerSpec, analyzer_for, check_label_options, default_checkpoint_dir
+from .analyze import AnalyzerSpec, analyzer_for, check_label_options, checked_extraction, default_checkpoint_dir
 from .cache import cache_key
 from .config import ExtractionConfig
 from .destinations import check_output_folder, check_report_options, folder_outputs, report_files, report_path
@@ -271,9 +271,9 @@ def run_batch(
 ) -> RunSummary:
     """Analyse every media file of `input_dir` into `out_dir`; see the module docstring."""
     input_dir, out_dir = Path(input_dir), Path(out_dir)
-    _, sarcasm_base_rate = check_label_options(
-        Path(checkpoint) if checkpoint else default_checkpoint_dir(), emotion_thresholds, sarcasm_base_rate
-    )
+    checkpoint_dir = Path(checkpoint) if checkpoint else default_checkpoint_dir()
+    meta, sarcasm_base_rate = check_label_options(checkpoint_dir, emotion_thresholds, sarcasm_base_rate)
+    checked_extraction(meta, extraction or ExtractionConfig(), checkpoint_dir)  # before any work, once
     if not input_dir.is_dir():
         raise MtmmError("input folder not found", input_dir)
     check_output_folder(out_dir)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from mtmm_es.core.errors import MtmmError
 from mtmm_es.core.files import atomic_save_npz, atomic_write_json, load_npz
 
 log = logging.getLogger(__name__)
@@ -49,10 +50,9 @@ class Cache:
             return None
         try:
             value = json.loads(path.read_text(encoding="utf-8"))
-            return parse(value) if parse else value
-        except Exception as error:
-            log.warning("%s: unreadable cache entry, recomputing (%s: %s)", path, type(error).__name__, error)
-            return None
+        except (OSError, ValueError) as error:
+            return _miss(path, error)
+        return _parsed(path, value, parse)
 
     def put_json(self, key: str, value: Any) -> None:
         if self.enabled:
@@ -68,10 +68,9 @@ class Cache:
             return None
         try:
             arrays = load_npz(path)
-            return parse(arrays) if parse else arrays
         except Exception as error:  # a truncated zip raises BadZipFile, EOFError, zlib.error, ...
-            log.warning("%s: unreadable cache entry, recomputing (%s: %s)", path, type(error).__name__, error)
-            return None
+            return _miss(path, error)
+        return _parsed(path, arrays, parse)
 
     def put_arrays(self, key: str, arrays: dict[str, np.ndarray]) -> None:
         if self.enabled:
@@ -79,3 +78,19 @@ class Cache:
                 atomic_save_npz(self._path(key, ".npz"), arrays)
             except Exception as error:  # a read-only or full cache must never fail an extraction
                 log.warning("cache entry not written, continuing without it: %s", error)
+
+
+def _miss(path: Path, error: BaseException) -> None:
+    log.warning("%s: unreadable cache entry, recomputing (%s: %s)", path, type(error).__name__, error)
+    return None
+
+
+def _parsed(path: Path, value: Any, parse: Callable[[Any], Any] | None) -> Any | None:
+    """`value` through `parse`; an entry of another layout (what a reader's lookups and conversions
+    raise) is a miss, while a bug in the reader itself still fails loudly."""
+    if parse is None:
+        return value
+    try:
+        return parse(value)
+    except (LookupError, TypeError, ValueError, MtmmError) as error:
+        return _miss(path, error)

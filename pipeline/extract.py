@@ -129,8 +129,10 @@ def _segment_warnings(segments: Sequence[Segment] | None, info: MediaInfo, sourc
 
 def _speakers_entry(entry: dict[str, Any]) -> dict[str, Any]:
     """A cached diarization, checked: utterances that read back, and a summary with a speaker count."""
-    [Utterance.from_dict(u) for u in entry["utterances"]]
-    int(entry["summary"]["speakers"])
+    for utterance in entry["utterances"]:
+        Utterance.from_dict(utterance)
+    if not isinstance(entry["summary"]["speakers"], int):
+        raise TypeError("the summary has no speaker count")
     return entry
 
 
@@ -138,6 +140,8 @@ def _features_entry(arrays: dict[str, np.ndarray], info: ExtractorInfo) -> Modal
     """Cached features, checked: values against the mask and the extractor (ModalityFeatures), and
     one value per utterance in every extra."""
     extras = {k.removeprefix("extra_"): v for k, v in arrays.items() if k.startswith("extra_")}
+    if info.modality == "visual" and "faces_in_view" not in extras:
+        raise ValueError("cached before the faces in view were recorded")
     features = ModalityFeatures(info, arrays["values"], arrays["mask"], extras)
     if any(len(v) != len(features.mask) for v in extras.values()):
         raise ValueError("extras do not have one value per utterance")

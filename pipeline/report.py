@@ -359,7 +359,7 @@ def write_report(
 <body data-current="-1"><h1>{title}</h1>
 <p>{result.summary["utterances"]} utterances, {result.source.duration:.1f} s, {len([s for s in speakers if s])} speaker(s); overall
 <b>{html.escape(str(summary.get("label", "n/a")))}</b>{f" (P(positive) {summary['p_positive']:.2f})" if summary else ""};
-model: {html.escape(str(result.model.recipe or result.model.checkpoint))}, which reads {", ".join(result.model.modalities)} (each utterance's own in the labels){_base_rate_note(result)}.
+model: {html.escape(str(result.model.recipe or result.model.checkpoint))} (features: {", ".join(result.model.modalities)}; what each utterance used is in the labels){_base_rate_note(result)}.
 Click an utterance or the timeline to seek; subtitles carry the labels ({html.escape(vtt.name)} beside this page).</p>
 {"".join(f'<p class="warning">warning: {html.escape(w)}</p>' for w in result.warnings)}
 <div class="top"><div class="player"><video id="video" controls preload="metadata" src="{html.escape(video_src)}"></video>

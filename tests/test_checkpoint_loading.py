@@ -70,6 +70,7 @@ def test_the_shipped_checkpoint_loads(checkpoint: Path) -> None:
         ),
         ({"task_modalities": ["text"]}, "'task_modalities' must map tasks"),
         ({"task_modalities": {"sentiment": ["bogus"]}}, "'task_modalities' must map tasks"),
+        ({"task_modalities": {"sentiment": [["text"]]}}, "'task_modalities' must map tasks"),
         ({"training": [1, 2]}, "'training' must be a record of how the checkpoint was trained"),
     ],
 )

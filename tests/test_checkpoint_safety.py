@@ -93,11 +93,15 @@ def test_settings_the_checkpoint_replaces_are_warned_about(caplog: pytest.LogCap
     assert caplog.text == ""
 
 
-def test_modalities_the_checkpoint_reads_cannot_be_left_out_of_extraction() -> None:
-    """Regression: `--modalities text` with the default model failed only after a full extraction."""
+def test_modalities_the_checkpoint_reads_cannot_be_left_out_of_extraction(tmp_path: Path) -> None:
+    """Regression: `--modalities text` with the default model failed only after a full extraction
+    (in a folder run: every file, one by one)."""
     from mtmm_es.pipeline.analyze import Pipeline
+    from mtmm_es.pipeline.batch import run_batch
 
-    with pytest.raises(
-        MtmmError, match="the checkpoint reads text, acoustic features; --modalities leaves out acoustic"
-    ):
+    cause = r"the checkpoint needs text, acoustic features \(its feature spec\); --modalities leaves out acoustic"
+    with pytest.raises(MtmmError, match=cause):
         Pipeline(ExtractionConfig(modalities=("text",)))
+    with pytest.raises(MtmmError, match=cause):
+        run_batch(tmp_path, tmp_path / "out", extraction=ExtractionConfig(modalities=("text",)), progress=False)
+    assert not (tmp_path / "out").exists()

@@ -107,6 +107,18 @@ def test_library_code_does_not_print() -> None:
                     pytest.fail(f"{path.relative_to(ROOT)}:{node.lineno} prints; use the mtmm_es logger")
 
 
+def test_a_cache_entry_of_another_layout_is_a_miss_but_a_reader_bug_is_not(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    cache.put_json("cd" * 32, {"x": 1})
+    assert cache.get_json("cd" * 32, lambda entry: entry["missing"]) is None  # a layout error: a miss
+
+    def buggy(entry):
+        return entry.no_such_attribute
+
+    with pytest.raises(AttributeError):  # a bug in the reader is not hidden as "unreadable"
+        cache.get_json("cd" * 32, buggy)
+
+
 def test_cache_write_failures_are_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("x")

@@ -231,6 +231,9 @@ def test_the_base_model_join_survives_other_joiners_and_read_only_folders(
     (tmp_path / "tmp").mkdir()
     fallback = bundled_multilingual_model()
     assert fallback.parent.parent == tmp_path / "tmp" and file_sha256(fallback / "model.bin") == BASE_SHA256
+    fallback.parent.chmod(0o777)  # others may write it (say, planted by another user): not trusted
+    elsewhere = bundled_multilingual_model()
+    assert elsewhere.parent != fallback.parent and file_sha256(elsewhere / "model.bin") == BASE_SHA256
 
 
 def test_user_model_folder_is_used_for_every_language(tmp_path: Path, clips: dict[str, Path]) -> None:

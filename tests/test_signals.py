@@ -269,3 +269,24 @@ def test_a_second_signal_while_the_cleanup_waits_ends_the_process_at_once(signum
     )
     result = _python(code)
     assert result.returncode == -getattr(signal, signum) and result.stderr == ""
+
+
+def test_a_second_signal_waits_for_a_held_block_then_ends_the_process() -> None:
+    """Regression (this session): once the first signal set the default action, `signals_held` held
+    nothing, so a second Ctrl-C cut a folder run's last summary write in half."""
+    code = (
+        "import os, signal, sys\n"
+        "from mtmm_es import cli\n"
+        "from mtmm_es.core.signals import signals_held\n"
+        "def run():\n"
+        "    try:\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "    except KeyboardInterrupt:\n"
+        "        with signals_held():  # the last summary\n"
+        "            os.kill(os.getpid(), signal.SIGINT)\n"
+        "            print('summary written', flush=True)\n"
+        "    return 0\n"
+        "sys.exit(cli.run_guarded(run, program=True))\n"
+    )
+    result = _python(code)
+    assert result.returncode == -signal.SIGINT and result.stdout == "summary written\n"
