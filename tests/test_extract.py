@@ -320,3 +320,19 @@ def test_cache_entries_of_the_wrong_layout_are_recomputed(tmp_path: Path, fixtur
     with caplog.at_level("WARNING", logger="mtmm_es"):
         third = FeaturePipeline(config).extract(fixture_video)
     assert caplog.text == "" and third.timings.get("asr") is None  # the entries were replaced
+
+
+def test_visual_features_cached_without_the_faces_in_view_are_recomputed() -> None:
+    """Regression (this session): features cached before `faces_in_view` existed were served, so a
+    voice-over analysed before the upgrade kept its old "no face found" warning."""
+    from types import SimpleNamespace
+
+    from mtmm_es.pipeline.extract import _features_entry
+
+    info = SimpleNamespace(modality="visual", dim=2, name="face")
+    old = {"values": np.zeros((3, 2), np.float32), "mask": np.zeros(3, bool), "extra_face_track": np.full(3, -1)}
+    with pytest.raises(ValueError, match="cached before the faces in view were recorded"):
+        _features_entry(old, info)
+    assert (
+        _features_entry(old | {"extra_faces_in_view": np.full(3, 2)}, info).extras["faces_in_view"].tolist() == [2] * 3
+    )
