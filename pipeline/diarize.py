@@ -33,6 +33,7 @@ logger = logging.getLogger("mtmm_es.diarize")
 MIN_PIECE_S = 1.2  # shortest piece a cut may leave
 SILENCE_S = 0.25  # a pause this long inside a piece may separate two turns
 WORD_PAD_S = 0.3  # recognisers' word times cut speech short; a piece's speech span reaches this much further
+SILENT_DBFS = -60.0  # a piece whose loudest 10 ms is quieter than this holds no voice (digital or room silence)
 
 
 @dataclass(frozen=True)
@@ -139,11 +140,24 @@ def merge_same(embeddings: np.ndarray, labels: np.ndarray, same_speaker: float) 
     return np.unique(labels, return_inverse=True)[1], closest
 
 
-def _ordered_names(labels: np.ndarray) -> list[str]:
+def _ordered_names(labels: Sequence[int | None]) -> list[str | None]:
+    """S1, S2, ... in order of first appearance; None (no voice) stays None."""
     order: dict[int, str] = {}
     for label in labels:
-        order.setdefault(int(label), f"S{len(order) + 1}")
-    return [order[int(label)] for label in labels]
+        if label is not None:
+            order.setdefault(int(label), f"S{len(order) + 1}")
+    return [None if label is None else order[int(label)] for label in labels]
+
+
+def voiced(audio: np.ndarray, start: float, end: float) -> bool:
+    """Whether [start, end] holds sound loud enough to be a voice: its loudest 10 ms above SILENT_DBFS."""
+    lo, hi = int(start * SAMPLE_RATE), min(int(end * SAMPLE_RATE), len(audio))
+    segment = np.asarray(audio[lo:hi], dtype=np.float64)
+    if not len(segment):
+        return False
+    hop = SAMPLE_RATE // 100
+    frames = segment[: len(segment) // hop * hop].reshape(-1, hop) if len(segment) >= hop else segment[None]
+    return 10 * np.log10(np.mean(np.square(frames), axis=1).max() + 1e-12) > SILENT_DBFS
 
 
 class Diarizer:
@@ -176,7 +190,10 @@ class Diarizer:
             (i, *piece)
             for i, u in enumerate(utterances)
             for piece in cut_at_silences(audio, utterance_pieces(u, self.config.piece_s, (bounds[i], bounds[i + 1])))
+            if voiced(audio, piece[2], piece[3])  # a window over silence (a --segments row) has no voice
         ]
+        if not pieces:
+            return Diarization(list(utterances), 0, None, 0)
         embeddings, owners, _ = self.encoder.partials(
             audio, [(speech_start, speech_end) for *_, speech_start, speech_end in pieces]
         )
@@ -185,6 +202,9 @@ class Diarizer:
         labelled, splits = [], 0
         for i, utterance in enumerate(utterances):
             mine = [(start, end, int(label)) for (owner, start, end, *_), label in zip(pieces, labels) if owner == i]
+            if not mine:  # no voice in it: no speaker, no talk time
+                labelled.append((utterance, None))
+                continue
             parts = [utterance]
             if split:
                 for (_, end, before), (_, _, after) in zip(mine[:-1], mine[1:]):
@@ -192,9 +212,9 @@ class Diarizer:
                         parts = parts[:-1] + split_at(parts[-1], end, self.config.min_turn_s)
                 splits += len(parts) - 1
             labelled += [(part, _majority(mine, part)) for part in parts]
-        names = _ordered_names(np.array([label for _, label in labelled]))
+        names = _ordered_names([label for _, label in labelled])
         result = renumber([replace(part, speaker=name) for (part, _), name in zip(labelled, names)])
-        return Diarization(result, len(set(names)), similarity, splits)
+        return Diarization(result, len({n for n in names if n}), similarity, splits)
 
 
 def utterance_pieces(

@@ -282,3 +282,16 @@ def test_clustering_matches_scikit_learn_without_importing_it() -> None:
         assert silhouette(distance, theirs) == pytest.approx(silhouette_score(centred, theirs, metric="cosine"))
     same = np.tile(rows[:1], (5, 1))
     assert cluster(same, DiarizationConfig())[0].tolist() == [0] * 5
+
+
+def test_a_window_over_silence_gets_no_speaker(talk) -> None:
+    """Regression: a --segments window over silence was embedded like speech, became a speaker of
+    its own (with talk time) and could merge two real voices."""
+    audio, truth = talk
+    silence = np.zeros(3 * 16000, np.float32)
+    shift = 3.0
+    utterances = [Utterance(0, 0.2, 2.8, "typed text")]
+    utterances += [_utterance(_words(t.start + shift, t.end + shift, t.text)) for t in truth]
+    result = Diarizer().run(np.concatenate([silence, audio]), renumber(utterances), split=False)
+    assert result.utterances[0].speaker is None and result.speakers == 2
+    assert {u.speaker for u in result.utterances[1:]} == {"S1", "S2"}
