@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mtmm_es.core.errors import MtmmError
+from mtmm_es.core.files import read_utf8
 from mtmm_es.extractors.base import Segment, Utterance, Word
 from mtmm_es.extractors.vad import PAD_S, VadConfig
 
@@ -181,11 +182,7 @@ def _seconds(value: str | None) -> float:
 
 
 def _read_csv_segments(path: Path) -> list[Segment]:
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = path.read_bytes()[: error.start].count(b"\n") + 1
-        raise MtmmError(f"line {line}: not UTF-8 text (save the CSV as UTF-8)", path) from None
+    text = read_utf8(path)
     reader = csv.DictReader(io.StringIO(text, newline=""))
     columns = {c.strip().lower(): c for c in reader.fieldnames or ()}
     if "start" not in columns or "end" not in columns:

@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 
 from mtmm_es.core.errors import MtmmError
+from mtmm_es.core.files import read_utf8
 
 from ..data import Corpus
 from .common import text_video
@@ -30,11 +31,7 @@ def _number(value: str) -> float | None:
 
 def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:
     """(line, row) of every data row, checked as the module says."""
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = path.read_bytes()[: error.start].count(b"\n") + 1
-        raise MtmmError(f"line {line}: not UTF-8 text (save the CSV as UTF-8)", path) from None
+    text = read_utf8(path)
     reader = csv.DictReader(io.StringIO(text, newline=""))
     try:
         header = reader.fieldnames or []
