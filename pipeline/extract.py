@@ -102,8 +102,11 @@ def _segment_warnings(segments: Sequence[Segment] | None, info: MediaInfo, sourc
     speech, so one stretch of voice and words is labelled twice)."""
     if not segments:
         return []
-    ordered = sorted(segments, key=lambda s: s.start)
-    overlapping = [b for k, b in enumerate(ordered[1:], 1) if b.start < max(a.end for a in ordered[:k])]
+    overlapping, latest_end = [], float("-inf")
+    for segment in sorted(segments, key=lambda s: s.start):
+        if segment.start < latest_end:
+            overlapping.append(segment)
+        latest_end = max(latest_end, segment.end)
     warnings = []
     if overlapping:
         first, count = overlapping[0], len(overlapping)
