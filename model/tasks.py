@@ -13,4 +13,3 @@ TASKS: dict[str, int] = {
     "emotion": len(EMOTION_LABELS),  # multi-label: one probability per emotion + none
     "sarcasm": 1,  # probability of sarcasm
 }
-CLASSIFICATION_TASKS = ("sentiment", "emotion", "sarcasm")
