@@ -40,6 +40,9 @@ def test_fixture_labels_validate_against_the_schema(fixture_result) -> None:
     assert document["schema"] == "mtmm-es/labels" and len(document["source"]["sha256"]) == 64
     assert document["model"]["modalities"] == ["text", "acoustic"]
     assert document["model"]["sarcasm_base_rate"] == 0.1
+    document["utterances"][0]["emotions"]["scores"]["joy"] = 0.5  # only the seven emotion names
+    with pytest.raises(jsonschema.ValidationError, match="joy"):
+        jsonschema.validate(document, schema())
 
 
 def test_fixture_utterances_carry_every_label(fixture_result) -> None:
