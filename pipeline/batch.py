@@ -266,10 +266,11 @@ def run_batch(
     extraction: ExtractionConfig | None = None,
     checkpoint: str | None = None,
     emotion_thresholds: str | None = None,
-    progress: bool = True,
+    progress: bool = False,
     sarcasm_base_rate: float | None = None,
 ) -> RunSummary:
-    """Analyse every media file of `input_dir` into `out_dir`; see the module docstring."""
+    """Analyse every media file of `input_dir` into `out_dir`; see the module docstring. `progress`
+    draws a bar on stderr (the CLI's, with -v or on a terminal)."""
     input_dir, out_dir = Path(input_dir), Path(out_dir)
     checkpoint_dir = Path(checkpoint) if checkpoint else default_checkpoint_dir()
     meta, sarcasm_base_rate = check_label_options(checkpoint_dir, emotion_thresholds, sarcasm_base_rate)

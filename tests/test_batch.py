@@ -111,17 +111,20 @@ def test_a_folder_run_embeds_the_video_in_each_report_and_clears_report_leftover
 
 
 def test_outputs_written_by_another_version_of_mtmm_es_are_redone(
-    tmp_path: Path, fixture_video: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, fixture_video: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch, capfd
 ) -> None:
     """Regression: the record's fingerprint left out mtmm-es's version, so after an upgrade a folder
-    run kept the old version's labels as up to date."""
+    run kept the old version's labels as up to date. And run_batch, a library call, drew a progress
+    bar on stderr unless told not to."""
     import mtmm_es.pipeline.batch as batch
 
     videos = tmp_path / "videos"
     videos.mkdir()
     shutil.copy(fixture_video, videos / "talk.mp4")
     extraction = ExtractionConfig(cache_dir=str(cache_dir))
-    first = run_batch(videos, tmp_path / "out", BatchOptions(workers=1), extraction, progress=False)
+    capfd.readouterr()
+    first = run_batch(videos, tmp_path / "out", BatchOptions(workers=1), extraction)
+    assert capfd.readouterr().err == ""  # nothing in the library prints
     again = run_batch(videos, tmp_path / "out", BatchOptions(workers=1), extraction, progress=False)
     monkeypatch.setattr(batch, "own_version", lambda: "99.0.0")
     upgraded = run_batch(videos, tmp_path / "out", BatchOptions(workers=1), extraction, progress=False)
