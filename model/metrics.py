@@ -75,9 +75,15 @@ def emotion_metrics(
     for k, name in enumerate(EMOTIONS):
         results[f"{name}_f1"] = emotion_f1(truth[:, k], (scores[:, k] >= thresholds_f1[k]).astype(int))
         results[f"{name}_wacc"] = weighted_accuracy(truth[:, k], (scores[:, k] >= thresholds_wacc[k]).astype(int))
-    results["mean_f1"] = float(np.nanmean([results[f"{n}_f1"] for n in EMOTIONS]))
-    results["mean_wacc"] = float(np.nanmean([results[f"{n}_wacc"] for n in EMOTIONS]))
+    results["mean_f1"] = _mean_of_defined([results[f"{n}_f1"] for n in EMOTIONS])
+    results["mean_wacc"] = _mean_of_defined([results[f"{n}_wacc"] for n in EMOTIONS])
     return results
+
+
+def _mean_of_defined(values: list[float]) -> float:
+    """The mean over the values that are not NaN; NaN when none is (numpy would warn)."""
+    defined = [v for v in values if not np.isnan(v)]
+    return float(np.mean(defined)) if defined else float("nan")
 
 
 def intensity_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:

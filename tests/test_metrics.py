@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -40,6 +42,15 @@ def test_emotion_metrics_average_the_six() -> None:
     assert np.isnan(metrics["fear_wacc"])  # no positives: left out of the mean
     assert metrics["mean_wacc"] == pytest.approx(metrics["anger_wacc"])
     assert metrics["fear_f1"] == 1.0  # all-negative truth, all-negative predictions
+
+
+def test_emotion_metrics_without_any_emotion_are_nan_without_a_numpy_warning() -> None:
+    """Regression: a validation set with no emotion at all (a few own videos) made `mtmm evaluate`
+    print numpy's "Mean of empty slice" warning with its source line."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        metrics = emotion_metrics(np.zeros((3, 7), int), np.zeros((3, 7)), [0.5] * 6, [0.5] * 6)
+    assert np.isnan(metrics["mean_wacc"]) and metrics["mean_f1"] == 1.0
 
 
 def test_thresholds_are_chosen_per_emotion() -> None:
