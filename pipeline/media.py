@@ -10,6 +10,7 @@ decoded frames, never all held at once, so a file whose timestamps jump by hours
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -49,7 +50,19 @@ def ffmpeg_binary(configured: str | None = None) -> str:
     found = shutil.which(os.path.expanduser(configured))
     if found is None:
         raise MtmmError("ffmpeg binary not found or not executable", configured)
+    if not _runs_as_ffmpeg(found):
+        raise MtmmError("is not a working ffmpeg ('-version' did not answer with ffmpeg's version)", configured)
     return found
+
+
+@functools.lru_cache(maxsize=8)
+def _runs_as_ffmpeg(binary: str) -> bool:
+    """Whether `binary -version` answers as ffmpeg does (checked once per binary and process)."""
+    try:
+        answer = subprocess.run([binary, "-version"], capture_output=True, text=True, errors="replace", timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return answer.returncode == 0 and answer.stdout.startswith("ffmpeg version")
 
 
 def _ffmpeg_error(stderr: str) -> str:

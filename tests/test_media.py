@@ -237,9 +237,21 @@ def test_a_missing_ffmpeg_is_refused_before_any_work(tmp_path: Path, fixture_vid
     assert str(error.value) == f"{tmp_path / 'nonexistent'}: ffmpeg binary not found or not executable"
 
 
+def test_a_program_that_is_not_ffmpeg_is_refused_before_any_work(tmp_path: Path) -> None:
+    """Regression: `--ffmpeg /bin/false` passed the check, and decoding then failed with an error that
+    blamed the video ("cannot decode audio")."""
+    from mtmm_es.pipeline import ExtractionConfig
+
+    with pytest.raises(MtmmError, match="false: is not a working ffmpeg"):
+        ExtractionConfig(ffmpeg="/bin/false")
+
+
 def test_no_decoded_audio_is_left_in_tmpdir_after_a_decode_error(tmp_path: Path, fixture_video: Path) -> None:
     broken = tmp_path / "ffmpeg"
-    broken.write_text("#!/bin/sh\necho 'simulated decoder failure' >&2\nexit 1\n")
+    broken.write_text(
+        '#!/bin/sh\n[ "$1" = -version ] && echo "ffmpeg version 0-simulated" && exit 0\n'
+        "echo 'simulated decoder failure' >&2\nexit 1\n"
+    )
     broken.chmod(0o755)
     temp = tmp_path / "tmp"
     temp.mkdir()
