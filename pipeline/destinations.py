@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +61,11 @@ def _writable_folder(folder: Path, shown: str | Path, what: str) -> None:
         raise MtmmError(f"{what} ({quoted(existing)} is a file)", shown)
     if not os.access(existing, os.W_OK):
         raise MtmmError("output folder is not writable", existing)
+    try:  # access() says yes to root everywhere, and knows nothing of /proc and the like: try it
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".mtmm-write-check-"):
+            pass
+    except OSError as error:
+        raise MtmmError(f"output folder is not writable ({error.strerror or error})", existing) from error
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from mtmm_es.extractors.visual import VisualConfig
 from mtmm_es.pipeline import ExtractionConfig
 from mtmm_es.pipeline.analyze import Pipeline, default_checkpoint_dir, schema
 from mtmm_es.pipeline.batch import BatchOptions, find_inputs, run_batch
-from mtmm_es.pipeline.destinations import folder_outputs, report_files, safe_relative
+from mtmm_es.pipeline.destinations import check_file_output, folder_outputs, report_files, safe_relative
 from mtmm_es.pipeline.formats import render
 from mtmm_es.pipeline.report import write_report
 
@@ -276,6 +276,14 @@ def test_read_only_output_folder_under_root_is_refused_via_api(folder: Path, tmp
     monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != out)
     with pytest.raises(MtmmError, match="output folder is not writable"):
         run_batch(folder, out, progress=False)
+
+
+def test_a_folder_that_refuses_files_is_refused_before_any_work(fixture_video: Path) -> None:
+    """Regression: the check asked access(), which says yes to root even where no file can be made
+    (/proc), so analyze-video extracted and labelled for seconds, then failed to write."""
+    out = Path("/proc/mtmm-labels.json")
+    with pytest.raises(MtmmError, match="^/proc: output folder is not writable"):
+        check_file_output(out, [fixture_video])
 
 
 def test_two_runs_into_one_folder_both_complete(folder: Path, tmp_path: Path, cache_dir: Path) -> None:
