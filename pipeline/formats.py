@@ -46,8 +46,12 @@ class CsvWriter(LabelWriter):
         return csv_text(result.rows())
 
 
+NO_LABELS = "no labels"  # an utterance without any input the model uses
+
+
 def label_parts(utterance: UtteranceResult, score_digits: int = 1) -> list[str]:
-    """Short label texts of one utterance: "positive +1.2", "happy/surprise", "sarcasm 0.31"."""
+    """Short label texts of one utterance: "positive +1.2", "happy/surprise", "sarcasm 0.31";
+    "no labels" for an utterance that has none."""
     parts = []
     if utterance.sentiment:
         parts.append(f"{utterance.sentiment.label} {utterance.sentiment.score:+.{score_digits}f}")
@@ -55,7 +59,7 @@ def label_parts(utterance: UtteranceResult, score_digits: int = 1) -> list[str]:
         parts.append("/".join(utterance.emotions.labels))
     if utterance.sarcasm:
         parts.append(f"sarcasm {utterance.sarcasm.p:.2f}")
-    return parts
+    return parts or [NO_LABELS]
 
 
 def caption(utterance: UtteranceResult) -> str:

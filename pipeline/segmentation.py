@@ -19,8 +19,9 @@ from mtmm_es.extractors.vad import PAD_S, VadConfig
 OVERRIDE_TAG = re.compile(r"\{\\[^}]*\}")  # {\i1}: styling pysubs2 puts where SRT had <i>
 _EMOTION = "(?:anger|disgust|fear|happy|sad|surprise|none)"
 _LABEL = rf"(?:(?:positive|negative) [+-]\d+\.\d|{_EMOTION}(?:/{_EMOTION})*|sarcasm \d\.\d\d)"
-# the label line of pipeline/formats.py's caption, "[positive +0.4 | happy | sarcasm 0.21]" ("[music]" is not one)
-LABEL_LINE = re.compile(rf"\[(?:{_LABEL}(?: \| {_LABEL})*)?\]")
+# the label line of pipeline/formats.py's caption, "[positive +0.4 | happy | sarcasm 0.21]" or "[no labels]"
+# (or "[]", as earlier versions wrote it; "[music]" is not one)
+LABEL_LINE = re.compile(rf"\[(?:no labels|{_LABEL}(?: \| {_LABEL})*)?\]")
 SPEAKER_TAG = re.compile(r"^S\d+:(?:\s+|$)")
 
 SENTENCE_END = (".", "?", "!", "…")

@@ -335,10 +335,12 @@ def test_labelled_subtitles_come_back_as_segments_with_their_words(result, tmp_p
 
     words = [*(u.text for u in result.utterances[:-2]), r"Fish & chips {laugh} in C:\new", ""]
     edited = [replace(u, text=text) for u, text in zip(result.utterances[-2:], words[-2:])]
+    edited[0] = replace(edited[0], sentiment=None, emotions=None, sarcasm=None)  # no usable input
     labelled = replace(result, utterances=(*result.utterances[:-2], *edited))
     for fmt in ("srt", "vtt"):
         path = tmp_path / f"talk.{fmt}"
         path.write_text(render(labelled, fmt), encoding="utf-8")
+        assert "\n[no labels]\nS1: Fish" in path.read_text(encoding="utf-8")  # said, not an empty "[]"
         assert [s.text for s in read_segments(path)] == [*words[:-1], None]  # voice only: no words
     plain = tmp_path / "plain.srt"  # a third party's subtitles keep their bracketed lines
     cues = ["<i>Hello</i> there\n[laughs] again", "[MUSIC PLAYING]\nS2: I love you"]
