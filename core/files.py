@@ -25,13 +25,13 @@ def file_sha256(path: str | Path) -> str:
 
 
 def read_utf8(path: Path) -> str:
-    """A CSV file's text: UTF-8 (a byte-order mark allowed), or an error naming the first bad line."""
+    """A text file's text (CSV, WebVTT): UTF-8 (a byte-order mark allowed), or an error naming the first bad line."""
     data = path.read_bytes()
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
-        raise MtmmError(f"line {line}: not UTF-8 text (save the CSV as UTF-8)", path) from None
+        raise MtmmError(f"line {line}: not UTF-8 text (save the file as UTF-8)", path) from None
 
 
 def path_state(path: str | Path) -> list[list[Any]]:

@@ -214,16 +214,34 @@ def _read_csv_segments(path: Path) -> list[Segment]:
 def _read_subtitle_segments(path: Path) -> list[Segment]:
     import pysubs2
 
+    vtt = path.suffix.lower() == ".vtt"
     try:
-        subtitles = pysubs2.load(str(path), encoding="utf-8")
+        if vtt:
+            subtitles = pysubs2.SSAFile.from_string(_vtt_cues_only(read_utf8(path)), format_="vtt")
+        else:
+            subtitles = pysubs2.load(str(path), encoding="utf-8")
+    except MtmmError:
+        raise
     except Exception as error:
         raise MtmmError(f"cannot read subtitles: {error}", path) from error
-    vtt = path.suffix.lower() == ".vtt"
     return [
         Segment(event.start / 1000, event.end / 1000, _cue_words(event.text, vtt))
         for event in subtitles
         if not event.is_comment
     ]
+
+
+def _vtt_cues_only(text: str) -> str:
+    """A WebVTT file without what pysubs2 would read as the previous cue's words: NOTE, STYLE and
+    REGION blocks, and cue identifiers (the line above a cue's times)."""
+    kept = []
+    for block in re.split(r"\n[ \t]*\n", text.replace("\r\n", "\n").replace("\r", "\n")):
+        lines = block.strip("\n").split("\n")
+        if re.match(r"(NOTE|STYLE|REGION)(\s|$)", lines[0]):
+            continue
+        timed = next((k for k, line in enumerate(lines) if "-->" in line), 0)
+        kept.append("\n".join(lines[timed:]))
+    return "\n\n".join(kept) + "\n"
 
 
 def _cue_words(text: str, vtt: bool = False) -> str | None:

@@ -85,6 +85,13 @@ def test_read_srt_vtt_and_csv(tmp_path: Path) -> None:
     expected = [Segment(1.0, 2.5, "Hello there"), Segment(3.0, 4.0, "Bye")]
     assert read_segments(srt) == expected
     assert read_segments(vtt) == expected
+    annotated = tmp_path / "notes.vtt"  # NOTE blocks, a STYLE block and cue identifiers are not words
+    annotated.write_text(
+        "WEBVTT\r\n\r\nSTYLE\r\n::cue { color: red }\r\n\r\nintro\r\n00:01.000 --> 00:02.500\r\nHello there\r\n\r\n"
+        "NOTE\r\nreviewed by QA\r\n\r\nNOTE one line\r\n\r\nending-cue\r\n00:03.000 --> 00:04.000\r\nBye\r\n",
+        encoding="utf-8",
+    )
+    assert read_segments(annotated) == expected
     assert read_segments(csv_file) == expected
 
 
