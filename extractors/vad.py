@@ -53,9 +53,10 @@ def speech_regions(audio: np.ndarray, config: VadConfig = VadConfig()) -> list[R
 
 
 def _holds(window: Region, region: Region) -> bool:
-    """The window and the region share at least 0.2 s, or half the region."""
+    """The window and the region share at least 0.2 s, or half the region, or half the window (a
+    word shorter than 0.4 s)."""
     shared = min(window[1], region[1]) - max(window[0], region[0])
-    return shared >= min(0.2, (region[1] - region[0]) / 2)
+    return shared > 0 and shared >= min(0.2, (region[1] - region[0]) / 2, (window[1] - window[0]) / 2)
 
 
 def fit_windows(

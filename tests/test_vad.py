@@ -55,6 +55,14 @@ def test_a_region_barely_touching_a_window_is_not_its_speech():
     assert windows(fitted) == [(10.75, 12.2, "words"), (12.5, 13.5, "")]
 
 
+def test_a_short_word_holds_the_speech_it_was_heard_in():
+    """Regression: "Great." alone (0.63 s of speech, the word at 0-0.16 s) shared 0.08 s with its
+    region, under the 0.2 s rule, so the region became a second utterance without text over the
+    word's, and the word's window was cut to 80 ms."""
+    fitted = fit_windows([utterance(0.0, 0.16, "Great.")], [(0.08, 0.63)], 0.7, pad_s=0.3)
+    assert windows(fitted) == [(0.0, 0.7, "Great.")]
+
+
 def clips(count: int) -> tuple[np.ndarray, list[tuple[float, float]]]:
     """`count` CREMA-D clips 1 s apart and each clip's span."""
     folder = shared_path("speech", "cremad")
