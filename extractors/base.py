@@ -96,6 +96,7 @@ class MediaInfo:
     audio_stream: int | None = None  # which audio stream (0-based among the file's audio streams) is used
     audio_streams: int = 0  # how many audio streams the file has
     audio_start: float = 0.0  # seconds from the media's start to the audio stream's first sample
+    audio_duration: float = 0.0  # the audio stream's own length as the file states it (0: not stated)
     video_start: float = 0.0  # the same for the video stream
 
 

@@ -89,11 +89,14 @@ def _timed(timings: dict[str, float], stage: str, work: Callable[[], T]) -> T:
         timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
 
 
-def _decoding_warnings(decoded: float | None, duration: float) -> list[str]:
-    """Notice a damaged file: the decodable audio (seconds) is much shorter than the container says."""
-    if decoded is None or duration <= 0 or decoded >= 0.9 * duration - 0.5:
+def _decoding_warnings(decoded: float | None, info: MediaInfo) -> list[str]:
+    """Notice a damaged file: the decodable audio (seconds, from the media's start) ends well before
+    the audio stream says it does (the container's length when the stream states none; an audio
+    track that is meant to be shorter than the video is not damage)."""
+    expected = info.audio_start + info.audio_duration if info.audio_duration > 0 else info.duration
+    if decoded is None or expected <= 0 or decoded >= 0.9 * expected - 0.5:
         return []
-    return [f"truncated or damaged: decoded {decoded:.1f} s of audio of {duration:.1f} s"]
+    return [f"truncated or damaged: decoded {decoded:.1f} s of audio of {expected:.1f} s"]
 
 
 def _segment_warnings(segments: Sequence[Segment] | None, info: MediaInfo, source: str | Path) -> list[str]:
@@ -255,7 +258,7 @@ class FeaturePipeline:
                 *recognition.warnings,
                 *_voice_only_warnings(utterances),
                 *media.warnings,
-                *_decoding_warnings(self._decoded_seconds(media, source), media.info.duration),
+                *_decoding_warnings(self._decoded_seconds(media, source), media.info),
                 *_face_warnings(media, features, utterances),
             ]
         if not utterances:

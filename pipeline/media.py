@@ -82,6 +82,19 @@ def _seconds(value: int | None, time_base) -> float | None:
     return None if value is None or time_base is None else float(value * time_base)
 
 
+def _stream_seconds(stream) -> float:
+    """A stream's own length: from its header (MP4), else from a DURATION tag (Matroska); 0 if neither."""
+    stated = _seconds(stream.duration, stream.time_base)
+    if stated:
+        return stated
+    tag = next((v for k, v in stream.metadata.items() if k.upper() == "DURATION"), "")
+    try:
+        hours, minutes, seconds = tag.split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except ValueError:
+        return 0.0
+
+
 def _check_regular_file(path: Path) -> None:
     try:
         mode = path.stat().st_mode
@@ -171,6 +184,7 @@ def _info_from(path: Path, container, audio_stream: int | None) -> MediaInfo:
         audio_stream=(audio_stream or 0) if audios else None,
         audio_streams=len(audios),
         audio_start=round(audio_start, 6),
+        audio_duration=round(_stream_seconds(chosen_audio), 6) if chosen_audio is not None else 0.0,
         video_start=round(video_start, 6),
     )
 
@@ -490,4 +504,9 @@ def _zero_non_finite(audio: np.ndarray) -> int:
 
 def _stream_fields(path: Path, index: int) -> dict[str, object]:
     info = probe(path, audio_stream=index)
-    return {"audio_stream": index, "audio_codec": info.audio_codec, "audio_start": info.audio_start}
+    return {
+        "audio_stream": index,
+        "audio_codec": info.audio_codec,
+        "audio_start": info.audio_start,
+        "audio_duration": info.audio_duration,
+    }

@@ -208,6 +208,22 @@ def test_a_segment_running_past_the_end_is_a_warning(tmp_path: Path, fixture_vid
     ]
 
 
+def test_an_audio_track_shorter_than_the_video_is_not_called_damaged(
+    tmp_path: Path, fixture_video: Path, cache_dir: Path
+) -> None:
+    """Regression: the decoded audio was compared with the container's length, so an intact file
+    whose video runs on after the sound (a still end card) was "truncated or damaged"."""
+    longer, matroska = tmp_path / "end_card.mp4", tmp_path / "end_card.mkv"
+    pad = ["-vf", "tpad=stop_mode=clone:stop_duration=8", "-c:v", "libx264", "-preset", "ultrafast"]
+    ffmpeg("-i", str(fixture_video), *pad, "-c:a", "copy", str(longer))
+    ffmpeg("-i", str(longer), "-c", "copy", str(matroska))  # the stream's length in a DURATION tag
+    config = ExtractionConfig(cache_dir=str(cache_dir), modalities=("text",))
+    for video in (longer, matroska):
+        extraction = FeaturePipeline(config).extract(video)
+        assert extraction.media.duration > extraction.media.audio_duration + 7 > 25
+        assert extraction.utterances and extraction.warnings == []
+
+
 def test_late_audio_gives_utterances_on_the_video_timeline(
     tmp_path: Path, fixture_video: Path, cache_dir: Path
 ) -> None:
