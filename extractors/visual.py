@@ -110,7 +110,7 @@ class VisualConfig:
     max_side: int = 640
     max_faces: int = 3
     min_detection_confidence: float = 0.5
-    skip_bidir: bool = True  # decode no B-frames: half the decoding, frame times off by < 0.1 s
+    skip_bidir: bool = True  # skip B-frames where exact (see Media.frames): half the decoding, times off < 0.1 s
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any], user: VisualConfig) -> VisualConfig:

@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -28,6 +29,7 @@ from typing import IO, TypeVar
 
 import av
 import numpy as np
+from av.video.frame import PictureType
 
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.extractors.base import SAMPLE_RATE, MediaInfo, VideoFrame
@@ -36,6 +38,7 @@ from mtmm_es.extractors.level import frame_powers
 log = logging.getLogger(__name__)
 
 FILL_GAP_S = 2.0  # a grid time further than this from any real frame gets no frame (no filler)
+PROBE_FRAMES = 48  # frames decoded with and without B-frames to tell whether skipping them is exact
 SOUND_DBFS = -45.0  # a 30 ms window louder than this counts as sound when choosing an audio stream
 CHUNK = 1 << 20  # samples per pass when checking decoded audio
 T = TypeVar("T")
@@ -226,6 +229,7 @@ class Media:
         self._audio_file: IO[bytes] | None = None
         self._lock = threading.Lock()
         self._cancelled = threading.Event()
+        self._skip: str | None = None  # what frame decoding may skip (_frames_to_skip), found once
 
     def __enter__(self) -> Media:
         return self
@@ -348,7 +352,8 @@ class Media:
 
         Each grid time takes the nearest real frame, but only within FILL_GAP_S: across a longer gap
         (a timestamp jump) the grid skips ahead, so the number of frames is bounded by the real ones.
-        skip_bidir: do not decode B-frames (about half the work; frames shift by a few source frames).
+        skip_bidir: do not decode B-frames (about half the work; frames shift by a few source frames)
+        where that leaves the other frames exact, else only frames no other frame refers to.
         Decoding runs one thread, a few frames ahead of the consumer, and stops with a warning past
         the stage's time limit.
         """
@@ -364,10 +369,12 @@ class Media:
         except (av.error.FFmpegError, OSError) as error:
             raise MtmmError(f"cannot decode video ({_av_cause(error)})", self.path) from None
         with container:
-            stream = next(s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic)
+            stream = _video_stream(container)
             stream.thread_count = 1
             if skip_bidir:
-                stream.codec_context.skip_frame = "BIDIR"
+                if self._skip is None:
+                    self._skip = _frames_to_skip(self.path)
+                stream.codec_context.skip_frame = self._skip
             origin = _seconds(container.start_time, 1e-6) or 0.0
             real = read_ahead(self._real_frames(container, stream, origin))  # decoding in one thread,
             try:  # scaling to RGB in another, the consumer in a third
@@ -500,6 +507,48 @@ def _zero_non_finite(audio: np.ndarray) -> int:
             bad += int(wrong.sum())
             block[wrong] = 0.0
     return bad
+
+
+def _video_stream(container):
+    return next(s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic)
+
+
+def _frames_to_skip(path: Path) -> str:
+    """What decoding may skip: "BIDIR" (every B-frame) where the first PROBE_FRAMES frames show that
+    the others decode exactly the same without them, else "NONREF" (frames nothing refers to: exact
+    by definition, less work saved). B-frames are references in HEVC and in H.264 with b-pyramid
+    (x264's default): skipping them there loses or damages the frames that follow."""
+    try:
+        full = _first_frames(path, None, count=PROBE_FRAMES)
+        skipped = _first_frames(path, "BIDIR", last_pts=max(full, default=-1))
+    except (av.error.FFmpegError, OSError, ValueError):
+        return "NONREF"
+    kept = {pts: frame for pts, frame in full.items() if frame[0] != PictureType.B}
+    skip = "BIDIR" if kept and skipped == kept else "NONREF"
+    log.debug("%s: decoding skips %s frames", path, skip)
+    return skip
+
+
+def _first_frames(
+    path: Path, skip: str | None, count: int | None = None, last_pts: int | None = None
+) -> dict[int, tuple[int, int]]:
+    """pts -> (picture type, CRC-32 of the luma plane) of the first decoded frames: `count` of them,
+    or those up to `last_pts`."""
+    frames: dict[int, tuple[int, int]] = {}
+    with av.open(str(path), metadata_errors="ignore") as container:
+        stream = _video_stream(container)
+        stream.thread_count = 1
+        if skip:
+            stream.codec_context.skip_frame = skip
+        for frame in container.decode(stream):
+            if frame.pts is None:
+                raise ValueError("a frame without a timestamp")
+            if last_pts is not None and frame.pts > last_pts:
+                break
+            frames[frame.pts] = (int(frame.pict_type), zlib.crc32(memoryview(frame.planes[0])))
+            if count is not None and len(frames) >= count:
+                break
+    return frames
 
 
 def _stream_fields(path: Path, index: int) -> dict[str, object]:

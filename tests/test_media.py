@@ -16,7 +16,7 @@ from helpers import ffmpeg, late_audio_video, two_track_recording
 
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.extractors.base import SAMPLE_RATE
-from mtmm_es.pipeline.media import Media, probe
+from mtmm_es.pipeline.media import Media, _frames_to_skip, probe
 
 
 def test_probe_reports_streams_size_and_duration(fixture_video: Path) -> None:
@@ -335,3 +335,17 @@ def test_cancel_stops_frame_decoding_soon(fixture_video: Path) -> None:
         media.cancel()  # what extract() does when an error or a signal ends the run
         rest = sum(1 for _ in frames)
     assert rest < 20  # only what was already decoded ahead, not the other ~185 frames
+
+
+def test_b_frames_are_skipped_only_where_the_other_frames_stay_exact(tmp_path: Path, fixture_video: Path) -> None:
+    """Regression: B-frames were always skipped. In HEVC they are references, so an H.265 video
+    (phones record it) decoded 3 frames in 19 s and lost the face after the first utterance; with
+    x264's default b-pyramid the frames after a skipped one decoded damaged."""
+    hevc, pyramid = tmp_path / "hevc.mp4", tmp_path / "pyramid.mp4"
+    clip = ["-t", "6", "-i", str(fixture_video), "-an", "-vf", "scale=160:-2,fps=30"]
+    ffmpeg(*clip, "-c:v", "libx265", "-x265-params", "log-level=none", str(hevc))
+    ffmpeg(*clip, "-c:v", "libx264", "-x264-params", "bframes=3:b-pyramid=normal", str(pyramid))
+    assert _frames_to_skip(fixture_video) == "BIDIR"  # no B-frame is a reference there
+    assert _frames_to_skip(hevc) == _frames_to_skip(pyramid) == "NONREF"
+    media = Media(hevc)
+    assert len(list(media.frames(5, 160, skip_bidir=True))) == len(list(media.frames(5, 160))) >= 30  # 6 s at 5 fps
