@@ -348,7 +348,8 @@ class Media:
         return (max(2, int(self.info.width * scale) // 2 * 2), max(2, int(self.info.height * scale) // 2 * 2))
 
     def frames(self, fps: float, max_side: int, skip_bidir: bool = False) -> Iterator[VideoFrame]:
-        """RGB frames on a regular grid of `fps` per second (VFR input too); fps <= 0 means every real frame.
+        """RGB frames on a regular grid of `fps` per second (VFR input too), at most the source's
+        average rate (a finer grid would repeat frames); fps <= 0 means every real frame.
 
         Each grid time takes the nearest real frame, but only within FILL_GAP_S: across a longer gap
         (a timestamp jump) the grid skips ahead, so the number of frames is bounded by the real ones.
@@ -359,6 +360,8 @@ class Media:
         """
         if not self.info.has_video:
             return
+        if fps > 0 and self.info.fps > 0:
+            fps = min(fps, self.info.fps)
         yield from read_ahead(self._decoded(fps, max_side, skip_bidir))
 
     def _decoded(self, fps: float, max_side: int, skip_bidir: bool) -> Iterator[VideoFrame]:

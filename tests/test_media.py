@@ -349,3 +349,11 @@ def test_b_frames_are_skipped_only_where_the_other_frames_stay_exact(tmp_path: P
     assert _frames_to_skip(hevc) == _frames_to_skip(pyramid) == "NONREF"
     media = Media(hevc)
     assert len(list(media.frames(5, 160, skip_bidir=True))) == len(list(media.frames(5, 160))) >= 30  # 6 s at 5 fps
+
+
+def test_a_grid_finer_than_the_source_repeats_no_frame(fixture_video: Path) -> None:
+    """Regression: --fps 1000 on the 10 fps fixture analysed every frame a hundred times over (it had
+    not finished after 200 s); the grid now stops at the source's rate."""
+    media = Media(fixture_video)
+    assert media.info.fps == 10
+    assert len(list(media.frames(1000, 64))) == len(list(media.frames(10, 64))) == 187
