@@ -198,7 +198,11 @@ def add_extraction_arguments(parser: argparse.ArgumentParser) -> None:
         default=acoustic.extractor,
         help="acoustic features for mtmm extract (a checkpoint reads the ones it was trained on)",
     )
-    group.add_argument("--face-model", type=_existing_file, help="MediaPipe Face Landmarker .task with blendshapes")
+    group.add_argument(
+        "--face-model",
+        type=_existing_file,
+        help="MediaPipe Face Landmarker .task with blendshapes (default: the one shipped in extractors/assets)",
+    )
     group.add_argument(
         "--fps", type=_number(float), default=visual.fps, help="video frames analysed per second (<= 0: every frame)"
     )
