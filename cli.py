@@ -322,11 +322,9 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from mtmm_es.pipeline.training import VALIDATION_SPLITS, evaluate_checkpoint
+    from mtmm_es.pipeline.training import evaluate_checkpoint, split_to_score
 
-    split = args.split or VALIDATION_SPLITS.get(args.dataset)
-    if split is None:
-        raise MtmmError(f"{args.dataset} has no validation split: name the split to score with --split")
+    split = split_to_score(args.dataset, args.split)
     metrics = evaluate_checkpoint(args.checkpoint, args.dataset, args.data_dir, split)
     _print_metrics(f"{args.dataset} {split}:", metrics)
     return 0

@@ -15,7 +15,7 @@ from typing import Any
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.core.files import atomic_write_json
 from mtmm_es.model.checkpoint import save_checkpoint
-from mtmm_es.model.corpora import load_corpus
+from mtmm_es.model.corpora import check_dataset, load_corpus
 from mtmm_es.model.corpora.common import add_text_features
 from mtmm_es.model.corpora.transcripts import load_transcripts
 from mtmm_es.model.data import check_spec
@@ -174,6 +174,14 @@ def _checked(
     corpus = _load(dataset, data_dir, split, checkpoint.feature_spec)
     check_spec(checkpoint.feature_spec, corpus.spec, f"{dataset} {split}")
     return checkpoint, corpus
+
+
+def split_to_score(dataset: str, split: str | None) -> str:
+    """The split `mtmm evaluate` scores: the one named, else the dataset's validation split."""
+    chosen = split or VALIDATION_SPLITS.get(check_dataset(dataset))
+    if chosen is None:
+        raise MtmmError(f"{dataset} has no validation split: name the split to score with --split")
+    return chosen
 
 
 def evaluate_checkpoint(checkpoint_dir: str | Path, dataset: str, data_dir: str | Path, split: str) -> dict[str, float]:

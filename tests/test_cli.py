@@ -97,6 +97,9 @@ def test_evaluate_defaults_to_a_validation_split(tmp_path: Path) -> None:
     assert args.split is None
     result = mtmm("evaluate", "--dataset", "mosi", "--data-dir", str(tmp_path), "--checkpoint", str(tmp_path))
     assert "no validation split" in one_line_error(result)
+    # regression: an unknown dataset was said to have no validation split
+    result = mtmm("evaluate", "--dataset", "nope", "--data-dir", str(tmp_path), "--checkpoint", str(tmp_path))
+    assert one_line_error(result).startswith("error: unknown dataset 'nope' (choose from house, meld, mosei")
 
 
 def test_library_code_does_not_print() -> None:

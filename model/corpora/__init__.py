@@ -33,15 +33,20 @@ LOADERS = {
 MEDIA_LOADERS = {"mosei", "videos", "house"}
 
 
+def check_dataset(name: str) -> str:
+    """The name of a dataset a loader exists for, or an error listing them."""
+    if name not in LOADERS:
+        raise MtmmError(f"unknown dataset '{name}' (choose from {', '.join(sorted(LOADERS))})")
+    return name
+
+
 def load_corpus(
     name: str, data_dir: str | Path, split: str = "train", extract: ExtractFunction | None = None
 ) -> Corpus:
     """A corpus by dataset name from its folder; transcript-only corpora get our text features.
 
     `extract(path, segments)` runs the feature extractors on media (corpora with videos need it)."""
-    loader = LOADERS.get(name)
-    if loader is None:
-        raise MtmmError(f"unknown dataset '{name}' (choose from {', '.join(sorted(LOADERS))})")
+    loader = LOADERS[check_dataset(name)]
     if not Path(data_dir).is_dir():
         raise MtmmError("dataset folder not found", data_dir)
     corpus = loader(data_dir, split, extract) if name in MEDIA_LOADERS else loader(data_dir, split)
