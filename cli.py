@@ -311,6 +311,8 @@ def _train(args: argparse.Namespace) -> int:
         val_fraction=args.val_fraction,
         verbose=args.verbose > 0,
     )
+    if report is None:  # a torchrun process that does not write: the writing one reports
+        return 0
     if "validation" in report:
         _print_metrics(
             f"validation ({report['validation_kind']}, {report['validation_videos']} videos):", report["validation"]

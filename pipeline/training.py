@@ -77,9 +77,10 @@ def train_and_save(
     folds: int | None = None,
     val_fraction: float | None = None,
     verbose: bool = False,
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """Train from a recipe (or a dataset with explicit options), write the checkpoint folder and
-    its `report.json`; returns the report. The output folder is checked before any work."""
+    its `report.json`; returns the report (None in the torchrun processes that do not write). The
+    output folder is checked before any work."""
     from mtmm_es.pipeline.destinations import check_output_folder
 
     check_output_folder(Path(out))
@@ -118,9 +119,10 @@ def train_and_save(
     )
     if recipe:
         checkpoint.training["recipe"] = recipe
-    if distributed_rank()[0] == 0:  # under torchrun, one process writes
-        save_checkpoint(checkpoint, out)
-        atomic_write_json(Path(out) / "report.json", report)
+    if distributed_rank()[0] != 0:  # under torchrun, one process writes
+        return None
+    save_checkpoint(checkpoint, out)
+    atomic_write_json(Path(out) / "report.json", report)
     return report
 
 

@@ -65,7 +65,7 @@ def test_mtmm_train_under_torchrun(tmp_path: Path) -> None:
         "torch.distributed.run",
         "--standalone",
         "--nproc_per_node",
-        "1",
+        "2",
         "-m",
         "mtmm_es",
         "train",
@@ -83,3 +83,4 @@ def test_mtmm_train_under_torchrun(tmp_path: Path) -> None:
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert (out / "model.safetensors").is_file() and "sentiment_accuracy" in result.stdout
+    assert result.stdout.count(f"checkpoint -> {out}") == 1  # regression: each process printed its report
