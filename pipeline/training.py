@@ -15,7 +15,7 @@ from typing import Any
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.core.files import atomic_write_json
 from mtmm_es.model.checkpoint import save_checkpoint
-from mtmm_es.model.corpora import check_dataset, load_corpus
+from mtmm_es.model.corpora import MEDIA_LOADERS, check_dataset, load_corpus
 from mtmm_es.model.corpora.common import add_text_features
 from mtmm_es.model.corpora.transcripts import load_transcripts
 from mtmm_es.model.data import check_spec
@@ -174,7 +174,13 @@ def _checked(
 
     checkpoint = load_for_labels(Path(checkpoint_dir), emotion_thresholds, sarcasm_base_rate)
     corpus = _load(dataset, data_dir, split, checkpoint.feature_spec)
-    check_spec(checkpoint.feature_spec, corpus.spec, f"{dataset} {split}")
+    expected = checkpoint.feature_spec
+    if set(corpus.spec) == {"text"} and dataset not in MEDIA_LOADERS and "text" in expected:
+        absent = sorted(set(expected) - {"text"})
+        if absent:  # transcripts: as for predict --transcripts, the other inputs are absent
+            _log.warning("%s %s has text only: the checkpoint's %s input is absent", dataset, split, ", ".join(absent))
+        expected = {"text": expected["text"]}
+    check_spec(expected, corpus.spec, f"{dataset} {split}")
     return checkpoint, corpus
 
 

@@ -34,6 +34,18 @@ def test_the_test_fold_has_no_transcripts_here():
         load_mosei_text(shared_path("mosei"), "test")
 
 
+def test_mtmm_evaluate_scores_the_default_model_on_the_transcripts(caplog):
+    """Regression: `mtmm evaluate --dataset mosei-text` refused the default model ("acoustic features
+    are missing"), though MOSEI's transcripts are text by design, as for predict --transcripts."""
+    from mtmm_es.pipeline.analyze import default_checkpoint_dir
+    from mtmm_es.pipeline.training import evaluate_checkpoint
+
+    with caplog.at_level("WARNING", logger="mtmm_es"):
+        metrics = evaluate_checkpoint(default_checkpoint_dir(), "mosei-text", shared_path("mosei"), "valid")
+    assert "mosei-text valid has text only: the checkpoint's acoustic input is absent" in caplog.text
+    assert metrics["sentiment_accuracy"] > 0.79 and metrics["emotion_mean_wacc"] > 0.635
+
+
 @pytest.fixture(scope="module")
 def valid_labels(tmp_path_factory) -> tuple[dict[tuple[str, str], dict], dict[str, list[dict]]]:
     """MOSEI validation: the gold rows by (video, segment), and the rows `mtmm predict --transcripts`
