@@ -8,6 +8,7 @@ confidence (average log-probability, no-speech probability) so callers can tell 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from importlib import metadata
 from pathlib import Path
@@ -104,11 +105,29 @@ def asr_info(config: AsrConfig) -> ExtractorInfo:
     return ExtractorInfo(
         name=config.backend,
         modality="asr",
-        version="2",
+        version="3",
         config=asdict(config) | {"model": config.model or default},
         feature_names=(),
         libraries={package: metadata.version(package)},
     )
+
+
+def whole_words(pieces: Iterable[tuple[str, float, float, float]]) -> tuple[Word, ...]:
+    """Whisper's words (text, start, end, probability) as Words. Whisper starts a new word at an
+    apostrophe ("o" + "'clock."), so in a language written with spaces (most pieces start with one)
+    a piece without a leading space continues the word before it."""
+    pieces = [piece for piece in pieces if piece[0].strip()]
+    spaced = 2 * sum(text.startswith(" ") for text, *_ in pieces) >= len(pieces)
+    words: list[Word] = []
+    for text, start, end, probability in pieces:
+        if spaced and words and not text.startswith(" "):
+            last = words[-1]
+            words[-1] = Word(
+                last.text + text.strip(), last.start, max(last.end, end), min(last.probability, probability)
+            )
+        else:
+            words.append(Word(text.strip(), start, end, probability))
+    return tuple(words)
 
 
 def _threads(config: AsrConfig) -> int:
@@ -221,11 +240,7 @@ class FasterWhisperTranscriber(Transcriber):
                 float(s.avg_logprob),
                 float(s.no_speech_prob),
                 float(s.compression_ratio),
-                tuple(
-                    Word(w.word.strip(), float(w.start), float(w.end), float(w.probability))
-                    for w in s.words or ()
-                    if w.word.strip()
-                ),
+                whole_words((w.word, float(w.start), float(w.end), float(w.probability)) for w in s.words or ()),
             )
             for s in segments
         ]
@@ -313,10 +328,8 @@ class OpenAIWhisperTranscriber(Transcriber):
                 float(s["avg_logprob"]),
                 float(s["no_speech_prob"]),
                 float(s["compression_ratio"]),
-                tuple(
-                    Word(w["word"].strip(), float(w["start"]), float(w["end"]), float(w["probability"]))
-                    for w in s.get("words", ())
-                    if w["word"].strip()
+                whole_words(
+                    (w["word"], float(w["start"]), float(w["end"]), float(w["probability"])) for w in s.get("words", ())
                 ),
             )
             for s in result["segments"]

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile
 import torch
+from helpers import shared_path
 
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.extractors.asr import (
@@ -16,6 +18,7 @@ from mtmm_es.extractors.asr import (
     make_transcriber,
     quiet_cut_points,
     recognise_long,
+    whole_words,
 )
 from mtmm_es.extractors.base import SAMPLE_RATE
 from mtmm_es.pipeline.media import Media
@@ -40,6 +43,21 @@ def test_bundled_model_transcribes_with_word_times(faster_whisper, fixture_audio
     assert all(0 <= w.start <= w.end <= 18.8 and 0 <= w.probability <= 1 for w in words)
     assert [w.start for w in words] == sorted(w.start for w in words)
     assert faster_whisper.info.config["model"] == "bundled:tiny.en"
+
+
+def test_a_piece_after_an_apostrophe_continues_its_word(faster_whisper) -> None:
+    """Regression: Whisper starts a word at an apostrophe, and its pieces were joined with a space:
+    "It's 11 o 'clock." reached the text model as "o" and "'clock" (not a GloVe word)."""
+    pieces = [(" It's", 0.0, 0.3, 0.9), (" 11", 0.3, 0.6, 0.9), (" o", 0.6, 0.7, 0.8), ("'clock.", 0.7, 1.0, 0.6)]
+    words = whole_words(pieces)
+    assert [w.text for w in words] == ["It's", "11", "o'clock."]
+    assert (words[-1].start, words[-1].end, words[-1].probability) == (0.6, 1.0, 0.6)
+    assert [w.text for w in whole_words([("我", 0.0, 0.1, 0.9), ("喜欢", 0.1, 0.3, 0.9)])] == [
+        "我",
+        "喜欢",
+    ]  # no spaces
+    audio, _ = soundfile.read(shared_path("speech", "cremad", "clips", "1002_IEO_NEU_XX.opus"), dtype="float32")
+    assert [w.text for w in faster_whisper.transcribe(audio)] == ["It's", "11", "o'clock."]
 
 
 def test_chunked_recognition_keeps_global_times(faster_whisper, fixture_audio: np.ndarray) -> None:
