@@ -165,9 +165,12 @@ def _face_warnings(media: Media, features: dict[str, ModalityFeatures], utteranc
     return ["no face found in the video: the visual modality is masked for every utterance"]
 
 
-def _voice_only_warnings(utterances: Sequence[Utterance]) -> list[str]:
-    """Say how many stretches of speech held no recognised word (utterances without text)."""
-    count = sum(1 for u in utterances if not u.words and not u.text)
+def _voice_only_warnings(utterances: Sequence[Utterance], features: dict[str, ModalityFeatures]) -> list[str]:
+    """Say how many stretches of speech held no recognised word: utterances without text, whose
+    voice was heard where acoustic features were extracted (a --segments window over silence has none)."""
+    acoustic = features.get("acoustic")
+    heard = acoustic.mask if acoustic is not None else [True] * len(utterances)
+    count = sum(1 for u, voice in zip(utterances, heard) if voice and not u.words and not u.text)
     return [f"{count} stretch(es) of speech without recognised words: no text for them"] if count else []
 
 
@@ -256,7 +259,7 @@ class FeaturePipeline:
                     raise
             warnings += [
                 *recognition.warnings,
-                *_voice_only_warnings(utterances),
+                *_voice_only_warnings(utterances, features),
                 *media.warnings,
                 *_decoding_warnings(self._decoded_seconds(media, source), media.info),
                 *_face_warnings(media, features, utterances),

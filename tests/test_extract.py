@@ -128,6 +128,21 @@ def test_silence_gives_zero_utterances_and_a_message(tmp_path: Path, cache_dir: 
     assert read_feature_set(tmp_path / "out").utterances == []
 
 
+def test_a_segments_window_over_silence_is_not_called_speech(
+    tmp_path: Path, fixture_video: Path, cache_dir: Path
+) -> None:
+    """Regression: a --segments window over digital silence (no words, no voice) was counted in
+    "1 stretch(es) of speech without recognised words"."""
+    padded, segments = tmp_path / "padded.wav", tmp_path / "segments.csv"
+    ffmpeg("-i", str(fixture_video), "-vn", "-af", "adelay=3000", "-ac", "1", "-ar", "16000", "-t", "8", str(padded))
+    segments.write_text("start,end\n0.5,2.5\n3.0,7.5\n")
+    config = ExtractionConfig(segments=str(segments), modalities=("text", "acoustic"), cache_dir=str(cache_dir))
+    extraction = FeaturePipeline(config).extract(padded)
+    silent, spoken = extraction.utterances
+    assert not silent.words and "movie" in spoken.text.lower()
+    assert not extraction.features["acoustic"].mask[0] and extraction.warnings == []
+
+
 def test_audio_only_file_masks_the_visual_modality(tmp_path: Path, fixture_video: Path, cache_dir: Path) -> None:
     audio_only = tmp_path / "speech.m4a"
     ffmpeg("-i", str(fixture_video), "-vn", "-c:a", "copy", str(audio_only))
