@@ -193,12 +193,13 @@ class VideoResult:
 
 def summarise(utterances: tuple[UtteranceResult, ...], duration: float) -> dict[str, Any]:
     """Video-level view over the utterances that carry labels: duration-weighted sentiment, mean
-    emotion scores, sarcasm; per speaker the same plus talk time (seconds and share of all speech)."""
+    emotion scores, sarcasm; per speaker the same plus talk time (seconds, and share of the speech
+    attributed to a speaker: a window over silence has none)."""
     summary: dict[str, Any] = {"utterances": len(utterances), "duration": rounded(duration)}
     summary |= _labels_summary(utterances)
     speakers = sorted({u.speaker for u in utterances if u.speaker}, key=_speaker_order)
     if speakers:
-        speech = sum(_length(u) for u in utterances) or 1.0
+        speech = sum(_length(u) for u in utterances if u.speaker) or 1.0
         summary["speakers"] = {}
         for name in speakers:
             mine = [u for u in utterances if u.speaker == name]

@@ -115,3 +115,17 @@ def test_summaries_keep_label_and_score_in_agreement():
     for sentiment in (summary["sentiment"], summary["speakers"]["S1"]["sentiment"]):
         assert sentiment["p_positive"] == 0.4875
         assert (sentiment["label"], sentiment["score"]) == ("negative", -BOUNDARY_SCORE)
+
+
+def test_talk_shares_are_shares_of_the_speech_speakers_hold():
+    """Regression: a --segments window over silence (no speaker) counted in the denominator, so the
+    speakers' talk shares summed to 0.85."""
+    from mtmm_es.core.labels import summarise
+
+    utterances = (
+        UtteranceResult(0, 0.0, 3.0, "hello", speaker="S1"),
+        UtteranceResult(1, 3.0, 4.0, ""),  # silence
+        UtteranceResult(2, 4.0, 5.0, "hi", speaker="S2"),
+    )
+    speakers = summarise(utterances, 5.0)["speakers"]
+    assert (speakers["S1"]["talk_share"], speakers["S2"]["talk_share"]) == (0.75, 0.25)
