@@ -23,6 +23,7 @@ from .ct2_int8 import int8_model
 
 BACKENDS = ("faster-whisper", "openai-whisper")
 TASKS = ("transcribe", "translate")
+UNALIGNED_S = 0.01  # a word shorter than this was aligned to no audio
 
 
 def whisper_languages() -> tuple[str, ...]:
@@ -112,10 +113,13 @@ def asr_info(config: AsrConfig) -> ExtractorInfo:
     )
 
 
-def whole_words(pieces: Iterable[tuple[str, float, float, float]]) -> tuple[Word, ...]:
-    """Whisper's words (text, start, end, probability) as Words. Whisper starts a new word at an
-    apostrophe ("o" + "'clock."), so in a language written with spaces (most pieces start with one)
-    a piece without a leading space continues the word before it."""
+def whisper_words(pieces: Iterable[tuple[str, float, float, float]]) -> tuple[Word, ...]:
+    """The words (text, start, end, probability) of one Whisper segment as Words.
+
+    Whisper starts a new word at an apostrophe ("o" + "'clock."), so in a language written with
+    spaces (most pieces start with one) a piece without a leading space continues the word before
+    it. A last word aligned to nothing (zero length, after a gap: Whisper put it at the segment's
+    late end) is moved to the end of the word before it, which it follows in the sentence."""
     pieces = [piece for piece in pieces if piece[0].strip()]
     spaced = 2 * sum(text.startswith(" ") for text, *_ in pieces) >= len(pieces)
     words: list[Word] = []
@@ -127,6 +131,8 @@ def whole_words(pieces: Iterable[tuple[str, float, float, float]]) -> tuple[Word
             )
         else:
             words.append(Word(text.strip(), start, end, probability))
+    if len(words) > 1 and words[-1].end - words[-1].start < UNALIGNED_S and words[-1].start > words[-2].end:
+        words[-1] = replace(words[-1], start=words[-2].end, end=words[-2].end)
     return tuple(words)
 
 
@@ -240,7 +246,7 @@ class FasterWhisperTranscriber(Transcriber):
                 float(s.avg_logprob),
                 float(s.no_speech_prob),
                 float(s.compression_ratio),
-                whole_words((w.word, float(w.start), float(w.end), float(w.probability)) for w in s.words or ()),
+                whisper_words((w.word, float(w.start), float(w.end), float(w.probability)) for w in s.words or ()),
             )
             for s in segments
         ]
@@ -328,7 +334,7 @@ class OpenAIWhisperTranscriber(Transcriber):
                 float(s["avg_logprob"]),
                 float(s["no_speech_prob"]),
                 float(s["compression_ratio"]),
-                whole_words(
+                whisper_words(
                     (w["word"], float(w["start"]), float(w["end"]), float(w["probability"])) for w in s.get("words", ())
                 ),
             )

@@ -18,7 +18,7 @@ from mtmm_es.extractors.asr import (
     make_transcriber,
     quiet_cut_points,
     recognise_long,
-    whole_words,
+    whisper_words,
 )
 from mtmm_es.extractors.base import SAMPLE_RATE
 from mtmm_es.pipeline.media import Media
@@ -49,15 +49,23 @@ def test_a_piece_after_an_apostrophe_continues_its_word(faster_whisper) -> None:
     """Regression: Whisper starts a word at an apostrophe, and its pieces were joined with a space:
     "It's 11 o 'clock." reached the text model as "o" and "'clock" (not a GloVe word)."""
     pieces = [(" It's", 0.0, 0.3, 0.9), (" 11", 0.3, 0.6, 0.9), (" o", 0.6, 0.7, 0.8), ("'clock.", 0.7, 1.0, 0.6)]
-    words = whole_words(pieces)
+    words = whisper_words(pieces)
     assert [w.text for w in words] == ["It's", "11", "o'clock."]
     assert (words[-1].start, words[-1].end, words[-1].probability) == (0.6, 1.0, 0.6)
-    assert [w.text for w in whole_words([("我", 0.0, 0.1, 0.9), ("喜欢", 0.1, 0.3, 0.9)])] == [
-        "我",
-        "喜欢",
-    ]  # no spaces
+    unspaced = [("我", 0.0, 0.1, 0.9), ("喜欢", 0.1, 0.3, 0.9)]  # a language without spaces: each piece a word
+    assert [w.text for w in whisper_words(unspaced)] == ["我", "喜欢"]
     audio, _ = soundfile.read(shared_path("speech", "cremad", "clips", "1002_IEO_NEU_XX.opus"), dtype="float32")
     assert [w.text for w in faster_whisper.transcribe(audio)] == ["It's", "11", "o'clock."]
+
+
+def test_a_last_word_aligned_to_nothing_stays_with_its_sentence() -> None:
+    """Regression: tiny.en often gives a segment's last word zero length at the segment's late end
+    ("the" ends at 3.84 s, "door." at 5.98-5.98 s); the pause before it split the sentence, and
+    "door." opened the next utterance ("Dogs are sitting by the" / "door. Dogs are ...")."""
+    pieces = [(" by", 2.5, 2.78, 0.9), (" the", 2.78, 3.84, 0.9), (" door.", 5.98, 5.98, 0.7)]
+    assert [(w.text, w.start, w.end) for w in whisper_words(pieces)][1:] == [("the", 2.78, 3.84), ("door.", 3.84, 3.84)]
+    aligned = [(" by", 2.5, 2.78, 0.9), (" the", 2.78, 3.84, 0.9), (" door.", 5.5, 5.98, 0.7)]
+    assert whisper_words(aligned)[-1].start == 5.5  # a word with a length keeps its time
 
 
 def test_chunked_recognition_keeps_global_times(faster_whisper, fixture_audio: np.ndarray) -> None:
