@@ -38,6 +38,7 @@ from mtmm_es.extractors.level import frame_powers
 log = logging.getLogger(__name__)
 
 FILL_GAP_S = 2.0  # a grid time further than this from any real frame gets no frame (no filler)
+CANCELLED_S = 1.0  # a mono mix with less sound than this (seconds) is checked for channels that cancel
 PROBE_FRAMES = 48  # frames decoded with and without B-frames to tell whether skipping them is exact
 SOUND_DBFS = -45.0  # a 30 ms window louder than this counts as sound when choosing an audio stream
 CHUNK = 1 << 20  # samples per pass when checking decoded audio
@@ -263,10 +264,10 @@ class Media:
 
     def _load_audio(self) -> np.ndarray:
         if self._audio_choice is not None or self.info.audio_streams < 2:
-            return self._decode_audio(self.info.audio_stream or 0)
+            return self._speech_of(self.info.audio_stream or 0)
         candidates = []
         for index in range(self.info.audio_streams):
-            audio = self._decode_audio(index)
+            audio = self._speech_of(index)
             candidates.append((_sound_seconds(audio), index, audio, self._audio_file))
             self._audio_file = None
         sound, index, audio, file = max(candidates, key=lambda c: (c[0], -c[1]))
@@ -282,8 +283,29 @@ class Media:
         )
         return audio
 
-    def _decode_audio(self, index: int) -> np.ndarray:
-        """One audio stream, padded with silence from 0 to its start time, into an anonymous temp file."""
+    def _speech_of(self, index: int) -> np.ndarray:
+        """A stream mixed to mono; its first channel alone where the mix cancels what that channel
+        holds (a phase-inverted channel: L mixed with -L is silence)."""
+        start = len(self.warnings)
+        mixed = self._decode_audio(index)
+        if _sound_seconds(mixed) >= CANCELLED_S:
+            return mixed
+        mixed_file, mixed_warnings = self._audio_file, self.warnings[start:]
+        del self.warnings[start:]  # each decoding warns of its own samples
+        first = self._decode_audio(index, channel=0)
+        if _sound_seconds(first) < CANCELLED_S:
+            self._audio_file.close()
+            self._audio_file, self.warnings[start:] = mixed_file, mixed_warnings
+            return mixed
+        mixed_file.close()
+        self.warnings.append(
+            "the audio's channels cancel out when mixed to mono (one is phase-inverted?): using the first channel"
+        )
+        return first
+
+    def _decode_audio(self, index: int, channel: int | None = None) -> np.ndarray:
+        """One audio stream (mixed to mono, or one channel of it), padded with silence from 0 to its
+        start time, into an anonymous temp file."""
         out = tempfile.TemporaryFile(prefix="mtmm-audio-", suffix=".f32", dir=self._temp_dir)
         self._audio_file = out
         command = [
@@ -297,7 +319,7 @@ class Media:
             f"0:a:{index}",
             "-vn",
             "-af",
-            "aresample=async=1:first_pts=0",
+            "aresample=async=1:first_pts=0" + ("" if channel is None else f",pan=mono|c0=c{channel}"),
             "-ac",
             "1",
             "-ar",

@@ -357,3 +357,17 @@ def test_a_grid_finer_than_the_source_repeats_no_frame(fixture_video: Path) -> N
     media = Media(fixture_video)
     assert media.info.fps == 10
     assert len(list(media.frames(1000, 64))) == len(list(media.frames(10, 64))) == 187
+
+
+def test_channels_that_cancel_in_a_mono_mix_are_read_one_alone(tmp_path: Path, fixture_video: Path) -> None:
+    """Regression: a stereo track with one channel phase-inverted (a miswired microphone) mixed to
+    silence, and analyze-video said "no speech found" of a file full of speech."""
+    inverted = tmp_path / "inverted.wav"
+    ffmpeg("-i", str(fixture_video), "-vn", "-af", "pan=stereo|c0=c0|c1=-1*c0", str(inverted))
+    with Media(inverted) as media:
+        audio = np.array(media.audio())
+        assert media.warnings == [
+            "the audio's channels cancel out when mixed to mono (one is phase-inverted?): using the first channel"
+        ]
+    with Media(fixture_video) as media:
+        assert np.allclose(audio, np.array(media.audio()), atol=1e-3) and media.warnings == []
