@@ -13,6 +13,7 @@ import base64
 import html
 import io
 import json
+import math
 import os
 import subprocess
 import tempfile
@@ -42,6 +43,8 @@ EMOTION_COLOURS = {
 NO_SENTIMENT = "#bbbbbb"  # an utterance without a sentiment label: grey, no number
 SPEAKER_COLOURS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#9c755f")
 EMBED_HEIGHT = 240  # pixels of the embedded copy
+MAX_ATTENTION_INCHES = 24.0  # the attention figure's matrices stop growing here (a long video's would not fit memory)
+MAX_TICKS = 40  # utterances named along each side of an attention matrix
 
 
 def _png(figure) -> bytes:
@@ -94,17 +97,20 @@ def timeline_png(result: VideoResult) -> bytes:
 
 
 def attention_png(pair: str, weights: np.ndarray) -> bytes:
-    """The two u x u attention matrices of a modality pair side by side (Figure 3 style)."""
+    """The two u x u attention matrices of a modality pair side by side (Figure 3 style): an inch
+    per utterance up to MAX_ATTENTION_INCHES, a tick for each of at most MAX_TICKS utterances."""
     first, second = pair.split("-")
     n = weights.shape[-1]
-    figure, axes = plt.subplots(1, 2, figsize=(3.5 + 1.0 * n, 1.8 + 0.45 * n), gridspec_kw={"wspace": 0.45})
+    inches = min(1.0 * n, MAX_ATTENTION_INCHES)
+    figure, axes = plt.subplots(1, 2, figsize=(3.5 + inches, 1.8 + 0.45 * inches), gridspec_kw={"wspace": 0.45})
+    ticks = range(0, n, math.ceil(n / MAX_TICKS))
     for axis, matrix, (query, key) in zip(axes, weights, ((first, second), (second, first))):
         image = axis.imshow(matrix, cmap="viridis", vmin=0, vmax=1)
         axis.set_title(f"{query} attends over {key}", fontsize=9)
         axis.set_xlabel(f"context utterance j ({key})", fontsize=8)
         axis.set_ylabel(f"utterance i ({query})", fontsize=8)
-        axis.set_xticks(range(n), [f"u{j + 1}" for j in range(n)], fontsize=7)
-        axis.set_yticks(range(n), [f"u{i + 1}" for i in range(n)], fontsize=7)
+        axis.set_xticks(ticks, [f"u{j + 1}" for j in ticks], fontsize=7)
+        axis.set_yticks(ticks, [f"u{i + 1}" for i in ticks], fontsize=7)
     figure.colorbar(image, ax=axes, fraction=0.03)
     figure.suptitle(f"CIM attention, {pair}", fontsize=10)
     return _png(figure)

@@ -147,3 +147,18 @@ def test_the_embedded_video_plays_the_audio_stream_that_was_labelled(tmp_path: P
     copy.write_bytes(base64.b64decode(re.search(r"data:video/webm;base64,([A-Za-z0-9+/=]+)", page)[1]))
     with Media(copy) as media:
         assert np.abs(media.audio()).max() > 0.05  # the speech, not the silent stream
+
+
+def test_the_attention_figure_of_a_long_video_stays_a_bounded_picture() -> None:
+    """Regression: the figure grew by an inch per utterance, so 30 minutes of conversation (535
+    utterances) asked for a 17238 x 17239 pixel canvas and the report died of MemoryError."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from mtmm_es.pipeline.report import attention_png
+
+    weights = np.random.default_rng(0).dirichlet(np.ones(600), size=(2, 600))
+    width, height = Image.open(io.BytesIO(attention_png("text-acoustic", weights))).size
+    assert width < 3200 and height < 1600
