@@ -223,13 +223,15 @@ class CovarepExtractor(FeatureExtractor):
         if audio is None or len(audio) < FRAME:
             return FrameTrack.empty(len(DESCRIPTORS))
         n_frames = 1 + (len(audio) - FRAME) // HOP
-        blocks = []
+        values = None  # filled block by block: the whole track is held once, not twice
         for k0 in range(0, n_frames, BLOCK_FRAMES):
             first = max(k0 - 1, 0)  # one frame of context for frame-to-frame descriptors
             k1 = min(k0 + BLOCK_FRAMES, n_frames)
             y = np.asarray(audio[first * HOP : (k1 - 1) * HOP + FRAME], dtype=np.float32)
-            blocks.append(frame_descriptors(y, self.config)[k0 - first :])
-        values = np.concatenate(blocks)
+            block = frame_descriptors(y, self.config)[k0 - first :]
+            if values is None:
+                values = np.empty((n_frames, block.shape[1]), block.dtype)
+            values[k0:k1] = block
         times = (np.arange(n_frames) * HOP + FRAME / 2) / SAMPLE_RATE
         return FrameTrack(times, values, values[:, DESCRIPTORS.index("rms_db")] > SILENCE_DB)
 

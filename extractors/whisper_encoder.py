@@ -75,14 +75,14 @@ class WhisperEncoderExtractor(FeatureExtractor):
             return FrameTrack.empty(STATE_DIM)
         model = self._loading.result()
         window, frames = WINDOW_S * SAMPLE_RATE, model.feature_extractor.nb_max_frames
-        states = []
-        for start in range(0, len(audio), window):
+        starts = range(0, len(audio), window)
+        counts = [int(np.ceil(min(window, len(audio) - start) / (HOP_S * SAMPLE_RATE))) for start in starts]
+        values = np.empty((sum(counts), STATE_DIM), np.float32)  # filled window by window: held once
+        for start, count, filled in zip(starts, counts, np.cumsum([0, *counts])):
             piece = np.asarray(audio[start : start + window], dtype=np.float32)
             mel = model.feature_extractor(piece)[:, :frames]
             mel = np.pad(mel, ((0, 0), (0, frames - mel.shape[1])))  # as faster-whisper pads
-            encoded = np.asarray(model.encode(mel))[0]
-            states.append(encoded[: int(np.ceil(len(piece) / (HOP_S * SAMPLE_RATE)))])
-        values = np.concatenate(states).astype(np.float32)
+            values[filled : filled + count] = np.asarray(model.encode(mel))[0][:count]
         return FrameTrack(np.arange(len(values)) * HOP_S, values, np.ones(len(values), bool))
 
     def pool(self, analysis: FrameTrack, media: MediaSource, utterances: Sequence[Utterance]) -> ModalityFeatures:
