@@ -7,6 +7,7 @@ confidence (average log-probability, no-speech probability) so callers can tell 
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
@@ -20,6 +21,8 @@ from mtmm_es.core.errors import MtmmError
 
 from .base import SAMPLE_RATE, ExtractorInfo, Transcriber, Word
 from .ct2_int8 import int8_model
+
+log = logging.getLogger(__name__)
 
 BACKENDS = ("faster-whisper", "openai-whisper")
 TASKS = ("transcribe", "translate")
@@ -376,10 +379,13 @@ def recognise_long(
     task: str = "transcribe",
     words: bool = True,
 ) -> list[AsrSegment]:
-    """`recognise` in chunks cut at quiet points so memory stays bounded; times are global."""
+    """`recognise` in chunks cut at quiet points so memory stays bounded; times are global. Progress
+    goes to the log (INFO) chunk by chunk when there are several."""
     bounds = [0, *quiet_cut_points(audio, max_chunk_s), len(audio)]
     segments: list[AsrSegment] = []
     for lo, hi in zip(bounds[:-1], bounds[1:]):
         chunk = np.asarray(audio[lo:hi], dtype=np.float32)
         segments += [s.shifted(lo / SAMPLE_RATE) for s in transcriber.recognise(chunk, language, task, words)]
+        if len(bounds) > 2:
+            log.info("speech recognised: %.1f of %.1f min", hi / SAMPLE_RATE / 60, len(audio) / SAMPLE_RATE / 60)
     return segments

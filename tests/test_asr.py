@@ -68,11 +68,14 @@ def test_a_last_word_aligned_to_nothing_stays_with_its_sentence() -> None:
     assert whisper_words(aligned)[-1].start == 5.5  # a word with a length keeps its time
 
 
-def test_chunked_recognition_keeps_global_times(faster_whisper, fixture_audio: np.ndarray) -> None:
+def test_chunked_recognition_keeps_global_times(faster_whisper, fixture_audio: np.ndarray, caplog) -> None:
     cuts = quiet_cut_points(fixture_audio, max_chunk_s=8.0)
     assert len(cuts) >= 2 and all(np.abs(fixture_audio[c - 800 : c + 800]).max() < 0.05 for c in cuts)
     whole = faster_whisper.transcribe(fixture_audio)
-    chunked = [w for s in recognise_long(faster_whisper, fixture_audio, 8.0, "en") for w in s.words]
+    with caplog.at_level("INFO", logger="mtmm_es"):
+        chunked = [w for s in recognise_long(faster_whisper, fixture_audio, 8.0, "en") for w in s.words]
+    # regression: a long file showed no progress with -v between "extracting" and "labelling"
+    assert caplog.messages[-1] == "speech recognised: 0.3 of 0.3 min" and len(caplog.messages) == len(cuts) + 1
     matcher = SequenceMatcher(a=[w.text for w in whole], b=[w.text for w in chunked], autojunk=False)
     pairs = [(whole[b.a + k], chunked[b.b + k]) for b in matcher.get_matching_blocks() for k in range(b.size)]
     assert len(pairs) >= 0.8 * len(whole)
