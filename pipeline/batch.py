@@ -96,6 +96,7 @@ class RunSummary:
     outcomes: list[Outcome] = field(default_factory=list)
     interrupted: bool = False
     exit_status: int = 0  # for an interrupted run: 130 (Ctrl-C), 128 + the signal (SIGTERM, SIGHUP)
+    not_started: list[str] = field(default_factory=list)  # an interrupted run's inputs with no outcome yet
 
     def counts(self) -> dict[str, int]:
         return {s: sum(o.status == s for o in self.outcomes) for s in ("processed", "skipped", "failed")}
@@ -107,6 +108,7 @@ class RunSummary:
             "counts": self.counts(),
             "interrupted": self.interrupted,
             "files": [asdict(o) for o in self.outcomes],
+            "not_started": self.not_started,
         }
 
 
@@ -348,6 +350,8 @@ def run_batch(
     except KeyboardInterrupt as interrupt:
         summary.interrupted = True
         summary.exit_status = interrupt.exit_status if isinstance(interrupt, Terminated) else 130
+        done = {outcome.input for outcome in summary.outcomes}
+        summary.not_started = [job.relative for job in jobs if job.relative not in done]
     finally:
         bar.close()
     with signals_held():  # a second Ctrl-C comes after the summary and the combined CSV are whole

@@ -427,4 +427,7 @@ def test_sigterm_ends_a_folder_run_with_its_own_status_and_a_whole_summary(
         .out.strip()
         .endswith(f"0 processed, 0 skipped, 0 failed (interrupted) -> {tmp_path / 'out'}")
     )
-    assert json.loads((tmp_path / "out" / "mtmm-summary.json").read_text())["interrupted"] is True
+    written = json.loads((tmp_path / "out" / "mtmm-summary.json").read_text())
+    assert written["interrupted"] is True
+    # regression: the files the run never reached were nowhere in the summary
+    assert sorted(written["not_started"]) == ["corrupt.mp4", "nested/späti café.mp4", "talk.mp4"]
