@@ -34,7 +34,7 @@ from mtmm_es.extractors.visual import FaceExpressionExtractor
 from .cache import Cache, cache_key
 from .config import ExtractionConfig
 from .diarize import Diarizer
-from .media import Media
+from .media import DECODING, Media
 from .segmentation import Segment, join_words, read_segments, renumber, segment_words
 
 FORMAT = "mtmm-es/features"
@@ -214,7 +214,9 @@ class FeaturePipeline:
             if media.info.audio_streams > 1 and config.audio_stream is None:
                 _timed(timings, "decode", media.audio)  # choose the stream with sound before any cache key
             sha = _timed(timings, "hash", lambda: file_sha256(path))
-            source = sha if media.info.audio_streams < 2 else f"{sha}:audio{media.info.audio_stream}"
+            source = f"{sha}:decoding{DECODING}"  # what every cached stage was computed from
+            if media.info.audio_streams > 1:
+                source += f":audio{media.info.audio_stream}"
             utterance_key = cache_key(
                 sha=source,
                 stage="words",

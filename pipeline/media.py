@@ -37,8 +37,10 @@ from mtmm_es.extractors.level import frame_powers
 
 log = logging.getLogger(__name__)
 
+DECODING = 2  # what decoding gives the extractors; cache keys carry it (2: B-frames skipped only where exact, channels that cancel)
 FILL_GAP_S = 2.0  # a grid time further than this from any real frame gets no frame (no filler)
 CANCELLED_S = 1.0  # a mono mix with less sound than this (seconds) is checked for channels that cancel
+CANCELLATION = 100.0  # ... and they cancel where the first channel holds this much more power (20 dB)
 PROBE_FRAMES = 48  # frames decoded with and without B-frames to tell whether skipping them is exact
 SOUND_DBFS = -45.0  # a 30 ms window louder than this counts as sound when choosing an audio stream
 CHUNK = 1 << 20  # samples per pass when checking decoded audio
@@ -91,7 +93,7 @@ def _stream_seconds(stream) -> float:
     stated = _seconds(stream.duration, stream.time_base)
     if stated:
         return stated
-    tag = next((v for k, v in stream.metadata.items() if k.upper() == "DURATION"), "")
+    tag = next((v for k, v in stream.metadata.items() if k.upper().split("-")[0] == "DURATION"), "")  # DURATION-eng
     try:
         hours, minutes, seconds = tag.split(":")
         return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
@@ -264,10 +266,10 @@ class Media:
 
     def _load_audio(self) -> np.ndarray:
         if self._audio_choice is not None or self.info.audio_streams < 2:
-            return self._speech_of(self.info.audio_stream or 0)
+            return self._mono_audio(self.info.audio_stream or 0)
         candidates = []
         for index in range(self.info.audio_streams):
-            audio = self._speech_of(index)
+            audio = self._mono_audio(index)
             candidates.append((_sound_seconds(audio), index, audio, self._audio_file))
             self._audio_file = None
         sound, index, audio, file = max(candidates, key=lambda c: (c[0], -c[1]))
@@ -283,25 +285,30 @@ class Media:
         )
         return audio
 
-    def _speech_of(self, index: int) -> np.ndarray:
-        """A stream mixed to mono; its first channel alone where the mix cancels what that channel
-        holds (a phase-inverted channel: L mixed with -L is silence)."""
+    def _mono_audio(self, index: int) -> np.ndarray:
+        """A stream mixed to mono; its first channel alone where the mix cancels it: a stereo stream
+        with one channel phase-inverted (L mixed with -L) mixes to near silence, 20 dB or more below
+        the channel. Only a near-silent mix of a stream of several channels is checked."""
         start = len(self.warnings)
         mixed = self._decode_audio(index)
-        if _sound_seconds(mixed) >= CANCELLED_S:
+        if _sound_seconds(mixed) >= CANCELLED_S or _channels(self.path, index) < 2:
             return mixed
         mixed_file, mixed_warnings = self._audio_file, self.warnings[start:]
         del self.warnings[start:]  # each decoding warns of its own samples
-        first = self._decode_audio(index, channel=0)
-        if _sound_seconds(first) < CANCELLED_S:
-            self._audio_file.close()
-            self._audio_file, self.warnings[start:] = mixed_file, mixed_warnings
-            return mixed
-        mixed_file.close()
-        self.warnings.append(
-            "the audio's channels cancel out when mixed to mono (one is phase-inverted?): using the first channel"
-        )
-        return first
+        try:
+            first = self._decode_audio(index, channel=0)
+        except BaseException:
+            mixed_file.close()
+            raise
+        if _mean_power(mixed) * CANCELLATION < _mean_power(first):
+            mixed_file.close()
+            self.warnings.append(
+                "the audio's channels cancel out when mixed to mono (one is phase-inverted?): using the first channel"
+            )
+            return first
+        self._audio_file.close()
+        self._audio_file, self.warnings[start:] = mixed_file, mixed_warnings
+        return mixed
 
     def _decode_audio(self, index: int, channel: int | None = None) -> np.ndarray:
         """One audio stream (mixed to mono, or one channel of it), padded with silence from 0 to its
@@ -370,8 +377,8 @@ class Media:
         return (max(2, int(self.info.width * scale) // 2 * 2), max(2, int(self.info.height * scale) // 2 * 2))
 
     def frames(self, fps: float, max_side: int, skip_bidir: bool = False) -> Iterator[VideoFrame]:
-        """RGB frames on a regular grid of `fps` per second (VFR input too), at most the source's
-        average rate (a finer grid would repeat frames); fps <= 0 means every real frame.
+        """RGB frames on a regular grid of `fps` per second (VFR input too), at most the stream's base
+        rate (a finer grid would only repeat frames); fps <= 0 means every real frame.
 
         Each grid time takes the nearest real frame, but only within FILL_GAP_S: across a longer gap
         (a timestamp jump) the grid skips ahead, so the number of frames is bounded by the real ones.
@@ -382,8 +389,6 @@ class Media:
         """
         if not self.info.has_video:
             return
-        if fps > 0 and self.info.fps > 0:
-            fps = min(fps, self.info.fps)
         yield from read_ahead(self._decoded(fps, max_side, skip_bidir))
 
     def _decoded(self, fps: float, max_side: int, skip_bidir: bool) -> Iterator[VideoFrame]:
@@ -396,9 +401,12 @@ class Media:
         with container:
             stream = _video_stream(container)
             stream.thread_count = 1
+            base_rate = float(stream.guessed_rate or 0)  # the rate every timestamp fits (not the average)
+            if step and base_rate:
+                step = max(step, 1.0 / base_rate)
             if skip_bidir:
                 if self._skip is None:
-                    self._skip = _frames_to_skip(self.path)
+                    self._skip = _frames_to_skip(self.path, self._cancelled)
                 stream.codec_context.skip_frame = self._skip
             origin = _seconds(container.start_time, 1e-6) or 0.0
             real = read_ahead(self._real_frames(container, stream, origin))  # decoding in one thread,
@@ -522,6 +530,18 @@ def _sound_seconds(audio: np.ndarray) -> float:
     return int((frame_powers(audio, window) > 10 ** (SOUND_DBFS / 10)).sum()) * window / SAMPLE_RATE
 
 
+def _mean_power(audio: np.ndarray) -> float:
+    """Mean square of the samples, chunk by chunk (a long recording is memory-mapped)."""
+    total = sum(float(np.square(audio[lo : lo + CHUNK], dtype=np.float64).sum()) for lo in range(0, len(audio), CHUNK))
+    return total / max(len(audio), 1)
+
+
+def _channels(path: Path, index: int) -> int:
+    """How many channels audio stream `index` of the file has."""
+    with av.open(str(path), metadata_errors="ignore") as container:
+        return container.streams.audio[index].codec_context.channels
+
+
 def _zero_non_finite(audio: np.ndarray) -> int:
     """Set NaN/inf samples to 0 in place, chunk by chunk; returns how many there were."""
     bad = 0
@@ -538,14 +558,14 @@ def _video_stream(container):
     return next(s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic)
 
 
-def _frames_to_skip(path: Path) -> str:
+def _frames_to_skip(path: Path, cancelled: threading.Event) -> str:
     """What decoding may skip: "BIDIR" (every B-frame) where the first PROBE_FRAMES frames show that
     the others decode exactly the same without them, else "NONREF" (frames nothing refers to: exact
     by definition, less work saved). B-frames are references in HEVC and in H.264 with b-pyramid
     (x264's default): skipping them there loses or damages the frames that follow."""
     try:
-        full = _first_frames(path, None, count=PROBE_FRAMES)
-        skipped = _first_frames(path, "BIDIR", last_pts=max(full, default=-1))
+        full = _first_frames(path, cancelled, None, count=PROBE_FRAMES)
+        skipped = _first_frames(path, cancelled, "BIDIR", last_pts=max(full, default=-1))
     except (av.error.FFmpegError, OSError, ValueError):
         return "NONREF"
     kept = {pts: frame for pts, frame in full.items() if frame[0] != PictureType.B}
@@ -555,10 +575,10 @@ def _frames_to_skip(path: Path) -> str:
 
 
 def _first_frames(
-    path: Path, skip: str | None, count: int | None = None, last_pts: int | None = None
+    path: Path, cancelled: threading.Event, skip: str | None, count: int | None = None, last_pts: int | None = None
 ) -> dict[int, tuple[int, int]]:
     """pts -> (picture type, CRC-32 of the luma plane) of the first decoded frames: `count` of them,
-    or those up to `last_pts`."""
+    or those up to `last_pts` (ValueError once the run is cancelled)."""
     frames: dict[int, tuple[int, int]] = {}
     with av.open(str(path), metadata_errors="ignore") as container:
         stream = _video_stream(container)
@@ -566,6 +586,8 @@ def _first_frames(
         if skip:
             stream.codec_context.skip_frame = skip
         for frame in container.decode(stream):
+            if cancelled.is_set():
+                raise ValueError("cancelled")
             if frame.pts is None:
                 raise ValueError("a frame without a timestamp")
             if last_pts is not None and frame.pts > last_pts:

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import types
 from pathlib import Path
@@ -16,7 +17,7 @@ from helpers import ffmpeg, late_audio_video, two_track_recording
 
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.extractors.base import SAMPLE_RATE
-from mtmm_es.pipeline.media import Media, _frames_to_skip, probe
+from mtmm_es.pipeline.media import Media, _first_frames, _frames_to_skip, _stream_seconds, probe
 
 
 def test_probe_reports_streams_size_and_duration(fixture_video: Path) -> None:
@@ -345,18 +346,28 @@ def test_b_frames_are_skipped_only_where_the_other_frames_stay_exact(tmp_path: P
     clip = ["-t", "6", "-i", str(fixture_video), "-an", "-vf", "scale=160:-2,fps=30"]
     ffmpeg(*clip, "-c:v", "libx265", "-x265-params", "log-level=none", str(hevc))
     ffmpeg(*clip, "-c:v", "libx264", "-x264-params", "bframes=3:b-pyramid=normal", str(pyramid))
-    assert _frames_to_skip(fixture_video) == "BIDIR"  # no B-frame is a reference there
-    assert _frames_to_skip(hevc) == _frames_to_skip(pyramid) == "NONREF"
+    running = threading.Event()
+    assert _frames_to_skip(fixture_video, running) == "BIDIR"  # no B-frame is a reference there
+    assert _frames_to_skip(hevc, running) == _frames_to_skip(pyramid, running) == "NONREF"
+    for video in (hevc, pyramid):  # what is decoded is exact: each frame as a full decoding gives it
+        exact = _first_frames(video, running, None, count=60)
+        assert _first_frames(video, running, "NONREF", last_pts=max(exact)).items() <= exact.items()
+        kept = {pts: frame for pts, frame in exact.items() if frame[0] != 3}  # the I- and P-frames, exact
+        assert _first_frames(video, running, "BIDIR", last_pts=max(exact)) != kept  # lost (HEVC) or damaged
     media = Media(hevc)
     assert len(list(media.frames(5, 160, skip_bidir=True))) == len(list(media.frames(5, 160))) >= 30  # 6 s at 5 fps
 
 
-def test_a_grid_finer_than_the_source_repeats_no_frame(fixture_video: Path) -> None:
+def test_a_grid_finer_than_the_source_repeats_no_frame(fixture_video: Path, tmp_path: Path) -> None:
     """Regression: --fps 1000 on the 10 fps fixture analysed every frame a hundred times over (it had
-    not finished after 200 s); the grid now stops at the source's rate."""
+    not finished after 200 s); the grid now stops at the stream's base rate, not its average, which
+    a timestamp jump pulls far down (10 fps with a 600 s jump: 0.16 fps on average)."""
     media = Media(fixture_video)
-    assert media.info.fps == 10
     assert len(list(media.frames(1000, 64))) == len(list(media.frames(10, 64))) == 187
+    jump = tmp_path / "jump.mp4"
+    ffmpeg("-i", str(fixture_video), "-an", "-frames:v", "100", "-vf", "setpts=PTS+gte(N\\,50)*600/TB", str(jump))
+    media = Media(jump)
+    assert media.info.fps < 1 and len(list(media.frames(5, 64))) >= 50  # 5 s either side of the jump
 
 
 def test_channels_that_cancel_in_a_mono_mix_are_read_one_alone(tmp_path: Path, fixture_video: Path) -> None:
@@ -371,3 +382,13 @@ def test_channels_that_cancel_in_a_mono_mix_are_read_one_alone(tmp_path: Path, f
         ]
     with Media(fixture_video) as media:
         assert np.allclose(audio, np.array(media.audio()), atol=1e-3) and media.warnings == []
+    quiet_left = tmp_path / "quiet_left.wav"  # a quiet mix that does not cancel: kept, no warning
+    ffmpeg("-i", str(fixture_video), "-vn", "-af", "pan=stereo|c0=0.04*c0|c1=0*c0", str(quiet_left))
+    with Media(quiet_left) as media:
+        media.audio()
+        assert media.warnings == []
+
+
+def test_a_matroska_duration_tag_with_a_language_suffix_is_read() -> None:
+    stream = types.SimpleNamespace(duration=None, time_base=None, metadata={"DURATION-eng": "00:01:02.500000000"})
+    assert _stream_seconds(stream) == 62.5

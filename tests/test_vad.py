@@ -61,6 +61,9 @@ def test_a_short_word_holds_the_speech_it_was_heard_in():
     word's, and the word's window was cut to 80 ms."""
     fitted = fit_windows([utterance(0.0, 0.16, "Great.")], [(0.08, 0.63)], 0.7, pad_s=0.3)
     assert windows(fitted) == [(0.0, 0.7, "Great.")]
+    # but a short word at the edge of long speech does not take it all (Whisper's times run up to 1 s off)
+    fitted = fit_windows([utterance(0.0, 0.3, "Yes.")], [(0.15, 8.0)], 30.0, pad_s=0.0)
+    assert windows(fitted) == [(0.0, 0.225, "Yes."), (0.225, 8.0, "")]
 
 
 def clips(count: int) -> tuple[np.ndarray, list[tuple[float, float]]]:
@@ -141,6 +144,7 @@ def test_analyze_labels_the_emotion_of_a_sentence_the_recogniser_missed(tmp_path
     from mtmm_es.extractors.language import Recognition
     from mtmm_es.pipeline.analyze import Pipeline
     from mtmm_es.pipeline.cache import cache_key
+    from mtmm_es.pipeline.media import DECODING
 
     audio, spans = clips(2)
     path = tmp_path / "two.wav"
@@ -149,7 +153,7 @@ def test_analyze_labels_the_emotion_of_a_sentence_the_recogniser_missed(tmp_path
     config = pipeline.features.config
     start, end = spans[0]
     said = (Word("Don't", start + 0.4, start + 0.8, 0.9), Word("forget.", start + 0.8, end - 0.4, 0.9))
-    key = cache_key(sha=file_sha256(path), stage="words", asr=asdict(config.asr), segments=[])
+    key = cache_key(sha=f"{file_sha256(path)}:decoding{DECODING}", stage="words", asr=asdict(config.asr), segments=[])
     pipeline.features.cache.put_json(key, Recognition("en", 1.0, True, "transcribe", "planted", (said,)).to_json())
     result = pipeline.analyze(path)
     first, second = result.utterances
