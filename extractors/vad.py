@@ -14,6 +14,7 @@ from .base import SAMPLE_RATE, Utterance
 
 Region = tuple[float, float]
 PAD_S = 0.3  # how far a window reaches into the pauses around its speech
+SHORT_REGION_S = 1.0  # a region this short can be one short word's whole speech
 
 
 @dataclass(frozen=True)
@@ -53,10 +54,12 @@ def speech_regions(audio: np.ndarray, config: VadConfig = VadConfig()) -> list[R
 
 
 def _holds(window: Region, region: Region) -> bool:
-    """The window and the region share at least 0.2 s, or half the region, or half the window (a
-    word shorter than 0.4 s)."""
+    """The window and the region share at least 0.2 s, or half the region; a short region (a word
+    said alone) also goes to a window shorter than 0.4 s that shares half of itself with it."""
     shared = min(window[1], region[1]) - max(window[0], region[0])
-    return shared > 0 and shared >= min(0.2, (region[1] - region[0]) / 2, (window[1] - window[0]) / 2)
+    if shared >= min(0.2, (region[1] - region[0]) / 2):
+        return True
+    return region[1] - region[0] <= SHORT_REGION_S and shared > 0 and shared >= (window[1] - window[0]) / 2
 
 
 def fit_windows(
