@@ -117,12 +117,14 @@ def asr_info(config: AsrConfig) -> ExtractorInfo:
 
 
 def whisper_words(pieces: Iterable[tuple[str, float, float, float]]) -> tuple[Word, ...]:
-    """The words (text, start, end, probability) of one Whisper segment as Words.
+    """The words (text, start, end, probability) of one Whisper segment as Words: pieces joined into
+    words as written, and an unaligned tail placed after the words before it."""
+    return tuple(_placed_tail(_joined(pieces)))
 
-    Whisper starts a new word at an apostrophe ("o" + "'clock."), so in a language written with
-    spaces (most pieces start with one) a piece without a leading space continues the word before
-    it. A last word aligned to nothing (zero length, after a gap: Whisper put it at the segment's
-    late end) is moved to the end of the word before it, which it follows in the sentence."""
+
+def _joined(pieces: Iterable[tuple[str, float, float, float]]) -> list[Word]:
+    """Whisper starts a new word at an apostrophe ("o" + "'clock."), so in a language written with
+    spaces (most pieces start with one) a piece without a leading space continues the word before it."""
     pieces = [piece for piece in pieces if piece[0].strip()]
     spaced = 2 * sum(text.startswith(" ") for text, *_ in pieces) >= len(pieces)
     words: list[Word] = []
@@ -134,9 +136,19 @@ def whisper_words(pieces: Iterable[tuple[str, float, float, float]]) -> tuple[Wo
             )
         else:
             words.append(Word(text.strip(), start, end, probability))
-    if len(words) > 1 and words[-1].end - words[-1].start < UNALIGNED_S and words[-1].start > words[-2].end:
-        words[-1] = replace(words[-1], start=words[-2].end, end=words[-2].end)
-    return tuple(words)
+    return words
+
+
+def _placed_tail(words: list[Word]) -> list[Word]:
+    """The segment's last words aligned to nothing (zero length, after a gap: Whisper put them at the
+    segment's late end) moved to the end of the word before them, which they follow in the sentence."""
+    tail = len(words)
+    while tail > 0 and words[tail - 1].end - words[tail - 1].start < UNALIGNED_S:
+        tail -= 1
+    if 0 < tail < len(words) and words[tail].start > words[tail - 1].end:
+        end = words[tail - 1].end
+        words = [*words[:tail], *(replace(w, start=end, end=end) for w in words[tail:])]
+    return words
 
 
 def _threads(config: AsrConfig) -> int:

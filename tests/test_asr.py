@@ -66,6 +66,8 @@ def test_a_last_word_aligned_to_nothing_stays_with_its_sentence() -> None:
     assert [(w.text, w.start, w.end) for w in whisper_words(pieces)][1:] == [("the", 2.78, 3.84), ("door.", 3.84, 3.84)]
     aligned = [(" by", 2.5, 2.78, 0.9), (" the", 2.78, 3.84, 0.9), (" door.", 5.5, 5.98, 0.7)]
     assert whisper_words(aligned)[-1].start == 5.5  # a word with a length keeps its time
+    two = [(" by", 2.5, 2.78, 0.9), (" the", 5.98, 5.98, 0.9), (" door.", 5.98, 5.98, 0.7)]  # a longer tail
+    assert [(w.start, w.end) for w in whisper_words(two)] == [(2.5, 2.78), (2.78, 2.78), (2.78, 2.78)]
 
 
 def test_chunked_recognition_keeps_global_times(faster_whisper, fixture_audio: np.ndarray, caplog) -> None:
