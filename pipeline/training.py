@@ -119,11 +119,7 @@ def train_and_save(
     )
     if recipe:
         checkpoint.training["recipe"] = recipe
-    if distributed_rank()[0] != 0:  # under torchrun, one process writes
-        return None
-    save_checkpoint(checkpoint, out)
-    atomic_write_json(Path(out) / "report.json", report)
-    return report
+    return _written(checkpoint, report, out)
 
 
 def recipe_extract(extra: dict[str, Any], modalities: Sequence[str] | None = None):
@@ -150,12 +146,20 @@ def recipe_extract(extra: dict[str, Any], modalities: Sequence[str] | None = Non
     return extract
 
 
-def _train_multi(recipe, data_dir: str | Path, out: str | Path, verbose: bool) -> dict[str, Any]:
+def _train_multi(recipe, data_dir: str | Path, out: str | Path, verbose: bool) -> dict[str, Any] | None:
     """The weakly-supervised multi-dataset recipe (the default model)."""
     from mtmm_es.model.multi import run_default_recipe
 
     extract = recipe_extract(recipe.extra or {}, recipe.train.modalities)
     checkpoint, report = run_default_recipe(recipe, data_dir, log=_log.info if verbose else None, extract=extract)
+    return _written(checkpoint, report, out)
+
+
+def _written(checkpoint, report: dict[str, Any], out: str | Path) -> dict[str, Any] | None:
+    """The checkpoint folder and its report.json, written by one process (under torchrun, rank 0:
+    the others get None); returns the report."""
+    if distributed_rank()[0] != 0:
+        return None
     save_checkpoint(checkpoint, out)
     atomic_write_json(Path(out) / "report.json", report)
     return report

@@ -197,3 +197,13 @@ def test_reports_are_strict_json(tmp_path: Path) -> None:
     text = (tmp_path / "report.json").read_text()
     assert "NaN" not in text and "Infinity" not in text
     assert json.loads(text) == {"intensity_pearson": None, "history": [1.5, None]}
+
+
+def test_under_torchrun_only_the_first_process_writes_and_reports(tmp_path: Path, monkeypatch) -> None:
+    """Regression: the default recipe's path (`_train_multi`) wrote the checkpoint and returned the
+    report in every torchrun process, so the CLI printed it once per process."""
+    from mtmm_es.pipeline import training
+
+    monkeypatch.setattr(training, "distributed_rank", lambda: (1, 2))
+    assert training._written(None, {"validation": {}}, tmp_path / "out") is None
+    assert not (tmp_path / "out").exists()
