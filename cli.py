@@ -204,7 +204,10 @@ def add_extraction_arguments(parser: argparse.ArgumentParser) -> None:
         help="MediaPipe Face Landmarker .task with blendshapes (default: the one shipped in extractors/assets)",
     )
     group.add_argument(
-        "--fps", type=_number(float), default=visual.fps, help="video frames analysed per second (<= 0: every frame)"
+        "--fps",
+        type=_number(float),
+        default=visual.fps,
+        help="video frames analysed per second, at most the video's own rate (<= 0: every frame)",
     )
     group.add_argument(
         "--max-side",

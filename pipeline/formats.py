@@ -12,6 +12,8 @@ from typing import ClassVar
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.core.labels import CSV_COLUMNS, UtteranceResult, VideoResult
 
+NO_LABELS = "no labels"  # the label text of an utterance without any input the model uses
+
 
 class LabelWriter:
     """Renders one video's labels as text; `extension` names the format (and the file suffix)."""
@@ -44,9 +46,6 @@ class CsvWriter(LabelWriter):
 
     def render(self, result: VideoResult) -> str:
         return csv_text(result.rows())
-
-
-NO_LABELS = "no labels"  # an utterance without any input the model uses
 
 
 def label_parts(utterance: UtteranceResult, score_digits: int = 1) -> list[str]:
