@@ -124,16 +124,17 @@ def whisper_words(pieces: Iterable[tuple[str, float, float, float]]) -> tuple[Wo
 
 def _joined(pieces: Iterable[tuple[str, float, float, float]]) -> list[Word]:
     """Whisper starts a new word at an apostrophe ("o" + "'clock."), so in a language written with
-    spaces (most pieces start with one) a piece without a leading space continues the word before it."""
+    spaces (most pieces start with one) a piece without a leading space continues the word before it.
+    A word's pieces are said without a pause: one aligned after a gap (Whisper put "'clock." 1.9 s
+    late, at the segment's end) is taken to follow on, for as long as it was aligned."""
     pieces = [piece for piece in pieces if piece[0].strip()]
     spaced = 2 * sum(text.startswith(" ") for text, *_ in pieces) >= len(pieces)
     words: list[Word] = []
     for text, start, end, probability in pieces:
         if spaced and words and not text.startswith(" "):
             last = words[-1]
-            words[-1] = Word(
-                last.text + text.strip(), last.start, max(last.end, end), min(last.probability, probability)
-            )
+            end = last.end + (end - start) if start > last.end else max(last.end, end)
+            words[-1] = Word(last.text + text.strip(), last.start, end, min(last.probability, probability))
         else:
             words.append(Word(text.strip(), start, end, probability))
     return words

@@ -52,6 +52,8 @@ def test_a_piece_after_an_apostrophe_continues_its_word(faster_whisper) -> None:
     words = whisper_words(pieces)
     assert [w.text for w in words] == ["It's", "11", "o'clock."]
     assert (words[-1].start, words[-1].end, words[-1].probability) == (0.6, 1.0, 0.6)
+    late = [(" o", 72.02, 72.56, 0.9), ("'clock.", 74.42, 74.64, 0.8)]  # CREMA-D 1013: the piece 1.9 s late
+    assert [(w.text, w.start, w.end) for w in whisper_words(late)] == [("o'clock.", 72.02, pytest.approx(72.78))]
     unspaced = [("我", 0.0, 0.1, 0.9), ("喜欢", 0.1, 0.3, 0.9)]  # a language without spaces: each piece a word
     assert [w.text for w in whisper_words(unspaced)] == ["我", "喜欢"]
     audio, _ = soundfile.read(shared_path("speech", "cremad", "clips", "1002_IEO_NEU_XX.opus"), dtype="float32")
