@@ -531,9 +531,10 @@ def _sound_seconds(audio: np.ndarray) -> float:
 
 
 def _mean_power(audio: np.ndarray) -> float:
-    """Mean square of the samples, chunk by chunk (a long recording is memory-mapped)."""
-    total = sum(float(np.square(audio[lo : lo + CHUNK], dtype=np.float64).sum()) for lo in range(0, len(audio), CHUNK))
-    return total / max(len(audio), 1)
+    """Mean square of the samples over whole 30 ms windows (frame_powers reads a memory-mapped
+    recording block by block); 0 for less than one window."""
+    powers = frame_powers(audio, int(0.03 * SAMPLE_RATE))
+    return float(powers.mean()) if len(powers) else 0.0
 
 
 def _channels(path: Path, index: int) -> int:
