@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, replace
 from importlib import metadata
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -91,6 +92,33 @@ class AsrSegment:
     def shifted(self, offset: float) -> AsrSegment:
         words = tuple(Word(w.text, w.start + offset, w.end + offset, w.probability) for w in self.words)
         return replace(self, start=self.start + offset, end=self.end + offset, words=words)
+
+    def to_json(self) -> list[Any]:
+        scores = [self.avg_logprob, self.no_speech_prob, self.compression_ratio]
+        return [self.start, self.end, self.text, *scores, [[w.text, w.start, w.end, w.probability] for w in self.words]]
+
+    @classmethod
+    def from_json(cls, item: list[Any]) -> AsrSegment:
+        start, end, text, avg_logprob, no_speech_prob, compression_ratio, words = item
+        return cls(
+            float(start),
+            float(end),
+            str(text),
+            float(avg_logprob),
+            float(no_speech_prob),
+            float(compression_ratio),
+            tuple(Word(str(t), float(s), float(e), float(p)) for t, s, e, p in words),
+        )
+
+
+class ChunkMemo(Protocol):
+    """Where each recognised chunk of a long recording is kept (the pipeline's cache), so that an
+    interrupted run resumes after the last chunk it finished. `name` names the chunk: its bounds,
+    language, task and whether it has word times."""
+
+    def get(self, name: dict[str, Any], parse: Callable[[Any], Any]) -> Any | None: ...
+
+    def put(self, name: dict[str, Any], value: Any) -> None: ...
 
 
 def bundled_whisper_model() -> Path:
@@ -391,14 +419,27 @@ def recognise_long(
     language: str,
     task: str = "transcribe",
     words: bool = True,
+    memo: ChunkMemo | None = None,
 ) -> list[AsrSegment]:
-    """`recognise` in chunks cut at quiet points so memory stays bounded; times are global. Progress
-    goes to the log (INFO) chunk by chunk when there are several."""
+    """`recognise` in chunks cut at quiet points so memory stays bounded; times are global. When
+    there are several chunks, progress goes to the log (INFO) chunk by chunk and each chunk's
+    segments are kept in `memo` as soon as they are recognised, and read back from it on the next run."""
     bounds = [0, *quiet_cut_points(audio, max_chunk_s), len(audio)]
+    several = len(bounds) > 2
     segments: list[AsrSegment] = []
     for lo, hi in zip(bounds[:-1], bounds[1:]):
-        chunk = np.asarray(audio[lo:hi], dtype=np.float32)
-        segments += [s.shifted(lo / SAMPLE_RATE) for s in transcriber.recognise(chunk, language, task, words)]
-        if len(bounds) > 2:
+        name = {"samples": [lo, hi], "language": language, "task": task, "words": words}
+        found = memo.get(name, _segments_from_json) if memo is not None and several else None
+        if found is None:
+            chunk = np.asarray(audio[lo:hi], dtype=np.float32)
+            found = [s.shifted(lo / SAMPLE_RATE) for s in transcriber.recognise(chunk, language, task, words)]
+            if memo is not None and several:
+                memo.put(name, [s.to_json() for s in found])
+        segments += found
+        if several:
             log.info("speech recognised: %.1f of %.1f min", hi / SAMPLE_RATE / 60, len(audio) / SAMPLE_RATE / 60)
     return segments
+
+
+def _segments_from_json(items: list[Any]) -> list[AsrSegment]:
+    return [AsrSegment.from_json(item) for item in items]

@@ -26,6 +26,7 @@ from mtmm_es.core.files import atomic_write_bytes, atomic_write_text, file_sha25
 from .asr import (
     AsrConfig,
     AsrSegment,
+    ChunkMemo,
     FasterWhisperTranscriber,
     OpenAIWhisperTranscriber,
     check_model,
@@ -299,8 +300,11 @@ class SpeechRecogniser:
             language, probability = self.multilingual.identify(speech)
         return language, probability, True
 
-    def recognise(self, audio: np.ndarray | None, spans: Sequence[Span | None] | None = None) -> Recognition:
-        """Recognition of the whole audio (spans None) or of each span (None entries stay empty)."""
+    def recognise(
+        self, audio: np.ndarray | None, spans: Sequence[Span | None] | None = None, memo: ChunkMemo | None = None
+    ) -> Recognition:
+        """Recognition of the whole audio (spans None) or of each span (None entries stay empty); a
+        long recording's chunks are kept in `memo` as they are recognised (see `recognise_long`)."""
         nothing_to_do = spans is not None and all(span is None for span in spans)
         if audio is None or len(audio) == 0 or nothing_to_do:
             return Recognition("", 0.0, False, "transcribe", "", tuple(() for _ in spans or [None]))
@@ -317,10 +321,10 @@ class SpeechRecogniser:
             warnings.append(f"the ASR model is English-only: {language} speech is recognised as English")
             english = True
         task = "translate" if not english and self.config.translate else "transcribe"
-        passes = self._pass(model, audio, spans, language or "en", task, words=True)
+        passes = self._pass(model, audio, spans, language or "en", task, True, memo)
         source: list[tuple[float, float, str]] = []
         if task == "translate":
-            originals = self._pass(model, audio, spans, language, "transcribe", words=False)
+            originals = self._pass(model, audio, spans, language, "transcribe", False, memo)
             source = [(s.start, s.end, s.text) for span in originals for s in span if s.text]
             passes = [self._fill_gaps(model, audio, t, o, language) for t, o in zip(passes, originals)]
         words, untrusted, dropped = _screen(passes, self.config)
@@ -371,9 +375,10 @@ class SpeechRecogniser:
         language: str,
         task: str,
         words: bool,
+        memo: ChunkMemo | None,
     ) -> list[list[AsrSegment]]:
         if spans is None:
-            return [recognise_long(model, audio, self.config.max_chunk_s, language, task, words)]
+            return [recognise_long(model, audio, self.config.max_chunk_s, language, task, words, memo)]
         found = []
         for span in spans:
             if span is None:

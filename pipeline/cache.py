@@ -80,6 +80,20 @@ class Cache:
                 log.warning("cache entry not written, continuing without it: %s", error)
 
 
+class CacheMemo:
+    """Entries of `cache` under fixed key parts, named by what varies (a long recognition's chunks)."""
+
+    def __init__(self, cache: Cache, **parts: Any):
+        self.cache = cache
+        self.parts = parts
+
+    def get(self, name: dict[str, Any], parse: Callable[[Any], Any]) -> Any | None:
+        return self.cache.get_json(cache_key(**self.parts, name=name), parse)
+
+    def put(self, name: dict[str, Any], value: Any) -> None:
+        self.cache.put_json(cache_key(**self.parts, name=name), value)
+
+
 def _miss(path: Path, error: BaseException) -> None:
     log.warning("%s: unreadable cache entry, recomputing (%s: %s)", path, type(error).__name__, error)
     return None

@@ -31,7 +31,7 @@ from mtmm_es.extractors.text import GloveTextExtractor
 from mtmm_es.extractors.vad import fit_windows, speech_regions
 from mtmm_es.extractors.visual import FaceExpressionExtractor
 
-from .cache import Cache, cache_key
+from .cache import Cache, CacheMemo, cache_key
 from .config import ExtractionConfig
 from .diarize import Diarizer
 from .media import DECODING, Media
@@ -186,9 +186,10 @@ class FeaturePipeline:
         self.diarizer = Diarizer(self.config.diarization) if self.config.diarization.enabled else None
 
     def _asr_spec(self) -> dict[str, Any]:
-        """Identity of the recogniser without loading it (for cache keys): its options and, for a
-        model the user gave by path, the state of its files (a replaced model recognises anew)."""
-        spec = asdict(self.config.asr)
+        """Identity of the recogniser without loading it (for cache keys): its options, the version of
+        how words are made from Whisper's pieces and, for a model the user gave by path, the state of
+        its files (a replaced model recognises anew)."""
+        spec = asdict(self.config.asr) | {"version": asr_info(self.config.asr).version}
         return spec | {"model_files": path_state(self.config.asr.model)} if self.config.asr.model else spec
 
     def segmentation_spec(self, segments: Sequence[Segment] | None) -> dict[str, Any]:
@@ -244,7 +245,8 @@ class FeaturePipeline:
                             for m in pending
                         }
                     if utterances is None:
-                        recognition = _timed(timings, "asr", lambda: self._recognise(media, segments, warnings))
+                        memo = CacheMemo(self.cache, sha=source, stage="asr-chunk", asr=self._asr_spec())
+                        recognition = _timed(timings, "asr", lambda: self._recognise(media, segments, warnings, memo))
                         self.cache.put_json(utterance_key, recognition.to_json())
                         utterances = self._utterances(media, source, recognition, segments, timings)
                         utterances, diarization = self._diarize(
@@ -335,11 +337,14 @@ class FeaturePipeline:
         utterances = [Utterance.from_dict(u) for u in cached["utterances"]]
         return (annotate(utterances, recognition) if cached["summary"].get("splits") else utterances), record
 
-    def _recognise(self, media: Media, segments: Sequence[Segment] | None, warnings: list[str]) -> Recognition:
-        """Words for pause segmentation, or one word list per user segment lacking text."""
+    def _recognise(
+        self, media: Media, segments: Sequence[Segment] | None, warnings: list[str], memo: CacheMemo
+    ) -> Recognition:
+        """Words for pause segmentation (a long recording's chunks kept in `memo` as they are
+        recognised), or one word list per user segment lacking text."""
         audio = media.audio()
         if segments is None:
-            return self.recogniser.recognise(audio)
+            return self.recogniser.recognise(audio, memo=memo)
         if audio is None and any(s.text is None for s in segments):
             warnings.append("no audio stream: segments without text stay empty")
         return self.recogniser.recognise(audio, [None if s.text is not None else (s.start, s.end) for s in segments])

@@ -367,3 +367,38 @@ def test_visual_features_cached_without_the_faces_in_view_are_recomputed() -> No
     assert (
         _features_entry(old | {"extra_faces_in_view": np.full(3, 2)}, info).extras["faces_in_view"].tolist() == [2] * 3
     )
+
+
+def test_an_interrupted_long_recognition_resumes_after_its_last_chunk(
+    tmp_path: Path, fixture_video: Path, monkeypatch
+) -> None:
+    """Regression: a long recording's words were cached only once every chunk was recognised, so a
+    run killed in its last minutes recognised the whole recording again."""
+    from mtmm_es.extractors.asr import AsrConfig, FasterWhisperTranscriber
+
+    config = ExtractionConfig(modalities=("text",), asr=AsrConfig(max_chunk_s=8.0), cache_dir=tmp_path / "cache")
+    whole = FeaturePipeline(replace(config, cache=False)).extract(fixture_video).utterances
+    recognise = FasterWhisperTranscriber.recognise
+    calls: list[int] = []
+    kill = {"at call": 2}
+
+    class Killed(Exception):
+        pass
+
+    def interrupted(self, audio, *args, **kwargs):
+        calls.append(len(audio))
+        if len(calls) == kill["at call"]:
+            raise Killed
+        return recognise(self, audio, *args, **kwargs)
+
+    monkeypatch.setattr(FasterWhisperTranscriber, "recognise", interrupted)
+    with pytest.raises(Killed):
+        FeaturePipeline(config).extract(fixture_video)
+    first_chunk = calls[0]
+    calls.clear()
+    kill["at call"] = 0
+    resumed = FeaturePipeline(config).extract(fixture_video).utterances
+    assert len(calls) >= 2 and first_chunk not in calls  # the first chunk is read back, the rest recognised
+    assert resumed == whole
+    calls.clear()
+    assert FeaturePipeline(config).extract(fixture_video).utterances == whole and calls == []
