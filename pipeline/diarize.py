@@ -78,8 +78,8 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 def cluster(embeddings: np.ndarray, config: DiarizationConfig) -> tuple[np.ndarray, float | None]:
     """Speaker index per row of unit `embeddings` [n, d], and the mean similarity between the two
-    closest speakers' rows (with one speaker: between the two groups that were merged; None when
-    the count was given or there is one row)."""
+    closest speakers' rows (with one speaker: between the two groups that were merged; None for
+    one row or one speaker asked for)."""
     with deferred_import():
         from scipy.cluster.hierarchy import cut_tree, linkage
 
@@ -94,7 +94,8 @@ def cluster(embeddings: np.ndarray, config: DiarizationConfig) -> tuple[np.ndarr
         return cut_tree(tree, n_clusters=k).ravel()
 
     if config.speakers is not None:
-        return fit(min(config.speakers, n)), None
+        labels = fit(min(config.speakers, n))
+        return labels, round(closest_pair(embeddings, labels)[0], 4)
     fits = {k: fit(k) for k in range(2, min(config.max_speakers, n - 1) + 1)} or {2: np.arange(n)}
     scores = {k: silhouette(distance, labels) if n > 2 else 0.0 for k, labels in fits.items()}
     best = max(scores.values())
@@ -126,18 +127,22 @@ def merge_same(embeddings: np.ndarray, labels: np.ndarray, same_speaker: float) 
     to sentence (emotion, loudness) is not a second speaker. Returns the labels and the last
     similarity looked at (the closest pair kept apart, or the last pair merged)."""
     labels = labels.copy()
-    similarity = embeddings @ embeddings.T
     closest = 1.0
     while len(set(labels)) > 1:
-        names = sorted(set(labels))
-        pairs = [
-            (float(similarity[np.ix_(labels == a, labels == b)].mean()), a, b) for a in names for b in names if a < b
-        ]
-        closest, a, b = max(pairs)
+        closest, a, b = closest_pair(embeddings, labels)
         if closest < same_speaker:
             break
         labels[labels == b] = a
     return np.unique(labels, return_inverse=True)[1], closest
+
+
+def closest_pair(embeddings: np.ndarray, labels: np.ndarray) -> tuple[float, int, int]:
+    """The two clusters (of at least two) whose rows are most alike: their mean cosine similarity
+    (not centred) and their labels."""
+    similarity = embeddings @ embeddings.T
+    names = sorted(set(labels))
+    pairs = [(float(similarity[np.ix_(labels == a, labels == b)].mean()), a, b) for a in names for b in names if a < b]
+    return max(pairs)
 
 
 def _ordered_names(labels: Sequence[int | None]) -> list[str | None]:
@@ -175,7 +180,7 @@ class Diarizer:
 
     def spec(self) -> dict[str, Any]:
         """Identity of the diarization (for cache keys and provenance) without loading the encoder."""
-        return {"method": "ge2e-ahc", **asdict(self.config)}
+        return {"method": "ge2e-ahc", "version": 2, **asdict(self.config)}  # 2: similarity of a given count
 
     def run(self, audio: np.ndarray | None, utterances: Sequence[Utterance], split: bool = True) -> Diarization:
         """Speaker labels for `utterances` of 16 kHz `audio`; split: cut them at speaker changes."""

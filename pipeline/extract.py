@@ -334,6 +334,12 @@ class FeaturePipeline:
                 f"{record['requested']} speakers asked for, {record['speakers']} labelled: "
                 "the speech has too few pieces to tell more apart"
             )
+        elif record["requested"] and (record["similarity"] or 0.0) >= self.config.diarization.same_speaker:
+            warnings.append(
+                f"{record['requested']} speakers asked for: two of them sound alike (similarity "
+                f"{record['similarity']:.2f}, one voice from {self.config.diarization.same_speaker:.2f}), "
+                "so one speaker's sentences may be split between them"
+            )
         utterances = [Utterance.from_dict(u) for u in cached["utterances"]]
         return (annotate(utterances, recognition) if cached["summary"].get("splits") else utterances), record
 

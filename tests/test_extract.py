@@ -329,6 +329,16 @@ def test_more_speakers_asked_for_than_labelled_is_a_warning(fixture_video: Path,
     assert found < 40 and f"40 speakers asked for, {found} labelled" in " ".join(extraction.warnings)
 
 
+def test_a_count_forced_on_one_voice_is_a_warning(fixture_video: Path, cache_dir: Path) -> None:
+    """Regression: --speakers 2 on one voice split its sentences between two "speakers" silently."""
+    from mtmm_es.pipeline.diarize import DiarizationConfig
+
+    config = ExtractionConfig(cache_dir=str(cache_dir), modalities=("text",), diarization=DiarizationConfig(speakers=2))
+    extraction = FeaturePipeline(config).extract(fixture_video)
+    assert extraction.diarization["speakers"] == 2 and extraction.diarization["similarity"] > 0.63
+    assert "2 speakers asked for: two of them sound alike" in " ".join(extraction.warnings)
+
+
 def test_cache_entries_of_the_wrong_layout_are_recomputed(tmp_path: Path, fixture_video: Path, caplog) -> None:
     """Regression: an entry that was valid JSON or NPZ but not what its stage wrote (a damaged or
     older layout) crashed every run (KeyError, ValueError) until deleted by hand."""

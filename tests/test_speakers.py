@@ -127,6 +127,7 @@ def test_two_alternating_speakers_are_found_and_attributed(talk) -> None:
         assert result.speakers == 2 and result.splits == 0
         assert conversation.attribution(result.utterances, truth) >= 0.9
         assert result.utterances[0].speaker == "S1"
+        assert result.similarity < DiarizationConfig().same_speaker  # two voices: no "sound alike" warning
 
 
 def test_one_utterance_holding_two_speakers_is_split(talk) -> None:
