@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -150,10 +149,10 @@ def test_analyze_labels_the_emotion_of_a_sentence_the_recogniser_missed(tmp_path
     path = tmp_path / "two.wav"
     soundfile.write(path, audio, RATE)
     pipeline = Pipeline(ExtractionConfig(cache_dir=str(tmp_path / "cache")))
-    config = pipeline.features.config
     start, end = spans[0]
     said = (Word("Don't", start + 0.4, start + 0.8, 0.9), Word("forget.", start + 0.8, end - 0.4, 0.9))
-    key = cache_key(sha=f"{file_sha256(path)}:decoding{DECODING}", stage="words", asr=asdict(config.asr), segments=[])
+    asr = pipeline.features._asr_spec()
+    key = cache_key(sha=f"{file_sha256(path)}:decoding{DECODING}", stage="words", asr=asr, segments=[])
     pipeline.features.cache.put_json(key, Recognition("en", 1.0, True, "transcribe", "planted", (said,)).to_json())
     result = pipeline.analyze(path)
     first, second = result.utterances
