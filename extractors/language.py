@@ -149,6 +149,7 @@ UNCERTAIN_LANGUAGE = 0.5
 MIN_GAP_S = 2.0  # untranslated original speech at least this long is translated again
 GAP_MARGIN_S = 0.5
 REPETITIVE = 3.0  # gzip compression ratio of a segment's text above which it is a loop, not speech
+UNSURE_WORDS = 0.3  # a segment's mean word probability below which its text is a guess
 
 Span = tuple[float, float]
 
@@ -411,10 +412,16 @@ def untranslated(translated: Sequence[AsrSegment], originals: Sequence[AsrSegmen
 def _screen(
     passes: list[list[AsrSegment]], config: AsrConfig
 ) -> tuple[tuple[tuple[Word, ...], ...], list[tuple[float, float, str]], int]:
-    """Words per span without probable non-speech, the spans of untrusted text, the count dropped."""
+    """Words per span without probable non-speech, the spans of untrusted text, the count dropped.
+
+    Whisper's log-probability and compression ratio are those of a whole 30 s window; within it, a
+    segment whose words Whisper was unsure of (mean probability under UNSURE_WORDS) is a guess, and
+    so are the copies of it that follow: on speech it cannot recognise (another language, or one
+    the English model hears), Whisper invents one line and repeats it, each copy surer than the last."""
     words, untrusted, dropped = [], [], 0
     for segments in passes:
         kept: list[Word] = []
+        guess = ""
         for segment in segments:
             if not segment.words:
                 continue
@@ -424,12 +431,27 @@ def _screen(
                 continue
             kept += segment.words
             span = (segment.words[0].start, segment.words[-1].end)
+            sure = float(np.mean([w.probability for w in segment.words]))
+            line = _line(segment.text)
+            if sure < UNSURE_WORDS:
+                guess = line
+            elif line != guess:
+                guess = ""
             if low:
                 untrusted.append((*span, f"low ASR confidence (average log-probability {segment.avg_logprob:.2f})"))
             elif segment.compression_ratio > REPETITIVE:
                 untrusted.append((*span, f"repetitive recognition (compression ratio {segment.compression_ratio:.1f})"))
+            elif sure < UNSURE_WORDS:
+                untrusted.append((*span, f"words recognised with low confidence (mean probability {sure:.2f})"))
+            elif guess:
+                untrusted.append((*span, "repeats a line recognised with low confidence just before it"))
         words.append(tuple(kept))
     return tuple(words), untrusted, dropped
+
+
+def _line(text: str) -> str:
+    """A segment's text for comparing repeats: lower case, letters and digits only."""
+    return "".join(c for c in text.lower() if c.isalnum())
 
 
 def annotate(utterances: Sequence[Utterance], recognition: Recognition) -> list[Utterance]:
@@ -453,6 +475,22 @@ def annotate(utterances: Sequence[Utterance], recognition: Recognition) -> list[
         source = " ".join(sources.get(row, ())) or None
         annotated.append(replace(utterance, source_text=source, text_issue=issue))
     return annotated
+
+
+def trust_runs(words: Sequence[Word], untrusted: Sequence[tuple[float, float, str]]) -> list[list[Word]]:
+    """The words (in time order) in runs of the same trust: each run inside one untrusted span, or
+    outside all, so that no utterance cut from a run mixes words the text model may read with ones
+    it may not."""
+    runs: list[list[Word]] = []
+    owner: object = None
+    for word in sorted(words, key=lambda w: w.start):
+        middle = (word.start + word.end) / 2
+        span = next((k for k, (start, end, _) in enumerate(untrusted) if start <= middle <= end), None)
+        if not runs or span != owner:
+            runs.append([])
+            owner = span
+        runs[-1].append(word)
+    return runs
 
 
 def _nearest(utterances: Sequence[Utterance], start: float, end: float) -> int:

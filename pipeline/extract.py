@@ -25,7 +25,7 @@ from mtmm_es.extractors.base import (
     ModalityFeatures,
     Utterance,
 )
-from mtmm_es.extractors.language import Recognition, SpeechRecogniser, annotate
+from mtmm_es.extractors.language import Recognition, SpeechRecogniser, annotate, trust_runs
 from mtmm_es.extractors.speaker import bundled_weights
 from mtmm_es.extractors.text import GloveTextExtractor
 from mtmm_es.extractors.vad import fit_windows, speech_regions
@@ -384,7 +384,9 @@ class FeaturePipeline:
 
     def _utterances_from(self, recognition: Recognition, segments: Sequence[Segment] | None) -> list[Utterance]:
         if segments is None:
-            return annotate(segment_words(recognition.words[0], self.config.segmentation), recognition)
+            runs = trust_runs(recognition.words[0], recognition.untrusted)
+            utterances = [u for run in runs for u in segment_words(run, self.config.segmentation)]
+            return annotate(renumber(utterances), recognition)
         utterances = []
         for index, (segment, words) in enumerate(zip(segments, recognition.words)):
             text = segment.text if segment.text is not None else join_words(words)

@@ -117,7 +117,7 @@ def test_untranslated_speech_is_kept_but_its_text_is_not_used(clips: dict[str, P
 @pytest.mark.parametrize("clip", ["noise", "tones"])
 def test_noise_and_music_invent_no_utterances(text_only: FeaturePipeline, clips: dict[str, Path], clip: str) -> None:
     extraction = text_only.extract(clips[clip])
-    trusted = [u for u in extraction.utterances if u.text_issue is None]
+    trusted = [u for u in extraction.utterances if u.words and u.text_issue is None]
     assert trusted == [] and extraction.warnings
 
 
@@ -147,6 +147,40 @@ def test_low_confidence_text_is_masked_and_non_speech_dropped() -> None:
     features = GloveTextExtractor().pool(None, None, utterances)
     assert features.mask.tolist() == [True, False] and not features.values[1].any()
     assert Recognition.from_json(json.loads(json.dumps(recognition.to_json()))) == recognition
+
+
+def test_a_line_whisper_invents_and_repeats_is_not_used() -> None:
+    """Regression: on speech it cannot recognise, Whisper invents one line and repeats it, each copy
+    surer than the last; the window's log-probability and compression ratio pass, so the invention
+    was labelled (Arabic read as "I am not a good man," four times, labelled negative)."""
+
+    def line(start: float, sure: float, text: str = "I am not a good man,") -> AsrSegment:
+        return AsrSegment(start, start + 1, text, -0.97, 0.39, 2.59, (Word(text, start, start + 1, sure),))
+
+    invented = [line(0, 0.08), line(2, 0.42), line(4, 0.84), line(6, 0.92), line(8, 0.9, "Thank you.")]
+    _, untrusted, _ = _screen([invented], AsrConfig())
+    assert [u[0] for u in untrusted] == [0, 2, 4, 6]  # the next, different line is not a copy
+    assert untrusted[0][2] == "words recognised with low confidence (mean probability 0.08)"
+    assert untrusted[1][2] == "repeats a line recognised with low confidence just before it"
+    said = [
+        line(0, 0.81, "I wonder what this is about."),
+        *(line(t, 0.9, "I wonder what this is about.") for t in (2, 4)),
+    ]
+    assert _screen([said], AsrConfig())[1] == []  # a sentence said again and again (acted corpora) is kept
+
+
+def test_english_model_on_another_language_keeps_no_invented_text(tmp_path: Path) -> None:
+    """Regression, end to end: English then Spanish, identified as English from its first speech;
+    tiny.en heard the Spanish as "I will be able to play with my friends." four times, labelled."""
+    english = ("I absolutely loved this movie.", "The actors were wonderful and the story was very moving.")
+    audio = np.concatenate([spoken(english, "en-us"), spoken(SPANISH, "es")])
+    extraction = FeaturePipeline(ExtractionConfig(cache=False, modalities=("text",))).extract(
+        write_wav(tmp_path / "en_es.wav", audio)
+    )
+    assert extraction.language["code"] == "en"
+    trusted = [u for u in extraction.utterances if u.words and u.text_issue is None]
+    assert "loved this movie" in trusted[0].text and all(u.end < 8.0 for u in trusted)
+    assert any("low confidence" in w for w in extraction.warnings)
 
 
 def spanish_translation() -> Recognition:
