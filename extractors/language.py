@@ -295,11 +295,18 @@ class SpeechRecogniser:
         self.prefetch()  # the English model (most speech is English) loads beside identification
         speech = first_speech(audio, self.config.vad)
         if len(speech) < MIN_LID_SECONDS * SAMPLE_RATE or not self.multilingual.multilingual:
-            return ("en" if len(speech) else ""), 0.0, False
+            return "", 0.0, False  # not identified: recognised as English
         language, probability = self.multilingual.identify(speech, QUICK_LID_SECONDS)
         if probability < UNCERTAIN_LANGUAGE:  # unsure on the short window: Whisper's full 30 s window
             language, probability = self.multilingual.identify(speech)
         return language, probability, True
+
+    def _unidentified(self) -> str:
+        """Why the language was not identified, for a warning (dropped when nothing is recognised)."""
+        if self.config.backend == "openai-whisper" and not self.multilingual.multilingual:
+            return "language not identified: the ASR model is English-only; speech recognised as English"
+        seconds = f"{MIN_SPEECH_CHUNK_S:g} s" if self.config.vad else f"{MIN_LID_SECONDS:g} s"
+        return f"language not identified: no stretch of speech of {seconds} to tell it from; recognised as English"
 
     def recognise(
         self, audio: np.ndarray | None, spans: Sequence[Span | None] | None = None, memo: ChunkMemo | None = None
@@ -310,9 +317,8 @@ class SpeechRecogniser:
         if audio is None or len(audio) == 0 or nothing_to_do:
             return Recognition("", 0.0, False, "transcribe", "", tuple(() for _ in spans or [None]))
         language, probability, identified = self.identify(audio)
-        logger.info(
-            "language %s (probability %.2f, %s)", language, probability, "identified" if identified else "given"
-        )
+        how = "identified" if identified else "given" if self.config.language != "auto" else "not identified"
+        logger.info("language %s (probability %.2f, %s)", language, probability, how)
         warnings: list[str] = []
         if identified and probability < UNCERTAIN_LANGUAGE:
             warnings.append(f"language identification uncertain: {language} with probability {probability:.2f}")
@@ -329,6 +335,8 @@ class SpeechRecogniser:
             source = [(s.start, s.end, s.text) for span in originals for s in span if s.text]
             passes = [self._fill_gaps(model, audio, t, o, language) for t, o in zip(passes, originals)]
         words, untrusted, dropped = _screen(passes, self.config)
+        if self.config.language == "auto" and not language and any(words):
+            warnings.append(self._unidentified())
         if dropped:
             warnings.append(f"{dropped} recognised segment(s) dropped as probable non-speech (music, noise)")
         if untrusted:

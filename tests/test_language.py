@@ -183,6 +183,19 @@ def test_english_model_on_another_language_keeps_no_invented_text(tmp_path: Path
     assert any("low confidence" in w for w in extraction.warnings)
 
 
+@pytest.mark.parametrize("vad", [True, False])
+def test_speech_too_short_to_identify_says_so(tmp_path: Path, vad: bool) -> None:
+    """Regression: "Hola." (0.7 s) was recognised as English with no language and no warning; with
+    --no-vad, a 0.45 s clip was recorded as English as if the user had given it."""
+    audio = spoken(["Hola."], "es", pause_s=0.0)[: int(0.45 * 16000) if not vad else None]
+    config = ExtractionConfig(cache=False, modalities=("text",), asr=AsrConfig(vad=vad))
+    extraction = FeaturePipeline(config).extract(write_wav(tmp_path / "hola.wav", audio))
+    assert extraction.utterances and extraction.language is None
+    seconds = "1 s" if vad else "0.5 s"
+    expected = f"language not identified: no stretch of speech of {seconds} to tell it from; recognised as English"
+    assert expected in extraction.warnings
+
+
 def spanish_translation() -> Recognition:
     """Spanish speech translated to "I loved it twice", with its two original-language segments."""
     words = ((_word("I", 0.0), _word("loved", 0.5), _word("it", 4.0), _word("twice", 4.5)),)
