@@ -193,6 +193,10 @@ def _first_line(error: BaseException) -> str:
 def check_model(config: AsrConfig) -> None:
     """Cheap checks of the user's model before any decoding: a clear error now, not after minutes."""
     if config.model is None:
+        if config.language == "yue":  # the bundled models predate Cantonese (added in Whisper large-v3)
+            raise MtmmError(
+                "language 'yue' (Cantonese) needs a Whisper large-v3 model (--asr-model): the bundled ones lack it"
+            )
         return
     path = Path(config.model).expanduser()
     if config.backend == "openai-whisper":

@@ -296,6 +296,7 @@ def test_user_model_folder_is_used_for_every_language(tmp_path: Path, clips: dic
     ("arguments", "message"),
     [
         (["--language", "klingon"], "error: unknown language 'klingon'"),
+        (["--language", "yue"], "error: language 'yue' (Cantonese) needs a Whisper large-v3 model"),
         (["--asr-model", "{garbage}"], "error: {garbage}: model.bin is not a CTranslate2 model"),
         (["--asr-model", "{pickle}"], "error: {pickle}: a file, not a CTranslate2 Whisper model folder"),
         (
