@@ -35,7 +35,7 @@ from .cache import Cache, CacheMemo, cache_key
 from .config import ExtractionConfig
 from .diarize import Diarizer
 from .media import DECODING, Media
-from .segmentation import Segment, join_words, read_segments, renumber, segment_words
+from .segmentation import Segment, join_words, read_segments, renumber, segment_runs
 
 FORMAT = "mtmm-es/features"
 FORMAT_VERSION = 1
@@ -385,8 +385,7 @@ class FeaturePipeline:
     def _utterances_from(self, recognition: Recognition, segments: Sequence[Segment] | None) -> list[Utterance]:
         if segments is None:
             runs = trust_runs(recognition.words[0], recognition.untrusted)
-            utterances = [u for run in runs for u in segment_words(run, self.config.segmentation)]
-            return annotate(renumber(utterances), recognition)
+            return annotate(segment_runs(runs, self.config.segmentation), recognition)
         utterances = []
         for index, (segment, words) in enumerate(zip(segments, recognition.words)):
             text = segment.text if segment.text is not None else join_words(words)

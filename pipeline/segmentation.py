@@ -132,9 +132,20 @@ def join_words(words: Sequence[Word]) -> str:
 
 def segment_words(words: Sequence[Word], config: SegmentationConfig = SegmentationConfig()) -> list[Utterance]:
     """Utterances from time-stamped words: pause split, sentence split when long, max/min duration."""
-    ordered = sorted(words, key=lambda w: w.start)
-    groups = _split_at_pauses_and_sentences(ordered, config)
-    groups = [part for group in groups for part in _split_long(group, config.max_duration_s)]
+    return segment_runs([words], config)
+
+
+def segment_runs(runs: Sequence[Sequence[Word]], config: SegmentationConfig = SegmentationConfig()) -> list[Utterance]:
+    """`segment_words` over runs of words (in time order) that are also cut from each other, as a
+    pause cuts; a piece too short to stand alone still joins its neighbour across a cut."""
+    groups = []
+    for run in runs:
+        ordered = sorted(run, key=lambda w: w.start)
+        groups += [
+            part
+            for group in _split_at_pauses_and_sentences(ordered, config)
+            for part in _split_long(group, config.max_duration_s)
+        ]
     groups = _merge_short(groups, config)
     return [
         Utterance(index, group[0].start, group[-1].end, join_words(group), tuple(group))
