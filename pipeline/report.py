@@ -54,6 +54,15 @@ def _png(figure) -> bytes:
     return buffer.getvalue()
 
 
+def _language_note(result: VideoResult) -> str:
+    """The spoken language for the summary line (", in es (identified, 0.97)"), or nothing."""
+    code, probability = result.source.language, result.source.language_probability
+    if not code:
+        return ""
+    how = "given" if probability is None else f"identified, {probability:.2f}"
+    return f", in {html.escape(code)} ({how})"
+
+
 def _duration(result: VideoResult) -> float:
     return max(result.source.duration, max((u.end for u in result.utterances), default=0.0), 1e-3)
 
@@ -363,7 +372,7 @@ def write_report(
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; media-src * data: file:; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
 <style>{STYLE}</style></head>
 <body data-current="-1"><h1>{title}</h1>
-<p>{result.summary["utterances"]} utterances, {result.source.duration:.1f} s, {len([s for s in speakers if s])} speaker(s); overall
+<p>{result.summary["utterances"]} utterances, {result.source.duration:.1f} s{_language_note(result)}, {len([s for s in speakers if s])} speaker(s); overall
 <b>{html.escape(str(summary.get("label", "n/a")))}</b>{f" (P(positive) {summary['p_positive']:.2f})" if summary else ""};
 model: {html.escape(str(result.model.recipe or result.model.checkpoint))} (features: {", ".join(result.model.modalities)}; what each utterance used is in the labels){_base_rate_note(result)}.
 Click an utterance or the timeline to seek; subtitles carry the labels ({html.escape(vtt.name)} beside this page).</p>

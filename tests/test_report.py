@@ -41,6 +41,8 @@ def test_report_is_self_contained_with_lanes_per_speaker(two_speaker_result) -> 
     assert 'src="../talk.mp4"' in page  # the source beside the report, by a relative link
     assert page.count('class="lane"') == 2 and page.count('<li class="utt"') == len(result.utterances)
     assert "<h2>Speakers</h2>" in page and "<details" in page
+    probability = f"{result.source.language_probability:.2f}"
+    assert f"18.7 s, in en (identified, {probability}), 2 speaker(s)" in page  # the report named no language
     vtt = (folder / "out" / "talk.vtt").read_text(encoding="utf-8")
     assert vtt.startswith("WEBVTT") and "S2: " in vtt
 
