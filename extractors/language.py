@@ -486,17 +486,16 @@ def annotate(utterances: Sequence[Utterance], recognition: Recognition) -> list[
 
 
 def trust_runs(words: Sequence[Word], untrusted: Sequence[tuple[float, float, str]]) -> list[list[Word]]:
-    """The words (in time order) in runs of the same trust: each run inside one untrusted span, or
-    outside all, so that no utterance cut from a run mixes words the text model may read with ones
-    it may not."""
+    """The words (in time order) in runs of the same trust: inside untrusted spans, or outside all,
+    so that no utterance cut from a run mixes words the text model may read with ones it may not."""
     runs: list[list[Word]] = []
     owner: object = None
     for word in sorted(words, key=lambda w: w.start):
         middle = (word.start + word.end) / 2
-        span = next((k for k, (start, end, _) in enumerate(untrusted) if start <= middle <= end), None)
-        if not runs or span != owner:
+        trusted = not any(start <= middle <= end for start, end, _ in untrusted)
+        if not runs or trusted != owner:
             runs.append([])
-            owner = span
+            owner = trusted
         runs[-1].append(word)
     return runs
 

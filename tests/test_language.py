@@ -24,6 +24,7 @@ from mtmm_es.extractors.language import (
     _screen,
     annotate,
     bundled_multilingual_model,
+    trust_runs,
     untranslated,
 )
 from mtmm_es.extractors.text import GloveTextExtractor
@@ -167,6 +168,14 @@ def test_a_line_whisper_invents_and_repeats_is_not_used() -> None:
         *(line(t, 0.9, "I wonder what this is about.") for t in (2, 4)),
     ]
     assert _screen([said], AsrConfig())[1] == []  # a sentence said again and again (acted corpora) is kept
+
+
+def test_untrusted_text_is_cut_from_trusted_text_only() -> None:
+    """Regression: each untrusted span was its own run, so every Whisper segment of a repetitive
+    window (a speaker's acted sentences one after another) was cut as at a pause."""
+    words = [_word(t, s) for t, s in (("Kids", 0.0), ("door.", 0.5), ("Dogs", 1.0), ("door.", 1.5), ("Hi", 9.0))]
+    spans = [(0.0, 0.9, "repetitive recognition"), (1.0, 1.9, "repetitive recognition")]
+    assert [[w.text for w in run] for run in trust_runs(words, spans)] == [["Kids", "door.", "Dogs", "door."], ["Hi"]]
 
 
 def test_english_model_on_another_language_keeps_no_invented_text(tmp_path: Path) -> None:
