@@ -485,19 +485,43 @@ def annotate(utterances: Sequence[Utterance], recognition: Recognition) -> list[
     return annotated
 
 
-def trust_runs(words: Sequence[Word], untrusted: Sequence[tuple[float, float, str]]) -> list[list[Word]]:
-    """The words (in time order) in runs of the same trust: inside untrusted spans, or outside all,
-    so that no utterance cut from a run mixes words the text model may read with ones it may not."""
-    runs: list[list[Word]] = []
-    owner: object = None
-    for word in sorted(words, key=lambda w: w.start):
-        middle = (word.start + word.end) / 2
+def trust_runs(
+    words: Sequence[Word], untrusted: Sequence[tuple[float, float, str]], min_untrusted_s: float
+) -> list[list[int]]:
+    """The indices of `words`, in time order, in runs of the same trust (inside untrusted spans, or
+    outside all), so that no utterance cut from a run mixes words the text model may read with ones
+    it may not. An untrusted run shorter than `min_untrusted_s` (too short to be an utterance of its
+    own: an invented "Thank you.", or a stack of repeated words Whisper aligned to nothing) is left
+    out, and the trusted runs around it become one."""
+    runs: list[tuple[bool, list[int]]] = []
+    for k in sorted(range(len(words)), key=lambda k: words[k].start):
+        middle = (words[k].start + words[k].end) / 2
         trusted = not any(start <= middle <= end for start, end, _ in untrusted)
-        if not runs or trusted != owner:
-            runs.append([])
-            owner = trusted
-        runs[-1].append(word)
-    return runs
+        if not runs or trusted != runs[-1][0]:
+            runs.append((trusted, []))
+        runs[-1][1].append(k)
+    kept: list[tuple[bool, list[int]]] = []
+    for trusted, run in runs:
+        if not trusted and words[run[-1]].end - words[run[0]].start < min_untrusted_s:
+            continue
+        if kept and kept[-1][0] == trusted:
+            kept[-1][1].extend(run)
+        else:
+            kept.append((trusted, run))
+    return [run for _, run in kept]
+
+
+def moved_spans(
+    words: Sequence[Word], placed: Sequence[Word], untrusted: Sequence[tuple[float, float, str]]
+) -> tuple[tuple[float, float, str], ...]:
+    """The untrusted spans over the same words once they are `placed` elsewhere (one for each word):
+    each span's words' new extent, with its reason."""
+    spans = []
+    for start, end, reason in untrusted:
+        inside = [new for old, new in zip(words, placed) if start <= (old.start + old.end) / 2 <= end]
+        if inside:
+            spans.append((min(w.start for w in inside), max(w.end for w in inside), reason))
+    return tuple(spans)
 
 
 def _nearest(utterances: Sequence[Utterance], start: float, end: float) -> int:

@@ -10,7 +10,7 @@ import numpy as np
 
 from mtmm_es.core.background import deferred_import
 
-from .base import SAMPLE_RATE, Utterance
+from .base import SAMPLE_RATE, Utterance, Word
 
 Region = tuple[float, float]
 PAD_S = 0.3  # how far a window reaches into the pauses around its speech
@@ -107,3 +107,110 @@ def fit_windows(
         bounds[0][0] -= pad_s
         bounds[-1][1] += pad_s
     return [replace(u, start=max(s, 0.0), end=min(max(e, s), duration)) for u, (s, e) in zip(ordered, bounds)]
+
+
+SENTENCE_END = (".", "?", "!", "…")
+WEAK_S = 0.1  # a word aligned to less than this is placed by its neighbours, not by its own times
+MAX_MOVE_S = 1.5  # a word in silence further than this from any speech is left where it is
+
+
+def _overlap(word: Word, region: Region) -> float:
+    return min(word.end, region[1]) - max(word.start, region[0])
+
+
+def _region_of(word: Word, regions: Sequence[Region], starts: Sequence[float]) -> int | None:
+    """The region holding most of the word (a word of no length: the one it lies in), else None."""
+    lo = max(0, bisect_right(starts, word.start) - 1)
+    best, shared = None, 0.0
+    for i in range(lo, len(regions)):
+        region = regions[i]
+        if region[0] > word.end:
+            break
+        overlap = _overlap(word, region)
+        if overlap > shared or (overlap == 0 == shared and best is None and region[0] <= word.start <= region[1]):
+            best, shared = i, overlap
+    return best
+
+
+def _weak(word: Word, region: Region) -> bool:
+    """Whisper aligned the word to (almost) nothing, or mostly to the silence around its region."""
+    length = word.end - word.start
+    return length < WEAK_S or _overlap(word, region) < length / 2
+
+
+def _ends_sentence(word: Word) -> bool:
+    return word.text.rstrip("\"')]").endswith(SENTENCE_END)
+
+
+def _with_sentence(words: Sequence[Word], found: Sequence[int | None], regions: Sequence[Region]) -> list[int | None]:
+    """Each word's region (`found`); a word in silence (None) takes its sentence's: the region of
+    the word before it, or of the word after it when a sentence ended in between. It stays None
+    further than MAX_MOVE_S from speech, and when it would move forward that far (a sentence's
+    start goes forward only to speech nearby; its end aligned to nothing may go back to it)."""
+    before: list[int | None] = []
+    ended: list[bool] = []  # a sentence ended since the last word in a region
+    last, stop = None, False
+    for word, region in zip(words, found):
+        before.append(last)
+        ended.append(stop)
+        last, stop = (region, _ends_sentence(word)) if region is not None else (last, stop or _ends_sentence(word))
+    after: list[int | None] = []
+    following = None
+    for region in reversed(found):
+        after.append(following)
+        following = region if region is not None else following
+    after.reverse()
+    where = list(found)
+    for k, word in enumerate(words):
+        if found[k] is None:
+            target = after[k] if before[k] is None or (after[k] is not None and ended[k]) else before[k]
+            near = [_distance(word, regions[i]) for i in (before[k], after[k]) if i is not None]
+            back = target == before[k]  # a sentence's end may go back far; a new one's start only near
+            if near and min(near) <= MAX_MOVE_S and (back or _distance(word, regions[target]) <= MAX_MOVE_S):
+                where[k] = target
+    return where
+
+
+def _distance(word: Word, region: Region) -> float:
+    return max(region[0] - word.end, word.start - region[1], 0.0)
+
+
+def snap_words(words: Sequence[Word], regions: Sequence[Region]) -> list[Word]:
+    """Words (in spoken order) moved into the stretch of speech they were said in, one for each.
+
+    Whisper's word times drift: a word absorbs the pause before or after it, and a word aligned to
+    nothing lands on the next speech's onset, so sentences merged and the next one lost its words.
+    Each word goes to the region holding most of it (`_with_sentence` for words in silence,
+    `_mend_cuts` for sentences a region change cuts) and is cut to it, so a pause between regions
+    stays a pause between words."""
+    if not words or not regions:
+        return list(words)
+    starts = [r[0] for r in regions]
+    where = _with_sentence(words, [_region_of(w, regions, starts) for w in words], regions)
+    _mend_cuts(words, where, regions)
+    placed = []
+    for word, index in zip(words, where):
+        if index is not None:
+            lo, hi = regions[index]
+            word = Word(word.text, min(max(word.start, lo), hi), min(max(word.end, lo), hi), word.probability)
+        placed.append(word)
+    return placed
+
+
+def _mend_cuts(words: Sequence[Word], where: list[int | None], regions: Sequence[Region]) -> None:
+    """Where the region changes mid-sentence, the sentence's last words (up to two) after the
+    change, or its first words before it, follow the rest of their sentence when Whisper aligned
+    them to almost nothing or mostly to silence (`_weak`). Changes `where` in place."""
+    for k in range(len(words) - 1):
+        a, b = where[k], where[k + 1]
+        if a is None or b is None or a >= b or _ends_sentence(words[k]):
+            continue
+        tail = [j for j in range(k + 1, min(k + 3, len(words))) if where[j] == b]
+        end = next((j for j in tail if _ends_sentence(words[j])), None)
+        if end is not None and all(j in tail and _weak(words[j], regions[b]) for j in range(k + 1, end + 1)):
+            where[k + 1 : end + 1] = [a] * (end - k)
+            continue
+        head = [j for j in range(k, max(k - 2, -1), -1) if where[j] == a]
+        first = next((j for j in head if j == 0 or _ends_sentence(words[j - 1])), None)
+        if first is not None and all(j in head and _weak(words[j], regions[a]) for j in range(first, k + 1)):
+            where[first : k + 1] = [b] * (k + 1 - first)

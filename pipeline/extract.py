@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,10 +25,10 @@ from mtmm_es.extractors.base import (
     ModalityFeatures,
     Utterance,
 )
-from mtmm_es.extractors.language import Recognition, SpeechRecogniser, annotate, trust_runs
+from mtmm_es.extractors.language import Recognition, SpeechRecogniser, annotate, moved_spans, trust_runs
 from mtmm_es.extractors.speaker import bundled_weights
 from mtmm_es.extractors.text import GloveTextExtractor
-from mtmm_es.extractors.vad import fit_windows, speech_regions
+from mtmm_es.extractors.vad import fit_windows, snap_words, speech_regions
 from mtmm_es.extractors.visual import FaceExpressionExtractor
 
 from .cache import Cache, CacheMemo, cache_key
@@ -225,7 +225,9 @@ class FeaturePipeline:
                 segments=[asdict(s) for s in segments or ()],
             )
             recognition = cached = self.cache.get_json(utterance_key, Recognition.from_json)
-            utterances = None if recognition is None else self._utterances(media, source, recognition, segments)
+            utterances = None
+            if recognition is not None:
+                utterances, recognition = self._utterances(media, source, recognition, segments)
             diarization = None
             features: dict[str, ModalityFeatures] = {}
             if utterances is not None:
@@ -248,7 +250,7 @@ class FeaturePipeline:
                         memo = CacheMemo(self.cache, sha=source, stage="asr-chunk", asr=self._asr_spec())
                         recognition = _timed(timings, "asr", lambda: self._recognise(media, segments, warnings, memo))
                         self.cache.put_json(utterance_key, recognition.to_json())
-                        utterances = self._utterances(media, source, recognition, segments, timings)
+                        utterances, recognition = self._utterances(media, source, recognition, segments, timings)
                         utterances, diarization = self._diarize(
                             media, source, utterances, recognition, segments is None, warnings, timings
                         )
@@ -362,13 +364,14 @@ class FeaturePipeline:
         recognition: Recognition,
         segments: Sequence[Segment] | None,
         timings: dict[str, float] | None = None,
-    ) -> list[Utterance]:
+    ) -> tuple[list[Utterance], Recognition]:
         """The utterances of the recognised words (or the user's segments); pause-split ones fitted to
-        the speech Silero VAD hears, its regions cached."""
-        utterances = self._utterances_from(recognition, segments)
+        the speech Silero VAD hears (its regions cached), their words first moved into it
+        (`snap_words`). Returns them with the recognition their words and untrusted spans are now
+        from (the moved words)."""
         config = self.config.segmentation
         if segments is not None or not config.fit_to_speech or not self.config.asr.vad or not media.info.has_audio:
-            return utterances
+            return self._utterances_from(recognition, segments), recognition
         key = cache_key(sha=source, stage="speech", vad=asdict(config.vad))
         regions = self.cache.get_json(key, lambda entry: [[float(s), float(e)] for s, e in entry])
         if regions is None:
@@ -376,16 +379,26 @@ class FeaturePipeline:
             found = [] if audio is None else _timed(timings or {}, "vad", lambda: speech_regions(audio, config.vad))
             regions = [list(r) for r in found]
             self.cache.put_json(key, regions)
+        speech = [(s, e) for s, e in regions]
+        words = recognition.words[0]
+        runs = trust_runs(words, recognition.untrusted, config.min_duration_s)  # told by Whisper's own times
+        if config.snap_words:
+            placed = snap_words(words, speech)
+            moved = moved_spans(words, placed, recognition.untrusted)
+            recognition = replace(recognition, words=(tuple(placed),), untrusted=moved)
+        utterances = self._utterances_from(recognition, segments, runs)
         duration = max([media.info.duration, *(end for _, end in regions)])
-        fitted = fit_windows(
-            utterances, [(s, e) for s, e in regions], duration, config.speech_pad_s, config.voice_only_min_s
-        )
-        return renumber(fitted)
+        fitted = fit_windows(utterances, speech, duration, config.speech_pad_s, config.voice_only_min_s)
+        return renumber(fitted), recognition
 
-    def _utterances_from(self, recognition: Recognition, segments: Sequence[Segment] | None) -> list[Utterance]:
+    def _utterances_from(
+        self, recognition: Recognition, segments: Sequence[Segment] | None, runs: list[list[int]] | None = None
+    ) -> list[Utterance]:
+        """runs: the recognised words' trust runs (`trust_runs`; found here when not given)."""
         if segments is None:
-            runs = trust_runs(recognition.words[0], recognition.untrusted)
-            return annotate(segment_runs(runs, self.config.segmentation), recognition)
+            words, config = recognition.words[0], self.config.segmentation
+            runs = trust_runs(words, recognition.untrusted, config.min_duration_s) if runs is None else runs
+            return annotate(segment_runs([[words[k] for k in run] for run in runs], config), recognition)
         utterances = []
         for index, (segment, words) in enumerate(zip(segments, recognition.words)):
             text = segment.text if segment.text is not None else join_words(words)

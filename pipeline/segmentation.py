@@ -14,7 +14,7 @@ from pathlib import Path
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.core.files import read_utf8
 from mtmm_es.extractors.base import Segment, Utterance, Word
-from mtmm_es.extractors.vad import PAD_S, VadConfig
+from mtmm_es.extractors.vad import PAD_S, SENTENCE_END, VadConfig
 
 OVERRIDE_TAG = re.compile(r"\{\\[^}]*\}")  # {\i1}: styling pysubs2 puts where SRT had <i>
 _EMOTION = "(?:anger|disgust|fear|happy|sad|surprise|none)"
@@ -23,8 +23,6 @@ _LABEL = rf"(?:(?:positive|negative) [+-]\d+\.\d|{_EMOTION}(?:/{_EMOTION})*|sarc
 # (or "[]", as earlier versions wrote it; "[music]" is not one)
 LABEL_LINE = re.compile(rf"\[(?:no labels|{_LABEL}(?: \| {_LABEL})*)?\]")
 SPEAKER_TAG = re.compile(r"^S\d+:(?:\s+|$)")
-
-SENTENCE_END = (".", "?", "!", "…")
 
 
 @dataclass(frozen=True)
@@ -45,7 +43,10 @@ class SegmentationConfig:
 
     fit_to_speech: the windows are then moved onto the speech Silero VAD hears (`vad`) and padded
     by speech_pad_s into the pauses (`extractors.vad.fit_windows`); speech of at least
-    voice_only_min_s holding no recognised word becomes an utterance without text.
+    voice_only_min_s holding no recognised word becomes an utterance without text. snap_words
+    (with fit_to_speech): before the cut, each word is moved into the speech region it was said in
+    (`extractors.vad.snap_words`): Whisper's word times drift across pauses, which merged two
+    sentences into one utterance and left the next sentence's speech without text.
     """
 
     pause_s: float = 0.3
@@ -54,6 +55,7 @@ class SegmentationConfig:
     min_duration_s: float = 1.0
     merge_gap_s: float = 1.0
     fit_to_speech: bool = True
+    snap_words: bool = True
     speech_pad_s: float = PAD_S
     voice_only_min_s: float = 0.5
     vad: VadConfig = field(default_factory=VadConfig)
@@ -136,17 +138,14 @@ def segment_words(words: Sequence[Word], config: SegmentationConfig = Segmentati
 
 
 def segment_runs(runs: Sequence[Sequence[Word]], config: SegmentationConfig = SegmentationConfig()) -> list[Utterance]:
-    """`segment_words` over runs of words (in time order) that are also cut from each other, as a
-    pause cuts; a piece too short to stand alone still joins its neighbour across a cut."""
-    groups = []
+    """`segment_words` over each run of words: runs are cut from each other, and never merged."""
+    groups: list[list[Word]] = []
     for run in runs:
         ordered = sorted(run, key=lambda w: w.start)
-        groups += [
-            part
-            for group in _split_at_pauses_and_sentences(ordered, config)
-            for part in _split_long(group, config.max_duration_s)
+        parts = [
+            p for g in _split_at_pauses_and_sentences(ordered, config) for p in _split_long(g, config.max_duration_s)
         ]
-    groups = _merge_short(groups, config)
+        groups += _merge_short(parts, config)
     return [
         Utterance(index, group[0].start, group[-1].end, join_words(group), tuple(group))
         for index, group in enumerate(groups)

@@ -175,7 +175,10 @@ def test_untrusted_text_is_cut_from_trusted_text_only() -> None:
     window (a speaker's acted sentences one after another) was cut as at a pause."""
     words = [_word(t, s) for t, s in (("Kids", 0.0), ("door.", 0.5), ("Dogs", 1.0), ("door.", 1.5), ("Hi", 9.0))]
     spans = [(0.0, 0.9, "repetitive recognition"), (1.0, 1.9, "repetitive recognition")]
-    assert [[w.text for w in run] for run in trust_runs(words, spans)] == [["Kids", "door.", "Dogs", "door."], ["Hi"]]
+    assert [[words[k].text for k in run] for run in trust_runs(words, spans, 1.0)] == [
+        ["Kids", "door.", "Dogs", "door."],
+        ["Hi"],
+    ]
 
 
 def test_english_model_on_another_language_keeps_no_invented_text(tmp_path: Path) -> None:

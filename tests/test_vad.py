@@ -10,9 +10,10 @@ import soundfile
 from helpers import shared_path
 
 from mtmm_es.extractors.base import Utterance, Word
-from mtmm_es.extractors.vad import VadConfig, fit_windows, speech_regions
+from mtmm_es.extractors.vad import VadConfig, fit_windows, snap_words, speech_regions
 from mtmm_es.pipeline import ExtractionConfig
 from mtmm_es.pipeline.extract import FeaturePipeline
+from mtmm_es.pipeline.segmentation import SegmentationConfig, segment_words
 
 RATE = 16000
 
@@ -65,6 +66,74 @@ def test_a_short_word_holds_the_speech_it_was_heard_in():
     assert windows(fitted) == [(0.0, 0.225, "Yes."), (0.225, 8.0, "")]
 
 
+def said(*words: tuple[str, float, float]) -> list[Word]:
+    return [Word(text, start, end, 0.9) for text, start, end in words]
+
+
+def timed(words: list[Word]) -> list[tuple[str, float, float]]:
+    return [(w.text, round(w.start, 2), round(w.end, 2)) for w in words]
+
+
+def test_a_first_word_stretched_back_over_the_pause_is_cut_to_its_speech():
+    """TESS, two clips 1 s apart: Whisper started "Say" of the second right after the first ended,
+    bridging the pause, so the two sentences were one utterance and the second clip had none."""
+    words = said(
+        ("Say", 26.18, 26.72), ("the", 26.72, 27.1), ("word", 27.1, 27.72), ("should.", 27.72, 28.12),
+        ("Say", 28.12, 29.86), ("the", 29.86, 30.08), ("word", 30.08, 30.66), ("home.", 30.66, 31.56),
+    )  # fmt: skip
+    snapped = snap_words(words, [(26.1, 28.2), (29.3, 31.4)])
+    assert timed(snapped)[3:6] == [("should.", 27.72, 28.12), ("Say", 29.3, 29.86), ("the", 29.86, 30.08)]
+    assert timed(snapped)[-1] == ("home.", 30.66, 31.4)
+    texts = [u.text for u in segment_words(snapped, SegmentationConfig())]
+    assert texts == ["Say the word should.", "Say the word home."]
+    assert len(segment_words(words, SegmentationConfig())) == 1  # what the drifted times gave
+
+
+def test_a_sentence_end_aligned_to_nothing_at_the_next_onset_goes_back_to_its_sentence():
+    """RAVDESS: "the" took the pause and "door." (no length) landed on the next sentence's onset,
+    just before the voice or inside it: each sentence read the other's last word."""
+    words = said(
+        ("by", 2.09, 2.27), ("the", 2.27, 3.37), ("door.", 5.58, 5.58), ("Kids", 5.58, 5.92),
+        ("are", 5.92, 6.04), ("the", 6.44, 7.56), ("door.", 9.74, 9.74), ("Dogs", 9.74, 10.16),
+    )  # fmt: skip
+    snapped = snap_words(words, [(1.21, 2.85), (5.66, 6.92), (9.69, 11.75)])
+    assert timed(snapped) == [
+        ("by", 2.09, 2.27), ("the", 2.27, 2.85), ("door.", 2.85, 2.85), ("Kids", 5.66, 5.92),
+        ("are", 5.92, 6.04), ("the", 6.44, 6.92), ("door.", 6.92, 6.92), ("Dogs", 9.74, 10.16),
+    ]  # fmt: skip
+
+
+def test_a_first_word_aligned_mostly_to_the_pause_goes_on_with_its_sentence():
+    """CREMA-D: "I" of "I wonder what this is about." ended the previous clip's utterance."""
+    words = said(("jacket.", 43.55, 44.05), ("I", 44.11, 44.61), ("wonder", 46.62, 46.62), ("what", 46.62, 46.8))
+    snapped = snap_words(words, [(41.9, 44.2), (46.3, 47.6)])
+    assert timed(snapped) == [
+        ("jacket.", 43.55, 44.05),
+        ("I", 46.3, 46.3),
+        ("wonder", 46.62, 46.62),
+        ("what", 46.62, 46.8),
+    ]
+
+
+def test_words_well_aligned_across_a_pause_in_one_sentence_stay():
+    words = said(("I", 1.0, 1.2), ("think,", 1.2, 1.6), ("we", 2.5, 2.7), ("should", 2.7, 3.0), ("go.", 3.0, 3.4))
+    assert snap_words(words, [(0.9, 1.7), (2.4, 3.5)]) == words
+
+
+def test_without_speech_or_far_from_it_words_keep_their_times():
+    words = said(("Music", 10.0, 10.5), ("playing.", 10.5, 11.0))
+    assert snap_words(words, []) == words
+    assert snap_words(words, [(1.0, 2.0), (14.0, 15.0)]) == words  # more than 1.5 s from any speech
+
+
+def test_a_new_sentence_in_silence_does_not_jump_forward_to_far_speech():
+    """Regression (review): "Okay then." just after "Hello." (VAD missed it) went 10.8 s forward to
+    the next speech, because a sentence had ended before it."""
+    words = said(("Hello.", 0.2, 0.9), ("Okay", 1.2, 1.5), ("then.", 1.5, 1.8), ("Bye.", 12.1, 12.6))
+    snapped = snap_words(words, [(0.1, 1.0), (12.0, 13.0)])
+    assert timed(snapped)[1:3] == [("Okay", 1.2, 1.5), ("then.", 1.5, 1.8)]
+
+
 def clips(count: int) -> tuple[np.ndarray, list[tuple[float, float]]]:
     """`count` CREMA-D clips 1 s apart and each clip's span."""
     folder = shared_path("speech", "cremad")
@@ -106,10 +175,76 @@ def test_a_sentence_the_recogniser_missed_is_labelled_from_the_voice(tmp_path):
     said = (Word("Don't", start + 0.4, start + 0.8, 0.9), Word("forget.", start + 0.8, end - 0.4, 0.9))
     recognition = Recognition("en", 1.0, False, "transcribe", "test", (said,))
     with Media(path) as media:
-        utterances = pipeline._utterances(media, "sha", recognition, None)
+        utterances, _ = pipeline._utterances(media, "sha", recognition, None)
     assert [u.text for u in utterances] == ["Don't forget.", ""]
     assert spans[1][0] - 0.3 < utterances[1].start < utterances[1].end < spans[1][1] + 0.3
     assert [u.index for u in utterances] == [0, 1]
+
+
+@pytest.mark.parametrize("snap", [True, False])
+def test_each_sentence_gets_its_own_words_when_whisper_drifts_across_the_pause(snap, tmp_path):
+    """Two real clips 1 s apart; the first sentence's middle word took the pause and its last
+    word (aligned to nothing) landed on the second sentence's onset, as Whisper tiny.en does."""
+    audio, _ = clips(2)
+    path = tmp_path / "two.wav"
+    soundfile.write(path, audio, RATE)
+    from mtmm_es.extractors.language import Recognition
+    from mtmm_es.pipeline.media import Media
+
+    (a0, a1), (b0, b1) = speech_regions(audio, VadConfig())
+    words = said(
+        ("Don't", a0 + 0.1, a0 + 0.5), ("forget", a0 + 0.5, a1 + 0.8), ("it.", b0 + 0.02, b0 + 0.02),
+        ("Take", b0 + 0.02, b0 + 0.4), ("care.", b0 + 0.4, b1 - 0.1),
+    )  # fmt: skip
+    config = ExtractionConfig(modalities=("text",), segmentation=SegmentationConfig(snap_words=snap), cache=False)
+    with Media(path) as media:
+        utterances, _ = FeaturePipeline(config)._utterances(
+            media, "sha", Recognition("en", 1.0, False, "transcribe", "test", (tuple(words),)), None
+        )
+    texts = [u.text for u in utterances]
+    if snap:
+        assert texts == ["Don't forget it.", "Take care."]
+        assert all(u.start <= w.start <= w.end <= u.end for u in utterances for w in u.words)
+    else:
+        assert texts == ["Don't forget", "it. Take care."]
+
+
+def test_untrusted_words_moved_into_speech_keep_their_issue(tmp_path):
+    """Regression (review): snapped words were checked against the untrusted spans' old times, so
+    an invented line pulled into the next speech lost its issue and joined the trusted sentence."""
+    audio, _ = clips(1)
+    path = tmp_path / "one.wav"
+    soundfile.write(path, np.concatenate([np.zeros(3 * RATE, np.float32), audio]), RATE)
+    from mtmm_es.extractors.language import Recognition
+    from mtmm_es.pipeline.media import Media
+
+    (start, end), *_ = speech_regions(np.concatenate([np.zeros(3 * RATE, np.float32), audio]), VadConfig())
+    invented = [
+        Word(t, start - 1.6 + 0.3 * k, start - 1.3 + 0.3 * k, 0.1) for k, t in enumerate(("I", "am", "not", "good."))
+    ]
+    spoken = said(("Don't", start + 0.1, start + 0.5), ("forget", start + 0.5, start + 1.0), ("a", start + 1.0, start + 1.1),
+                  ("jacket.", start + 1.1, end - 0.1))  # fmt: skip
+    untrusted = ((invented[0].start, invented[-1].end, "words recognised with low confidence (mean probability 0.10)"),)
+    recognition = Recognition("en", 1.0, False, "transcribe", "test", (tuple(invented + spoken),), untrusted=untrusted)
+    with Media(path) as media:
+        utterances, moved = FeaturePipeline(ExtractionConfig(modalities=("text",), cache=False))._utterances(
+            media, "sha", recognition, None
+        )
+    issues = {u.text: u.text_issue for u in utterances if u.words}
+    assert issues == {"I am not good.": untrusted[0][2], "Don't forget a jacket.": None}
+    assert moved.untrusted[0][0] >= start - 0.01  # the span moved with its words
+
+
+def test_a_short_untrusted_line_is_left_out_not_read_with_its_neighbour():
+    """Regression (review): an invented "Thank you." under 1 s joined the trusted sentence before it
+    (a short piece merges into its neighbour), and the text model read it."""
+    from mtmm_es.extractors.language import trust_runs
+
+    words = said(("Hello", 1.0, 1.4), ("there,", 1.4, 1.8), ("my", 1.8, 2.2), ("friend.", 2.2, 3.0))
+    words += [Word("Thank", 3.3, 3.6, 0.1), Word("you.", 3.6, 3.9, 0.2), Word("Yes.", 4.0, 4.4, 0.9)]
+    runs = trust_runs(words, [(3.3, 3.9, "words recognised with low confidence (mean probability 0.15)")], 1.0)
+    assert [[words[k].text for k in run] for run in runs] == [["Hello", "there,", "my", "friend.", "Yes."]]
+    assert len(trust_runs(words, [(1.0, 3.9, "low ASR confidence")], 1.0)) == 2  # a long one stays, cut off
 
 
 @pytest.mark.parametrize("fit", [True, False])
@@ -125,7 +260,7 @@ def test_word_windows_stay_when_fitting_is_off(fit, tmp_path):
     start, end = spans[0]
     said = (Word("Don't", start - 0.5, start + 0.8, 0.9), Word("forget.", start + 0.8, end - 0.6, 0.9))
     with Media(path) as media:
-        utterances = FeaturePipeline(config)._utterances(
+        utterances, _ = FeaturePipeline(config)._utterances(
             media, "sha", Recognition("en", 1.0, False, "transcribe", "test", (said,)), None
         )
     assert len(utterances) == 1
