@@ -434,7 +434,9 @@ def recognise_long(
     for lo, hi in zip(bounds[:-1], bounds[1:]):
         name = {"samples": [lo, hi], "language": language, "task": task, "words": words}
         found = memo.get(name, _segments_from_json) if memo is not None and several else None
-        if found is None:
+        if found is not None:
+            log.info("speech of %.1f-%.1f min: kept from an earlier run", lo / SAMPLE_RATE / 60, hi / SAMPLE_RATE / 60)
+        else:
             chunk = np.asarray(audio[lo:hi], dtype=np.float32)
             found = [s.shifted(lo / SAMPLE_RATE) for s in transcriber.recognise(chunk, language, task, words)]
             if memo is not None and several:

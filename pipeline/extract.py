@@ -339,8 +339,8 @@ class FeaturePipeline:
         elif record["requested"] and (record["similarity"] or 0.0) >= self.config.diarization.same_speaker:
             warnings.append(
                 f"{record['requested']} speakers asked for: two of them sound alike (similarity "
-                f"{record['similarity']:.2f}, one voice from {self.config.diarization.same_speaker:.2f}), "
-                "so one speaker's sentences may be split between them"
+                f"{record['similarity']:.2f}, one voice from {self.config.diarization.same_speaker:.2f}): they "
+                "may be one voice whose sentences were split between them, or two voices of the same sex"
             )
         utterances = [Utterance.from_dict(u) for u in cached["utterances"]]
         return (annotate(utterances, recognition) if cached["summary"].get("splits") else utterances), record

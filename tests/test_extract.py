@@ -414,7 +414,7 @@ def test_an_interrupted_long_recognition_resumes_after_its_last_chunk(
     assert FeaturePipeline(config).extract(fixture_video).utterances == whole and calls == []
 
 
-def test_a_new_asr_version_is_not_served_from_the_cache(monkeypatch) -> None:
+def test_a_new_asr_version_changes_the_words_cache_key(monkeypatch) -> None:
     """Regression: the words' cache key held the ASR options but not the version of how words are
     made from Whisper's pieces, so words joined the old way were served after that changed."""
     from mtmm_es.pipeline import extract

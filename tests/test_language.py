@@ -118,7 +118,7 @@ def test_untranslated_speech_is_kept_but_its_text_is_not_used(clips: dict[str, P
 @pytest.mark.parametrize("clip", ["noise", "tones"])
 def test_noise_and_music_invent_no_utterances(text_only: FeaturePipeline, clips: dict[str, Path], clip: str) -> None:
     extraction = text_only.extract(clips[clip])
-    trusted = [u for u in extraction.utterances if u.words and u.text_issue is None]
+    trusted = [u for u in extraction.utterances if u.text_issue is None]
     assert trusted == [] and extraction.warnings
 
 
