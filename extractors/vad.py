@@ -143,10 +143,10 @@ def _ends_sentence(word: Word) -> bool:
 
 
 def _with_sentence(words: Sequence[Word], found: Sequence[int | None], regions: Sequence[Region]) -> list[int | None]:
-    """Each word's region (`found`); a word in silence (None) takes its sentence's: the region of
-    the word before it, or of the word after it when a sentence ended in between. It stays None
-    further than MAX_MOVE_S from speech, and when it would move forward that far (a sentence's
-    start goes forward only to speech nearby; its end aligned to nothing may go back to it)."""
+    """Each word's region (`found`); a word in silence (None) takes its sentence's: after a sentence
+    end, the next region; in a sentence's tail (a sentence end follows before the next word in a
+    region), the region before; otherwise the nearer. It stays None further than MAX_MOVE_S from
+    speech, and when it would move forward that far."""
     before: list[int | None] = []
     ended: list[bool] = []  # a sentence ended since the last word in a region
     last, stop = None, False
@@ -155,19 +155,29 @@ def _with_sentence(words: Sequence[Word], found: Sequence[int | None], regions: 
         ended.append(stop)
         last, stop = (region, _ends_sentence(word)) if region is not None else (last, stop or _ends_sentence(word))
     after: list[int | None] = []
-    following = None
-    for region in reversed(found):
+    tail: list[bool] = []  # a sentence ends here or further on, before the next word in a region
+    following, closing = None, False
+    for word, region in zip(reversed(words), reversed(found)):
+        closing = region is None and (closing or _ends_sentence(word))
         after.append(following)
+        tail.append(closing)
         following = region if region is not None else following
     after.reverse()
+    tail.reverse()
     where = list(found)
     for k, word in enumerate(words):
-        if found[k] is None:
-            target = after[k] if before[k] is None or (after[k] is not None and ended[k]) else before[k]
-            near = [_distance(word, regions[i]) for i in (before[k], after[k]) if i is not None]
-            back = target == before[k]  # a sentence's end may go back far; a new one's start only near
-            if near and min(near) <= MAX_MOVE_S and (back or _distance(word, regions[target]) <= MAX_MOVE_S):
-                where[k] = target
+        if found[k] is not None or (before[k] is None and after[k] is None):
+            continue
+        distance = {i: _distance(word, regions[i]) for i in (before[k], after[k]) if i is not None}
+        if before[k] is None or after[k] is None:
+            target = after[k] if before[k] is None else before[k]
+        elif ended[k] or tail[k]:
+            target = after[k] if ended[k] else before[k]
+        else:
+            target = min(distance, key=distance.get)
+        back = target == before[k]  # a sentence's end may go back far; a new one's start only near
+        if min(distance.values()) <= MAX_MOVE_S and (back or distance[target] <= MAX_MOVE_S):
+            where[k] = target
     return where
 
 

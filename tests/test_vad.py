@@ -134,6 +134,15 @@ def test_a_new_sentence_in_silence_does_not_jump_forward_to_far_speech():
     assert timed(snapped)[1:3] == [("Okay", 1.2, 1.5), ("then.", 1.5, 1.8)]
 
 
+def test_words_in_silence_with_no_sentence_end_go_to_the_nearer_speech():
+    """CREMA-D: "full" lacked its full stop, so "I think", in the pause just before the next
+    sentence's voice, went back a second to the sentence before."""
+    words = said(("almost", 8.6, 8.94), ("full", 8.94, 9.36), ("I", 10.4, 10.82), ("think", 10.82, 10.9),
+                 ("we're", 10.97, 11.24), ("making", 11.24, 11.46))  # fmt: skip
+    snapped = snap_words(words, [(7.4, 9.5), (10.95, 13.0)])
+    assert timed(snapped)[2:4] == [("I", 10.95, 10.95), ("think", 10.95, 10.95)]
+
+
 def clips(count: int) -> tuple[np.ndarray, list[tuple[float, float]]]:
     """`count` CREMA-D clips 1 s apart and each clip's span."""
     folder = shared_path("speech", "cremad")
