@@ -3,7 +3,8 @@ apart (as `speech_e2e.py` lays them: CREMA-D and RAVDESS held-out actors, TESS's
 through the product's extraction (`FeaturePipeline.extract`: ASR, pause segmentation, snapping,
 windows fitted to the voice); the recognised words are aligned to the clips' known sentences, so
 each word's true clip is known. A clip is placed right when all its words sit in one utterance,
-that utterance is the clip's own (the one overlapping it most) and it holds no other clip's words.
+that utterance is the clip's own (each utterance belongs to the clip it overlaps most) and it holds
+no other clip's words.
 Prints per corpus the share of clips placed right; the last line is JSON.
 
     python benchmarks/word_placement.py [--clips 20] [--actors 5] [--no-snap]
@@ -80,6 +81,7 @@ def placed_right(utterances, truth: list[tuple[float, float, str]]) -> list[bool
         return max(0.0, min(u.end, clip[1]) - max(u.start, clip[0]))
 
     owner = [max(range(len(truth)), key=lambda c: overlap(u, truth[c])) for u in utterances]
+    owner = [c if overlap(u, truth[c]) > 0 else None for u, c in zip(utterances, owner)]  # a stray one: nobody's
     heard, where = [], []
     for k, u in enumerate(utterances):
         for w in u.words:

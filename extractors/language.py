@@ -512,13 +512,17 @@ def trust_runs(
 
 
 def moved_spans(
-    words: Sequence[Word], placed: Sequence[Word], untrusted: Sequence[tuple[float, float, str]]
+    words: Sequence[Word],
+    placed: Sequence[Word],
+    untrusted: Sequence[tuple[float, float, str]],
+    kept: Sequence[int],
 ) -> tuple[tuple[float, float, str], ...]:
     """The untrusted spans over the same words once they are `placed` elsewhere (one for each word):
-    each span's words' new extent, with its reason."""
+    each span's new extent over its words among `kept` (a span with none of them is dropped, so it
+    cannot cover words that moved to where its own had been), with its reason."""
     spans = []
     for start, end, reason in untrusted:
-        inside = [new for old, new in zip(words, placed) if start <= (old.start + old.end) / 2 <= end]
+        inside = [placed[k] for k in kept if start <= (words[k].start + words[k].end) / 2 <= end]
         if inside:
             spans.append((min(w.start for w in inside), max(w.end for w in inside), reason))
     return tuple(spans)

@@ -112,6 +112,7 @@ def fit_windows(
 SENTENCE_END = (".", "?", "!", "…")
 WEAK_S = 0.1  # a word aligned to less than this is placed by its neighbours, not by its own times
 MAX_MOVE_S = 1.5  # a word in silence further than this from any speech is left where it is
+MAX_BACK_S = 4.5  # how far back a sentence's end in silence may go to its sentence's speech
 
 
 def _overlap(word: Word, region: Region) -> float:
@@ -143,41 +144,44 @@ def _ends_sentence(word: Word) -> bool:
 
 
 def _with_sentence(words: Sequence[Word], found: Sequence[int | None], regions: Sequence[Region]) -> list[int | None]:
-    """Each word's region (`found`); a word in silence (None) takes its sentence's: after a sentence
-    end, the next region; in a sentence's tail (a sentence end follows before the next word in a
-    region), the region before; otherwise the nearer. It stays None further than MAX_MOVE_S from
-    speech, and when it would move forward that far."""
-    before: list[int | None] = []
+    """Each word's region (`found`); a word in silence (None) goes to the region before or after it:
+    after a sentence end, the one after; in a sentence's tail (a sentence end follows before the
+    next word in a region), the one before; otherwise the nearer. It stays where it is further
+    than MAX_MOVE_S from both, when the move is longer than MAX_MOVE_S forward or MAX_BACK_S back,
+    and when an earlier word of the same pause stayed (so words keep their order)."""
     ended: list[bool] = []  # a sentence ended since the last word in a region
-    last, stop = None, False
+    stop = False
     for word, region in zip(words, found):
-        before.append(last)
         ended.append(stop)
-        last, stop = (region, _ends_sentence(word)) if region is not None else (last, stop or _ends_sentence(word))
-    after: list[int | None] = []
+        stop = _ends_sentence(word) if region is not None else stop or _ends_sentence(word)
     tail: list[bool] = []  # a sentence ends here or further on, before the next word in a region
-    following, closing = None, False
+    closing = False
     for word, region in zip(reversed(words), reversed(found)):
         closing = region is None and (closing or _ends_sentence(word))
-        after.append(following)
         tail.append(closing)
-        following = region if region is not None else following
-    after.reverse()
     tail.reverse()
+    starts = [r[0] for r in regions]
     where = list(found)
+    stayed = False
     for k, word in enumerate(words):
-        if found[k] is not None or (before[k] is None and after[k] is None):
+        if found[k] is not None:
+            stayed = False
             continue
-        distance = {i: _distance(word, regions[i]) for i in (before[k], after[k]) if i is not None}
-        if before[k] is None or after[k] is None:
-            target = after[k] if before[k] is None else before[k]
+        i = bisect_right(starts, word.start) - 1
+        before, after = (i if i >= 0 else None), (i + 1 if i + 1 < len(regions) else None)
+        distance = {r: _distance(word, regions[r]) for r in (before, after) if r is not None}
+        if before is None or after is None:
+            target = after if before is None else before
         elif ended[k] or tail[k]:
-            target = after[k] if ended[k] else before[k]
+            target = after if ended[k] else before
         else:
             target = min(distance, key=distance.get)
-        back = target == before[k]  # a sentence's end may go back far; a new one's start only near
-        if min(distance.values()) <= MAX_MOVE_S and (back or distance[target] <= MAX_MOVE_S):
+        back = target == before
+        limit = MAX_BACK_S if back else MAX_MOVE_S
+        if min(distance.values()) <= MAX_MOVE_S and distance[target] <= limit and not (back and stayed):
             where[k] = target
+        else:
+            stayed = True
     return where
 
 

@@ -384,7 +384,7 @@ class FeaturePipeline:
         runs = trust_runs(words, recognition.untrusted, config.min_duration_s)  # told by Whisper's own times
         if config.snap_words:
             placed = snap_words(words, speech)
-            moved = moved_spans(words, placed, recognition.untrusted)
+            moved = moved_spans(words, placed, recognition.untrusted, [k for run in runs for k in run])
             recognition = replace(recognition, words=(tuple(placed),), untrusted=moved)
         utterances = self._utterances_from(recognition, segments, runs)
         duration = max([media.info.duration, *(end for _, end in regions)])

@@ -143,6 +143,25 @@ def test_words_in_silence_with_no_sentence_end_go_to_the_nearer_speech():
     assert timed(snapped)[2:4] == [("I", 10.95, 10.95), ("think", 10.95, 10.95)]
 
 
+def test_a_sentence_drifted_into_the_pause_goes_to_the_speech_after_it():
+    """Regression (review): "Good night." lay in the pause before its own speech, which held no
+    word, and went back into "Hi there."; a word in silence now goes to the regions around it."""
+    words = said(("Hi", 0.2, 0.6), ("there.", 0.6, 1.2), ("Good", 2.4, 2.7), ("night.", 2.7, 2.95))
+    snapped = snap_words(words, [(0.1, 1.3), (3.0, 4.0)])
+    assert [u.text for u in segment_words(snapped, SegmentationConfig())] == ["Hi there.", "Good night."]
+
+
+def test_words_keep_their_order_and_do_not_go_back_far():
+    """Regression (review): "I mean," stayed in a long pause and "you know." after it went back
+    past it ("We left early you know."); "Goodbye." went back 59 s to the speech before."""
+    words = said(("We", 0.2, 0.5), ("left", 0.5, 0.9), ("early", 0.9, 1.3), ("I", 4.0, 4.3), ("mean,", 4.3, 4.7),
+                 ("you", 5.5, 5.8), ("know.", 5.8, 6.1), ("Then", 6.6, 7.0), ("rain.", 7.0, 7.6))  # fmt: skip
+    snapped = snap_words(words, [(0.1, 1.4), (6.5, 8.0)])
+    assert [w.start for w in snapped] == sorted(w.start for w in snapped)
+    far = said(("and", 9.0, 9.3), ("so", 9.3, 9.6), ("on", 9.6, 9.9), ("Goodbye.", 69.0, 69.0), ("Hello", 69.6, 70.0))
+    assert timed(snap_words(far, [(8.9, 10.0), (69.5, 70.3)]))[3] == ("Goodbye.", 69.0, 69.0)
+
+
 def clips(count: int) -> tuple[np.ndarray, list[tuple[float, float]]]:
     """`count` CREMA-D clips 1 s apart and each clip's span."""
     folder = shared_path("speech", "cremad")
@@ -242,6 +261,25 @@ def test_untrusted_words_moved_into_speech_keep_their_issue(tmp_path):
     issues = {u.text: u.text_issue for u in utterances if u.words}
     assert issues == {"I am not good.": untrusted[0][2], "Don't forget a jacket.": None}
     assert moved.untrusted[0][0] >= start - 0.01  # the span moved with its words
+
+
+def test_a_dropped_untrusted_line_does_not_flag_the_words_snapped_onto_its_place():
+    """Regression (review): the span of a dropped "Thank you." was kept after snapping and covered
+    the trusted words collapsed to the region's end, so "Oh come on." lost its text."""
+    from dataclasses import replace
+
+    from mtmm_es.extractors.language import Recognition, annotate, moved_spans, trust_runs
+    from mtmm_es.pipeline.segmentation import segment_runs
+
+    words = said(("Oh", 0.1, 0.5), ("come", 0.6, 0.6), ("on.", 0.65, 0.65))
+    words += [Word("Thank", 0.8, 1.0, 0.1), Word("you.", 1.0, 1.2, 0.1)]
+    untrusted = ((0.8, 1.2, "words recognised with low confidence (mean probability 0.10)"),)
+    runs = trust_runs(words, untrusted, 1.0)
+    placed = snap_words(words, [(0.05, 0.45)])
+    recognition = Recognition("en", 1.0, False, "transcribe", "test", (tuple(placed),))
+    recognition = replace(recognition, untrusted=moved_spans(words, placed, untrusted, [k for r in runs for k in r]))
+    utterances = annotate(segment_runs([[placed[k] for k in run] for run in runs], SegmentationConfig()), recognition)
+    assert [(u.text, u.text_issue) for u in utterances] == [("Oh come on.", None)]
 
 
 def test_a_short_untrusted_line_is_left_out_not_read_with_its_neighbour():
