@@ -95,7 +95,7 @@ class AsrSegment:
 
     def to_json(self) -> list[Any]:
         scores = [self.avg_logprob, self.no_speech_prob, self.compression_ratio]
-        return [self.start, self.end, self.text, *scores, [[w.text, w.start, w.end, w.probability] for w in self.words]]
+        return [self.start, self.end, self.text, *scores, [w.to_row() for w in self.words]]
 
     @classmethod
     def from_json(cls, item: list[Any]) -> AsrSegment:
@@ -107,7 +107,7 @@ class AsrSegment:
             float(avg_logprob),
             float(no_speech_prob),
             float(compression_ratio),
-            tuple(Word(str(t), float(s), float(e), float(p)) for t, s, e, p in words),
+            tuple(map(Word.from_row, words)),
         )
 
 
@@ -430,16 +430,17 @@ def recognise_long(
     segments are kept in `memo` as soon as they are recognised, and read back from it on the next run."""
     bounds = [0, *quiet_cut_points(audio, max_chunk_s), len(audio)]
     several = len(bounds) > 2
+    memo = memo if several else None  # one chunk: the whole recognition is cached by the caller
     segments: list[AsrSegment] = []
     for lo, hi in zip(bounds[:-1], bounds[1:]):
         name = {"samples": [lo, hi], "language": language, "task": task, "words": words}
-        found = memo.get(name, _segments_from_json) if memo is not None and several else None
+        found = None if memo is None else memo.get(name, _segments_from_json)
         if found is not None:
             log.info("speech of %.1f-%.1f min: kept from an earlier run", lo / SAMPLE_RATE / 60, hi / SAMPLE_RATE / 60)
         else:
             chunk = np.asarray(audio[lo:hi], dtype=np.float32)
             found = [s.shifted(lo / SAMPLE_RATE) for s in transcriber.recognise(chunk, language, task, words)]
-            if memo is not None and several:
+            if memo is not None:
                 memo.put(name, [s.to_json() for s in found])
         segments += found
         if several:

@@ -31,6 +31,15 @@ class Word:
     end: float
     probability: float
 
+    def to_row(self) -> list[Any]:
+        """[text, start, end, probability]: the compact JSON of cached recognitions."""
+        return [self.text, self.start, self.end, self.probability]
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> Word:
+        text, start, end, probability = row
+        return cls(str(text), float(start), float(end), float(probability))
+
 
 @dataclass(frozen=True)
 class Segment:

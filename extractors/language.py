@@ -205,7 +205,7 @@ class Recognition:
 
     def to_json(self) -> dict[str, Any]:
         return self.info() | {
-            "words": [[[w.text, w.start, w.end, w.probability] for w in span] for span in self.words],
+            "words": [[w.to_row() for w in span] for span in self.words],
             "source": [list(s) for s in self.source],
             "untrusted": [list(u) for u in self.untrusted],
             "warnings": list(self.warnings),
@@ -219,9 +219,7 @@ class Recognition:
             identified=bool(item["identified"]),
             task=str(item["task"]),
             model=str(item["model"]),
-            words=tuple(
-                tuple(Word(str(t), float(s), float(e), float(p)) for t, s, e, p in span) for span in item["words"]
-            ),
+            words=tuple(tuple(map(Word.from_row, span)) for span in item["words"]),
             source=tuple((float(s), float(e), str(t)) for s, e, t in item["source"]),
             untrusted=tuple((float(s), float(e), str(r)) for s, e, r in item["untrusted"]),
             warnings=tuple(item["warnings"]),
@@ -495,8 +493,7 @@ def trust_runs(
     out, and the trusted runs around it become one."""
     runs: list[tuple[bool, list[int]]] = []
     for k in sorted(range(len(words)), key=lambda k: words[k].start):
-        middle = (words[k].start + words[k].end) / 2
-        trusted = not any(start <= middle <= end for start, end, _ in untrusted)
+        trusted = not any(_inside(words[k], span) for span in untrusted)
         if not runs or trusted != runs[-1][0]:
             runs.append((trusted, []))
         runs[-1][1].append(k)
@@ -521,10 +518,10 @@ def moved_spans(
     each span's new extent over its words among `kept` (a span with none of them is dropped, so it
     cannot cover words that moved to where its own had been), with its reason."""
     spans = []
-    for start, end, reason in untrusted:
-        inside = [placed[k] for k in kept if start <= (words[k].start + words[k].end) / 2 <= end]
+    for span in untrusted:
+        inside = [placed[k] for k in kept if _inside(words[k], span)]
         if inside:
-            spans.append((min(w.start for w in inside), max(w.end for w in inside), reason))
+            spans.append((min(w.start for w in inside), max(w.end for w in inside), span[2]))
     return tuple(spans)
 
 
@@ -541,15 +538,18 @@ def _nearest(utterances: Sequence[Utterance], start: float, end: float) -> int:
     return max(range(len(utterances)), key=score)
 
 
+def _inside(word: Word, span: tuple[float, float, str]) -> bool:
+    """The word's middle lies in the span (an untrusted span: start, end, reason)."""
+    return span[0] <= (word.start + word.end) / 2 <= span[1]
+
+
 def _untrusted_reason(words: Sequence[Word], spans: Sequence[tuple[float, float, str]]) -> str | None:
     """The reason of the untrusted span holding most of these words, when it holds more than half."""
     counts: dict[str, int] = {}
     for word in words:
-        middle = (word.start + word.end) / 2
-        for start, end, reason in spans:
-            if start <= middle <= end:
-                counts[reason] = counts.get(reason, 0) + 1
-                break
+        reason = next((span[2] for span in spans if _inside(word, span)), None)
+        if reason is not None:
+            counts[reason] = counts.get(reason, 0) + 1
     if not counts:
         return None
     reason = max(counts, key=counts.get)

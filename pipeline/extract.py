@@ -218,10 +218,11 @@ class FeaturePipeline:
             source = f"{sha}:decoding{DECODING}"  # what every cached stage was computed from
             if media.info.audio_streams > 1:
                 source += f":audio{media.info.audio_stream}"
+            asr = self._asr_spec()
             utterance_key = cache_key(
                 sha=source,
                 stage="words",
-                asr=self._asr_spec(),
+                asr=asr,
                 segments=[asdict(s) for s in segments or ()],
             )
             recognition = cached = self.cache.get_json(utterance_key, Recognition.from_json)
@@ -247,7 +248,7 @@ class FeaturePipeline:
                             for m in pending
                         }
                     if utterances is None:
-                        memo = CacheMemo(self.cache, sha=source, stage="asr-chunk", asr=self._asr_spec())
+                        memo = CacheMemo(self.cache, sha=source, stage="asr-chunk", asr=asr)
                         recognition = _timed(timings, "asr", lambda: self._recognise(media, segments, warnings, memo))
                         self.cache.put_json(utterance_key, recognition.to_json())
                         utterances, recognition = self._utterances(media, source, recognition, segments, timings)
