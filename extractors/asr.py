@@ -7,6 +7,7 @@ confidence (average log-probability, no-speech probability) so callers can tell 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable, Iterable
@@ -190,13 +191,15 @@ def _first_line(error: BaseException) -> str:
     return lines[0].split(". ")[0].rstrip(".") if lines else type(error).__name__
 
 
+CANTONESE = "language 'yue' (Cantonese) needs a Whisper large-v3 model (--asr-model)"
+LANGUAGES_WITH_CANTONESE = 100  # Cantonese came last, with large-v3; earlier models know 99
+
+
 def check_model(config: AsrConfig) -> None:
     """Cheap checks of the user's model before any decoding: a clear error now, not after minutes."""
     if config.model is None:
-        if config.language == "yue":  # the bundled models predate Cantonese (added in Whisper large-v3)
-            raise MtmmError(
-                "language 'yue' (Cantonese) needs a Whisper large-v3 model (--asr-model): the bundled ones lack it"
-            )
+        if config.language == "yue":  # the bundled models predate Cantonese
+            raise MtmmError(f"{CANTONESE}: the bundled ones lack it")
         return
     path = Path(config.model).expanduser()
     if config.backend == "openai-whisper":
@@ -214,6 +217,13 @@ def check_model(config: AsrConfig) -> None:
         raise MtmmError("model.bin is not a CTranslate2 model (unknown binary header)", path)
     if not (path / "config.json").is_file():
         raise MtmmError("not a CTranslate2 Whisper model directory (no config.json)", path)
+    if config.language == "yue":
+        try:
+            languages = len(json.loads((path / "config.json").read_text()).get("lang_ids", ()))
+        except (ValueError, AttributeError) as error:
+            raise MtmmError("config.json is not a CTranslate2 Whisper config", path) from error
+        if languages < LANGUAGES_WITH_CANTONESE:
+            raise MtmmError(f"{CANTONESE}: this one knows {languages} languages, without it", path)
 
 
 class FasterWhisperTranscriber(Transcriber):
@@ -328,6 +338,8 @@ class OpenAIWhisperTranscriber(Transcriber):
             else:
                 cause = _first_line(error)
             raise MtmmError(f"cannot load openai-whisper checkpoint: {cause}", name) from error
+        if config.language == "yue" and self._model.num_languages < LANGUAGES_WITH_CANTONESE:
+            raise MtmmError(f"{CANTONESE}: this one knows {self._model.num_languages} languages, without it", name)
         self._torch_threads = _threads(config)
 
     @property

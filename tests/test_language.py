@@ -309,6 +309,11 @@ def test_user_model_folder_is_used_for_every_language(tmp_path: Path, clips: dic
     [
         (["--language", "klingon"], "error: unknown language 'klingon'"),
         (["--language", "yue"], "error: language 'yue' (Cantonese) needs a Whisper large-v3 model"),
+        (
+            ["--language", "yue", "--asr-model", "{before_v3}"],
+            "error: {before_v3}: language 'yue' (Cantonese) needs a Whisper large-v3 model (--asr-model): "
+            "this one knows 99 languages",
+        ),
         (["--asr-model", "{garbage}"], "error: {garbage}: model.bin is not a CTranslate2 model"),
         (["--asr-model", "{pickle}"], "error: {pickle}: a file, not a CTranslate2 Whisper model folder"),
         (
@@ -328,8 +333,12 @@ def test_bad_asr_options_are_one_line_before_any_decoding(
     garbage.mkdir()
     (garbage / "model.bin").write_bytes(os.urandom(4096))
     (garbage / "config.json").write_text("{}")
+    before_v3 = tmp_path / "before_v3"  # a CTranslate2 Whisper model of 99 languages (large-v2 or earlier)
+    before_v3.mkdir()
+    (before_v3 / "model.bin").write_bytes((6).to_bytes(4, "little") + os.urandom(4096))
+    (before_v3 / "config.json").write_text(json.dumps({"lang_ids": list(range(50259, 50358))}))
     torch.save({"dims": {}, "payload": _Payload(str(tmp_path / "pwned"))}, tmp_path / "w.pt")
-    paths = {"garbage": str(garbage), "pickle": str(tmp_path / "w.pt")}
+    paths = {"garbage": str(garbage), "pickle": str(tmp_path / "w.pt"), "before_v3": str(before_v3)}
     arguments = [a.format(**paths) for a in arguments]
     code = main(["extract", str(fixture_video), "--out", str(tmp_path / "out"), "--no-cache", *arguments])
     stderr = capsys.readouterr().err
