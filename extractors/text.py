@@ -124,17 +124,24 @@ def _has_word2vec_header(path: Path) -> bool:
     return len(first) == 2 and all(part.isdigit() for part in first)
 
 
-@lru_cache(maxsize=2)
 def load_vectors(vectors: str | None, allow_pickle: bool = False) -> KeyedVectors | WordVectors:
-    """Word vectors from the bundled default or a user file; cached per process."""
+    """Word vectors from the bundled default or a user file; cached per process while the file
+    stays as it is (a file replaced at the same path is read again)."""
     if vectors is None:
         return _bundled_vectors()
-    with deferred_import():
-        from gensim.models import KeyedVectors
-
     path = Path(vectors).expanduser()
     if not path.is_file():
         raise MtmmError("word vectors file not found", path)
+    stat = path.stat()
+    return _read_vectors(path.resolve(), stat.st_size, stat.st_mtime_ns, allow_pickle)
+
+
+@lru_cache(maxsize=2)
+def _read_vectors(path: Path, size: int, mtime_ns: int, allow_pickle: bool) -> KeyedVectors:
+    """A user's vectors file (`size` and `mtime_ns` only key the cache)."""
+    with deferred_import():
+        from gensim.models import KeyedVectors
+
     try:
         if path.suffix in (".kv", ".model"):
             if not allow_pickle:

@@ -407,8 +407,14 @@ class FeaturePipeline:
         return annotate(utterances, recognition)
 
     def _feature_key(self, sha: str, utterances: Sequence[Utterance], info: ExtractorInfo) -> str:
+        """The key of one modality's features: the extractor's spec and, for a model or vectors file
+        the user gave, that file's state (the spec names it only, so a replaced file extracts anew)."""
         windows = [(u.start, u.end, u.text) + ((u.text_issue,) if u.text_issue else ()) for u in utterances]
-        return cache_key(sha=sha, stage=info.modality, extractor=info.to_spec(), windows=windows)
+        spec = info.to_spec()
+        given = {"text": self.config.text.vectors, "visual": self.config.visual.model}.get(info.modality)
+        if given:
+            spec["files"] = path_state(given)
+        return cache_key(sha=sha, stage=info.modality, extractor=spec, windows=windows)
 
     def _cached_features(self, sha: str, utterances: Sequence[Utterance]) -> dict[str, ModalityFeatures]:
         found = {}

@@ -303,6 +303,35 @@ def test_a_replaced_asr_model_is_not_served_from_the_cache(tmp_path: Path) -> No
     assert pipeline._asr_spec() != before
 
 
+def test_replaced_face_model_and_text_vectors_are_not_served_from_the_cache(
+    tmp_path: Path, fixture_video: Path, cache_dir: Path
+) -> None:
+    """Regression: the features' cache key named a user's --face-model and --text-vectors by name
+    (and size) only, so a file replaced at that path kept returning the old file's features."""
+    import shutil
+
+    from mtmm_es.extractors.text import TextConfig
+    from mtmm_es.extractors.visual import VisualConfig, bundled_face_model
+
+    face, vectors = tmp_path / "face.task", tmp_path / "vectors.txt"
+    shutil.copy(bundled_face_model(), face)
+    vectors.write_text("movie 1 0\nending 0 1\n")
+    config = ExtractionConfig(
+        cache_dir=str(cache_dir),
+        modalities=("text", "visual"),
+        visual=VisualConfig(model=str(face)),
+        text=TextConfig(vectors=str(vectors)),
+    )
+    first = FeaturePipeline(config).extract(fixture_video)
+    assert first.features["visual"].mask.any() and first.features["text"].values.shape[1] == 2
+    vectors.write_text("movie 0 5\nending 5 0\n")  # same name, same size, other vectors
+    again = FeaturePipeline(replace(config, modalities=("text",))).extract(fixture_video)
+    assert not np.array_equal(again.features["text"].values, first.features["text"].values)
+    face.write_bytes(b"not a model")
+    with pytest.raises(MtmmError, match="cannot load face landmarker"):
+        FeaturePipeline(config).extract(fixture_video)
+
+
 def test_a_voice_over_is_not_called_a_video_without_a_face() -> None:
     """Regression: faces in view of which none speaks were reported as "no face found in the video"."""
     from types import SimpleNamespace
