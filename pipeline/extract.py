@@ -260,7 +260,8 @@ class FeaturePipeline:
                         features[m] = _timed(
                             timings, "pool", lambda m=m, a=analysis: self.extractors[m].pool(a, media, utterances)
                         )
-                        self._store_features(source, utterances, features[m])
+                        if not (m == "visual" and media.frames_cut_short):  # cut short: this run's only
+                            self._store_features(source, utterances, features[m])
                 except BaseException:  # an error or a signal: do not wait for the other stages to finish
                     media.cancel()
                     raise

@@ -225,6 +225,7 @@ class Media:
         self.ffmpeg = ffmpeg_binary(ffmpeg_path)
         self.info = probe(self.path, audio_stream=audio_stream)
         self.warnings: list[str] = []
+        self.frames_cut_short = False  # a pass over the frames stopped at its time limit
         self._audio_choice = audio_stream
         self._temp_dir = temp_dir
         self.time_limit_s = time_limit_s if time_limit_s else 120.0 + 4.0 * min(self.info.duration, 24 * 3600)
@@ -435,9 +436,9 @@ class Media:
                 decoded += 1
                 yield when, frame
             if time.monotonic() > deadline:
-                self.warnings.append(
-                    f"video decoding stopped at {last:.1f} s: over its time limit ({self.time_limit_s:.0f} s)"
-                )
+                where = f"at {last:.1f} s" if decoded else "before its first frame"
+                self.warnings.append(f"video decoding stopped {where}: over its time limit ({self.time_limit_s:.0f} s)")
+                self.frames_cut_short = True
                 return
         if decoded == 0 and errors:
             raise MtmmError("cannot decode video (every frame is damaged)", self.path)

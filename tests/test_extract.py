@@ -332,6 +332,19 @@ def test_replaced_face_model_and_text_vectors_are_not_served_from_the_cache(
         FeaturePipeline(config).extract(fixture_video)
 
 
+def test_video_decoding_cut_short_is_not_cached(fixture_video: Path, tmp_path: Path) -> None:
+    """Regression: face features pooled from a pass over the frames stopped at its time limit were
+    cached as whole, so every later run served them (no face found) without the warning."""
+    config = ExtractionConfig(cache_dir=str(tmp_path / "cache"), modalities=("text",))
+    FeaturePipeline(config).extract(fixture_video)  # the words, cached: no audio decoding below
+    visual = replace(config, modalities=("visual",))
+    cut = FeaturePipeline(replace(visual, stage_time_limit_s=1e-9)).extract(fixture_video)
+    assert not cut.features["visual"].mask.any()
+    assert any("video decoding stopped before its first frame: over its time limit" in w for w in cut.warnings)
+    whole = FeaturePipeline(visual).extract(fixture_video)
+    assert whole.features["visual"].mask.all()
+
+
 def test_a_voice_over_is_not_called_a_video_without_a_face() -> None:
     """Regression: faces in view of which none speaks were reported as "no face found in the video"."""
     from types import SimpleNamespace
