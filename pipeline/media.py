@@ -116,6 +116,12 @@ def _check_regular_file(path: Path) -> None:
         raise MtmmError("empty file (0 bytes)", path)
 
 
+def ffmpeg_url(path: Path) -> str:
+    """The file as FFmpeg must be given it: a name with a colon ("take2:final.mp4") would otherwise
+    be read as a protocol."""
+    return f"file:{path.absolute()}"
+
+
 def probe(path: str | Path, ffmpeg_path: str | None = None, audio_stream: int | None = None) -> MediaInfo:
     """Streams, duration, size, rotation and start times of `path`; a clear error for anything unreadable.
 
@@ -128,7 +134,7 @@ def probe(path: str | Path, ffmpeg_path: str | None = None, audio_stream: int | 
     if ffmpeg_path:
         ffmpeg_binary(ffmpeg_path)
     try:
-        container = av.open(str(path), metadata_errors="ignore")
+        container = av.open(ffmpeg_url(path), metadata_errors="ignore")
     except (av.error.FFmpegError, OSError, UnicodeError) as error:
         raise MtmmError(f"not a readable media file ({_av_cause(error)})", path) from None
     with container:
@@ -322,7 +328,7 @@ class Media:
             "-v",
             "error",
             "-i",
-            f"file:{self.path.resolve()}",
+            ffmpeg_url(self.path),
             "-map",
             f"0:a:{index}",
             "-vn",
@@ -396,7 +402,7 @@ class Media:
         width, height = self.frame_size(max_side)
         step = 1.0 / fps if fps > 0 else 0.0
         try:
-            container = av.open(str(self.path), metadata_errors="ignore")
+            container = av.open(ffmpeg_url(self.path), metadata_errors="ignore")
         except (av.error.FFmpegError, OSError) as error:
             raise MtmmError(f"cannot decode video ({_av_cause(error)})", self.path) from None
         with container:
@@ -540,7 +546,7 @@ def _mean_power(audio: np.ndarray) -> float:
 
 def _channels(path: Path, index: int) -> int:
     """How many channels audio stream `index` of the file has."""
-    with av.open(str(path), metadata_errors="ignore") as container:
+    with av.open(ffmpeg_url(path), metadata_errors="ignore") as container:
         return container.streams.audio[index].codec_context.channels
 
 
@@ -582,7 +588,7 @@ def _first_frames(
     """pts -> (picture type, CRC-32 of the luma plane) of the first decoded frames: `count` of them,
     or those up to `last_pts` (ValueError once the run is cancelled)."""
     frames: dict[int, tuple[int, int]] = {}
-    with av.open(str(path), metadata_errors="ignore") as container:
+    with av.open(ffmpeg_url(path), metadata_errors="ignore") as container:
         stream = _video_stream(container)
         stream.thread_count = 1
         if skip:

@@ -234,9 +234,11 @@ def embedded_video(source: str | Path, ffmpeg: str | None = None, audio_stream: 
     `audio_stream` (0-based among its audio streams: the one the labels heard) when it has several."""
     import imageio_ffmpeg
 
+    from .media import ffmpeg_url
+
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "copy.webm"
-        command = [ffmpeg or imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", str(source)]
+        command = [ffmpeg or imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", ffmpeg_url(Path(source))]
         if audio_stream is not None:
             command += ["-map", "0:v:0?", "-map", f"0:a:{audio_stream}"]
         command += ["-vf", f"scale=-2:{EMBED_HEIGHT}", "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8"]

@@ -392,3 +392,18 @@ def test_channels_that_cancel_in_a_mono_mix_are_read_one_alone(tmp_path: Path, f
 def test_a_matroska_duration_tag_with_a_language_suffix_is_read() -> None:
     stream = types.SimpleNamespace(duration=None, time_base=None, metadata={"DURATION-eng": "00:01:02.500000000"})
     assert _stream_seconds(stream) == 62.5
+
+
+def test_a_name_with_a_colon_is_a_file_not_a_protocol(
+    tmp_path: Path, fixture_video: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: FFmpeg read "take2:final.mp4", given relative to the working folder, as a URL
+    of protocol "take2" ("not a readable media file (Protocol not found)")."""
+    from mtmm_es.pipeline.report import embedded_video
+
+    (tmp_path / "take2:final.mp4").symlink_to(fixture_video)
+    monkeypatch.chdir(tmp_path)
+    with Media("take2:final.mp4") as media:
+        assert media.info.has_video and media.audio() is not None and len(media.audio()) > SAMPLE_RATE
+        assert next(iter(media.frames(fps=1.0, max_side=64))).rgb.shape[2] == 3
+    assert embedded_video("take2:final.mp4").startswith("data:video/webm;base64,")
