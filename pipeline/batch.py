@@ -43,6 +43,7 @@ from .cache import cache_key
 from .config import ExtractionConfig
 from .destinations import check_output_folder, check_report_options, folder_outputs, report_files, report_path
 from .executor import guarded, run_jobs
+from .extract import check_given_files
 from .formats import FORMATS, csv_text, get_writer
 
 log = logging.getLogger(__name__)
@@ -276,7 +277,7 @@ def run_batch(
     input_dir, out_dir = Path(input_dir), Path(out_dir)
     checkpoint_dir = Path(checkpoint) if checkpoint else default_checkpoint_dir()
     meta, sarcasm_base_rate = check_label_options(checkpoint_dir, emotion_thresholds, sarcasm_base_rate)
-    checked_extraction(meta, extraction or ExtractionConfig(), checkpoint_dir)  # before any work, once
+    check_given_files(checked_extraction(meta, extraction or ExtractionConfig(), checkpoint_dir))  # once, first
     if not input_dir.is_dir():
         raise MtmmError("input folder not found", input_dir)
     check_output_folder(out_dir)

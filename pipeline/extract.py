@@ -16,7 +16,7 @@ from mtmm_es.core.files import file_sha256, path_state
 from mtmm_es.core.signals import signals_held
 from mtmm_es.core.version import own_version
 from mtmm_es.extractors.acoustic import make_acoustic_extractor
-from mtmm_es.extractors.asr import asr_info
+from mtmm_es.extractors.asr import asr_info, check_model
 from mtmm_es.extractors.base import (
     SAMPLE_RATE,
     ExtractorInfo,
@@ -172,6 +172,14 @@ def _voice_only_warnings(utterances: Sequence[Utterance], features: dict[str, Mo
     heard = acoustic.mask if acoustic is not None else [True] * len(utterances)
     count = sum(1 for u, voice in zip(utterances, heard) if voice and not u.words and not u.text)
     return [f"{count} stretch(es) of speech without recognised words: no text for them"] if count else []
+
+
+def check_given_files(config: ExtractionConfig) -> None:
+    """What FeaturePipeline checks of the user's --segments file and --asr-model as it starts,
+    without loading anything: a folder run refuses them once, before any work, as a single file's does."""
+    if config.segments:
+        read_segments(config.segments)
+    check_model(config.asr)
 
 
 class FeaturePipeline:

@@ -184,6 +184,28 @@ def test_thresholds_a_checkpoint_lacks_are_refused_before_a_folder_run(tmp_path:
     assert result.returncode == 2 and result.stderr == f"error: {message}\n"
 
 
+@pytest.mark.parametrize("option", ["segments", "asr_model"])
+def test_a_bad_segments_file_or_asr_model_is_refused_before_a_folder_run(
+    tmp_path: Path, fixture_video: Path, option: str
+) -> None:
+    """Regression: a folder run failed every file with the same cause (and built a pipeline per
+    file to find it), where a single file's run refuses the option at once."""
+    from mtmm_es.extractors.asr import AsrConfig
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copy(fixture_video, videos / "talk.mp4")
+    segments = tmp_path / "bad.csv"
+    segments.write_text("start,end\n0,nan\n")
+    if option == "segments":
+        extraction, message = ExtractionConfig(segments=str(segments)), f"{segments}: line 2: start and end"
+    else:
+        extraction, message = ExtractionConfig(asr=AsrConfig(model=str(tmp_path))), f"{tmp_path}: not a CTranslate2"
+    with pytest.raises(MtmmError) as error:
+        run_batch(videos, tmp_path / "out", extraction=extraction, progress=False)
+    assert str(error.value).startswith(message) and not (tmp_path / "out").exists()
+
+
 def test_inputs_are_found_and_named_safely(folder: Path, tmp_path: Path) -> None:
     assert [p.name for p in find_inputs(folder)] == ["corrupt.mp4", "talk.mp4"]
     (folder / "gone.mp4").symlink_to(tmp_path / "moved-away.mp4")  # regression: vanished from the run
