@@ -350,7 +350,7 @@ class Media:
             deadline = time.monotonic() + self.time_limit_s
             try:
                 while chunk := process.stdout.read(1 << 16):
-                    out.write(chunk)
+                    self._keep(out, chunk)
                     if self._cancelled.is_set():
                         raise MtmmError("audio decoding cancelled", self.path)
                     if time.monotonic() > deadline:
@@ -366,7 +366,7 @@ class Media:
                 errors.seek(0)
                 cause = _ffmpeg_error(errors.read().decode(errors="replace"))
                 raise MtmmError(f"cannot decode audio ({cause})", self.path)
-        out.flush()
+        self._keep(out, b"")
         samples = os.fstat(out.fileno()).st_size // 4
         if samples == 0:
             return np.zeros(0, np.float32)
@@ -376,6 +376,18 @@ class Media:
             self.warnings.append(f"{bad} audio samples were NaN or infinite and were set to 0")
         audio.flush()
         return np.memmap(out, dtype=np.float32, mode="r", shape=(samples,))
+
+    def _keep(self, out: IO[bytes], chunk: bytes) -> None:
+        """Write decoded audio to its temp file (flush it, with no chunk); a full or limited disk
+        is one error naming the media file."""
+        try:
+            out.write(chunk) if chunk else out.flush()
+        except OSError as error:
+            where = self._temp_dir or tempfile.gettempdir()
+            raise MtmmError(
+                f"cannot keep the decoded audio in {where} ({error.strerror or error}): free space there or set TMPDIR",
+                self.path,
+            ) from None
 
     def frame_size(self, max_side: int) -> tuple[int, int]:
         """Output (width, height): the displayed size scaled so the longer side <= max_side, even, >= 2."""

@@ -407,3 +407,28 @@ def test_a_name_with_a_colon_is_a_file_not_a_protocol(
         assert media.info.has_video and media.audio() is not None and len(media.audio()) > SAMPLE_RATE
         assert next(iter(media.frames(fps=1.0, max_side=64))).rgb.shape[2] == 3
     assert embedded_video("take2:final.mp4").startswith("data:video/webm;base64,")
+
+
+def test_a_temp_disk_that_refuses_the_decoded_audio_is_one_error_naming_the_file(fixture_video: Path) -> None:
+    """Regression: a full or size-limited temporary folder escaped as 'unexpected OSError', exit 1."""
+    import resource
+
+    code = (
+        "import sys\n"
+        "from mtmm_es.core.errors import MtmmError\n"
+        "from mtmm_es.pipeline.media import Media\n"
+        "try:\n"
+        "    Media(sys.argv[1]).audio()\n"
+        "except MtmmError as error:\n"
+        "    print(error)\n"
+    )
+
+    def files_up_to_64_kib() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 16, 1 << 16))
+
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(fixture_video)], capture_output=True, text=True, preexec_fn=files_up_to_64_kib
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"{fixture_video}: cannot keep the decoded audio in ")
+    assert "(File too large)" in done.stdout
