@@ -7,7 +7,7 @@ import html
 import io
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -181,15 +181,19 @@ def _seconds(value: str | None) -> float:
     if value is None or not value.strip():
         raise ValueError("empty")
     value = value.strip().replace(",", ".")
-    parts = value.split(":")
+    sign = -1.0 if value.startswith("-") else 1.0  # of the whole time: "-00:00:05" is -5 s
+    parts = value.removeprefix("-").split(":")
     if not 1 <= len(parts) <= 3:
         raise ValueError(value)
     total = 0.0
-    for part in parts:
-        total = total * 60 + float(part)
+    for position, part in enumerate(parts):
+        number = float(part) if part[:1] not in ("-", "+") else math.nan
+        if position and not number < 60:  # minutes and seconds after an hour or a minute field
+            raise ValueError(value)
+        total = total * 60 + number
     if not math.isfinite(total):
         raise ValueError(value)
-    return total
+    return sign * total
 
 
 def _read_csv_segments(path: Path) -> list[Segment]:
@@ -199,8 +203,7 @@ def _read_csv_segments(path: Path) -> list[Segment]:
     if "start" not in columns or "end" not in columns:
         raise MtmmError("segments CSV needs 'start' and 'end' columns (and optionally 'text')", path)
     segments = []
-    for row in reader:
-        line = reader.line_num
+    for line, row in _csv_rows(reader, path):
         if None in row:  # more fields than the header names
             fields = len(reader.fieldnames or ()) + len(row[None])
             raise MtmmError(
@@ -219,6 +222,15 @@ def _read_csv_segments(path: Path) -> list[Segment]:
         text = (row.get(columns["text"]) or "").strip() if "text" in columns else ""
         segments.append(Segment(start, end, text or None))
     return segments
+
+
+def _csv_rows(reader: csv.DictReader, path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, row) of each row; what the csv module cannot parse is one error naming the line."""
+    try:
+        for row in reader:
+            yield reader.line_num, row
+    except csv.Error as error:
+        raise MtmmError(f"line {reader.line_num + 1}: {error}", path) from None
 
 
 def _read_subtitle_segments(path: Path) -> list[Segment]:

@@ -108,6 +108,11 @@ def test_csv_without_text_leaves_text_for_asr(tmp_path: Path) -> None:
         ("a.csv", "start,end\nabc,2\n", "line 2"),
         ("a.csv", "start,end\n3,2\n", "no positive duration"),
         ("a.csv", "start,end\n-1,2\n", "starts before 0 s"),  # was "no positive duration"
+        ("a.csv", "start,end\n-00:00:00.5,00:00:01.5\n", "starts before 0 s"),  # the sign was dropped: 0.5 s
+        ("a.csv", "start,end\n-0:01,2\n", "starts before 0 s"),
+        ("a.csv", "start,end\n0:-30,2\n", "line 2"),  # was -30 s
+        ("a.csv", "start,end\n1:75,2:00\n", "line 2"),  # was 135 s
+        ("a.csv", 'start,end,text\n0,1,hi\n0,1,"' + "a" * 140_000 + '"\n', "line 3: field larger"),  # a csv.Error
         ("a.csv", "start,end\n", "no segments in the file"),  # was labelled "no speech found"
         ("a.vtt", "WEBVTT\n\n", "no segments in the file"),
         ("a.txt", "1 2\n", "must be .srt, .vtt or .csv"),
