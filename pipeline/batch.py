@@ -199,10 +199,11 @@ def _read_record(sidecar: Path) -> dict[str, Any] | None:
 
 
 def is_done(path: Path, output: Path, out_dir: Path, fingerprint: str) -> bool:
-    """Whether `output` is up to date: same input bytes and settings, and every file the run wrote
-    still on disk with its recorded size and SHA-256 (a truncated or edited output is redone)."""
+    """Whether `output` is up to date: same input bytes, path (the outputs name it) and settings, and
+    every file the run wrote still on disk with its recorded size and SHA-256 (a truncated or edited
+    output is redone)."""
     record = _read_record(_sidecar(output, out_dir))
-    if record is None or record.get("fingerprint") != fingerprint:
+    if record is None or record.get("fingerprint") != fingerprint or record.get("input") != printable(str(path)):
         return False
     files = record.get("files")
     if not isinstance(files, list) or not any(isinstance(f, dict) and f.get("path") == output.name for f in files):

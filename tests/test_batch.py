@@ -135,6 +135,22 @@ def test_outputs_written_by_another_version_of_mtmm_es_are_redone(
     ]
 
 
+def test_outputs_of_a_moved_input_folder_are_redone(tmp_path: Path, fixture_video: Path, cache_dir: Path) -> None:
+    """Regression: after the input folder was moved, the outputs (which name the input's path) were
+    skipped as up to date and kept pointing at the old place."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copy(fixture_video, videos / "talk.mp4")
+    extraction = ExtractionConfig(cache_dir=str(cache_dir))
+    options = BatchOptions(workers=1, format="csv")
+    run_batch(videos, tmp_path / "out", options, extraction, progress=False)
+    moved = videos.rename(tmp_path / "moved")
+    again = run_batch(moved, tmp_path / "out", options, extraction, progress=False)
+    assert [o.status for o in again.outcomes] == ["processed"]
+    assert f"{moved / 'talk.mp4'}," in (tmp_path / "out" / "talk.mp4.csv").read_text()
+    assert [o.status for o in run_batch(moved, tmp_path / "out", options, extraction).outcomes] == ["skipped"]
+
+
 def test_a_skipped_file_keeps_its_warnings_in_the_run_summary(
     tmp_path: Path, fixture_video: Path, cache_dir: Path
 ) -> None:
