@@ -12,6 +12,7 @@ import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 import numpy as np
@@ -97,10 +98,20 @@ def remove_stale_temporaries(targets: Iterable[str | Path], older_than_s: float 
     for folder, names in by_folder.items():
         for temp in folder.glob(".*.tmp"):
             match = _TEMP_NAME.fullmatch(temp.name)
-            if match and match["name"] in names and temp.is_file() and temp.stat().st_mtime < cutoff:
+            if match and match["name"] in names and _modified(temp) < cutoff:
                 temp.unlink(missing_ok=True)
                 removed += 1
     return removed
+
+
+def _modified(path: Path) -> float:
+    """A regular file's modification time; +inf for anything else, or a file gone meanwhile (a live
+    write of another run renamed into place between the listing and this look)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return math.inf
+    return stat.st_mtime if S_ISREG(stat.st_mode) else math.inf
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

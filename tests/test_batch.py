@@ -297,6 +297,28 @@ def test_kill_minus_nine_loses_nothing_already_written(tmp_path: Path, fixture_v
     assert sorted(p.name for p in out.rglob(".*.tmp")) == sorted([live.name, foreign.name])
 
 
+def test_a_live_temporary_file_renamed_while_listed_is_no_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: the clean-up looked twice at each temporary file (is_file, then stat); another
+    run's live write renamed into place in between raised FileNotFoundError."""
+    from mtmm_es.core.files import remove_stale_temporaries
+
+    temp = tmp_path / ".talk.mp4.json.wr1t1ng_.tmp"
+    temp.write_text("{")
+    stat, looks = Path.stat, []
+
+    def renamed_after_the_first_look(self: Path, **kwargs):
+        if self == temp:
+            looks.append(self)
+            if len(looks) > 1:
+                temp.unlink()
+        return stat(self, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", renamed_after_the_first_look)
+    assert remove_stale_temporaries([tmp_path / "talk.mp4.json"]) == 0 and looks
+
+
 def test_an_output_folder_that_cannot_be_created_is_one_clear_error(folder: Path, tmp_path: Path) -> None:
     """Runs as root too: permissions do not stop root (CI), a file where the folder should be does."""
     blocker = tmp_path / "taken"
