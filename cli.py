@@ -572,8 +572,10 @@ def _analyze(args: argparse.Namespace) -> int:
     from mtmm_es.pipeline.destinations import plan_single
     from mtmm_es.pipeline.formats import get_writer
 
-    plan = plan_single(args.media, args.out, args.format, args.report, args.embed_video)
-    pipeline = Pipeline(extraction_config(args), args.checkpoint, args.emotion_thresholds, args.sarcasm_base_rate)
+    extraction = extraction_config(args)
+    given = extraction.given_files().values()
+    plan = plan_single(args.media, args.out, args.format, args.report, args.embed_video, given)
+    pipeline = Pipeline(extraction, args.checkpoint, args.emotion_thresholds, args.sarcasm_base_rate)
     result = pipeline.analyze(args.media)
     for warning in result.warnings:
         log.warning("%s: %s", quoted(args.media), warning)

@@ -7,6 +7,7 @@ import hashlib
 import itertools
 import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,22 +84,30 @@ def check_report_options(report: bool, embed_video: bool) -> None:
 
 
 def plan_single(
-    media: str, out: str, explicit_format: str | None, report: bool, embed_video: bool = False
+    media: str,
+    out: str,
+    explicit_format: str | None,
+    report: bool,
+    embed_video: bool = False,
+    given: Iterable[str] = (),
 ) -> SingleOutput:
+    """Where one file's labels (and report) go; refused when they would replace the media or a
+    file another option names (`given`: a --segments file beside the video, say)."""
     check_report_options(report, embed_video)
     fmt = format_for(out, explicit_format)
     if out == STDOUT:
         if report:
             raise MtmmError("--report writes an HTML file next to the labels: give --out a file, not -")
         return SingleOutput(None, fmt, None)
-    labels = Path(out)
-    check_file_output(labels, [media])
+    labels, inputs = Path(out), [media, *given]
+    check_file_output(labels, inputs)
     html = report_path(labels) if report else None
     if html is not None:
         replaced = [f for f in report_files(html) if same_file(f, labels)]
         if replaced and not (fmt == "vtt" and replaced[0].suffix == ".vtt"):  # the same subtitles: no loss
             raise MtmmError("the report would replace the labels: name --out with the labels' extension", labels)
-        refuse_overwriting(html, [media], "the report")
+        for written in report_files(html):
+            refuse_overwriting(written, inputs, "the report (its page, subtitles or pictures)")
     return SingleOutput(labels, fmt, html)
 
 

@@ -192,6 +192,18 @@ def test_report_never_replaces_the_labels(tmp_path: Path, fixture_video: Path) -
     assert "replace the labels" in one_line_error(result) and not (tmp_path / "k.vtt").exists()
 
 
+def test_neither_labels_nor_report_overwrite_the_segments_file(tmp_path: Path, fixture_video: Path) -> None:
+    """Regression: talk.vtt given as --segments beside talk.mp4 was replaced by the report's
+    subtitles (--out talk.json --report) or by the labels (--out talk.vtt), without a word."""
+    segments = tmp_path / "talk.vtt"
+    segments.write_text("WEBVTT\n\n00:00.500 --> 00:03.000\nI loved this movie\n")
+    before = segments.read_bytes()
+    for out in (["--out", str(tmp_path / "talk.json"), "--report"], ["--out", str(segments)]):
+        result = analyze(str(fixture_video), "--segments", str(segments), *out, "--no-cache")
+        assert one_line_error(result).startswith(f"error: {segments}: ") and "input" in one_line_error(result)
+        assert segments.read_bytes() == before and not (tmp_path / "talk.json").exists()
+
+
 def test_existing_folder_as_single_output_is_refused_up_front(tmp_path: Path, fixture_video: Path) -> None:
     result = analyze(str(fixture_video), "--out", str(tmp_path), "--no-cache")
     assert "is a folder" in one_line_error(result)
