@@ -273,8 +273,8 @@ def _cue_words(text: str, vtt: bool = False) -> str | None:
     --segments."""
     text = OVERRIDE_TAG.sub("", text).replace("\\N", "\n")  # pysubs2 loads a line break as \N
     lines = [line.strip() for line in (html.unescape(text) if vtt else text).split("\n")]
-    if len(lines) > 1 and LABEL_LINE.fullmatch(lines[0]):
-        lines = [SPEAKER_TAG.sub("", lines[1], count=1), *lines[2:]]
+    if LABEL_LINE.fullmatch(lines[0]):  # alone on a cue of an utterance without words: "[no labels]"
+        lines = [SPEAKER_TAG.sub("", lines[1], count=1), *lines[2:]] if len(lines) > 1 else []
     return " ".join(line for line in lines if line) or None
 
 

@@ -402,6 +402,10 @@ def test_labelled_subtitles_come_back_as_segments_with_their_words(result, tmp_p
         path.write_text(render(labelled, fmt), encoding="utf-8")
         assert "\n[no labels]\nS1: Fish" in path.read_text(encoding="utf-8")  # said, not an empty "[]"
         assert [s.text for s in read_segments(path)] == [*words[:-1], None]  # voice only: no words
+        # regression: without speakers such a cue is the label line alone, which was read as words
+        unnamed = replace(labelled, utterances=tuple(replace(u, speaker=None) for u in labelled.utterances))
+        path.write_text(render(unnamed, fmt), encoding="utf-8")
+        assert [s.text for s in read_segments(path)] == [*words[:-1], None]
     plain = tmp_path / "plain.srt"  # a third party's subtitles keep their bracketed lines
     cues = ["<i>Hello</i> there\n[laughs] again", "[MUSIC PLAYING]\nS2: I love you"]
     plain.write_text("".join(f"{k}\n00:00:0{k},000 --> 00:00:0{k},900\n{c}\n\n" for k, c in enumerate(cues, 1)))
