@@ -346,7 +346,7 @@ class FeaturePipeline:
                 f"{record['requested']} speakers asked for, {record['speakers']} labelled: "
                 "the speech has too few pieces to tell more apart"
             )
-        elif record["requested"] and (record["similarity"] or 0.0) >= self.config.diarization.same_speaker:
+        if record["requested"] and (record["similarity"] or 0.0) >= self.config.diarization.same_speaker:
             warnings.append(
                 f"{record['requested']} speakers asked for: two of them sound alike (similarity "
                 f"{record['similarity']:.2f}, one voice from {self.config.diarization.same_speaker:.2f}): they "

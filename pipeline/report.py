@@ -76,7 +76,7 @@ def timeline_png(result: VideoResult) -> bytes:
     lanes = _speakers(result)
     for u in result.utterances:
         colour = colour_map(u.sentiment.p_positive) if u.sentiment else NO_SENTIMENT
-        lane = lanes.index(u.speaker) if u.speaker in lanes else 0
+        lane = lanes.index(u.speaker if u.speaker in lanes else None)
         bars.barh(lane, u.end - u.start, left=u.start, color=colour, edgecolor="black", linewidth=0.5)
         bars.text((u.start + u.end) / 2, lane, str(u.index), ha="center", va="center", fontsize=8)
     bars.set_yticks(range(len(lanes)), [s or "" for s in lanes])
@@ -126,8 +126,11 @@ def attention_png(pair: str, weights: np.ndarray) -> bytes:
 
 
 def _speakers(result: VideoResult) -> list[str | None]:
-    """Lanes of the timeline: the speakers in label order, or one unnamed lane."""
-    return list(result.summary.get("speakers", {})) or [None]
+    """Lanes of the timeline: the speakers in label order, then an unnamed lane for utterances
+    without a speaker (a --segments window with no voice), or that lane alone."""
+    named = list(result.summary.get("speakers", {}))
+    unnamed = not named or any(u.speaker not in named for u in result.utterances)
+    return [*named, None] if unnamed else named
 
 
 def _sentiment_colour(p: float | None) -> str:
@@ -170,7 +173,7 @@ def timeline_svg(result: VideoResult, width: int = 1000) -> str:
         parts.append(f'<text x="2" y="{y + 17}" class="lane">{html.escape(name or "")}</text>')
         parts.append(f'<rect x="{left}" y="{y}" width="{plot_w}" height="{lane_h}" class="lane-bg"/>')
     for u in result.utterances:
-        lane = lanes.index(u.speaker) if u.speaker in lanes else 0
+        lane = lanes.index(u.speaker if u.speaker in lanes else None)
         p = u.sentiment.p_positive if u.sentiment else None
         label = f"#{u.index} {u.speaker or ''} {u.start:.1f}-{u.end:.1f} s: P(positive) {_p_positive(u)}"
         parts.append(

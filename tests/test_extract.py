@@ -360,15 +360,17 @@ def test_a_voice_over_is_not_called_a_video_without_a_face() -> None:
 
 
 def test_more_speakers_asked_for_than_labelled_is_a_warning(fixture_video: Path, cache_dir: Path) -> None:
-    """Regression: --speakers 9 on a short monologue gave fewer speakers with no word said."""
+    """Regression: --speakers 9 on a short monologue gave fewer speakers with no word said; and
+    then left out that those it labelled sound alike (one voice, split)."""
     from mtmm_es.pipeline.diarize import DiarizationConfig
 
     config = ExtractionConfig(
         cache_dir=str(cache_dir), modalities=("text",), diarization=DiarizationConfig(speakers=40)
     )
     extraction = FeaturePipeline(config).extract(fixture_video)
-    found = extraction.diarization["speakers"]
-    assert found < 40 and f"40 speakers asked for, {found} labelled" in " ".join(extraction.warnings)
+    found, said = extraction.diarization["speakers"], " ".join(extraction.warnings)
+    assert found < 40 and f"40 speakers asked for, {found} labelled" in said
+    assert extraction.diarization["similarity"] >= 0.63 and "two of them sound alike" in said
 
 
 def test_a_count_forced_on_one_voice_is_a_warning(fixture_video: Path, cache_dir: Path) -> None:

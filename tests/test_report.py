@@ -47,6 +47,18 @@ def test_report_is_self_contained_with_lanes_per_speaker(two_speaker_result) -> 
     assert vtt.startswith("WEBVTT") and "S2: " in vtt
 
 
+def test_an_utterance_without_a_speaker_has_its_own_lane(two_speaker_result) -> None:
+    """Regression: an utterance without a speaker (a --segments window with no voice) was drawn in
+    S1's lane, as if S1 had spoken there."""
+    result, folder = two_speaker_result
+    last = replace(result.utterances[-1], speaker=None)
+    written = write_report(replace(result, utterances=(*result.utterances[:-1], last)), folder / "none" / "t.html")
+    page = written[0].read_text(encoding="utf-8")
+    assert page.count('class="lane"') == 3  # S1, S2 and the unnamed lane
+    lane_y = [float(y) for y in re.findall(r'<rect class="seg" data-index="\d+" x="[^"]+" y="([^"]+)"', page)]
+    assert lane_y[-1] > max(lane_y[:-1])
+
+
 def _browser(tmp_path: Path):
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium (extra [dev]) drives the browser")
     if not CHROMIUM or not CHROMEDRIVER:
