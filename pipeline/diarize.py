@@ -57,6 +57,8 @@ class DiarizationConfig:
     def __post_init__(self) -> None:
         if self.speakers is not None and self.speakers < 1:
             raise MtmmError(f"--speakers must be at least 1 (got {self.speakers})")
+        if self.speakers is not None and not self.enabled:
+            raise MtmmError(f"--speakers {self.speakers} counts the speakers that --no-speakers leaves unlabelled")
 
 
 @dataclass

@@ -54,6 +54,7 @@ def one_line_error(result: subprocess.CompletedProcess) -> str:
         ["--modalities", "text,smell"],
         ["--segments", "/nonexistent.srt"],
         ["--checkpoint", "/nonexistent"],
+        ["--speakers", "2", "--no-speakers"],  # was accepted, and the count silently ignored
     ],
 )
 def test_bad_options_are_one_line_before_any_work(option: list[str], tmp_path: Path, fixture_video: Path) -> None:
