@@ -333,8 +333,11 @@ class OpenAIWhisperTranscriber(Transcriber):
         try:
             self._model = whisper.load_model(str(Path(name).expanduser()), device="cpu")
         except Exception as error:  # a corrupt, foreign or pickled file: name it in one line
-            if "weights_only" in str(error) or "Unsupported global" in str(error):
+            text = str(error)
+            if "Unsupported global" in text or "not an allowed global" in text:
                 cause = "it holds pickled Python objects, which could run code; only plain weights are loaded"
+            elif "WeightsUnpickler error" in text:  # what weights_only makes of bytes that are no checkpoint
+                cause = "not a PyTorch checkpoint (damaged, or another kind of file)"
             else:
                 cause = _first_line(error)
             raise MtmmError(f"cannot load openai-whisper checkpoint: {cause}", name) from error
@@ -358,7 +361,7 @@ class OpenAIWhisperTranscriber(Transcriber):
 
         torch.set_num_threads(self._torch_threads)
         mel = whisper.log_mel_spectrogram(
-            whisper.pad_or_trim(torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))),
+            whisper.pad_or_trim(torch.from_numpy(np.array(audio, dtype=np.float32))),  # a writable copy
             self._model.dims.n_mels,
         )
         _, probabilities = self._model.detect_language(mel)
@@ -374,7 +377,7 @@ class OpenAIWhisperTranscriber(Transcriber):
         torch.set_num_threads(self._torch_threads)
         result = whisper.transcribe(
             self._model,
-            np.ascontiguousarray(audio, dtype=np.float32),
+            np.array(audio, dtype=np.float32),  # a writable copy: torch warns of a read-only memmap
             language=language if self.multilingual else None,
             task=task if self.multilingual else "transcribe",
             temperature=0.0,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from difflib import SequenceMatcher
 from pathlib import Path
 
@@ -127,7 +128,11 @@ def test_openai_whisper_backend_with_a_test_built_checkpoint(tmp_path: Path, fix
     checkpoint = tmp_path / "scripted-tiny.pt"
     expected = build_scripted_whisper(checkpoint)
     transcriber = make_transcriber(AsrConfig(backend="openai-whisper", model=str(checkpoint)))
-    words = transcriber.transcribe(fixture_audio[: int(1.5 * SAMPLE_RATE)])
+    audio = fixture_audio[: int(1.5 * SAMPLE_RATE)].copy()
+    audio.setflags(write=False)  # as Media gives it: a read-only memmap
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # regression: torch's "NumPy array is not writable" reached stderr
+        words = transcriber.transcribe(audio)
     assert [w.text for w in words] == expected
     assert all(0.0 <= w.start <= w.end <= 1.5 for w in words)
     assert transcriber.info.name == "openai-whisper"
@@ -138,9 +143,13 @@ def test_openai_whisper_refuses_pickled_payloads(tmp_path: Path) -> None:
     evil = tmp_path / "evil.pt"
     marker = tmp_path / "pwned"
     torch.save({"dims": {}, "payload": _Payload(str(marker))}, evil)
-    with pytest.raises(MtmmError, match="cannot load openai-whisper checkpoint"):
+    with pytest.raises(MtmmError, match="cannot load openai-whisper checkpoint: it holds pickled Python objects"):
         make_transcriber(AsrConfig(backend="openai-whisper", model=str(evil)))
     assert not marker.exists()
+    noise = tmp_path / "noise.pt"  # regression: random bytes were said to hold pickled objects
+    noise.write_bytes(np.random.default_rng(0).bytes(2000))
+    with pytest.raises(MtmmError, match="cannot load openai-whisper checkpoint: not a PyTorch checkpoint"):
+        make_transcriber(AsrConfig(backend="openai-whisper", model=str(noise)))
 
 
 class _Payload:
