@@ -19,8 +19,8 @@ class Recipe:
     name: str
     dataset: str
     train: TrainConfig
-    folds: int = 1
-    val_fraction: float = 0.2
+    folds: int | None = None  # None: the dataset's own validation split, else 20 % of its videos
+    val_fraction: float | None = None
     description: str = ""
     extra: dict[str, Any] | None = None  # recipe-specific settings (e.g. the default model's datasets)
 
@@ -46,8 +46,8 @@ def load_recipe(name_or_path: str) -> Recipe:
             name=data["name"],
             dataset=data["dataset"],
             train=TrainConfig.from_dict(data["train"]),
-            folds=int(data.get("folds", 1)),
-            val_fraction=float(data.get("val_fraction", 0.2)),
+            folds=None if data.get("folds") is None else int(data["folds"]),
+            val_fraction=None if data.get("val_fraction") is None else float(data["val_fraction"]),
             description=data.get("description", ""),
             extra={k: v for k, v in data.items() if k not in known} or None,
         )

@@ -48,8 +48,9 @@ def _extract_for(feature_spec: dict[str, Any] | None):
     return extract
 
 
-def _load(dataset: str, data_dir: str | Path, split: str, feature_spec: dict[str, Any] | None = None):
-    corpus = load_corpus(dataset, data_dir, split, _extract_for(feature_spec))
+def _load(dataset: str, data_dir: str | Path, split: str, feature_spec: dict[str, Any] | None = None, extract=None):
+    """A dataset's split, its media extracted by `extract` (default: as `feature_spec` says)."""
+    corpus = load_corpus(dataset, data_dir, split, extract or _extract_for(feature_spec))
     if not corpus.videos:
         raise MtmmError(f"{dataset} has no {split} split here (no rows or files for it)", data_dir)
     return corpus
@@ -84,6 +85,7 @@ def train_and_save(
     from mtmm_es.pipeline.destinations import check_output_folder
 
     check_output_folder(Path(out))
+    extract = None
     if recipe:
         chosen = load_recipe(recipe).with_seed(seed)
         if chosen.dataset == "multi":
@@ -91,12 +93,14 @@ def train_and_save(
         dataset, config = chosen.dataset, chosen.train
         folds = folds or chosen.folds
         val_fraction = val_fraction or chosen.val_fraction
+        if {"text", "acoustic"} & set(chosen.extra or {}):  # media features as the recipe sets them
+            extract = recipe_extract(chosen.extra or {})
     elif dataset:
         config = TrainConfig() if seed is None else TrainConfig(seed=seed)
     else:
         raise MtmmError("give a recipe or a dataset to train on")
     config = with_overrides(config, **(overrides or {}))
-    corpus = _load(dataset, data_dir, "train")
+    corpus = _load(dataset, data_dir, "train", extract=extract)
     if not corpus.tasks():
         raise MtmmError(
             f"{dataset}'s train split has no labelled utterance (own videos: label columns sentiment, emotions, sarcasm)",
@@ -108,7 +112,7 @@ def train_and_save(
         config = replace(config, modalities=tuple(m for m in config.modalities if m in corpus.spec))
     validation = None
     if dataset in VALIDATION_SPLITS and not folds and not val_fraction:
-        validation = load_corpus(dataset, data_dir, VALIDATION_SPLITS[dataset], _extract_for(None))
+        validation = load_corpus(dataset, data_dir, VALIDATION_SPLITS[dataset], extract or _extract_for(None))
         validation = validation if validation.videos else None  # none given: carved from train
     log = _log.info if verbose else None
     checkpoint, report = fit(

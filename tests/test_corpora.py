@@ -254,3 +254,40 @@ def test_training_on_videos_without_label_columns_says_so(tmp_path: Path, fixtur
     with pytest.raises(MtmmError, match="videos's train split has no labelled utterance"):
         train_and_save(tmp_path / "out", tmp_path, dataset="videos")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_recipe_on_own_videos_uses_their_val_rows_and_its_word_vectors(
+    tmp_path: Path, fixture_video: Path, cache_dir: Path, monkeypatch
+) -> None:
+    """Regression: a recipe on `videos` carved validation from the training rows (its folds and
+    val_fraction defaulted to 1 and 0.2, so `split=val` rows were never read; here that failed
+    training outright) and dropped its "text" settings, so no checkpoint for --text-vectors could be trained."""
+    import json
+
+    from mtmm_es.extractors.text import load_vectors
+    from mtmm_es.pipeline.training import train_and_save
+
+    monkeypatch.setenv("MTMM_CACHE_DIR", str(cache_dir))
+    (tmp_path / "talk.mp4").write_bytes(fixture_video.read_bytes())
+    (tmp_path / "labels.csv").write_text(
+        "file,start,end,sentiment,split\ntalk.mp4,0.1,4.4,2,train\ntalk.mp4,4.9,9.2,-2,val\n"
+    )
+    bundled, vectors = load_vectors(None), tmp_path / "halved.txt"
+    words = [w for w in ("i", "loved", "this", "movie", "ending", "was", "terrible") if w in bundled]
+    rows = [f"{w} " + " ".join(f"{x / 2:.4f}" for x in bundled[w]) for w in words]
+    vectors.write_text(f"{len(rows)} 50\n" + "\n".join(rows) + "\n")
+    recipe = tmp_path / "recipe.json"
+    recipe.write_text(
+        json.dumps(
+            {
+                "name": "own",
+                "dataset": "videos",
+                "text": {"vectors": str(vectors)},
+                "train": {"tasks": ["sentiment"], "modalities": ["text"], "epochs": 2},
+            }
+        )
+    )
+    report = train_and_save(tmp_path / "model", tmp_path, recipe=str(recipe))
+    assert report["validation_kind"] == "videos val split"
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert config["feature_spec"]["text"]["config"]["vectors"] == f"halved.txt:{vectors.stat().st_size}"
