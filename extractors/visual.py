@@ -398,9 +398,13 @@ class FaceExpressionExtractor(FeatureExtractor):
             fps = self.config.fps if self.config.fps > 0 else max(media.info.fps, 1.0)
             tracker = FaceTracker(max_gap=max(1, int(round(TRACK_GAP_S * fps))))
             with self._landmarker() as landmarker:
+                stamp = 0  # the warm-up frame's; MediaPipe needs them strictly increasing
                 for frame in media.frames(self.config.fps, self.config.max_side, self.config.skip_bidir):
+                    if 1 + int(round(frame.time * 1000)) <= stamp:
+                        continue  # a frame at the time of the one before (every frame of a stream that repeats times)
+                    stamp = 1 + int(round(frame.time * 1000))
                     image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(frame.rgb))
-                    result = landmarker.detect_for_video(image, 1 + int(round(frame.time * 1000)))
+                    result = landmarker.detect_for_video(image, stamp)
                     found = [_box(face) for face in result.face_landmarks]
                     for face, track_id in enumerate(tracker.update(len(times), found)):
                         row = np.empty(dim, np.float32)

@@ -3,7 +3,7 @@ feature spec, label sets, thresholds, training provenance). Pickled files are re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,6 +146,10 @@ def _load_member(member: MTMMES, weights: dict[str, Any], index: int, folder: Pa
     member.load_state_dict(weights)
 
 
+def _dims(dims: Mapping[str, Any]) -> str:
+    return ", ".join(f"{m} {d}" for m, d in dims.items()) or "none"
+
+
 def load_checkpoint(folder: str | Path) -> Checkpoint:
     """Load a checkpoint folder; never unpickles anything. Any inconsistency is one MtmmError line."""
     folder = Path(folder)
@@ -160,6 +164,13 @@ def load_checkpoint(folder: str | Path) -> Checkpoint:
     except Exception as error:
         cause = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise MtmmError(f"the 'model' architecture in {CONFIG} is not valid ({cause})", folder) from None
+    spec_dims = {m: spec.get("dim") for m, spec in meta["feature_spec"].items()}
+    if spec_dims != dict(config.input_dims):
+        raise MtmmError(
+            f"the feature_spec in {CONFIG} ({_dims(spec_dims)}) does not match the architecture's inputs "
+            f"({_dims(config.input_dims)})",
+            folder,
+        )
     strays = [k for k in tensors if not any(k.startswith(f"member{i}.") for i in range(meta["members"]))]
     if strays:
         raise MtmmError(

@@ -37,7 +37,9 @@ def fit(
         "best_epochs": [result.best_epoch],
         "seconds_per_epoch": statistics.mean(h["seconds"] for h in result.history),
     }
-    checkpoint = Checkpoint([result.model], corpus.spec, result.thresholds, _provenance(corpus, config, report))
+    checkpoint = Checkpoint(
+        [result.model], _read_spec(corpus, config), result.thresholds, _provenance(corpus, config, report)
+    )
     return checkpoint, report
 
 
@@ -65,8 +67,14 @@ def _fit_folds(
         "best_epochs": best_epochs,
         "seconds_per_epoch": statistics.mean(epoch_seconds),
     }
-    checkpoint = Checkpoint(members, corpus.spec, thresholds, _provenance(corpus, config, report))
+    checkpoint = Checkpoint(members, _read_spec(corpus, config), thresholds, _provenance(corpus, config, report))
     return checkpoint, report
+
+
+def _read_spec(corpus: Corpus, config: TrainConfig) -> dict[str, Any]:
+    """The feature spec of what the model reads: the corpus's, less the modalities left out of
+    training (a text model on a corpus with voices must not claim it hears them)."""
+    return {m: spec for m, spec in corpus.spec.items() if m in config.modalities}
 
 
 def _provenance(corpus: Corpus, config: TrainConfig, report: dict[str, Any]) -> dict[str, Any]:

@@ -304,6 +304,11 @@ def train(train_corpus: Corpus, val_corpus: Corpus, config: TrainConfig, log=pri
             log(f"epoch {epoch:3d}  {seconds:5.1f}s  val {config.monitor}={metrics[config.monitor]:.4f}")
         if epoch - best_epoch >= config.patience:
             break
+    if best_state is None:
+        raise MtmmError(
+            f"monitor '{config.monitor}' is undefined on the validation data in every epoch (say, no "
+            "positive label there): early-stop on another metric, or on 'loss'"
+        )
     model.load_state_dict(best_state)
     validation, thresholds = evaluate(model, val_corpus)
     validation["loss"] = validation_loss(model, val_corpus, config.task_weights)

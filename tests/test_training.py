@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import pickle
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -207,3 +209,32 @@ def test_under_torchrun_only_the_first_process_writes_and_reports(tmp_path: Path
     monkeypatch.setattr(training, "distributed_rank", lambda: (1, 2))
     assert training._written(None, {"validation": {}}, tmp_path / "out") is None
     assert not (tmp_path / "out").exists()
+
+
+def test_a_checkpoint_names_only_the_features_its_model_reads(tmp_path: Path, small) -> None:
+    """Regression: a text-only model trained on MOSI (text, acoustic, visual) saved all three in its
+    feature spec, so an utterance with a voice and no words counted as input and got labels."""
+    from mtmm_es.model.fit import fit
+
+    checkpoint, _ = fit(small, replace(FAST, modalities=("text",), epochs=1, patience=1), log=None)
+    assert list(checkpoint.feature_spec) == ["text"]
+    save_checkpoint(checkpoint, tmp_path / "text-only")
+    config = json.loads((tmp_path / "text-only" / "config.json").read_text())
+    config["feature_spec"]["acoustic"] = small.spec["acoustic"]  # a spec that claims the voice
+    (tmp_path / "text-only" / "config.json").write_text(json.dumps(config))
+    message = (
+        "the feature_spec in config.json (text 100, acoustic 73) does not match the architecture's inputs (text 100)"
+    )
+    with pytest.raises(MtmmError, match=re.escape(message)):
+        load_checkpoint(tmp_path / "text-only")
+
+
+def test_a_monitor_undefined_in_every_epoch_is_one_error(small) -> None:
+    """Regression: early stopping on a metric that validation never defines (no positive label
+    there) ended training with "Expected state_dict to be dict-like, got NoneType"."""
+    flat = copy.deepcopy(small.subset([small.videos[0].id], "one-intensity"))  # the fixture's videos stay as they are
+    for video in flat.videos:  # one intensity throughout: no correlation is defined
+        video.targets["intensity"] = np.ones_like(video.targets["intensity"])
+    config = replace(FAST, monitor="intensity_pearson", epochs=2, patience=2)
+    with pytest.raises(MtmmError, match="monitor 'intensity_pearson' is undefined on the validation data in every"):
+        train(small, flat, config, log=None)

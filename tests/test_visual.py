@@ -110,3 +110,26 @@ def test_missing_or_invalid_face_model(tmp_path: Path) -> None:
 
 def test_blendshape_names_match_the_model_output() -> None:
     assert len(BLENDSHAPES) == 52 and BLENDSHAPES[0] == "_neutral"
+
+
+def test_frames_that_repeat_a_time_are_skipped_not_fatal(tmp_path: Path, fixture_video: Path) -> None:
+    """Regression: with --fps 0 (every frame) a stream whose frames repeat times (0.0, 0.0, 0.2, 0.2,
+    ...) stopped face tracking with MediaPipe's "timestamp must be monotonically increasing"."""
+    repeated = tmp_path / "repeated.mkv"
+    ffmpeg(
+        "-i",
+        str(fixture_video),
+        "-t",
+        "2",
+        "-an",
+        "-c:v",
+        "copy",
+        "-bsf:v",
+        "setts=ts=floor(N/2)*2*DURATION",
+        str(repeated),
+    )
+    with Media(repeated) as media:
+        times = [frame.time for frame in media.frames(0, 64)]
+        assert len(set(times)) < len(times)  # the stream does repeat times
+        track = FaceExpressionExtractor(VisualConfig(fps=0)).analyze(media)
+    assert len(track.times) >= 3 and (np.diff(track.times) > 0).all() and len(track.track) > 0
