@@ -22,7 +22,8 @@ Rules:
 - An utterance without any input the model uses gets no labels (None) and a reason for `warnings`.
   A task the checkpoint predicts from some modalities only (`task_modalities`: in the default,
   sentiment reads the text, sarcasm the text and the voice) gets None, with a reason, when the
-  utterance lacks them; a route that reads the text needs it (`required_modalities`).
+  utterance lacks them: a sentiment or sarcasm route that reads the text needs it, an emotion route
+  any of its modalities (`required_modalities`).
 """
 
 from __future__ import annotations
@@ -85,11 +86,12 @@ def base_rate(value: Any) -> float:
     return rate
 
 
-def required_modalities(route: Sequence[str]) -> tuple[str, ...]:
-    """What an utterance must have for a routed task to be labelled: the text when the route reads
+def required_modalities(route: Sequence[str], task: str = "") -> tuple[str, ...]:
+    """What an utterance must have for a routed task to be labelled: for emotion any of the route
+    (acted speech trained the voice to give it alone); for the others the text when the route reads
     it (the words carry the gold labels of sentiment and sarcasm; the voice alone was never trained
     to give them), else any of the route."""
-    return ("text",) if "text" in route else tuple(route)
+    return ("text",) if "text" in route and task != "emotion" else tuple(route)
 
 
 def label_utterance(
@@ -106,7 +108,7 @@ def label_utterance(
     (trained, reported) base rates of P(sarcasm)."""
     if used is not None and not used:
         return UtteranceLabels(None, None, None, f"utterance {index}: no usable input (no modality the model uses)")
-    needs = {task: required_modalities(modalities) for task, modalities in (task_modalities or {}).items()}
+    needs = {task: required_modalities(modalities, task) for task, modalities in (task_modalities or {}).items()}
     unheard = {task for task, needed in needs.items() if used is not None and not set(needed) & set(used)}
     sentiment = emotions = sarcasm = None
     if "sentiment" in predicted and "sentiment" not in unheard:
@@ -114,7 +116,7 @@ def label_utterance(
         intensity = float(predicted["intensity"][index]) if "intensity" in predicted else None
         label, score = coherent_sentiment(p, intensity)
         sentiment = Sentiment(label, rounded(p), rounded(score))
-    if "emotion" in predicted:
+    if "emotion" in predicted and "emotion" not in unheard:
         scores = np.asarray(predicted["emotion"][index], dtype=float)
         emotions = Emotions(
             tuple(emotion_labels(scores, thresholds or [0.5] * len(EMOTIONS))),
@@ -123,7 +125,7 @@ def label_utterance(
     if "sarcasm" in predicted and "sarcasm" not in unheard:
         p = float(predicted["sarcasm"][index])
         sarcasm = Sarcasm(rounded(prior_shifted(p, *sarcasm_rates) if sarcasm_rates else p))
-    skipped = sorted(t for t in unheard & {"sentiment", "sarcasm"} if t in predicted)
+    skipped = sorted(t for t in unheard & {"sentiment", "emotion", "sarcasm"} if t in predicted)
     reason = None
     if skipped:
         needed = sorted({m for t in skipped for m in needs[t]})

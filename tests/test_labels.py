@@ -82,6 +82,19 @@ def test_a_route_without_text_needs_any_of_its_modalities():
     assert face_less.sarcasm is None and "needs acoustic or visual" in face_less.reason
 
 
+def test_an_emotion_route_needs_any_of_its_modalities_the_text_included():
+    """Regression: emotion routed through the voice was labelled for an utterance without one (the
+    route was never checked); a route through the text and the voice still labels the voice alone."""
+    predicted = {"emotion": np.full((1, 7), 0.5)}
+    voice_route = {"emotion": ["acoustic"]}
+    words_only = label_utterance(predicted, 0, None, used=["text"], task_modalities=voice_route)
+    assert words_only.emotions is None and words_only.reason.startswith(
+        "utterance 0: emotion not labelled (needs acoustic"
+    )
+    both = {"emotion": ["text", "acoustic"]}
+    assert label_utterance(predicted, 0, None, used=["acoustic"], task_modalities=both).emotions is not None
+
+
 def test_sarcasm_is_restated_at_the_base_rate_the_checkpoint_reports():
     """The sarcasm sets are balanced: P learnt at a 50 % rate reads at a 10 % rate with 1/9 of the
     odds, keeps the utterances' order, and comes back unchanged at the trained rate."""
