@@ -106,7 +106,8 @@ def fit_windows(
     if bounds:
         bounds[0][0] -= pad_s
         bounds[-1][1] += pad_s
-    return [replace(u, start=max(s, 0.0), end=min(max(e, s), duration)) for u, (s, e) in zip(ordered, bounds)]
+    clamped = [(min(max(s, 0.0), duration), min(e, duration)) for s, e in bounds]  # words timed past the end too
+    return [replace(u, start=s, end=max(e, s)) for u, (s, e) in zip(ordered, clamped)]
 
 
 SENTENCE_END = (".", "?", "!", "…")

@@ -45,6 +45,13 @@ def test_speech_without_words_becomes_an_utterance_without_text_when_long_enough
     assert len(fit_windows([utterance(1.1, 1.9)], regions, 10.0, voice_only_min_s=None)) == 1
 
 
+def test_words_timed_past_the_media_end_never_give_a_window_that_ends_before_it_starts():
+    """Regression: only the end was clamped to the duration, so words Whisper timed after it gave
+    a window from 10.2 to 10.0 s."""
+    fitted = fit_windows([utterance(9.0, 9.5, "a"), utterance(10.5, 10.8, "b")], [], 10.0, pad_s=0.3)
+    assert windows(fitted) == [(8.7, 9.8, "a"), (10.0, 10.0, "b")]
+
+
 def test_padding_stops_in_the_middle_of_a_short_pause_and_at_the_media_ends():
     fitted = fit_windows([utterance(0.1, 1.0, "a"), utterance(1.2, 2.0, "b")], [], 2.1, pad_s=0.3)
     assert windows(fitted) == [(0.0, 1.1, "a"), (1.1, 2.1, "b")]
