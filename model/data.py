@@ -78,6 +78,11 @@ def utterance_alone(video: Video, k: int) -> Video:
 def split_by_video(corpus: Corpus, fraction: float, seed: int) -> tuple[Corpus, Corpus]:
     """Train/validation split of whole videos (no speaker or context leaks across the split)."""
     ids = sorted(v.id for v in corpus.videos)
+    if len(ids) < 2:
+        raise MtmmError(
+            f"corpus '{corpus.name}' has {len(ids)} video: validation takes whole videos from training, so give "
+            "more videos or validation rows of your own (split=val)"
+        )
     rng = np.random.default_rng(seed)
     rng.shuffle(ids)
     n_val = max(1, round(fraction * len(ids)))

@@ -291,3 +291,14 @@ def test_a_recipe_on_own_videos_uses_their_val_rows_and_its_word_vectors(
     assert report["validation_kind"] == "videos val split"
     config = json.loads((tmp_path / "model" / "config.json").read_text())
     assert config["feature_spec"]["text"]["config"]["vectors"] == f"halved.txt:{vectors.stat().st_size}"
+
+
+def test_training_on_one_video_without_validation_rows_says_what_to_give(tmp_path: Path, fixture_video: Path) -> None:
+    """Regression: the only video went to validation, and training failed with "corpus
+    'videos-train-train' has no labels for sentiment", which named neither cause nor remedy."""
+    from mtmm_es.pipeline.training import train_and_save
+
+    (tmp_path / "talk.mp4").write_bytes(fixture_video.read_bytes())
+    (tmp_path / "labels.csv").write_text("file,start,end,sentiment\ntalk.mp4,0.1,4.4,2\ntalk.mp4,4.9,9.2,-2\n")
+    with pytest.raises(MtmmError, match=r"has 1 video: validation takes whole videos .* \(split=val\)"):
+        train_and_save(tmp_path / "out", tmp_path, dataset="videos")
