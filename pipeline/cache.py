@@ -72,6 +72,14 @@ class Cache:
             return _miss(path, error)
         return _parsed(path, arrays, parse)
 
+    def drop_json(self, key: str) -> None:
+        """Remove an entry if it is there (a failure is logged, as for writes)."""
+        if self.enabled:
+            try:
+                self._path(key, ".json").unlink(missing_ok=True)
+            except OSError as error:
+                log.warning("cache entry not removed, continuing: %s", error)
+
     def put_arrays(self, key: str, arrays: dict[str, np.ndarray]) -> None:
         if self.enabled:
             try:
@@ -81,17 +89,30 @@ class Cache:
 
 
 class CacheMemo:
-    """Entries of `cache` under fixed key parts, named by what varies (a long recognition's chunks)."""
+    """Entries of `cache` under fixed key parts, named by what varies (a long recognition's chunks),
+    kept until `forget` (once what they add up to is cached itself)."""
 
     def __init__(self, cache: Cache, **parts: Any):
         self.cache = cache
         self.parts = parts
+        self.keys: set[str] = set()
+
+    def _key(self, name: dict[str, Any]) -> str:
+        key = cache_key(**self.parts, name=name)
+        self.keys.add(key)
+        return key
 
     def get(self, name: dict[str, Any], parse: Callable[[Any], Any]) -> Any | None:
-        return self.cache.get_json(cache_key(**self.parts, name=name), parse)
+        return self.cache.get_json(self._key(name), parse)
 
     def put(self, name: dict[str, Any], value: Any) -> None:
-        self.cache.put_json(cache_key(**self.parts, name=name), value)
+        self.cache.put_json(self._key(name), value)
+
+    def forget(self) -> None:
+        """Remove every entry this memo read or wrote."""
+        for key in self.keys:
+            self.cache.drop_json(key)
+        self.keys.clear()
 
 
 def _miss(path: Path, error: BaseException) -> None:

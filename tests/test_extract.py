@@ -454,6 +454,9 @@ def test_an_interrupted_long_recognition_resumes_after_its_last_chunk(
     resumed = FeaturePipeline(config).extract(fixture_video).utterances
     assert len(calls) >= 2 and first_chunk not in calls  # the first chunk is read back, the rest recognised
     assert resumed == whole
+    # the chunks' entries went once the whole recognition was cached: as many entries as one chunk leaves
+    FeaturePipeline(replace(config, asr=AsrConfig(), cache_dir=tmp_path / "one")).extract(fixture_video)
+    assert len(list((tmp_path / "cache").rglob("*.json"))) == len(list((tmp_path / "one").rglob("*.json")))
     calls.clear()
     assert FeaturePipeline(config).extract(fixture_video).utterances == whole and calls == []
 
