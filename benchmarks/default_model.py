@@ -67,8 +67,8 @@ def dataset_metrics(checkpoint, dataset, modality: str | None) -> dict[str, floa
             out[f"{task}_auc"] = float(roc_auc_score(truth >= 0.5, pred))
             if task == "sarcasm" and modality is None:
                 out |= _sarcasm_by_label(checkpoint, truth >= 0.5, pred)
-    if "emotion" in tasks:
-        truth, pred = gather(videos, predictions, "emotion")
+    truth, pred = gather(videos, predictions, "emotion") if "emotion" in tasks else (None, None)
+    if truth is not None:  # None: the validation set has no emotion labels (House, whose training part is distilled)
         thresholds = checkpoint.label_thresholds or [0.5] * 6
         labelled = (pred[:, :6] >= np.asarray(thresholds[:6])).astype(int)
         out["emotion_mean_wacc"] = metrics["emotion_mean_wacc"]
