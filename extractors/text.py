@@ -105,6 +105,7 @@ class WordVectors:
         return self.vectors[self.key_to_index[key]]
 
 
+@lru_cache(maxsize=1)
 def _bundled_vectors() -> WordVectors:
     with deferred_import():
         import pyarrow.parquet as pq  # ParquetFile reads without pyarrow.dataset (and pandas)

@@ -113,3 +113,15 @@ def test_missing_or_broken_vectors_file(tmp_path: Path) -> None:
     broken.write_text("good 1 0\nbad 0 1 0 7\n")
     with pytest.raises(MtmmError, match="cannot read word vectors"):
         load_vectors(str(broken))
+
+
+def test_word_vectors_load_once_per_process_until_their_file_changes(tmp_path: Path) -> None:
+    """Regression: keying the cache by the file's state dropped it for the bundled vectors, which
+    were then read again (0.3-0.5 s) for every extractor made."""
+    assert load_vectors(None) is load_vectors(None)
+    vectors = tmp_path / "v.txt"
+    vectors.write_text("movie 1 0\n")
+    first = load_vectors(str(vectors))
+    assert load_vectors(str(vectors)) is first
+    vectors.write_text("movie 0 1\n")  # same size, other vectors
+    assert list(load_vectors(str(vectors))["movie"]) == [0.0, 1.0]
