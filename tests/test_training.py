@@ -220,11 +220,12 @@ def test_a_checkpoint_names_only_the_features_its_model_reads(tmp_path: Path, sm
     assert list(checkpoint.feature_spec) == ["text"]
     save_checkpoint(checkpoint, tmp_path / "text-only")
     config = json.loads((tmp_path / "text-only" / "config.json").read_text())
-    config["feature_spec"]["acoustic"] = small.spec["acoustic"]  # a spec that claims the voice
+    config["feature_spec"]["acoustic"] = small.spec["acoustic"]  # as such checkpoints were saved before
     (tmp_path / "text-only" / "config.json").write_text(json.dumps(config))
-    message = (
-        "the feature_spec in config.json (text 100, acoustic 73) does not match the architecture's inputs (text 100)"
-    )
+    assert list(load_checkpoint(tmp_path / "text-only").feature_spec) == ["text"]  # loads, and reads the text only
+    config["feature_spec"]["text"]["dim"] = 60  # a spec the weights disagree with: refused at load
+    (tmp_path / "text-only" / "config.json").write_text(json.dumps(config))
+    message = "the feature_spec in config.json (text 60) does not match the architecture's inputs (text 100)"
     with pytest.raises(MtmmError, match=re.escape(message)):
         load_checkpoint(tmp_path / "text-only")
 
