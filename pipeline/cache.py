@@ -54,12 +54,16 @@ class Cache:
             return _miss(path, error)
         return _parsed(path, value, parse)
 
-    def put_json(self, key: str, value: Any) -> None:
-        if self.enabled:
-            try:
-                atomic_write_json(self._path(key, ".json"), value)
-            except Exception as error:  # a read-only or full cache must never fail an extraction
-                log.warning("cache entry not written, continuing without it: %s", error)
+    def put_json(self, key: str, value: Any) -> bool:
+        """Whether the entry was written (a failure is logged and never raised)."""
+        if not self.enabled:
+            return False
+        try:
+            atomic_write_json(self._path(key, ".json"), value)
+        except Exception as error:  # a read-only or full cache must never fail an extraction
+            log.warning("cache entry not written, continuing without it: %s", error)
+            return False
+        return True
 
     def get_arrays(self, key: str, parse: Callable[[dict[str, np.ndarray]], Any] | None = None) -> Any | None:
         """The arrays, through `parse` when given (a miss when it cannot read them, as for get_json)."""

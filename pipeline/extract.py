@@ -258,8 +258,8 @@ class FeaturePipeline:
                     if utterances is None:
                         memo = CacheMemo(self.cache, sha=source, stage="asr-chunk", asr=asr)
                         recognition = _timed(timings, "asr", lambda: self._recognise(media, segments, warnings, memo))
-                        self.cache.put_json(utterance_key, recognition.to_json())
-                        memo.forget()  # the chunks are in the whole recognition now
+                        if self.cache.put_json(utterance_key, recognition.to_json()):
+                            memo.forget()  # the chunks are in the whole recognition's entry now
                         utterances, recognition = self._utterances(media, source, recognition, segments, timings)
                         utterances, diarization = self._diarize(
                             media, source, utterances, recognition, segments is None, warnings, timings

@@ -461,6 +461,26 @@ def test_an_interrupted_long_recognition_resumes_after_its_last_chunk(
     assert FeaturePipeline(config).extract(fixture_video).utterances == whole and calls == []
 
 
+def test_chunks_stay_cached_when_the_whole_recognition_cannot_be(
+    tmp_path: Path, fixture_video: Path, monkeypatch
+) -> None:
+    """Regression: the chunks' entries were removed after the whole recognition's write, even when
+    that write failed (a full cache), so the next run recognised the recording again."""
+    from mtmm_es.extractors.asr import AsrConfig
+    from mtmm_es.pipeline.cache import Cache
+
+    config = ExtractionConfig(modalities=("text",), asr=AsrConfig(max_chunk_s=8.0), cache_dir=tmp_path / "cache")
+    put_json = Cache.put_json
+
+    def full_for_the_whole(self, key, value):  # the disk fills up as the whole recognition is written
+        return False if isinstance(value, dict) and "words" in value else put_json(self, key, value)
+
+    monkeypatch.setattr(Cache, "put_json", full_for_the_whole)
+    FeaturePipeline(config).extract(fixture_video)
+    chunks = [p for p in (tmp_path / "cache").rglob("*.json") if isinstance(json.loads(p.read_text()), list)]
+    assert len(chunks) >= 2  # kept for the next run to read back
+
+
 def test_a_new_asr_version_changes_the_words_cache_key(monkeypatch) -> None:
     """Regression: the words' cache key held the ASR options but not the version of how words are
     made from Whisper's pieces, so words joined the old way were served after that changed."""
