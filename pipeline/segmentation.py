@@ -182,7 +182,7 @@ def _seconds(value: str | None) -> float:
         raise ValueError("empty")
     value = value.strip().replace(",", ".")
     sign = -1.0 if value.startswith("-") else 1.0  # of the whole time: "-00:00:05" is -5 s
-    parts = value.removeprefix("-").split(":")
+    parts = [part.strip() for part in value.removeprefix("-").split(":")]
     if not 1 <= len(parts) <= 3:
         raise ValueError(value)
     total = 0.0
@@ -199,7 +199,11 @@ def _seconds(value: str | None) -> float:
 def _read_csv_segments(path: Path) -> list[Segment]:
     text = read_utf8(path)
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    columns = {c.strip().lower(): c for c in reader.fieldnames or ()}
+    try:
+        header = reader.fieldnames or ()
+    except csv.Error as error:
+        raise MtmmError(f"line 1: {error}", path) from None
+    columns = {c.strip().lower(): c for c in header}
     if "start" not in columns or "end" not in columns:
         raise MtmmError("segments CSV needs 'start' and 'end' columns (and optionally 'text')", path)
     segments = []

@@ -112,6 +112,8 @@ def test_csv_without_text_leaves_text_for_asr(tmp_path: Path) -> None:
         ("a.csv", "start,end\n-0:01,2\n", "starts before 0 s"),
         ("a.csv", "start,end\n0:-30,2\n", "line 2"),  # was -30 s
         ("a.csv", "start,end\n1:75,2:00\n", "line 2"),  # was 135 s
+        ("a.csv", "start,end\n1: -30,2:00\n", "line 2"),  # a space hid the sign: was 30 s
+        ("a.csv", "start,end," + "x" * 140_000 + "\n0,1,a\n", "line 1: field larger"),  # the header's csv.Error
         ("a.csv", 'start,end,text\n0,1,hi\n0,1,"' + "a" * 140_000 + '"\n', "line 3: field larger"),  # a csv.Error
         ("a.csv", "start,end\n", "no segments in the file"),  # was labelled "no speech found"
         ("a.vtt", "WEBVTT\n\n", "no segments in the file"),
