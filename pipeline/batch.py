@@ -41,7 +41,14 @@ from mtmm_es.model.meta import CONFIG, WEIGHTS
 from .analyze import AnalyzerSpec, analyzer_for, check_label_options, checked_extraction, default_checkpoint_dir
 from .cache import cache_key
 from .config import ExtractionConfig
-from .destinations import check_output_folder, check_report_options, folder_outputs, report_files, report_path
+from .destinations import (
+    check_output_folder,
+    check_report_options,
+    folder_outputs,
+    refuse_overwriting,
+    report_files,
+    report_path,
+)
 from .executor import guarded, run_jobs
 from .extract import check_given_files
 from .formats import FORMATS, csv_text, get_writer
@@ -312,6 +319,9 @@ def run_batch(
         *(_sidecar(o, out_dir) for o in outputs.values()),
         *(f for o in outputs.values() if options.report for f in report_files(report_path(o))),
     ]
+    given = list(extraction.given_files().values())  # our labelled subtitles given back as --segments, say
+    for written in ours:
+        refuse_overwriting(written, given, "an output of this run")
     if removed := remove_stale_temporaries(ours):
         log.info("%s: removed %d temporary file(s) a killed run left", quoted(out_dir), removed)
     labelled: dict[str, Path] = {}  # relative input -> its labels file, for the combined CSV

@@ -222,6 +222,21 @@ def test_a_bad_segments_file_or_asr_model_is_refused_before_a_folder_run(
     assert str(error.value).startswith(message) and not (tmp_path / "out").exists()
 
 
+def test_a_folder_run_never_writes_over_the_segments_file_it_reads(tmp_path: Path, fixture_video: Path) -> None:
+    """Regression: our labelled subtitles, edited and given back as --segments to a folder run into
+    the same output folder, were replaced by the new labels."""
+    videos, out = tmp_path / "videos", tmp_path / "labels"
+    videos.mkdir()
+    out.mkdir()
+    shutil.copy(fixture_video, videos / "talk.mp4")
+    segments = out / "talk.mp4.vtt"
+    segments.write_text("WEBVTT\n\n00:00.500 --> 00:03.000\nI loved this movie\n")
+    before = segments.read_bytes()
+    with pytest.raises(MtmmError, match="an output of this run names an input file; refusing to overwrite it"):
+        run_batch(videos, out, BatchOptions(format="vtt"), ExtractionConfig(segments=str(segments)), progress=False)
+    assert segments.read_bytes() == before
+
+
 def test_inputs_are_found_and_named_safely(folder: Path, tmp_path: Path) -> None:
     assert [p.name for p in find_inputs(folder)] == ["corrupt.mp4", "talk.mp4"]
     (folder / "gone.mp4").symlink_to(tmp_path / "moved-away.mp4")  # regression: vanished from the run
