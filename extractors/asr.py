@@ -220,7 +220,7 @@ def check_model(config: AsrConfig) -> None:
     if config.language == "yue":
         try:
             languages = len(json.loads((path / "config.json").read_text()).get("lang_ids", ()))
-        except (ValueError, AttributeError) as error:
+        except (OSError, ValueError, AttributeError, TypeError) as error:  # unreadable, not JSON, not a dict, no list
             raise MtmmError("config.json is not a CTranslate2 Whisper config", path) from error
         if languages < LANGUAGES_WITH_CANTONESE:
             raise MtmmError(f"{CANTONESE}: this one knows {languages} languages, without it", path)

@@ -314,6 +314,10 @@ def test_user_model_folder_is_used_for_every_language(tmp_path: Path, clips: dic
             "error: {before_v3}: language 'yue' (Cantonese) needs a Whisper large-v3 model (--asr-model): "
             "this one knows 99 languages",
         ),
+        (
+            ["--language", "yue", "--asr-model", "{no_languages}"],
+            "error: {no_languages}: config.json is not a CTranslate2",
+        ),
         (["--asr-model", "{garbage}"], "error: {garbage}: model.bin is not a CTranslate2 model"),
         (["--asr-model", "{pickle}"], "error: {pickle}: a file, not a CTranslate2 Whisper model folder"),
         (
@@ -338,7 +342,12 @@ def test_bad_asr_options_are_one_line_before_any_decoding(
     (before_v3 / "model.bin").write_bytes((6).to_bytes(4, "little") + os.urandom(4096))
     (before_v3 / "config.json").write_text(json.dumps({"lang_ids": list(range(50259, 50358))}))
     torch.save({"dims": {}, "payload": _Payload(str(tmp_path / "pwned"))}, tmp_path / "w.pt")
+    no_languages = tmp_path / "no_languages"  # regression: "lang_ids": null escaped as a TypeError
+    no_languages.mkdir()
+    (no_languages / "model.bin").write_bytes((before_v3 / "model.bin").read_bytes())
+    (no_languages / "config.json").write_text('{"lang_ids": null}')
     paths = {"garbage": str(garbage), "pickle": str(tmp_path / "w.pt"), "before_v3": str(before_v3)}
+    paths["no_languages"] = str(no_languages)
     arguments = [a.format(**paths) for a in arguments]
     code = main(["extract", str(fixture_video), "--out", str(tmp_path / "out"), "--no-cache", *arguments])
     stderr = capsys.readouterr().err
