@@ -164,8 +164,6 @@ def load_checkpoint(folder: str | Path) -> Checkpoint:
     except Exception as error:
         cause = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise MtmmError(f"the 'model' architecture in {CONFIG} is not valid ({cause})", folder) from None
-    # a spec naming more than the model reads (fit() saved the corpus's whole spec before): only those it reads
-    meta["feature_spec"] = {m: spec for m, spec in meta["feature_spec"].items() if m in config.input_dims}
     spec_dims = {m: spec.get("dim") for m, spec in meta["feature_spec"].items()}
     if spec_dims != dict(config.input_dims):
         raise MtmmError(

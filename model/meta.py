@@ -33,6 +33,9 @@ def read_meta(folder: str | Path) -> dict[str, Any]:
     except (OSError, ValueError) as error:
         raise MtmmError(f"unreadable {CONFIG} ({error})", folder) from None
     _check_meta(meta, folder)
+    dims = meta["model"].get("input_dims")
+    if isinstance(dims, dict):  # a spec naming more than the model reads (fit() saved a corpus's whole spec before)
+        meta["feature_spec"] = {m: spec for m, spec in meta["feature_spec"].items() if m in dims}
     return meta
 
 

@@ -137,3 +137,17 @@ def test_sarcasm_rates_of_old_and_new_checkpoints(checkpoint: Path) -> None:
     assert old.sarcasm_rates == (0.5, 0.2)
     old.sarcasm_base_rate = {"trained": 0.3, "reported": 0.3}
     assert old.sarcasm_rates is None
+
+
+def test_a_spec_naming_more_than_the_model_reads_is_narrowed_for_every_reader(checkpoint: Path) -> None:
+    """Regression: such a checkpoint (fit() saved a corpus's whole spec before) was narrowed only by
+    load_checkpoint, so analysing with --modalities text,acoustic was refused for lacking the face."""
+    from mtmm_es.pipeline import ExtractionConfig
+    from mtmm_es.pipeline.analyze import Pipeline
+
+    spec = json.loads((checkpoint / "config.json").read_text())["feature_spec"]
+    visual = {"extractor": "mediapipe-face-expression", "version": "2", "config": {}, "dim": 117}
+    _edit_config(checkpoint, feature_spec={**spec, "visual": visual})
+    assert list(load_checkpoint(checkpoint).feature_spec) == ["text", "acoustic"]
+    pipeline = Pipeline(ExtractionConfig(modalities=("text", "acoustic"), cache=False), checkpoint=str(checkpoint))
+    assert pipeline.extraction_config.modalities == ("text", "acoustic")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -123,5 +124,7 @@ def test_word_vectors_load_once_per_process_until_their_file_changes(tmp_path: P
     vectors.write_text("movie 1 0\n")
     first = load_vectors(str(vectors))
     assert load_vectors(str(vectors)) is first
-    vectors.write_text("movie 0 1\n")  # same size, other vectors
+    written = vectors.stat().st_mtime_ns
+    vectors.write_text("movie 0 1\n")  # same size, other vectors, a second later (coarse clocks: set it)
+    os.utime(vectors, ns=(written + 10**9, written + 10**9))
     assert list(load_vectors(str(vectors))["movie"]) == [0.0, 1.0]
