@@ -400,9 +400,10 @@ class FaceExpressionExtractor(FeatureExtractor):
             with self._landmarker() as landmarker:
                 stamp = 0  # the warm-up frame's; MediaPipe needs them strictly increasing
                 for frame in media.frames(self.config.fps, self.config.max_side, self.config.skip_bidir):
-                    if 1 + int(round(frame.time * 1000)) <= stamp:
+                    now = 1 + int(round(frame.time * 1000))
+                    if now <= stamp:
                         continue  # a frame at the time of the one before (every frame of a stream that repeats times)
-                    stamp = 1 + int(round(frame.time * 1000))
+                    stamp = now
                     image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(frame.rgb))
                     result = landmarker.detect_for_video(image, stamp)
                     found = [_box(face) for face in result.face_landmarks]

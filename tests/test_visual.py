@@ -116,18 +116,8 @@ def test_frames_that_repeat_a_time_are_skipped_not_fatal(tmp_path: Path, fixture
     """Regression: with --fps 0 (every frame) a stream whose frames repeat times (0.0, 0.0, 0.2, 0.2,
     ...) stopped face tracking with MediaPipe's "timestamp must be monotonically increasing"."""
     repeated = tmp_path / "repeated.mkv"
-    ffmpeg(
-        "-i",
-        str(fixture_video),
-        "-t",
-        "2",
-        "-an",
-        "-c:v",
-        "copy",
-        "-bsf:v",
-        "setts=ts=floor(N/2)*2*DURATION",
-        str(repeated),
-    )
+    every_other_time = "setts=ts=floor(N/2)*2*DURATION"
+    ffmpeg(*("-i", str(fixture_video), "-t", "2", "-an"), *("-c:v", "copy", "-bsf:v", every_other_time), str(repeated))
     with Media(repeated) as media:
         times = [frame.time for frame in media.frames(0, 64)]
         assert len(set(times)) < len(times)  # the stream does repeat times
