@@ -15,6 +15,7 @@ import numpy as np
 
 from mtmm_es.core.background import deferred_import, in_background
 from mtmm_es.core.errors import MtmmError, printable, quoted
+from mtmm_es.core.files import path_state
 from mtmm_es.core.labels import Face, ModelInfo, Source, UtteranceResult, VideoResult, rounded
 from mtmm_es.core.version import own_version
 from mtmm_es.extractors.acoustic import AcousticConfig
@@ -285,16 +286,27 @@ class AnalyzeJob:
     spec: AnalyzerSpec
 
 
-_CACHED: Pipeline | None = None
+_CACHED: tuple[Any, Pipeline] | None = None
+
+
+def _files_state(spec: AnalyzerSpec) -> list[Any]:
+    """How the files a spec names stand (the checkpoint folder, --segments, models): a Pipeline read
+    them when it was built."""
+    checkpoint = spec.checkpoint or default_checkpoint_dir()
+    given = spec.extraction.given_files().values()
+    return [path_state(checkpoint), *map(path_state, given)]
 
 
 def analyzer_for(spec: AnalyzerSpec) -> Pipeline:
     """This process's Pipeline for `spec`: built once, rebuilt when another spec (another checkpoint,
-    other settings) is asked for."""
+    other settings) is asked for, or when a file it was built from has changed since (an edited
+    --segments file, a retrained checkpoint)."""
     global _CACHED
-    if _CACHED is None or _CACHED.spec != spec:
-        _CACHED = Pipeline(spec.extraction, spec.checkpoint, spec.emotion_thresholds, spec.sarcasm_base_rate)
-    return _CACHED
+    key = (spec, _files_state(spec))
+    if _CACHED is None or _CACHED[0] != key:
+        pipeline = Pipeline(spec.extraction, spec.checkpoint, spec.emotion_thresholds, spec.sarcasm_base_rate)
+        _CACHED = (key, pipeline)
+    return _CACHED[1]
 
 
 def _analyze_job(job: AnalyzeJob) -> VideoResult:

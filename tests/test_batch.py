@@ -151,6 +151,33 @@ def test_outputs_of_a_moved_input_folder_are_redone(tmp_path: Path, fixture_vide
     assert [o.status for o in run_batch(moved, tmp_path / "out", options, extraction).outcomes] == ["skipped"]
 
 
+def test_a_second_folder_run_in_one_process_reads_the_edited_segments_file(
+    tmp_path: Path, fixture_video: Path, cache_dir: Path
+) -> None:
+    """Regression: the process kept the Pipeline of the first run, built from the segments file as
+    it then was, so the second run redid the output with the old windows and recorded it as up to
+    date with the new file."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copy(fixture_video, videos / "talk.mp4")
+    segments = tmp_path / "segments.csv"
+    segments.write_text("start,end\n0.1,4.4\n")
+    extraction = ExtractionConfig(segments=str(segments), cache_dir=str(cache_dir))
+    options = BatchOptions(workers=1)
+
+    def windows() -> list[tuple[float, float]]:
+        labels = json.loads((tmp_path / "out" / "talk.mp4.json").read_text())
+        return [(u["start"], u["end"]) for u in labels["utterances"]]
+
+    run_batch(videos, tmp_path / "out", options, extraction, progress=False)
+    assert windows() == [(0.1, 4.4)]
+    segments.write_text("start,end\n0.1,4.4\n5.0,8.5\n")
+    os.utime(segments, ns=(segments.stat().st_atime_ns, segments.stat().st_mtime_ns + 1_000_000_000))
+    again = run_batch(videos, tmp_path / "out", options, extraction, progress=False)
+    assert [o.status for o in again.outcomes] == ["processed"]
+    assert windows() == [(0.1, 4.4), (5.0, 8.5)]
+
+
 def test_a_skipped_file_keeps_its_warnings_in_the_run_summary(
     tmp_path: Path, fixture_video: Path, cache_dir: Path
 ) -> None:
