@@ -166,7 +166,8 @@ def run_fingerprint(
     embed_video: bool = False,
 ) -> str:
     """What decides an output besides the input's bytes: the extraction config and the state of
-    every file it names (an edited --segments file or a replaced model redoes outputs), the
+    every file it names (an edited --segments file or a replaced model redoes outputs), whether the
+    speaker encoder is installed (labels made without one are redone once it is), the
     checkpoint (weights and config.json, where thresholds and label settings live), the labels'
     schema version, mtmm-es's own version (an upgrade redoes outputs; a development checkout that
     changes how labels are made without a new version should use --overwrite), the format, the
@@ -178,9 +179,11 @@ def run_fingerprint(
         file_sha256(folder / name) if (folder / name).is_file() else str(folder / name) for name in (WEIGHTS, CONFIG)
     ]
     config = {k: v for k, v in extraction.to_dict().items() if k not in ("cache", "cache_dir")}
+    weights = extraction.speaker_weights()
     return cache_key(
         extraction=config,
         files={option: path_state(path) for option, path in extraction.given_files().items()},
+        speaker_weights=path_state(weights) if weights else None,
         model=model_id,
         format=fmt,
         report=report,

@@ -11,6 +11,7 @@ from mtmm_es.core.errors import MtmmError
 from mtmm_es.extractors.acoustic import AcousticConfig, recorded
 from mtmm_es.extractors.asr import AsrConfig
 from mtmm_es.extractors.base import MODALITIES
+from mtmm_es.extractors.speaker import bundled_weights
 from mtmm_es.extractors.text import TextConfig
 from mtmm_es.extractors.visual import VisualConfig
 
@@ -71,3 +72,15 @@ class ExtractionConfig:
             "ffmpeg": self.ffmpeg and (shutil.which(self.ffmpeg) or self.ffmpeg),  # a name on PATH: its file
         }
         return {option: path for option, path in given.items() if path}
+
+    def speaker_weights(self) -> str | None:
+        """The speaker encoder's weights: the user's file, or resemblyzer's when it is installed;
+        None when no speaker labels will be made (diarization off, or the encoder missing)."""
+        if not self.diarization.enabled:
+            return None
+        if self.diarization.encoder.weights:
+            return self.diarization.encoder.weights
+        try:
+            return str(bundled_weights())
+        except MtmmError:
+            return None

@@ -333,6 +333,7 @@ class FeaturePipeline:
             sha=sha,
             stage="speakers",
             diarization=self.diarizer.spec(),
+            weights=path_state(self.config.speaker_weights()),  # a replaced weights file: new labels
             split=split,
             windows=[u.to_dict() for u in utterances],
         )

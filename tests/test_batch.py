@@ -83,6 +83,21 @@ def test_outputs_are_redone_when_a_file_an_option_names_changes(tmp_path: Path) 
     assert run_fingerprint(linked, None, "json", False, None) != before
 
 
+def test_outputs_made_without_the_speaker_encoder_are_redone_once_it_is_installed(monkeypatch) -> None:
+    """Regression: whether resemblyzer was installed was not part of the fingerprint, so outputs
+    labelled without speakers stayed up to date after the user installed it as the warning said."""
+    from mtmm_es.pipeline import config
+    from mtmm_es.pipeline.batch import run_fingerprint
+
+    installed = run_fingerprint(ExtractionConfig(), None, "json", False, None)
+
+    def missing():
+        raise MtmmError("the speaker encoder is missing")
+
+    monkeypatch.setattr(config, "bundled_weights", missing)
+    assert run_fingerprint(ExtractionConfig(), None, "json", False, None) != installed
+
+
 def test_a_folder_run_embeds_the_video_in_each_report_and_clears_report_leftovers(
     tmp_path: Path, fixture_video: Path, cache_dir: Path
 ) -> None:

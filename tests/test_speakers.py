@@ -107,6 +107,24 @@ def test_encoder_refuses_missing_or_foreign_weights(tmp_path: Path) -> None:
         SpeakerEncoder(SpeakerEncoderConfig(weights=str(junk)))
 
 
+def test_a_replaced_weights_file_is_not_served_from_the_cache(tmp_path: Path, fixture_video: Path) -> None:
+    """Regression: the speakers' cache key named the user's weights file by path only, so labels
+    made with the old file were served after it was replaced."""
+    from mtmm_es.extractors.speaker import bundled_weights
+    from mtmm_es.pipeline.extract import FeaturePipeline
+
+    weights = tmp_path / "ge2e.pt"
+    weights.write_bytes(bundled_weights().read_bytes())
+    encoder = SpeakerEncoderConfig(weights=str(weights))
+    config = ExtractionConfig(
+        modalities=("text",), cache_dir=str(tmp_path / "cache"), diarization=DiarizationConfig(encoder=encoder)
+    )
+    assert {u.speaker for u in FeaturePipeline(config).extract(fixture_video).utterances} == {"S1"}
+    weights.write_bytes(b"not a GE2E state dict")
+    with pytest.raises(MtmmError, match="speaker encoder"):
+        FeaturePipeline(config).extract(fixture_video)
+
+
 def test_embeddings_are_unit_norm_and_closer_within_a_speaker(talk) -> None:
     audio, truth = talk
     embeddings, owners, centres = SpeakerEncoder().partials(audio, [(t.start, t.end) for t in truth])
