@@ -449,7 +449,10 @@ class Media:
                 errors += 1
                 continue
             for frame in frames:
-                when = frame.time - origin if frame.time is not None else last + 1.0 / (self.info.fps or 25.0)
+                if frame.time is not None:
+                    when = frame.time - origin
+                else:  # raw streams (H.264 elementary) carry no timestamps: one frame period on
+                    when = last + 1.0 / (self.info.fps or 25.0) if decoded else 0.0
                 last = when
                 decoded += 1
                 yield when, frame
