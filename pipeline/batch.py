@@ -85,6 +85,8 @@ class BatchOptions:
             raise MtmmError(f"workers must be at least 1, not {self.workers}")
         if self.backend not in ("local", "ray"):
             raise MtmmError(f"unknown backend '{self.backend}' (choose local or ray)")
+        if self.backend == "ray":
+            _ray()  # missing: refused before any work
 
 
 @dataclass
@@ -392,8 +394,7 @@ def _combine_csv(outputs: list[Path], out_dir: Path) -> None:
 def _execute(jobs: list[FileJob], options: BatchOptions) -> Iterable[tuple[FileJob, dict[str, Any] | MtmmError]]:
     """(job, outcome or its MtmmError) as each job finishes, in-process, in worker processes or on Ray."""
     if options.backend == "ray":
-        import ray
-
+        ray = _ray()
         remote = _ray_runner(options)
         pending = {remote.remote(process_file, job): job for job in jobs}
         while pending:
@@ -408,11 +409,17 @@ def _execute(jobs: list[FileJob], options: BatchOptions) -> Iterable[tuple[FileJ
     yield from run_jobs(process_file, jobs, options.workers)
 
 
-def _ray_runner(options: BatchOptions) -> Any:
+def _ray() -> Any:
+    """The ray module, or an error naming the extra."""
     try:
         import ray
     except ImportError as error:
         raise MtmmError("--backend ray needs Ray: pip install 'mtmm-es[ray]'") from error
+    return ray
+
+
+def _ray_runner(options: BatchOptions) -> Any:
+    ray = _ray()
     if not ray.is_initialized():
         ray.init(address=options.ray_address, include_dashboard=False, log_to_driver=False)
     return ray.remote(guarded)

@@ -511,6 +511,19 @@ def test_analyze_many_in_two_processes_keeps_order_and_isolates_errors(folder: P
 
 
 @pytest.mark.slow
+def test_the_ray_backend_without_ray_is_refused_before_any_work(folder: Path, tmp_path: Path) -> None:
+    """Regression: `import ray` came before the check that names the extra, so a machine without Ray
+    got "unexpected ModuleNotFoundError", exit 1, and an empty output folder."""
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "ray.py").write_text("raise ModuleNotFoundError(\"No module named 'ray'\")\n")
+    done = cli(
+        str(folder), "--out", str(tmp_path / "out"), "--backend", "ray", env={**os.environ, "PYTHONPATH": str(blocker)}
+    )
+    assert done.returncode == 2 and "--backend ray needs Ray: pip install 'mtmm-es[ray]'" in done.stderr
+    assert "unexpected" not in done.stderr and not (tmp_path / "out").exists()
+
+
 def test_ray_backend_runs_the_same_job(folder: Path, tmp_path: Path, cache_dir: Path) -> None:
     ray = pytest.importorskip("ray", reason="Ray is the optional extra mtmm-es[ray]")
     (folder / "corrupt.mp4").unlink()
