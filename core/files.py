@@ -60,6 +60,23 @@ def _read_umask() -> int:
 
 
 _UMASK = _read_umask()
+NAME_MAX = 255  # bytes in one file name (ext4, XFS, APFS, NTFS)
+
+
+def fitting_name(name: str, extra: int) -> str:
+    """`name`, or, when `extra` more bytes would take it past NAME_MAX, its start and a digest of the
+    whole: the same for the same name, so files derived from it are found again."""
+    raw = os.fsencode(name)
+    if len(raw) + extra <= NAME_MAX:
+        return name
+    digest = hashlib.sha256(raw).hexdigest()[:16]
+    return f"{os.fsdecode(raw[: NAME_MAX - extra - len(digest) - 1])}~{digest}"
+
+
+def _temp_prefix(name: str) -> str:
+    return f".{fitting_name(name, len('..XXXXXXXX.tmp'))}."
+
+
 _TEMP_NAME = re.compile(r"\.(?P<name>.+)\.[A-Za-z0-9_]{8}\.tmp")  # mkstemp(prefix=".NAME.", suffix=".tmp")
 
 
@@ -68,7 +85,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        handle, temp = tempfile.mkstemp(prefix=_temp_prefix(path.name), suffix=".tmp", dir=path.parent)
     except OSError as error:
         raise MtmmError(f"cannot write ({error.strerror})", path) from error
     try:
@@ -93,12 +110,12 @@ def remove_stale_temporaries(targets: Iterable[str | Path], older_than_s: float 
     folder is listed once. Returns how many were removed."""
     by_folder: dict[Path, set[str]] = {}
     for target in map(Path, targets):
-        by_folder.setdefault(target.parent, set()).add(target.name)
+        by_folder.setdefault(target.parent, set()).add(_temp_prefix(target.name))
     removed, cutoff = 0, time.time() - older_than_s
     for folder, names in by_folder.items():
         for temp in folder.glob(".*.tmp"):
             match = _TEMP_NAME.fullmatch(temp.name)
-            if match and match["name"] in names and _modified(temp) < cutoff:
+            if match and f".{match['name']}." in names and _modified(temp) < cutoff:
                 temp.unlink(missing_ok=True)
                 removed += 1
     return removed

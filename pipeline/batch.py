@@ -30,6 +30,7 @@ from mtmm_es.core.files import (
     atomic_write_json,
     atomic_write_text,
     file_sha256,
+    fitting_name,
     path_state,
     remove_stale_temporaries,
 )
@@ -155,7 +156,12 @@ def find_inputs(root: Path, recursive: bool = False, pattern: str | None = None)
 
 
 def _sidecar(output: Path, out_dir: Path) -> Path:
-    return out_dir / SIDECARS / output.relative_to(out_dir).parent / f"{output.name}{SIDECAR_SUFFIX}"
+    return (
+        out_dir
+        / SIDECARS
+        / output.relative_to(out_dir).parent
+        / f"{fitting_name(output.name, len(SIDECAR_SUFFIX))}{SIDECAR_SUFFIX}"
+    )
 
 
 def run_fingerprint(

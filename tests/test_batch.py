@@ -354,6 +354,39 @@ def test_kill_minus_nine_loses_nothing_already_written(tmp_path: Path, fixture_v
     assert sorted(p.name for p in out.rglob(".*.tmp")) == sorted([live.name, foreign.name])
 
 
+def test_an_input_with_a_name_near_the_length_limit_is_labelled_and_resumed(
+    tmp_path: Path, fixture_video: Path, cache_dir: Path
+) -> None:
+    """Regression: the hidden temporary name (.NAME.XXXXXXXX.tmp) and the record (NAME.record) took a
+    name of 242-255 bytes past the file system's limit: the run failed after the whole analysis."""
+    from mtmm_es.core.files import remove_stale_temporaries
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    name = "y" * 240 + ".mp4"  # its output, NAME.json, is 249 bytes
+    shutil.copy(fixture_video, videos / name)
+    extraction = ExtractionConfig(cache_dir=str(cache_dir))
+    first = run_batch(videos, tmp_path / "out", BatchOptions(workers=1), extraction, progress=False)
+    again = run_batch(videos, tmp_path / "out", BatchOptions(workers=1), extraction, progress=False)
+    assert [o.status for o in first.outcomes + again.outcomes] == ["processed", "skipped"]
+    output = tmp_path / "out" / f"{name}.json"
+    jsonschema.validate(json.loads(output.read_text()), schema())
+    leftover = [p for p in (tmp_path / "out").iterdir() if p.name.endswith(".tmp")]
+    assert leftover == []
+    killed = output.parent / f".{'y' * 200}~0123456789abcdef.k1ll3d_x.tmp"  # not this name's digest
+    killed.write_text("{")
+    os.utime(killed, (time.time() - 3700, time.time() - 3700))
+    assert remove_stale_temporaries([output]) == 0
+    import tempfile
+
+    from mtmm_es.core import files
+
+    handle, own = tempfile.mkstemp(prefix=files._temp_prefix(output.name), suffix=".tmp", dir=output.parent)
+    os.close(handle)
+    os.utime(own, (time.time() - 3700, time.time() - 3700))
+    assert remove_stale_temporaries([output]) == 1 and not Path(own).exists() and killed.exists()
+
+
 def test_a_live_temporary_file_renamed_while_listed_is_no_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
