@@ -196,7 +196,7 @@ class Diarizer:
         pieces = [
             (i, *piece)
             for i, u in enumerate(utterances)
-            for piece in cut_at_silences(audio, utterance_pieces(u, self.config.piece_s, (bounds[i], bounds[i + 1])))
+            for piece in cut_at_silences(audio, utterance_pieces(u, self.config.piece_s, _reach(u, *bounds[i : i + 2])))
             if voiced(audio, piece[2], piece[3])  # a window over silence (a --segments row) has no voice
         ]
         if not pieces:
@@ -222,6 +222,12 @@ class Diarizer:
         names = _ordered_names([label for _, label in labelled])
         result = renumber([replace(part, speaker=name) for (part, _), name in zip(labelled, names)])
         return Diarization(result, len({n for n in names if n}), similarity, splits)
+
+
+def _reach(utterance: Utterance, before: float, after: float) -> tuple[float, float]:
+    """How far an utterance's speech may reach: into the pauses up to `before` and `after`, never
+    less than the utterance itself (a --segments window may overlap or hold its neighbours)."""
+    return min(before, utterance.start), max(after, utterance.end)
 
 
 def utterance_pieces(

@@ -314,3 +314,16 @@ def test_a_window_over_silence_gets_no_speaker(talk) -> None:
     result = Diarizer().run(np.concatenate([silence, audio]), renumber(utterances), split=False)
     assert result.utterances[0].speaker is None and result.speakers == 2
     assert {u.speaker for u in result.utterances[1:]} == {"S1", "S2"}
+
+
+def test_a_window_inside_another_gets_its_speaker(talk) -> None:
+    """Regression: the speech span of a --segments window reached half way to its neighbours, which
+    assumes windows do not overlap; a window inside another got an inverted span, no voice and no
+    speaker."""
+    audio, truth = talk
+    turns = [_utterance(_words(t.start, t.end, t.text)) for t in truth]
+    outer = Utterance(0, truth[0].start, truth[2].end, "typed text")
+    result = Diarizer().run(audio, renumber([outer, *turns[1:]]), split=False)
+    alone = Diarizer().run(audio, renumber(turns), split=False)  # the same turns, none overlapping
+    assert None not in [u.speaker for u in result.utterances] and result.speakers == 2
+    assert [u.speaker for u in result.utterances[1:]] == [u.speaker for u in alone.utterances[1:]]
