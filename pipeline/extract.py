@@ -277,8 +277,7 @@ class FeaturePipeline:
             warnings += [
                 *recognition.warnings,
                 *_voice_only_warnings(utterances, features),
-                *media.warnings,
-                *_decoding_warnings(self._decoded_seconds(media, source), media.info),
+                *self._media_warnings(media, source),
                 *_face_warnings(media, features, utterances),
             ]
         if not utterances:
@@ -298,15 +297,18 @@ class FeaturePipeline:
             language=recognition.info() if recognition.language else None,
         )
 
-    def _decoded_seconds(self, media: Media, source: str) -> float | None:
-        """How much audio the file decodes to; remembered, since a run served from the cache never
-        decodes it (and must still say the file is damaged)."""
-        key = cache_key(sha=source, stage="decoded")
+    def _media_warnings(self, media: Media, source: str) -> list[str]:
+        """What decoding the media found: the audio's warnings and how much audio the file decodes
+        to are remembered, since a run served from the cache never decodes it (and must still say
+        the file is damaged, or its channels cancel)."""
+        key = cache_key(sha=source, stage="decoded", version=2)  # 2: with the audio's warnings
         if media.decoded_audio is None:
-            return self.cache.get_json(key, lambda entry: float(entry["seconds"]))
-        seconds = len(media.decoded_audio) / SAMPLE_RATE
-        self.cache.put_json(key, {"seconds": seconds})
-        return seconds
+            decoded = self.cache.get_json(key, lambda entry: (float(entry["seconds"]), list(entry["warnings"])))
+        else:
+            decoded = len(media.decoded_audio) / SAMPLE_RATE, media.audio_warnings
+            self.cache.put_json(key, {"seconds": decoded[0], "warnings": decoded[1]})
+        seconds, audio_warnings = decoded or (None, media.audio_warnings)
+        return [*audio_warnings, *media.video_warnings, *_decoding_warnings(seconds, media.info)]
 
     def _diarize(
         self,

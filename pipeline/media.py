@@ -230,7 +230,8 @@ class Media:
         self.path = Path(path)
         self.ffmpeg = ffmpeg_binary(ffmpeg_path)
         self.info = probe(self.path, audio_stream=audio_stream)
-        self.warnings: list[str] = []
+        self.audio_warnings: list[str] = []  # from decoding the audio (a run served from the cache has none)
+        self.video_warnings: list[str] = []
         self.frames_cut_short = False  # a pass over the frames stopped at its time limit
         self._audio_choice = audio_stream
         self._temp_dir = temp_dir
@@ -267,6 +268,11 @@ class Media:
         return self._audio
 
     @property
+    def warnings(self) -> list[str]:
+        """What decoding found wrong or chose: the audio's, then the frames'."""
+        return self.audio_warnings + self.video_warnings
+
+    @property
     def decoded_audio(self) -> np.ndarray | None:
         """The audio if it has been decoded already (never triggers decoding)."""
         return self._audio
@@ -286,7 +292,7 @@ class Media:
         candidates.clear()
         self._audio_file = file
         self.info = replace(self.info, **_stream_fields(self.path, index))
-        self.warnings.append(
+        self.audio_warnings.append(
             f"{self.info.audio_streams} audio streams: using stream {index} ({sound:.1f} s of sound); "
             "choose another with --audio-stream"
         )
@@ -296,12 +302,12 @@ class Media:
         """A stream mixed to mono; its first channel alone where the mix cancels it: a stereo stream
         with one channel phase-inverted (L mixed with -L) mixes to near silence, 20 dB or more below
         the channel. Only a near-silent mix of a stream of several channels is checked."""
-        start = len(self.warnings)
+        start = len(self.audio_warnings)
         mixed = self._decode_audio(index)
         if _sound_seconds(mixed) >= CANCELLED_S or _channels(self.path, index) < 2:
             return mixed
-        mixed_file, mixed_warnings = self._audio_file, self.warnings[start:]
-        del self.warnings[start:]  # each decoding warns of its own samples
+        mixed_file, mixed_warnings = self._audio_file, self.audio_warnings[start:]
+        del self.audio_warnings[start:]  # each decoding warns of its own samples
         try:
             first = self._decode_audio(index, channel=0)
         except BaseException:
@@ -309,12 +315,12 @@ class Media:
             raise
         if _mean_power(mixed) * CANCELLATION < _mean_power(first):
             mixed_file.close()
-            self.warnings.append(
+            self.audio_warnings.append(
                 "the audio's channels cancel out when mixed to mono (one is phase-inverted?): using the first channel"
             )
             return first
         self._audio_file.close()
-        self._audio_file, self.warnings[start:] = mixed_file, mixed_warnings
+        self._audio_file, self.audio_warnings[start:] = mixed_file, mixed_warnings
         return mixed
 
     def _decode_audio(self, index: int, channel: int | None = None) -> np.ndarray:
@@ -373,7 +379,7 @@ class Media:
         audio = np.memmap(out, dtype=np.float32, mode="r+", shape=(samples,))
         bad = _zero_non_finite(audio)
         if bad:
-            self.warnings.append(f"{bad} audio samples were NaN or infinite and were set to 0")
+            self.audio_warnings.append(f"{bad} audio samples were NaN or infinite and were set to 0")
         audio.flush()
         return np.memmap(out, dtype=np.float32, mode="r", shape=(samples,))
 
@@ -458,7 +464,9 @@ class Media:
                 yield when, frame
             if time.monotonic() > deadline:
                 where = f"at {last:.1f} s" if decoded else "before its first frame"
-                self.warnings.append(f"video decoding stopped {where}: over its time limit ({self.time_limit_s:.0f} s)")
+                self.video_warnings.append(
+                    f"video decoding stopped {where}: over its time limit ({self.time_limit_s:.0f} s)"
+                )
                 self.frames_cut_short = True
                 return
         if decoded == 0 and errors:

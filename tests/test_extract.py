@@ -170,6 +170,20 @@ def test_truncated_file_degrades_with_a_warning(tmp_path: Path, fixture_video: P
     assert again.timings.get("asr") is None and again.warnings == extraction.warnings
 
 
+def test_a_run_served_from_the_cache_keeps_the_audio_decoding_warnings(
+    tmp_path: Path, fixture_video: Path, cache_dir: Path
+) -> None:
+    """Regression: a second run never decodes the audio, so what decoding had warned of (here:
+    channels that cancel in a mono mix) was gone from its labels."""
+    inverted = tmp_path / "inverted.wav"
+    ffmpeg("-i", str(fixture_video), "-vn", "-af", "pan=stereo|c0=c0|c1=-1*c0", str(inverted))
+    config = ExtractionConfig(modalities=("text", "acoustic"), cache_dir=str(cache_dir))
+    first = FeaturePipeline(config).extract(inverted)
+    again = FeaturePipeline(config).extract(inverted)
+    assert any("channels cancel out" in w for w in first.warnings)
+    assert again.timings.get("asr") is None and again.warnings == first.warnings
+
+
 def test_modalities_can_be_chosen(fixture_video: Path, cache_dir: Path) -> None:
     config = replace(ExtractionConfig(cache_dir=str(cache_dir)), modalities=("text",))
     extraction = FeaturePipeline(config).extract(fixture_video)
