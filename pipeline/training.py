@@ -14,6 +14,7 @@ from typing import Any
 
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.core.files import atomic_write_json
+from mtmm_es.extractors.text import TextConfig
 from mtmm_es.model.checkpoint import save_checkpoint
 from mtmm_es.model.corpora import MEDIA_LOADERS, check_dataset, load_corpus
 from mtmm_es.model.corpora.common import add_text_features
@@ -48,9 +49,19 @@ def _extract_for(feature_spec: dict[str, Any] | None):
     return extract
 
 
-def _load(dataset: str, data_dir: str | Path, split: str, feature_spec: dict[str, Any] | None = None, extract=None):
-    """A dataset's split, its media extracted by `extract` (default: as `feature_spec` says)."""
-    corpus = load_corpus(dataset, data_dir, split, extract or _extract_for(feature_spec))
+def _load(
+    dataset: str,
+    data_dir: str | Path,
+    split: str,
+    feature_spec: dict[str, Any] | None = None,
+    extract=None,
+    text: TextConfig | None = None,
+):
+    """A dataset's split, its media extracted by `extract` (default: as `feature_spec` says), its
+    transcripts' text features as `text` says (default: as `feature_spec` says)."""
+    if text is None and feature_spec and feature_spec.get("text", {}).get("extractor") == "glove-mean":
+        text = TextConfig.from_spec(feature_spec["text"], TextConfig())  # ours (not MOSI's own features)
+    corpus = load_corpus(dataset, data_dir, split, extract or _extract_for(feature_spec), text)
     if not corpus.videos:
         raise MtmmError(f"{dataset} has no {split} split here (no rows or files for it)", data_dir)
     return corpus
@@ -85,22 +96,29 @@ def train_and_save(
     from mtmm_es.pipeline.destinations import check_output_folder
 
     check_output_folder(Path(out))
-    extract = None
+    extract, text = None, None
     if recipe:
         chosen = load_recipe(recipe).with_seed(seed)
         if chosen.dataset == "multi":
+            if folds or val_fraction:
+                raise MtmmError(
+                    "--folds and --val-fraction do not apply to a multi-dataset recipe: each of its datasets"
+                    " is validated on its own validation split"
+                )
+            chosen = replace(chosen, train=with_overrides(chosen.train, **(overrides or {})))
             return _train_multi(chosen, data_dir, out, verbose)
         dataset, config = chosen.dataset, chosen.train
         folds = folds or chosen.folds
         val_fraction = val_fraction or chosen.val_fraction
-        if {"text", "acoustic"} & set(chosen.extra or {}):  # media features as the recipe sets them
+        if {"text", "acoustic"} & set(chosen.extra or {}):  # features as the recipe sets them
             extract = recipe_extract(chosen.extra or {})
+            text = TextConfig(**(chosen.extra or {}).get("text", {}))
     elif dataset:
         config = TrainConfig() if seed is None else TrainConfig(seed=seed)
     else:
         raise MtmmError("give a recipe or a dataset to train on")
     config = with_overrides(config, **(overrides or {}))
-    corpus = _load(dataset, data_dir, "train", extract=extract)
+    corpus = _load(dataset, data_dir, "train", extract=extract, text=text)
     if not corpus.tasks():
         raise MtmmError(
             f"{dataset}'s train split has no labelled utterance (own videos: label columns sentiment, emotions, sarcasm)",
@@ -112,7 +130,7 @@ def train_and_save(
         config = replace(config, modalities=tuple(m for m in config.modalities if m in corpus.spec))
     validation = None
     if dataset in VALIDATION_SPLITS and not folds and not val_fraction:
-        validation = load_corpus(dataset, data_dir, VALIDATION_SPLITS[dataset], extract or _extract_for(None))
+        validation = load_corpus(dataset, data_dir, VALIDATION_SPLITS[dataset], extract or _extract_for(None), text)
         validation = validation if validation.videos else None  # none given: carved from train
     log = _log.info if verbose else None
     checkpoint, report = fit(
@@ -131,7 +149,6 @@ def recipe_extract(extra: dict[str, Any], modalities: Sequence[str] | None = Non
     the recipe's other corpora), built on first use; `modalities`: only those features (a model
     without the face need not track faces), default all."""
     from mtmm_es.extractors.acoustic import AcousticConfig
-    from mtmm_es.extractors.text import TextConfig
     from mtmm_es.pipeline.config import MODALITIES, ExtractionConfig
     from mtmm_es.pipeline.extract import FeaturePipeline
 

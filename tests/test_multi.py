@@ -211,3 +211,51 @@ def test_a_recipe_threshold_source_is_checked_before_any_training(tmp_path):
     ):
         with pytest.raises(MtmmError, match=message):
             run_default_recipe(Recipe("r", "multi", TrainConfig(), extra=extra), tmp_path)  # no data there
+
+
+TINY = {
+    "tasks": ["sarcasm"],
+    "modalities": ["text"],
+    "hidden": 8,
+    "dim": 8,
+    "shared": [8],
+    "monitor": "loss",
+    "seed": 1,
+}
+
+
+def test_command_line_training_options_reach_a_multi_dataset_recipe(tmp_path) -> None:
+    """Regression: `mtmm train --recipe default --epochs 1 --lr ...` ran the recipe's own options
+    without a word; --folds and --val-fraction, which its datasets' own splits replace, ran too."""
+    import json
+
+    from helpers import shared_path
+
+    from mtmm_es.pipeline.training import train_and_save
+
+    recipe = tmp_path / "tiny.json"
+    recipe.write_text(json.dumps({"name": "tiny", "dataset": "multi", "datasets": ["mustard"], "train": TINY}))
+    data = shared_path()
+    with pytest.raises(MtmmError, match="--folds and --val-fraction do not apply to a multi-dataset recipe"):
+        train_and_save(tmp_path / "refused", data, recipe=str(recipe), folds=3)
+    train_and_save(tmp_path / "run", data, recipe=str(recipe), overrides={"epochs": 1, "lr": 0.003, "batch_size": 4})
+    config = json.loads((tmp_path / "run" / "config.json").read_text())["training"]["config"]
+    assert (config["epochs"], config["lr"], config["batch_size"]) == (1, 0.003, 4)
+
+
+def test_a_recipe_s_text_settings_reach_a_transcript_corpus(tmp_path) -> None:
+    """Regression: a recipe on MUStARD asking for SIF weights trained on plain means, and its
+    checkpoint was then refused by `mtmm evaluate --dataset mustard` ("text config differ")."""
+    import json
+
+    from helpers import shared_path
+
+    from mtmm_es.pipeline.training import evaluate_checkpoint, train_and_save
+
+    recipe = tmp_path / "sif.json"
+    train = {**TINY, "epochs": 1}
+    recipe.write_text(json.dumps({"name": "sif", "dataset": "mustard", "text": {"weighting": "sif"}, "train": train}))
+    train_and_save(tmp_path / "run", shared_path("mustard"), recipe=str(recipe))
+    spec = json.loads((tmp_path / "run" / "config.json").read_text())["feature_spec"]
+    assert spec["text"]["config"]["weighting"] == "sif"
+    assert "sarcasm_accuracy" in evaluate_checkpoint(tmp_path / "run", "mustard", shared_path("mustard"), "val")

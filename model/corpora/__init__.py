@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mtmm_es.core.errors import MtmmError
-from mtmm_es.extractors.text import GloveTextExtractor
+from mtmm_es.extractors.text import GloveTextExtractor, TextConfig
 
 from ..data import Corpus
 from .common import ExtractFunction, add_text_features
@@ -41,9 +41,14 @@ def check_dataset(name: str) -> str:
 
 
 def load_corpus(
-    name: str, data_dir: str | Path, split: str = "train", extract: ExtractFunction | None = None
+    name: str,
+    data_dir: str | Path,
+    split: str = "train",
+    extract: ExtractFunction | None = None,
+    text: TextConfig | None = None,
 ) -> Corpus:
-    """A corpus by dataset name from its folder; transcript-only corpora get our text features.
+    """A corpus by dataset name from its folder; transcript-only corpora get our text features,
+    configured by `text` (default: the default configuration).
 
     `extract(path, segments)` runs the feature extractors on media (corpora with videos need it)."""
     loader = LOADERS[check_dataset(name)]
@@ -53,7 +58,7 @@ def load_corpus(
     if not corpus.videos:
         return corpus
     if not corpus.spec and corpus.videos and corpus.videos[0].texts is not None:
-        corpus = add_text_features(corpus, GloveTextExtractor())
+        corpus = add_text_features(corpus, GloveTextExtractor(text or TextConfig()))
     if not corpus.spec:
         raise MtmmError(f"no features found for {name} ({split}): see the loader's documentation", data_dir)
     return corpus
