@@ -302,7 +302,7 @@ def train(train_corpus: Corpus, val_corpus: Corpus, config: TrainConfig, log=pri
             best_value, best_state, best_epoch = metrics[config.monitor], copy.deepcopy(model.state_dict()), epoch
         if log:
             log(f"epoch {epoch:3d}  {seconds:5.1f}s  val {config.monitor}={metrics[config.monitor]:.4f}")
-        if epoch - best_epoch >= config.patience:
+        if epoch - best_epoch >= max(config.patience, 1):  # patience 0: stop at the first epoch without gain
             break
     if best_state is None:
         raise MtmmError(

@@ -239,3 +239,13 @@ def test_a_monitor_undefined_in_every_epoch_is_one_error(small) -> None:
     config = replace(FAST, monitor="intensity_pearson", epochs=2, patience=2)
     with pytest.raises(MtmmError, match="monitor 'intensity_pearson' is undefined on the validation data in every"):
         train(small, flat, config, log=None)
+
+
+def test_patience_zero_stops_at_the_first_epoch_without_improvement(small) -> None:
+    """Regression: `--patience 0` stopped after epoch 1 even while the monitored loss improved."""
+    config = replace(FAST, epochs=3, patience=0, monitor="loss", lr=0.01)
+    improving = train(small, small, config, log=None)
+    losses = [h["loss"] for h in improving.history]
+    assert len(losses) == 3 and losses[0] > losses[1] > losses[2] and improving.best_epoch == 3
+    frozen = train(small, small, replace(config, lr=0.0), log=None)  # the same loss every epoch: no gain at epoch 2
+    assert [h["epoch"] for h in frozen.history] == [1, 2] and frozen.best_epoch == 1
