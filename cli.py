@@ -406,7 +406,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--val-fraction", type=fraction, help="share of training videos held out for validation")
     train.add_argument("--epochs", type=positive_int, help="most training epochs")
     train.add_argument("--patience", type=_number(int, minimum=0), help="epochs without improvement before stopping")
-    train.add_argument("--monitor", help="validation metric for early stopping (or 'loss')")
+    train.add_argument(
+        "--monitor",
+        help="validation metric for early stopping, or 'loss' (default: sentiment_accuracy, else the first "
+        "task's: sarcasm_accuracy, emotion_mean_f1, intensity_mae)",
+    )
     train.add_argument("--lr", type=_number(float, above=0), help="learning rate")
     train.add_argument("--batch-size", type=positive_int, help="videos per batch")
     train.add_argument("--optimizer", choices=("adam", "rmsprop"), help="optimiser")

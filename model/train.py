@@ -18,8 +18,23 @@ from mtmm_es.core.errors import MtmmError
 from .data import Batch, Corpus, Video, batches, collate, feature_statistics
 from .metrics import binary_metrics, choose_thresholds, emotion_metrics, intensity_metrics, sentiment_metrics
 from .network import MTMMES, TUPLE_FIELDS, ModelConfig
+from .tasks import EMOTIONS
 
 LOWER_IS_BETTER = ("loss", "intensity_mae")
+# the validation metrics each task measures (score_predictions names them `<task>_<metric>`)
+TASK_METRICS = {
+    "sentiment": ("accuracy", "f1_weighted"),
+    "intensity": ("mae", "pearson"),
+    "emotion": (*(f"{e}_{m}" for e in EMOTIONS for m in ("f1", "wacc")), "mean_f1", "mean_wacc"),
+    "sarcasm": ("accuracy", "f1_weighted", "f1_macro"),
+}
+# what a run early-stops on when no monitor is given: its first task's
+DEFAULT_MONITORS = {
+    "sentiment": "sentiment_accuracy",
+    "intensity": "intensity_mae",
+    "emotion": "emotion_mean_f1",
+    "sarcasm": "sarcasm_accuracy",
+}
 
 
 @dataclass(frozen=True)
@@ -223,6 +238,27 @@ def validation_loss(model: MTMMES, corpus: Corpus, task_weights: dict[str, float
         if loss is not None:
             total, count = total + float(loss), count + 1
     return total / max(count, 1)
+
+
+def measured_metrics(tasks: Sequence[str]) -> tuple[str, ...]:
+    """The monitors a run on `tasks` can early-stop on: "loss" and the tasks' validation metrics."""
+    return ("loss", *(f"{t}_{m}" for t in tasks for m in TASK_METRICS.get(t, ())))
+
+
+def default_monitor(tasks: Sequence[str]) -> str:
+    """The monitor for a run on `tasks` when none is given (sentiment accuracy where sentiment is trained)."""
+    chosen = [t for t in ("sentiment", *tasks) if t in tasks and t in DEFAULT_MONITORS]
+    return DEFAULT_MONITORS[chosen[0]] if chosen else "loss"
+
+
+def check_monitor(monitor: str, tasks: Sequence[str]) -> None:
+    """Refuse a monitor that a run on `tasks` does not measure (before the work, not after epoch 1);
+    unknown tasks are left to build_model, which names them."""
+    if set(tasks) <= set(TASK_METRICS) and monitor not in measured_metrics(tasks):
+        raise MtmmError(
+            f"monitor '{monitor}' is not measured when training {', '.join(tasks)} "
+            f"(choose loss or one of: {', '.join(measured_metrics(tasks)[1:])})"
+        )
 
 
 def _improved(metric: str, value: float, best: float | None) -> bool:

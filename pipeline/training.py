@@ -23,7 +23,15 @@ from mtmm_es.model.data import check_spec
 from mtmm_es.model.fit import fit
 from mtmm_es.model.predictions import corpus_predictions
 from mtmm_es.model.recipes import load_recipe
-from mtmm_es.model.train import TrainConfig, distributed_rank, score_predictions, with_overrides
+from mtmm_es.model.tasks import TASKS
+from mtmm_es.model.train import (
+    TrainConfig,
+    check_monitor,
+    default_monitor,
+    distributed_rank,
+    score_predictions,
+    with_overrides,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -118,6 +126,11 @@ def train_and_save(
     else:
         raise MtmmError("give a recipe or a dataset to train on")
     config = with_overrides(config, **(overrides or {}))
+    # a monitor given (option or recipe) is checked before the data load; else the tasks' own is chosen
+    monitor_given = bool((overrides or {}).get("monitor")) or config.monitor != TrainConfig.monitor
+    tasks_known = bool(recipe or (overrides or {}).get("tasks"))
+    if monitor_given:
+        check_monitor(config.monitor, config.tasks if tasks_known else tuple(TASKS))
     corpus = _load(dataset, data_dir, "train", extract=extract, text=text)
     if not corpus.tasks():
         raise MtmmError(
@@ -126,6 +139,9 @@ def train_and_save(
         )
     if not (overrides or {}).get("tasks") and not recipe:
         config = replace(config, tasks=corpus.tasks())
+    if not monitor_given:
+        config = replace(config, monitor=default_monitor(config.tasks))
+    check_monitor(config.monitor, config.tasks)
     if not (overrides or {}).get("modalities"):
         config = replace(config, modalities=tuple(m for m in config.modalities if m in corpus.spec))
     validation = None

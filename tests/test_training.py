@@ -249,3 +249,31 @@ def test_patience_zero_stops_at_the_first_epoch_without_improvement(small) -> No
     assert len(losses) == 3 and losses[0] > losses[1] > losses[2] and improving.best_epoch == 3
     frozen = train(small, small, replace(config, lr=0.0), log=None)  # the same loss every epoch: no gain at epoch 2
     assert [h["epoch"] for h in frozen.history] == [1, 2] and frozen.best_epoch == 1
+
+
+def test_training_without_a_monitor_early_stops_on_a_metric_its_tasks_measure(tmp_path: Path) -> None:
+    """Regression: `mtmm train --dataset mustard` (sarcasm labels only) kept the default monitor
+    and failed after the first epoch with "monitor 'sentiment_accuracy' is not measured"."""
+    from mtmm_es.model.train import measured_metrics
+    from mtmm_es.pipeline.training import train_and_save
+
+    tiny = {"epochs": 1, "hidden": 8, "dim": 8, "shared": (8,)}
+    report = train_and_save(tmp_path / "out", shared_path("mustard"), dataset="mustard", overrides=tiny)
+    assert (
+        json.loads((tmp_path / "out" / "config.json").read_text())["training"]["config"]["monitor"]
+        == "sarcasm_accuracy"
+    )
+    assert set(report["validation"]) == set(measured_metrics(("sarcasm",)))
+
+
+def test_a_monitor_the_tasks_do_not_measure_is_refused_before_the_work(tmp_path: Path) -> None:
+    from mtmm_es.pipeline.training import train_and_save
+
+    given = {"epochs": 1, "monitor": "sentiment_accuracy"}
+    with pytest.raises(MtmmError, match="monitor 'sentiment_accuracy' is not measured when training sarcasm"):
+        train_and_save(tmp_path / "out", shared_path("mustard"), dataset="mustard", overrides=given)
+    assert not (tmp_path / "out").exists()
+    # with the tasks (or a name no task measures) known, before the data is read: this folder has no label table
+    for overrides in ({**given, "tasks": ("sarcasm",)}, {"monitor": "accuracy"}):
+        with pytest.raises(MtmmError, match=f"monitor '{overrides['monitor']}' is not measured"):
+            train_and_save(tmp_path / "out", tmp_path, dataset="videos", overrides=overrides)
