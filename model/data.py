@@ -86,6 +86,11 @@ def split_by_video(corpus: Corpus, fraction: float, seed: int) -> tuple[Corpus, 
     rng = np.random.default_rng(seed)
     rng.shuffle(ids)
     n_val = max(1, round(fraction * len(ids)))
+    if n_val >= len(ids):
+        raise MtmmError(
+            f"a validation share of {fraction:g} holds out all {len(ids)} videos of corpus '{corpus.name}', "
+            "leaving no training videos: give a smaller val_fraction (--val-fraction)"
+        )
     val_ids = set(ids[:n_val])
     train = corpus.subset([i for i in ids if i not in val_ids], f"{corpus.name}-train")
     val = corpus.subset(sorted(val_ids), f"{corpus.name}-val")
@@ -93,8 +98,13 @@ def split_by_video(corpus: Corpus, fraction: float, seed: int) -> tuple[Corpus, 
 
 
 def folds_by_video(corpus: Corpus, n_folds: int, seed: int) -> list[list[str]]:
-    """Video ids in `n_folds` disjoint folds (seeded)."""
+    """Video ids in `n_folds` disjoint folds (seeded); each fold holds out at least one video."""
     ids = sorted(v.id for v in corpus.videos)
+    if n_folds > len(ids):
+        raise MtmmError(
+            f"{n_folds} folds need as many videos, and corpus '{corpus.name}' has {len(ids)} (each fold holds "
+            f"out whole videos): give {len(ids)} folds or fewer (--folds)"
+        )
     np.random.default_rng(seed).shuffle(ids)
     return [ids[k::n_folds] for k in range(n_folds)]
 

@@ -277,3 +277,17 @@ def test_a_monitor_the_tasks_do_not_measure_is_refused_before_the_work(tmp_path:
     for overrides in ({**given, "tasks": ("sarcasm",)}, {"monitor": "accuracy"}):
         with pytest.raises(MtmmError, match=f"monitor '{overrides['monitor']}' is not measured"):
             train_and_save(tmp_path / "out", tmp_path, dataset="videos", overrides=overrides)
+
+
+def test_folds_or_a_validation_share_that_leave_a_part_without_videos_are_refused(small) -> None:
+    """Regression: more folds than videos trained members on empty folds and averaged them into the
+    ensemble; a validation share holding out every video failed with "corpus 'mosi-small-train' has
+    no labels"."""
+    from mtmm_es.model.fit import fit
+
+    config = replace(FAST, epochs=1, monitor="loss")
+    with pytest.raises(MtmmError, match=r"7 folds need as many videos, and corpus 'mosi-small' has 6 .* 6 folds or"):
+        fit(small, config, folds=7, log=None)
+    with pytest.raises(MtmmError, match="validation share of 0.95 holds out all 6 videos .* leaving no training"):
+        fit(small, config, val_fraction=0.95, log=None)
+    assert len(fit(small, config, folds=6, log=None)[0].members) == 6  # one video per fold is fine
