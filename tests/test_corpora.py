@@ -212,6 +212,12 @@ def test_own_labelled_videos(tmp_path: Path, fixture_video: Path, cache_dir: Pat
         ("talk.mp4,4,2\n", "line 2: the window 4-2 s must start at 0 or later and end after it starts"),
         ("talk.mp4,-1,2\n", "line 2: the window -1-2 s must start at 0 or later and end after it starts"),
         ("talk.mp4,0,1,,,,valid\n", "line 2: split 'valid' is not one of train, val, test"),
+        # one recording in training and validation (a leak)
+        (
+            "talk.mp4,0,1,,,,train\nother.mp4,0,1,,,,val\ntalk.mp4,2,3,,,,val\n",
+            "line 4: 'talk.mp4' is in split val here and in split train at line 2: a file is one context unit, "
+            "so all its rows take one split (else one recording is in both)",
+        ),
         ("talk.mp4,0,1,,,sarcastic,\n", "line 2: sarcasm 'sarcastic' is neither 1 / 0 nor true / false"),
         ("talk.mp4,0,1,7,,,\n", "line 2: sentiment '7' is neither a score in -3..3 nor positive/negative/neutral"),
         ("talk.mp4,0,1,inf,,,\n", "line 2: sentiment 'inf' is neither a score in -3..3 nor positive/negative/neutral"),
@@ -268,9 +274,11 @@ def test_a_recipe_on_own_videos_uses_their_val_rows_and_its_word_vectors(
     from mtmm_es.pipeline.training import train_and_save
 
     monkeypatch.setenv("MTMM_CACHE_DIR", str(cache_dir))
-    (tmp_path / "talk.mp4").write_bytes(fixture_video.read_bytes())
+    for name in ("talk.mp4", "again.mp4"):
+        (tmp_path / name).write_bytes(fixture_video.read_bytes())
     (tmp_path / "labels.csv").write_text(
-        "file,start,end,sentiment,split\ntalk.mp4,0.1,4.4,2,train\ntalk.mp4,4.9,9.2,-2,val\n"
+        "file,start,end,sentiment,split\ntalk.mp4,0.1,4.4,2,train\ntalk.mp4,4.9,9.2,-2,train\n"
+        "again.mp4,0.1,4.4,2,val\nagain.mp4,4.9,9.2,-2,val\n"
     )
     bundled, vectors = load_vectors(None), tmp_path / "halved.txt"
     words = [w for w in ("i", "loved", "this", "movie", "ending", "was", "terrible") if w in bundled]

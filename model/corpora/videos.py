@@ -9,7 +9,7 @@ DATA_DIR/labels.csv (or labels.json, a list of the same records), one row per ut
                 positive / negative / neutral (neutral: no binary label)
     emotions    optional: ";"-separated names among anger, disgust, fear, happy, sad, surprise, or none
     sarcasm     optional: 1 / 0 (or true / false, yes / no)
-    split       optional: train / val / test (default train)
+    split       optional: train / val / test (default train), the same on every row of a file
 
 Empty cells mean "not labelled". Every other cell is checked when the table is read (a window must
 start at 0 or later and end after its start); a bad one is an error naming the table and its line.
@@ -73,6 +73,15 @@ def read_label_table(data_dir: Path) -> pd.DataFrame:
         for row, value in enumerate(table["split"]):
             if value not in SPLITS:
                 raise MtmmError(f"{where(row)}: split '{value}' is not one of {', '.join(SPLITS)}", source)
+        first_split: dict[str, tuple[str, int]] = {}  # file -> the split of its first row, and that row
+        for row, (file, value) in enumerate(zip(table["file"], table["split"])):
+            split, first = first_split.setdefault(file, (value, row))
+            if value != split:
+                raise MtmmError(
+                    f"{where(row)}: '{file}' is in split {value} here and in split {split} at {where(first)}: a "
+                    "file is one context unit, so all its rows take one split (else one recording is in both)",
+                    source,
+                )
     for column, parse in (("sentiment", _sentiment), ("emotions", _emotions), ("sarcasm", _sarcasm)):
         for row, value in enumerate(table.get(column, ())):
             try:
