@@ -235,6 +235,28 @@ def test_empty_or_bad_cells_in_own_labels_are_one_line(tmp_path: Path, rows: str
     assert str(error.value) == f"{tmp_path / 'labels.csv'}: {cause}"
 
 
+@pytest.mark.parametrize(
+    "name, content, cause",
+    [
+        ("labels.csv", "", "the label table is empty (its first line names the columns: file,start,end,...)"),
+        (
+            "labels.json",
+            '{"file": "talk.mp4", "start": 0, "end": 1}',
+            'must be a list of records such as {"file": "a.mp4", "start": 0.1, "end": 4.2}',
+        ),
+        ("labels.json", '[{"file": "talk.mp4"', "unreadable label table: "),
+        ("labels.csv", "file,start,end\ntalk.mp4,0,1\ntalk.mp4,1,2,3\n", "unreadable label table: "),
+    ],
+)
+def test_a_malformed_label_table_is_one_error_naming_it(tmp_path: Path, name: str, content: str, cause: str) -> None:
+    """Regression: an empty labels.csv and a labels.json object failed with "unexpected EmptyDataError"
+    and "unexpected ValueError" (exit 1)."""
+    (tmp_path / name).write_text(content)
+    with pytest.raises(MtmmError) as error:
+        load_corpus("videos", tmp_path, "train", lambda path, segments: None)
+    assert str(error.value).startswith(f"{tmp_path / name}: {cause}") and "\n" not in str(error.value)
+
+
 def test_the_shipped_model_scores_your_own_labelled_videos(tmp_path: Path, fixture_video: Path) -> None:
     """Regression: own videos were extracted with the default extraction settings, not the
     checkpoint's, so `mtmm evaluate --dataset videos --checkpoint model/default` was refused

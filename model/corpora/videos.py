@@ -19,6 +19,8 @@ Run `examples/own_videos/run.sh` for a worked example.
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 from collections.abc import Iterable
 from pathlib import Path
@@ -41,13 +43,10 @@ SPLITS = ("train", "val", "test")
 
 def read_label_table(data_dir: Path) -> pd.DataFrame:
     csv_path, json_path = data_dir / "labels.csv", data_dir / "labels.json"
-    if csv_path.is_file():
-        table = pd.read_csv(csv_path, dtype={"file": str, "text": str, "emotions": str, "split": str})
-    elif json_path.is_file():
-        table = pd.read_json(json_path, dtype={"file": str, "text": str, "emotions": str, "split": str})
-    else:
+    if not csv_path.is_file() and not json_path.is_file():
         raise MtmmError("no labels.csv or labels.json in the dataset folder", data_dir)
     source = csv_path if csv_path.is_file() else json_path
+    table = _read_table(source)
     missing = {"file", "start", "end"} - set(table.columns)
     if missing:
         raise MtmmError(f"label table lacks columns: {', '.join(sorted(missing))}", source)
@@ -89,6 +88,25 @@ def read_label_table(data_dir: Path) -> pd.DataFrame:
             except MtmmError as error:
                 raise MtmmError(f"{where(row)}: {error}", source) from None
     return table
+
+
+def _read_table(source: Path) -> pd.DataFrame:
+    """labels.csv or labels.json as a table, or one error naming the file and what is wrong with it."""
+    dtype = {"file": str, "text": str, "emotions": str, "split": str}
+    try:
+        if source.suffix == ".csv":
+            return pd.read_csv(source, dtype=dtype)
+        text = source.read_text(encoding="utf-8")
+        records = json.loads(text)
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            raise MtmmError('must be a list of records such as {"file": "a.mp4", "start": 0.1, "end": 4.2}', source)
+        return pd.read_json(io.StringIO(text), dtype=dtype)
+    except pd.errors.EmptyDataError:
+        raise MtmmError(
+            "the label table is empty (its first line names the columns: file,start,end,...)", source
+        ) from None
+    except ValueError as error:  # a row with more fields than the header, bytes that are not text, bad JSON
+        raise MtmmError(f"unreadable label table: {' '.join(str(error).split())}", source) from None
 
 
 def _blank(value: Any) -> bool:
