@@ -62,6 +62,14 @@ class Corpus:
         return sum(len(v) for v in self.videos)
 
 
+def label_prior(corpora: Sequence[Corpus], task: str) -> float:
+    """The positive share of a binary task's gold labels in `corpora`, counted by their loss weights."""
+    videos = [v for corpus in corpora for v in corpus.videos if v.labelled(task)]
+    weights = np.concatenate([v.weights[task] for v in videos])
+    positive = np.concatenate([v.targets[task].reshape(-1) >= 0.5 for v in videos])
+    return float((weights * positive).sum() / weights.sum())
+
+
 def utterance_alone(video: Video, k: int) -> Video:
     """Utterance k of `video` as a video of its own (id `<video id>.<k>`): a clip analysed alone."""
     return Video(

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .checkpoint import Checkpoint
-from .data import Corpus, folds_by_video, split_by_video
+from .data import Corpus, folds_by_video, label_prior, split_by_video
 from .train import TrainConfig, predict, score_predictions, train
 
 
@@ -40,7 +40,7 @@ def fit(
     checkpoint = Checkpoint(
         [result.model], _read_spec(corpus, config), result.thresholds, _provenance(corpus, config, report)
     )
-    return checkpoint, report
+    return _with_sarcasm_rate(checkpoint, train_part), report
 
 
 def _fit_folds(
@@ -68,7 +68,18 @@ def _fit_folds(
         "seconds_per_epoch": statistics.mean(epoch_seconds),
     }
     checkpoint = Checkpoint(members, _read_spec(corpus, config), thresholds, _provenance(corpus, config, report))
-    return checkpoint, report
+    return _with_sarcasm_rate(checkpoint, corpus), report
+
+
+def _with_sarcasm_rate(checkpoint: Checkpoint, trained_on: Corpus) -> Checkpoint:
+    """The checkpoint with the share of sarcastic utterances in its training labels, the base rate its
+    P(sarcasm) was learnt at (as the multi-dataset recipe records it), so --sarcasm-base-rate shifts
+    P from it; none when the labels hold one class only."""
+    if "sarcasm" in checkpoint.config.tasks and "sarcasm" in trained_on.tasks():
+        trained = round(label_prior([trained_on], "sarcasm"), 4)
+        if 0 < trained < 1:
+            checkpoint.sarcasm_base_rate = {"trained": trained, "reported": trained}
+    return checkpoint
 
 
 def _read_spec(corpus: Corpus, config: TrainConfig) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from .corpora.mosei_text import load_mosei_text
 from .corpora.mustard import load_mustard, load_mustardpp
 from .corpora.speech import CORPORA as SPEECH_CORPORA
 from .corpora.speech import load_speech, one_clip_videos, speaker_of
-from .data import Corpus
+from .data import Corpus, label_prior
 from .distill import DistillConfig, face_copies, load_teacher, teacher_labelled
 from .labels import base_rate
 from .metrics import METRICS, choose_thresholds, emotion_uar
@@ -226,14 +226,6 @@ def compare_setups(datasets: list[DatasetSplit], config, log) -> dict[str, Any]:
             model = train(dataset.train, dataset.val, single, log=log).model
             report["stl"][dataset.name] |= validation_report(model, [dataset])[dataset.name]
     return report
-
-
-def label_prior(corpora: Sequence[Corpus], task: str) -> float:
-    """The positive share of a binary task's gold labels in `corpora`, counted by their loss weights."""
-    videos = [v for corpus in corpora for v in corpus.videos if v.labelled(task)]
-    weights = np.concatenate([v.weights[task] for v in videos])
-    positive = np.concatenate([v.targets[task].reshape(-1) >= 0.5 for v in videos])
-    return float((weights * positive).sum() / weights.sum())
 
 
 def _thresholds_on(extra: dict[str, Any]) -> dict[str, str]:

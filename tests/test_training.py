@@ -291,3 +291,34 @@ def test_folds_or_a_validation_share_that_leave_a_part_without_videos_are_refuse
     with pytest.raises(MtmmError, match="validation share of 0.95 holds out all 6 videos .* leaving no training"):
         fit(small, config, val_fraction=0.95, log=None)
     assert len(fit(small, config, folds=6, log=None)[0].members) == 6  # one video per fold is fine
+
+
+def test_a_trained_checkpoint_records_the_sarcasm_base_rate_of_its_training_labels(tmp_path: Path) -> None:
+    """Regression: checkpoints written by fit() (single-dataset training) recorded no sarcasm base
+    rate, so --sarcasm-base-rate shifted P(sarcasm) from an assumed 0.5, not their labels' share."""
+    from mtmm_es.model.corpora import load_corpus
+    from mtmm_es.model.data import split_by_video
+    from mtmm_es.model.fit import fit
+
+    mustard = load_corpus("mustard", shared_path("mustard"), "train", None)  # text through our GloVe extractor
+    corpus = mustard.subset([v.id for v in mustard.videos[:40]], "mustard-40")
+
+    def sarcastic_share(part) -> float:
+        labels = np.concatenate(
+            [v.targets["sarcasm"][v.weights["sarcasm"] > 0] for v in part.videos if v.labelled("sarcasm")]
+        )
+        return round(float(labels.mean()), 4)
+
+    config = TrainConfig(
+        tasks=("sarcasm",), modalities=("text",), hidden=8, dim=8, shared=(8,), epochs=1, monitor="loss"
+    )
+    checkpoint, _ = fit(corpus, config, log=None)
+    trained = sarcastic_share(split_by_video(corpus, 0.2, 0)[0])  # the videos the model was trained on
+    assert 0 < trained < 1 and trained != sarcastic_share(corpus)
+    save_checkpoint(checkpoint, tmp_path / "ckpt")
+    loaded = load_checkpoint(tmp_path / "ckpt")
+    assert loaded.sarcasm_base_rate == {"trained": trained, "reported": trained} and loaded.sarcasm_rates is None
+    loaded.relabel(sarcasm_base_rate=0.125)
+    assert loaded.sarcasm_rates == (trained, 0.125)  # P shifts from the rate it was trained at
+    ensemble, _ = fit(corpus, config, folds=2, log=None)  # each member trained on most of the corpus
+    assert ensemble.sarcasm_base_rate["trained"] == sarcastic_share(corpus)
