@@ -116,8 +116,8 @@ def train_and_save(
             chosen = replace(chosen, train=with_overrides(chosen.train, **(overrides or {})))
             return _train_multi(chosen, data_dir, out, verbose)
         dataset, config = chosen.dataset, chosen.train
-        folds = folds or chosen.folds
-        val_fraction = val_fraction or chosen.val_fraction
+        if not (folds or val_fraction):  # the command line's validation scheme replaces the recipe's
+            folds, val_fraction = chosen.folds, chosen.val_fraction
         if {"text", "acoustic"} & set(chosen.extra or {}):  # features as the recipe sets them
             extract = recipe_extract(chosen.extra or {})
             text = TextConfig(**(chosen.extra or {}).get("text", {}))
@@ -145,7 +145,13 @@ def train_and_save(
     if not (overrides or {}).get("modalities"):
         config = replace(config, modalities=tuple(m for m in config.modalities if m in corpus.spec))
     validation = None
-    if dataset in VALIDATION_SPLITS and not folds and not val_fraction:
+    if dataset in VALIDATION_SPLITS and (folds or val_fraction):
+        _log.warning(
+            "%s's own %s split is not used: validation is carved from its train split (--folds, --val-fraction)",
+            dataset,
+            VALIDATION_SPLITS[dataset],
+        )
+    elif dataset in VALIDATION_SPLITS:
         validation = load_corpus(dataset, data_dir, VALIDATION_SPLITS[dataset], extract or _extract_for(None), text)
         validation = validation if validation.videos else None  # none given: carved from train
     log = _log.info if verbose else None

@@ -322,3 +322,18 @@ def test_a_trained_checkpoint_records_the_sarcasm_base_rate_of_its_training_labe
     assert loaded.sarcasm_rates == (trained, 0.125)  # P shifts from the rate it was trained at
     ensemble, _ = fit(corpus, config, folds=2, log=None)  # each member trained on most of the corpus
     assert ensemble.sarcasm_base_rate["trained"] == sarcastic_share(corpus)
+
+
+def test_a_command_line_validation_scheme_replaces_the_recipe_s(tmp_path: Path, caplog) -> None:
+    """Regression: `--recipe mosi --val-fraction 0.3` still trained the recipe's 5 folds, and
+    --val-fraction on a dataset with its own validation split dropped that split without a word."""
+    from mtmm_es.pipeline.training import train_and_save
+
+    small = {"epochs": 1, "hidden": 8, "dim": 8, "shared": (8,)}
+    train_and_save(tmp_path / "mosi", shared_path("mosi"), recipe="mosi", val_fraction=0.3, overrides=small)
+    assert len(load_checkpoint(tmp_path / "mosi").members) == 1  # one split, not the recipe's five folds
+    with caplog.at_level("WARNING", logger="mtmm_es.pipeline.training"):
+        train_and_save(
+            tmp_path / "mustard", shared_path("mustard"), dataset="mustard", val_fraction=0.3, overrides=small
+        )
+    assert "mustard's own val split is not used" in caplog.text
