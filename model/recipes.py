@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,27 @@ from mtmm_es.core.errors import MtmmError
 from .train import TrainConfig
 
 RECIPES_DIR = Path(__file__).parent / "recipes"
+RECIPE_KEYS = {"name", "dataset", "train", "folds", "val_fraction", "description"}
+FEATURE_KEYS = {"text", "acoustic"}  # extraction settings, any recipe
+MULTI_KEYS = {  # the multi-dataset recipe's own settings (model/multi.py reads them)
+    "datasets",
+    "speech_corpora",
+    "speech_single_share",
+    "speaker_val_fraction",
+    "house_targets_alone",
+    "dataset_weights",
+    "members",
+    "weak_weight",
+    "weak_tasks",
+    "teacher_modalities",
+    "task_modalities",
+    "distill",
+    "sarcasm_base_rate",
+    "emotion_thresholds_on",
+    "emotion_thresholds_prevalence_weight",
+    "emotion_label_metric",
+    "compare",
+}
 
 
 @dataclass(frozen=True)
@@ -41,15 +63,44 @@ def load_recipe(name_or_path: str) -> Recipe:
         raise MtmmError(f"no recipe '{name_or_path}' (shipped: {', '.join(available_recipes())})")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        known = {"name", "dataset", "train", "folds", "val_fraction", "description"}
+        if not isinstance(data, dict):
+            raise MtmmError("a recipe is a JSON object of settings", path)
+        allowed = RECIPE_KEYS | FEATURE_KEYS | (MULTI_KEYS if data.get("dataset") == "multi" else set())
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            kind = "a multi-dataset recipe" if data.get("dataset") == "multi" else "a one-dataset recipe"
+            raise MtmmError(
+                f"unknown recipe keys for {kind}: {', '.join(unknown)} (known: {', '.join(sorted(allowed))})", path
+            )
+        train = TrainConfig.from_dict(data["train"])
+        if data["dataset"] == "multi":
+            _check_multi(data, train, path)
         return Recipe(
             name=data["name"],
             dataset=data["dataset"],
-            train=TrainConfig.from_dict(data["train"]),
+            train=train,
             folds=None if data.get("folds") is None else int(data["folds"]),
             val_fraction=None if data.get("val_fraction") is None else float(data["val_fraction"]),
             description=data.get("description", ""),
-            extra={k: v for k, v in data.items() if k not in known} or None,
+            extra={k: v for k, v in data.items() if k not in RECIPE_KEYS} or None,
         )
     except (KeyError, ValueError, TypeError) as error:
         raise MtmmError(f"invalid recipe: {error}", path) from error
+
+
+def _check_multi(data: dict[str, Any], train: TrainConfig, path: Path) -> None:
+    """The multi-dataset settings that would otherwise fail after hours of training."""
+    members = data.get("members", 1)
+    if not isinstance(members, int) or isinstance(members, bool) or members < 1:
+        raise MtmmError(f"members must be a whole number of at least 1, not {members!r}", path)
+    weak_weight = data.get("weak_weight", 0.5)
+    if not isinstance(weak_weight, (int, float)) or isinstance(weak_weight, bool) or not 0 <= weak_weight < math.inf:
+        raise MtmmError(f"weak_weight must be a loss weight of 0 or more, not {weak_weight!r}", path)
+    for task, modalities in data.get("task_modalities", {}).items():
+        unread = sorted(set(modalities) - set(train.modalities))
+        if unread:
+            raise MtmmError(
+                f"task_modalities routes {task} through {', '.join(unread)}, which the model does not read "
+                f"(train.modalities: {', '.join(train.modalities)})",
+                path,
+            )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -259,3 +261,27 @@ def test_a_recipe_s_text_settings_reach_a_transcript_corpus(tmp_path) -> None:
     spec = json.loads((tmp_path / "run" / "config.json").read_text())["feature_spec"]
     assert spec["text"]["config"]["weighting"] == "sif"
     assert "sarcasm_accuracy" in evaluate_checkpoint(tmp_path / "run", "mustard", shared_path("mustard"), "val")
+
+
+@pytest.mark.parametrize(
+    "recipe, message",
+    [
+        ({"dataset": "multi", "memebers": 3}, "unknown recipe keys for a multi-dataset recipe: memebers"),
+        ({"dataset": "mustard", "members": 3}, "unknown recipe keys for a one-dataset recipe: members"),
+        ({"dataset": "multi", "members": 0}, "members must be a whole number of at least 1, not 0"),
+        ({"dataset": "multi", "weak_weight": "high"}, "weak_weight must be a loss weight of 0 or more, not 'high'"),
+        ({"dataset": "multi", "task_modalities": {"sarcasm": ["acoustic"]}}, "routes sarcasm through acoustic"),
+    ],
+)
+def test_a_recipe_s_unknown_or_bad_settings_are_refused_when_it_is_read(tmp_path, recipe, message) -> None:
+    """Regression: a misspelt key (or one the recipe's kind never reads) was ignored without a word,
+    and bad multi-dataset settings failed after the teacher's training, or wrote a checkpoint that
+    could not be loaded."""
+    import json
+
+    from mtmm_es.model.recipes import load_recipe
+
+    path = tmp_path / "recipe.json"
+    path.write_text(json.dumps({"name": "r", "train": TINY, **recipe}))
+    with pytest.raises(MtmmError, match=re.escape(message)):
+        load_recipe(str(path))
