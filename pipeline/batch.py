@@ -335,14 +335,14 @@ def run_batch(
         refuse_overwriting(written, given, "an output of this run")
     if removed := remove_stale_temporaries(ours):
         log.info("%s: removed %d temporary file(s) a killed run left", quoted(out_dir), removed)
-    labelled: dict[str, Path] = {}  # relative input -> its labels file, for the combined CSV
+    labelled: set[Path] = set()  # the labels files of this folder's inputs, for the combined CSV
     for path in inputs:
         relative, output = printable(path.relative_to(input_dir)), outputs[path]
         if not options.overwrite and is_done(path, output, out_dir, fingerprint):
             warnings = (_read_record(_sidecar(output, out_dir)) or {}).get("warnings") or []
             reason = "; ".join(["up to date", *map(str, warnings)])  # the warnings of the run that wrote it
             summary.outcomes.append(Outcome(relative, "skipped", printable(output), reason))
-            labelled[relative] = output
+            labelled.add(output)
             continue
         sidecar = str(_sidecar(output, out_dir))
         jobs.append(
@@ -365,7 +365,7 @@ def run_batch(
                 outcome = _failed(job, outcome)
                 log.debug("failed: %s: %s", quoted(job.relative), outcome["reason"])
             else:
-                labelled[job.relative] = Path(job.output)
+                labelled.add(Path(job.output))
             summary.outcomes.append(Outcome(job.relative, output=printable(job.output), **outcome))
             bar.set_postfix_str(quoted(job.relative)[-40:])
             bar.update()
@@ -380,7 +380,7 @@ def run_batch(
     with signals_held():  # a second Ctrl-C comes after the summary and the combined CSV are whole
         atomic_write_json(out_dir / SUMMARY, summary.to_dict())
         if options.format == "csv":
-            _combine_csv([labelled[k] for k in sorted(labelled)], out_dir)
+            _combine_csv(sorted(labelled), out_dir)
     return summary
 
 

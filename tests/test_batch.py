@@ -193,6 +193,24 @@ def test_a_second_folder_run_in_one_process_reads_the_edited_segments_file(
     assert windows() == [(0.1, 4.4), (5.0, 8.5)]
 
 
+def test_the_combined_csv_keeps_inputs_whose_printed_names_are_alike(
+    tmp_path: Path, fixture_video: Path, cache_dir: Path
+) -> None:
+    """Regression: the combined CSV took inputs by their printable name, so a name with a byte that is
+    not UTF-8 (printed as \\xff) and a name spelling out that escape kept only one of the two."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copy(fixture_video, os.fsdecode(bytes(videos) + b"/a\xff.mp4"))
+    shutil.copy(fixture_video, videos / "a\\xff.mp4")
+    extraction = ExtractionConfig(cache_dir=str(cache_dir))
+    run = run_batch(videos, tmp_path / "out", BatchOptions(workers=1, format="csv"), extraction, progress=False)
+    assert [o.status for o in run.outcomes] == ["processed", "processed"]
+    per_file = [p for p in (tmp_path / "out").iterdir() if p.name.startswith("a_")]  # names made safe
+    rows = sum(len(p.read_bytes().splitlines()) - 1 for p in per_file)
+    combined = (tmp_path / "out" / "mtmm-labels.csv").read_bytes().splitlines()
+    assert len(per_file) == 2 and len(combined) == rows + 1
+
+
 def test_a_skipped_file_keeps_its_warnings_in_the_run_summary(
     tmp_path: Path, fixture_video: Path, cache_dir: Path
 ) -> None:
