@@ -21,7 +21,7 @@ import numpy as np
 
 from mtmm_es.core.background import deferred_import, in_background
 from mtmm_es.core.errors import MtmmError
-from mtmm_es.core.files import atomic_write_bytes, atomic_write_text, file_sha256
+from mtmm_es.core.files import atomic_write_bytes, atomic_write_text, file_sha256, remove_stale_temporaries
 
 from .asr import (
     AsrConfig,
@@ -82,6 +82,7 @@ def _join(folder: Path) -> None:
     first, second = (_package_data(name) for name in BASE_PACKAGES)
     parts = (first / "model.bin.part1", second / "model.bin.part2")
     folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries([folder / "model.bin", *(folder / name for name in BASE_FILES)])  # a killed join's
     for name in BASE_FILES:  # each under its own temporary name: processes joining at once do not collide
         atomic_write_bytes(folder / name, (first / name).read_bytes())
     digest = hashlib.sha256()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -258,8 +259,13 @@ def test_base_model_is_joined_once_and_rejoined_when_damaged(tmp_path: Path) -> 
         handle.seek(BASE_SIZE // 2)
         handle.write(b"\0" * 64)
     os.utime(model, ns=(joined_at + 10**9, joined_at + 10**9))
+    killed, live = folder / ".model.bin.k1ll3d_x.tmp", folder / ".model.bin.j01n1ng_.tmp"  # 145 MB each, once
+    for temp in (killed, live):
+        temp.write_bytes(b"\0" * 1024)
+    os.utime(killed, (time.time() - 3700, time.time() - 3700))
     bundled_multilingual_model(tmp_path)
     assert file_sha256(model) == BASE_SHA256
+    assert not killed.exists() and live.exists()  # a killed join's leftover goes; another process's join stays
 
 
 def test_the_base_model_join_survives_other_joiners_and_read_only_folders(
