@@ -117,7 +117,9 @@ def _to_inputs(batch: Batch) -> dict[str, Any]:
 
 
 def task_loss(task: str, output: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor | None:
-    """Weighted mean loss over labelled utterances; None when the batch has no label for the task."""
+    """Weighted mean loss over labelled utterances; None when the batch has no label for the task.
+    A weight counts relative to the batch's other labels of the task: weak labels (weight 0.5) weigh
+    half a gold label beside one, and fully in a batch without gold labels of that task."""
     total = weight.sum()
     if total <= 0:
         return None
