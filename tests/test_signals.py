@@ -18,9 +18,16 @@ from mtmm_es.core.signals import Terminated, interrupt_behind, signals_held
 
 
 def _python(code: str, stdout: int = subprocess.PIPE, env: dict[str, str] | None = None):
-    """`python -c code` in a new process, stderr captured, at most a minute."""
+    """`python -c code` in a new process, stderr captured, at most a minute. Its SIGINT acts as in a
+    terminal even when the tests run as a background job (whose shell ignores SIGINT in them)."""
     return subprocess.run(
-        [sys.executable, "-c", code], stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=60, env=env
+        [sys.executable, "-c", code],
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=60,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
