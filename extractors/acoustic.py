@@ -18,6 +18,7 @@ import numpy as np
 
 from mtmm_es.core.background import deferred_import, in_background
 from mtmm_es.core.errors import MtmmError
+from mtmm_es.core.signals import signals_held
 
 from . import dsp
 from .base import (
@@ -284,8 +285,12 @@ class EgemapsExtractor(FeatureExtractor):
             segment = np.asarray(audio[int(utterance.start * SAMPLE_RATE) : int(utterance.end * SAMPLE_RATE)])
             if len(segment) < self.min_duration_s * SAMPLE_RATE or not np.any(segment):
                 continue
-            frame = self._smile.process_signal(segment, SAMPLE_RATE)
-            values[row] = np.nan_to_num(frame.to_numpy(dtype=np.float32)[0])
+            with signals_held():  # a signal's handler raising inside openSMILE's callbacks would be lost
+                frame = self._smile.process_signal(segment, SAMPLE_RATE)
+            row_values = frame.to_numpy(dtype=np.float32)[0]
+            if not np.isfinite(row_values).any():  # openSMILE gave NaN throughout ("segment too short")
+                continue
+            values[row] = np.nan_to_num(row_values)
             mask[row] = True
         return ModalityFeatures(self.info, values, mask)
 

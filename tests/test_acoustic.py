@@ -163,3 +163,37 @@ def test_no_audio_gives_all_masked_features() -> None:
     media = ArrayMedia(None)
     features = extractor.pool(extractor.analyze(media), media, [Utterance(0, 0, 1, "x")])
     assert list(features.mask) == [False]
+
+
+def test_a_signal_inside_opensmile_s_callbacks_still_stops_the_run(sigterm_raises: None) -> None:
+    """Regression: a SIGTERM whose handler ran inside openSMILE's ctypes callbacks raised there, where
+    ctypes prints and drops exceptions: the run went on to exit 0, and the utterance's features
+    (cut short, NaN made 0) were kept and cached as present."""
+    import ctypes
+    import os
+    import signal
+    import time
+    from concurrent.futures import Future
+
+    from mtmm_es.core.signals import Terminated
+
+    extractor = EgemapsExtractor()
+    real = extractor._smile
+
+    @ctypes.CFUNCTYPE(None)
+    def callback() -> None:  # what openSMILE calls while it processes
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)  # the Python handler runs here, inside the callback
+
+    class Interrupted:
+        feature_names = real.feature_names
+
+        def process_signal(self, segment, rate):
+            callback()
+            return real.process_signal(segment, rate)
+
+    extractor._loading = Future()
+    extractor._loading.set_result(Interrupted())
+    media = ArrayMedia(pulse_train(150, 1.0))
+    with pytest.raises(Terminated):
+        extractor.pool(None, media, [Utterance(0, 0.0, 1.0, "a")])
