@@ -107,7 +107,8 @@ class RunSummary:
     outcomes: list[Outcome] = field(default_factory=list)
     interrupted: bool = False
     exit_status: int = 0  # for an interrupted run: 130 (Ctrl-C), 128 + the signal (SIGTERM, SIGHUP)
-    not_started: list[str] = field(default_factory=list)  # an interrupted run's inputs with no outcome yet
+    not_started: list[str] = field(default_factory=list)  # inputs with no outcome yet (a run going or stopped)
+    finished: bool = False  # False while the run goes, and after one killed outright (kill -9, a crash)
 
     def counts(self) -> dict[str, int]:
         return {s: sum(o.status == s for o in self.outcomes) for s in ("processed", "skipped", "failed")}
@@ -117,6 +118,7 @@ class RunSummary:
             "input_dir": self.input_dir,
             "output_dir": self.output_dir,
             "counts": self.counts(),
+            "finished": self.finished,
             "interrupted": self.interrupted,
             "files": [asdict(o) for o in self.outcomes],
             "not_started": self.not_started,
@@ -359,6 +361,8 @@ def run_batch(
             )
         )
     bar = tqdm(total=len(jobs), unit="file", desc="analyze-video", disable=not progress or not jobs, file=sys.stderr)
+    summary.not_started = [job.relative for job in jobs]
+    atomic_write_json(out_dir / SUMMARY, summary.to_dict())  # an earlier run's finished summary goes
     try:
         for job, outcome in _execute(jobs, options):
             if isinstance(outcome, MtmmError):
@@ -367,16 +371,16 @@ def run_batch(
             else:
                 labelled.add(Path(job.output))
             summary.outcomes.append(Outcome(job.relative, output=printable(job.output), **outcome))
+            summary.not_started.remove(job.relative)
             bar.set_postfix_str(quoted(job.relative)[-40:])
             bar.update()
             atomic_write_json(out_dir / SUMMARY, summary.to_dict())
     except KeyboardInterrupt as interrupt:
         summary.interrupted = True
         summary.exit_status = interrupt.exit_status if isinstance(interrupt, Terminated) else 130
-        done = {outcome.input for outcome in summary.outcomes}
-        summary.not_started = [job.relative for job in jobs if job.relative not in done]
     finally:
         bar.close()
+    summary.finished = True
     with signals_held():  # a second Ctrl-C comes after the summary and the combined CSV are whole
         atomic_write_json(out_dir / SUMMARY, summary.to_dict())
         if options.format == "csv":

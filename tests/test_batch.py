@@ -351,6 +351,9 @@ def test_kill_minus_nine_loses_nothing_already_written(tmp_path: Path, fixture_v
     process.wait()
     written = sorted(out.glob("*.mp4.json"))
     assert 1 <= len(written) < 4
+    summary = json.loads((out / "mtmm-summary.json").read_text())  # regression: it said the run had ended
+    assert summary["finished"] is False and summary["interrupted"] is False
+    assert summary["counts"]["processed"] + len(summary["not_started"]) == 4
     for path in written:
         jsonschema.validate(json.loads(path.read_text()), schema())  # complete documents only
     # kill -9 can land inside an atomic write (the run summary is rewritten right after each record):
