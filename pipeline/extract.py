@@ -302,12 +302,13 @@ class FeaturePipeline:
         to are remembered, since a run served from the cache never decodes it (and must still say
         the file is damaged, or its channels cancel)."""
         key = cache_key(sha=source, stage="decoded", version=2)  # 2: with the audio's warnings
+        decoded = None
         if media.decoded_audio is None:
             decoded = self.cache.get_json(key, lambda entry: (float(entry["seconds"]), list(entry["warnings"])))
-        else:
-            decoded = len(media.decoded_audio) / SAMPLE_RATE, media.audio_warnings
+        if decoded is None and media.info.has_audio:  # decoded now, or the entry is missing: decode it
+            decoded = len(media.audio()) / SAMPLE_RATE, media.audio_warnings
             self.cache.put_json(key, {"seconds": decoded[0], "warnings": decoded[1]})
-        seconds, audio_warnings = decoded or (None, media.audio_warnings)
+        seconds, audio_warnings = decoded or (None, [])
         return [*audio_warnings, *media.video_warnings, *_decoding_warnings(seconds, media.info)]
 
     def _diarize(

@@ -182,6 +182,10 @@ def test_a_run_served_from_the_cache_keeps_the_audio_decoding_warnings(
     again = FeaturePipeline(config).extract(inverted)
     assert any("channels cancel out" in w for w in first.warnings)
     assert again.timings.get("asr") is None and again.warnings == first.warnings
+    for entry in Path(cache_dir).rglob("*.json"):  # a cache from before these were kept: decoded again
+        if '"seconds"' in entry.read_text():
+            entry.unlink()
+    assert FeaturePipeline(config).extract(inverted).warnings == first.warnings
 
 
 def test_modalities_can_be_chosen(fixture_video: Path, cache_dir: Path) -> None:
