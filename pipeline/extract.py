@@ -26,6 +26,7 @@ from mtmm_es.extractors.base import (
     Utterance,
 )
 from mtmm_es.extractors.language import Recognition, SpeechRecogniser, annotate, moved_spans, trust_runs
+from mtmm_es.extractors.level import active_level_db
 from mtmm_es.extractors.speaker import bundled_weights
 from mtmm_es.extractors.text import GloveTextExtractor
 from mtmm_es.extractors.vad import fit_windows, snap_words, speech_regions
@@ -39,6 +40,7 @@ from .segmentation import Segment, join_words, read_segments, renumber, segment_
 
 FORMAT = "mtmm-es/features"
 FORMAT_VERSION = 1
+QUIET_DB = -56.0  # speech level (dBFS) under which the voice's labels are flagged
 T = TypeVar("T")
 
 
@@ -87,6 +89,17 @@ def _timed(timings: dict[str, float], stage: str, work: Callable[[], T]) -> T:
         return work()
     finally:
         timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
+
+
+def _level_warnings(audio: np.ndarray) -> list[str]:
+    """Speech far quieter than any recording the voice model learnt from (their speech lies between
+    about -50 and -20 dBFS): what the voice says of it is less reliable."""
+    level = active_level_db(audio)
+    if level is None or level >= QUIET_DB:
+        return []
+    return [
+        f"very quiet speech ({level:.0f} dBFS; the voice model learnt from -50 to -20 dBFS): labels read from the voice are less reliable"
+    ]
 
 
 def _decoding_warnings(decoded: float | None, info: MediaInfo) -> list[str]:
@@ -301,12 +314,13 @@ class FeaturePipeline:
         """What decoding the media found: the audio's warnings and how much audio the file decodes
         to are remembered, since a run served from the cache never decodes it (and must still say
         the file is damaged, or its channels cancel)."""
-        key = cache_key(sha=source, stage="decoded", version=2)  # 2: with the audio's warnings
+        key = cache_key(sha=source, stage="decoded", version=3)  # 3: with the audio's warnings and level
         decoded = None
         if media.decoded_audio is None:
             decoded = self.cache.get_json(key, lambda entry: (float(entry["seconds"]), list(entry["warnings"])))
         if decoded is None and media.info.has_audio:  # decoded now, or the entry is missing: decode it
-            decoded = len(media.audio()) / SAMPLE_RATE, media.audio_warnings
+            audio = media.audio()
+            decoded = len(audio) / SAMPLE_RATE, [*media.audio_warnings, *_level_warnings(audio)]
             self.cache.put_json(key, {"seconds": decoded[0], "warnings": decoded[1]})
         seconds, audio_warnings = decoded or (None, [])
         return [*audio_warnings, *media.video_warnings, *_decoding_warnings(seconds, media.info)]

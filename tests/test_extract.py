@@ -188,6 +188,19 @@ def test_a_run_served_from_the_cache_keeps_the_audio_decoding_warnings(
     assert FeaturePipeline(config).extract(inverted).warnings == first.warnings
 
 
+def test_very_quiet_speech_is_flagged_and_ordinary_speech_is_not(
+    tmp_path: Path, fixture_video: Path, cache_dir: Path, fixture_extraction
+) -> None:
+    """Regression: a recording 45 dB quieter than the fixture changed every emotion label without a
+    word; its speech lies far under the levels the voice model learnt from."""
+    quiet = tmp_path / "quiet.wav"
+    ffmpeg("-i", str(fixture_video), "-vn", "-af", "volume=-45dB", str(quiet))
+    config = ExtractionConfig(modalities=("text", "acoustic"), cache_dir=str(cache_dir))
+    warned = [w for w in FeaturePipeline(config).extract(quiet).warnings if w.startswith("very quiet speech")]
+    assert len(warned) == 1 and "labels read from the voice are less reliable" in warned[0]
+    assert not any(w.startswith("very quiet speech") for w in fixture_extraction.warnings)
+
+
 def test_modalities_can_be_chosen(fixture_video: Path, cache_dir: Path) -> None:
     config = replace(ExtractionConfig(cache_dir=str(cache_dir)), modalities=("text",))
     extraction = FeaturePipeline(config).extract(fixture_video)
