@@ -249,12 +249,14 @@ def _labels_summary(utterances: tuple[UtteranceResult, ...] | list[UtteranceResu
     with_sentiment = [u for u in utterances if u.sentiment]
     if with_sentiment:
         w = weights(with_sentiment)
-        p = np.average([u.sentiment.p_positive for u in with_sentiment], weights=w)
-        label, score = coherent_sentiment(p, np.average([u.sentiment.score for u in with_sentiment], weights=w))
+        p = rounded(np.average([u.sentiment.p_positive for u in with_sentiment], weights=w))  # decided as shown
+        label, score = coherent_sentiment(
+            p, rounded(np.average([u.sentiment.score for u in with_sentiment], weights=w))
+        )
         summary["sentiment"] = {
             "label": label,
-            "p_positive": rounded(p),
-            "score": rounded(score),
+            "p_positive": p,
+            "score": rounded(score) + 0.0,
             "positive_utterances": sum(u.sentiment.label == "positive" for u in with_sentiment),
         }
     with_emotions = [u for u in utterances if u.emotions]

@@ -112,12 +112,12 @@ def label_utterance(
     unheard = {task for task, needed in needs.items() if used is not None and not set(needed) & set(used)}
     sentiment = emotions = sarcasm = None
     if "sentiment" in predicted and "sentiment" not in unheard:
-        p = float(predicted["sentiment"][index])
-        intensity = float(predicted["intensity"][index]) if "intensity" in predicted else None
+        p = rounded(predicted["sentiment"][index])  # labels decided on the values shown
+        intensity = rounded(predicted["intensity"][index]) if "intensity" in predicted else None
         label, score = coherent_sentiment(p, intensity)
-        sentiment = Sentiment(label, rounded(p), rounded(score))
+        sentiment = Sentiment(label, p, rounded(score) + 0.0)  # + 0.0: no "-0.0"
     if "emotion" in predicted and "emotion" not in unheard:
-        scores = np.asarray(predicted["emotion"][index], dtype=float)
+        scores = np.array([rounded(s) for s in predicted["emotion"][index]])
         emotions = Emotions(
             tuple(emotion_labels(scores, thresholds or [0.5] * len(EMOTIONS))),
             {name: rounded(scores[k]) for k, name in enumerate(EMOTION_LABELS)},

@@ -22,6 +22,19 @@ def test_sentiment_label_and_score_never_disagree_in_sign():
     assert coherent_sentiment(0.75, None) == ("positive", 1.5)
 
 
+def test_labels_agree_with_the_rounded_scores_they_are_shown_with():
+    """Regression: labels were decided on unrounded values and shown rounded: "negative" beside
+    P(positive) 0.5, "negative" with score -0.0, happy at 0.45 left out at its 0.45 threshold."""
+    thresholds = [0.5, 0.5, 0.5, 0.45, 0.4, 0.3]
+    at_half = label_utterance({"sentiment": np.array([0.49996]), "intensity": np.array([-0.2])}, 0, thresholds)
+    assert (at_half.sentiment.label, at_half.sentiment.p_positive) == ("positive", 0.5)
+    tiny = label_utterance({"sentiment": np.array([0.3]), "intensity": np.array([-0.00004])}, 0, thresholds)
+    assert tiny.sentiment.label == "negative" and tiny.sentiment.score < 0
+    scores = np.array([[0.9, 0.1, 0.1, 0.44996, 0.1, 0.1, 0.1]])
+    emotions = label_utterance({"emotion": scores}, 0, thresholds).emotions
+    assert emotions.scores["happy"] == 0.45 and "happy" in emotions.labels
+
+
 def test_none_wins_when_its_score_dominates():
     thresholds = [0.2] * 6
     scores = [0.25, 0.0, 0.0, 0.1, 0.0, 0.0, 0.9]  # anger just passes, none at 0.9
