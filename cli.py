@@ -560,17 +560,23 @@ def build_analyze_parser() -> argparse.ArgumentParser:
     batch.add_argument("--glob", help="only file names matching this pattern, any case, e.g. '*.mp4'")
     batch.add_argument("--overwrite", action="store_true", help="redo inputs whose outputs are up to date")
     batch.add_argument(
-        "--workers", type=_number(int, minimum=1), default=default_workers(), help="parallel worker processes"
+        "--workers", type=_number(int, minimum=1), help=f"parallel worker processes (default: {default_workers()})"
     )
-    batch.add_argument("--backend", choices=("local", "ray"), default="local", help="where workers run")
+    batch.add_argument("--backend", choices=("local", "ray"), help="where workers run (default: local)")
     batch.add_argument("--ray-address", help="an existing Ray cluster (default: start a local one)")
     add_extraction_arguments(parser)
     return parser
 
 
+FOLDER_OPTIONS = ("recursive", "glob", "overwrite", "workers", "backend", "ray_address")
+
+
 def _analyze(args: argparse.Namespace) -> int:
     if Path(args.media).is_dir():
         return _analyze_folder(args)
+    given = [f"--{name.replace('_', '-')}" for name in FOLDER_OPTIONS if getattr(args, name) not in (None, False)]
+    if given:
+        raise MtmmError(f"{', '.join(given)}: for a folder of inputs, not one file", args.media)
     from mtmm_es.core.files import atomic_write_text
     from mtmm_es.pipeline.analyze import Pipeline
     from mtmm_es.pipeline.destinations import plan_single
@@ -613,10 +619,10 @@ def _analyze_folder(args: argparse.Namespace) -> int:
         recursive=args.recursive,
         pattern=args.glob,
         overwrite=args.overwrite,
-        workers=args.workers,
+        workers=args.workers or default_workers(),
         report=args.report,
         embed_video=args.embed_video,
-        backend=args.backend,
+        backend=args.backend or "local",
         ray_address=args.ray_address,
     )
     logging.getLogger("mtmm_es.pipeline.analyze").setLevel(logging.WARNING if args.verbose < 1 else logging.DEBUG)

@@ -55,6 +55,10 @@ def one_line_error(result: subprocess.CompletedProcess) -> str:
         ["--segments", "/nonexistent.srt"],
         ["--checkpoint", "/nonexistent"],
         ["--speakers", "2", "--no-speakers"],  # was accepted, and the count silently ignored
+        ["--glob", "*.wav"],  # folder options with one file: were accepted and ignored
+        ["--workers", "2"],
+        ["--backend", "ray", "--ray-address", "10.255.255.1:1"],
+        ["--recursive", "--overwrite"],
     ],
 )
 def test_bad_options_are_one_line_before_any_work(option: list[str], tmp_path: Path, fixture_video: Path) -> None:
