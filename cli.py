@@ -232,6 +232,14 @@ def add_extraction_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--cache-dir", help="extraction cache folder (default: $MTMM_CACHE_DIR or ~/.cache/mtmm-es)")
 
 
+SEGMENTATION_OPTIONS = (
+    ("--pause", "pause_s"),
+    ("--sentence-split", "sentence_split_s"),
+    ("--max-utterance", "max_duration_s"),
+    ("--min-utterance", "min_duration_s"),
+)
+
+
 def extraction_config(args: argparse.Namespace):
     """ExtractionConfig from parsed arguments."""
     from mtmm_es.extractors.acoustic import AcousticConfig
@@ -241,6 +249,14 @@ def extraction_config(args: argparse.Namespace):
     from mtmm_es.pipeline import ExtractionConfig, SegmentationConfig
     from mtmm_es.pipeline.diarize import DiarizationConfig
 
+    segmentation = SegmentationConfig(args.pause, args.sentence_split, args.max_utterance, args.min_utterance)
+    if args.segments:
+        default = SegmentationConfig()
+        changed = [
+            option for option, field in SEGMENTATION_OPTIONS if getattr(segmentation, field) != getattr(default, field)
+        ]
+        if changed:
+            log.warning("%s: not used with --segments (its windows are the utterances)", ", ".join(changed))
     return ExtractionConfig(
         asr=AsrConfig(
             backend=args.asr,
@@ -250,7 +266,7 @@ def extraction_config(args: argparse.Namespace):
             beam_size=args.asr_beam_size,
             vad=not args.no_vad,
         ),
-        segmentation=SegmentationConfig(args.pause, args.sentence_split, args.max_utterance, args.min_utterance),
+        segmentation=segmentation,
         text=TextConfig(
             vectors=args.text_vectors,
             allow_pickle=args.text_allow_pickle,
@@ -610,6 +626,7 @@ def _analyze(args: argparse.Namespace) -> int:
 
 def _analyze_folder(args: argparse.Namespace) -> int:
     from mtmm_es.pipeline.batch import BatchOptions, run_batch
+    from mtmm_es.pipeline.executor import default_workers
 
     if args.out == "-":
         raise MtmmError("--out - (stdout) is for one file's labels; give a folder an output folder", args.media)

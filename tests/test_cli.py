@@ -379,3 +379,19 @@ def folder_of_two(tmp_path: Path, fixture_video: Path) -> Path:
     for name in ("a.mp4", "b.mp4"):
         shutil.copy(fixture_video, root / name)
     return root
+
+
+def test_segmentation_options_with_segments_say_they_are_not_used(
+    tmp_path: Path, fixture_video: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Regression: --pause, --max-utterance, ... were accepted with --segments and silently ignored."""
+    segments = tmp_path / "windows.csv"
+    segments.write_text("start,end\n0.1,4.4\n")
+    parser = cli.build_analyze_parser()
+    given = [str(fixture_video), "--out", "x.json", "--segments", str(segments)]
+    with caplog.at_level("WARNING"):
+        cli.extraction_config(parser.parse_args([*given, "--pause", "5", "--max-utterance", "3"]))
+        assert "--pause, --max-utterance: not used with --segments" in caplog.text
+        caplog.clear()
+        cli.extraction_config(parser.parse_args(given))
+        assert "not used with --segments" not in caplog.text
