@@ -85,7 +85,8 @@ class SrtWriter(LabelWriter):
 
         subtitles = pysubs2.SSAFile()
         for utterance in result.utterances:
-            text = self.cue_text(utterance).replace("\\", BACKSLASH).replace("\n", "\\N")
+            lines = "\n".join(self.cue_text(utterance).splitlines())  # CR, CRLF: a blank line ends a cue
+            text = lines.replace("\\", BACKSLASH).replace("\n", "\\N")
             subtitles.append(
                 pysubs2.SSAEvent(start=round(utterance.start * 1000), end=round(utterance.end * 1000), text=text)
             )

@@ -147,7 +147,7 @@ def _p_positive(u: UtteranceResult) -> str:
 
 def _base_rate_note(result: VideoResult) -> str:
     rate = result.model.sarcasm_base_rate
-    return "" if rate is None else f"; P(sarcasm) at a {rate:.0%} base rate of sarcasm"
+    return "" if rate is None else f"; P(sarcasm) at a {100 * rate:.3g}% base rate of sarcasm"
 
 
 def timeline_svg(result: VideoResult, width: int = 1000) -> str:
@@ -259,7 +259,8 @@ def _video_link(source: str, html_path: Path) -> str:
 
 
 def _cues(result: VideoResult) -> list[dict]:
-    return [{"start": u.start, "end": u.end, "text": caption(u)} for u in result.utterances]
+    """The page's subtitles; VTTCue reads its text as markup, so &, < and > are written as entities."""
+    return [{"start": u.start, "end": u.end, "text": html.escape(caption(u), quote=False)} for u in result.utterances]
 
 
 SCRIPT = """

@@ -497,6 +497,33 @@ def test_subtitles_keep_the_words_as_recognised(result) -> None:
     assert vtt.splitlines()[5] == r"S1: I said {laugh} C:\New &amp; &lt;b&gt;bold&lt;/b&gt;"
 
 
+def test_a_carriage_return_in_the_words_makes_no_blank_line_in_a_cue(result) -> None:
+    """Regression: only \\n became a line break; the \\r of a CRLF segments file stayed, and left a
+    blank line in the cue, where strict SRT and WebVTT readers end it."""
+    from dataclasses import replace
+
+    labelled = replace(result, utterances=(replace(result.utterances[0], text="first line\r\nsecond line\rthird"),))
+    for fmt in ("srt", "vtt"):
+        text = render(labelled, fmt)
+        assert "\r" not in text and "first line\nsecond line\nthird" in text
+
+
+def test_the_report_s_subtitles_and_base_rate_read_as_the_labels_do(result, tmp_path: Path) -> None:
+    """Regression: the page's cues went to VTTCue unescaped (markup: "<b>&amp;</b>" showed as "&"),
+    and the base rate was rounded to a whole percent ("0%" for 0.004)."""
+    from dataclasses import replace
+
+    labelled = replace(
+        result,
+        utterances=(replace(result.utterances[0], text="café <b>&amp;</b>"),),
+        model=replace(result.model, sarcasm_base_rate=0.004),
+    )
+    page = write_report(labelled, tmp_path / "talk.html")[0].read_text(encoding="utf-8")
+    cues = json.loads(page.split('<script type="application/json" id="cues">')[1].split("</script>")[0])
+    assert "café &lt;b&gt;&amp;amp;&lt;/b&gt;" in cues[0]["text"]
+    assert "P(sarcasm) at a 0.4% base rate of sarcasm" in page
+
+
 def test_labelled_subtitles_come_back_as_segments_with_their_words(result, tmp_path: Path) -> None:
     """Regression: our own subtitles given back as --segments (say, with edited times) fed the label
     line and the speaker tag to the text model as words, and WebVTT entities stayed literal."""
