@@ -99,6 +99,8 @@ def plan_single(
         if report:
             raise MtmmError("--report writes an HTML file next to the labels: give --out a file, not -")
         return SingleOutput(None, fmt, None)
+    if out.endswith(("/", os.sep)):
+        raise MtmmError("names a folder (it ends with /); one input's labels go to a file: give a file name", out)
     labels, inputs = Path(out), [media, *given]
     check_file_output(labels, inputs)
     html = report_path(labels) if report else None
@@ -128,6 +130,8 @@ def report_files(html: Path) -> list[Path]:
 def check_output_folder(out_dir: Path) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise MtmmError("cannot create the output folder (a file of that name exists)", out_dir)
+    if not out_dir.exists() and out_dir.suffix.lower().lstrip(".") in (*FORMATS, "html"):
+        raise MtmmError("an output folder is wanted here, and this names a labels file: give a folder name", out_dir)
     _writable_folder(out_dir, out_dir, "cannot create the output folder")
 
 

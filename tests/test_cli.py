@@ -214,6 +214,19 @@ def test_existing_folder_as_single_output_is_refused_up_front(tmp_path: Path, fi
     assert "is a folder" in one_line_error(result)
 
 
+def test_a_file_and_a_folder_mistaken_for_each_other_are_refused_up_front(tmp_path: Path, fixture_video: Path) -> None:
+    """Regression: `--out new/` (one input) wrote a file named "new"; a folder of inputs with
+    `--out x.json` made a folder named x.json; a folder given as --segments was "file not found"."""
+    assert "ends with /" in one_line_error(analyze(str(fixture_video), "--out", f"{tmp_path / 'new'}/"))
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copy(fixture_video, videos / "talk.mp4")
+    assert "names a labels file" in one_line_error(analyze(str(videos), "--out", str(tmp_path / "x.json")))
+    refused = one_line_error(analyze(str(fixture_video), "--out", "x.json", "--segments", str(videos)))
+    assert f"a folder, not a file: {videos}" in refused
+    assert not (tmp_path / "new").exists() and not (tmp_path / "x.json").exists()
+
+
 def test_stdout_that_closes_or_is_closed_and_a_folder_to_stdout(tmp_path: Path, fixture_video: Path) -> None:
     """Regressions: a reader that left early (| head) gave "unexpected BrokenPipeError" (exit 1), a
     closed stdout "unexpected AttributeError", and a folder run with --out - wrote into a folder "-"."""
