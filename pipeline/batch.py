@@ -15,9 +15,10 @@ import fnmatch
 import hashlib
 import json
 import logging
+import os
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,7 @@ log = logging.getLogger(__name__)
 
 MEDIA_SUFFIXES = frozenset(
     ".mp4 .m4v .mkv .webm .mov .avi .flv .wmv .mpg .mpeg .ts .mts .m2ts .mxf .vob .3gp .ogv "
-    ".wav .mp3 .m4a .aac .flac .ogg .opus .wma".split()
+    ".wav .mp3 .m4a .aac .flac .ogg .oga .opus .wma .aif .aiff .caf .mka .amr".split()
 )
 SIDECARS = ".mtmm"
 SIDECAR_SUFFIX = ".record"
@@ -143,8 +144,9 @@ class FileJob:
 def find_inputs(root: Path, recursive: bool = False, pattern: str | None = None) -> list[Path]:
     """Media files under `root` (by extension, any case), sorted; hidden files and our own outputs
     skipped. `pattern` is matched without regard to case. A broken link with a media name is kept,
-    so that it fails with its cause instead of vanishing from the run."""
-    candidates = root.rglob("*") if recursive else root.iterdir()
+    so that it fails with its cause instead of vanishing from the run. `recursive` enters linked
+    subfolders too, each real folder once (a link to a folder above cannot loop)."""
+    candidates = _files_below(root) if recursive else root.iterdir()
     found = []
     for path in candidates:
         relative = path.relative_to(root)
@@ -155,6 +157,20 @@ def find_inputs(root: Path, recursive: bool = False, pattern: str | None = None)
         if path.suffix.lower() in MEDIA_SUFFIXES and matches:
             found.append(path)
     return sorted(found)
+
+
+def _files_below(root: Path) -> Iterator[Path]:
+    """Every entry that is not a folder under `root`, through linked folders, each real folder once;
+    hidden folders (our own .mtmm records) are not entered."""
+    seen: set[str] = set()
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            subfolders.clear()
+            continue
+        seen.add(real)
+        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+        yield from (Path(folder) / name for name in names)
 
 
 def _sidecar(output: Path, out_dir: Path) -> Path:

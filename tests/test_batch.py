@@ -310,6 +310,26 @@ def test_inputs_are_found_and_named_safely(folder: Path, tmp_path: Path) -> None
     assert safe_relative(folder / "a|b?.mp4", folder) == Path("a_b_.mp4")
 
 
+def test_linked_subfolders_and_every_audio_suffix_are_found(folder: Path, tmp_path: Path) -> None:
+    """Regression: --recursive never entered a linked subfolder, and .aiff, .caf and .oga files (which
+    a single-file run reads) were left out of folder runs, not even named in the summary."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for name in ("take.aiff", "memo.caf", "voice.oga"):
+        (elsewhere / name).write_bytes(b"")
+    (folder / "linked").symlink_to(elsewhere)
+    (elsewhere / "loop").symlink_to(folder)  # a link back up: entered once, no loop
+    found = [p.relative_to(folder).as_posix() for p in find_inputs(folder, recursive=True)]
+    assert found == [
+        "corrupt.mp4",
+        "linked/memo.caf",
+        "linked/take.aiff",
+        "linked/voice.oga",
+        "nested/späti café.mp4",
+        "talk.mp4",
+    ]
+
+
 @pytest.mark.slow
 def test_folder_run_isolates_failures_and_resumes(folder: Path, tmp_path: Path, cache_dir: Path) -> None:
     out = tmp_path / "labels"
