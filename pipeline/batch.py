@@ -11,6 +11,7 @@ gathers every input's rows.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import hashlib
 import json
@@ -296,7 +297,16 @@ def process_file(job: FileJob) -> dict[str, Any]:
 
 
 def _failed(job: FileJob, error: MtmmError) -> dict[str, Any]:
-    return {"status": "failed", "reason": error.cause if error.path == job.input else str(error)}
+    """A failed job's outcome; the outputs an earlier run wrote for the input as it was then (its
+    record names them) are removed, so none is taken for labels of the input as it is now."""
+    files = (_read_record(Path(job.sidecar)) or {}).get("files")
+    with contextlib.suppress(OSError):  # a stale output that cannot be removed is no second failure
+        for written in files if isinstance(files, list) else []:
+            path = Path(job.output).parent / str(written.get("path") if isinstance(written, dict) else "")
+            if path.is_file() and file_sha256(path) == written.get("sha256"):  # ours, unchanged since
+                path.unlink()
+        Path(job.sidecar).unlink(missing_ok=True)
+    return {"status": "failed", "reason": error.cause if error.path == job.input else str(error), "output": None}
 
 
 def run_batch(
@@ -386,7 +396,7 @@ def run_batch(
                 log.debug("failed: %s: %s", quoted(job.relative), outcome["reason"])
             else:
                 labelled.add(Path(job.output))
-            summary.outcomes.append(Outcome(job.relative, output=printable(job.output), **outcome))
+            summary.outcomes.append(Outcome(job.relative, **{"output": printable(job.output), **outcome}))
             summary.not_started.remove(job.relative)
             bar.set_postfix_str(quoted(job.relative)[-40:])
             bar.update()

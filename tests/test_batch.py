@@ -211,6 +211,25 @@ def test_the_combined_csv_keeps_inputs_whose_printed_names_are_alike(
     assert len(per_file) == 2 and len(combined) == rows + 1
 
 
+def test_an_input_that_now_fails_loses_the_labels_of_what_it_was(
+    tmp_path: Path, fixture_video: Path, cache_dir: Path
+) -> None:
+    """Regression: an input replaced by a damaged file failed, yet the labels of the old file stayed
+    beside it, and the summary's "output" named them."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copy(fixture_video, videos / "talk.mp4")
+    extraction = ExtractionConfig(cache_dir=str(cache_dir))
+    options = BatchOptions(workers=1, report=True)
+    run_batch(videos, tmp_path / "out", options, extraction, progress=False)
+    assert (tmp_path / "out" / "talk.mp4.json").is_file() and (tmp_path / "out" / "talk.mp4.html").is_file()
+    (videos / "talk.mp4").write_text("not a video any more")
+    again = run_batch(videos, tmp_path / "out", options, extraction, progress=False)
+    assert [(o.status, o.output) for o in again.outcomes] == [("failed", None)]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.name.startswith("talk")) == []
+    assert not list((tmp_path / "out" / ".mtmm").glob("talk*"))
+
+
 def test_a_skipped_file_keeps_its_warnings_in_the_run_summary(
     tmp_path: Path, fixture_video: Path, cache_dir: Path
 ) -> None:
