@@ -38,6 +38,16 @@ class Cache:
     def __init__(self, root: str | Path | None = None, enabled: bool = True):
         self.root = Path(root) if root else default_cache_dir()
         self.enabled = enabled
+        self._warned = False
+
+    def _not_written(self, error: Exception) -> None:
+        """Log a failed write: the first as a warning, the rest (a read-only or full cache fails
+        every write) for -v only."""
+        if self._warned:
+            log.debug("cache entry not written: %s", error)
+            return
+        self._warned = True
+        log.warning("cache entry not written, continuing without it: %s (further failures: -v)", error)
 
     def _path(self, key: str, suffix: str) -> Path:
         return self.root / key[:2] / f"{key}{suffix}"
@@ -61,7 +71,7 @@ class Cache:
         try:
             atomic_write_json(self._path(key, ".json"), value)
         except Exception as error:  # a read-only or full cache must never fail an extraction
-            log.warning("cache entry not written, continuing without it: %s", error)
+            self._not_written(error)
             return False
         return True
 
@@ -89,7 +99,7 @@ class Cache:
             try:
                 atomic_save_npz(self._path(key, ".npz"), arrays)
             except Exception as error:  # a read-only or full cache must never fail an extraction
-                log.warning("cache entry not written, continuing without it: %s", error)
+                self._not_written(error)
 
 
 class CacheMemo:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -50,6 +51,8 @@ class ExtractionConfig:
             raise MtmmError(f"audio stream must be 0 or more, not {self.audio_stream}")
         if self.stage_time_limit_s is not None and not self.stage_time_limit_s > 0:
             raise MtmmError(f"stage time limit must be positive, not {self.stage_time_limit_s}")
+        if self.cache and self.cache_dir and os.path.exists(self.cache_dir) and not os.path.isdir(self.cache_dir):
+            raise MtmmError("the cache folder is a file: give --cache-dir a folder", self.cache_dir)
         if self.ffmpeg:
             from .media import ffmpeg_binary
 

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 import pysubs2
 import pytest
 
@@ -131,8 +132,14 @@ def test_cache_write_failures_are_logged(tmp_path: Path, caplog: pytest.LogCaptu
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("x")
     with caplog.at_level("WARNING", logger="mtmm_es"):
-        Cache(blocker).put_json("ab" * 32, {"x": 1})
-    assert "cache entry not written" in caplog.text and "not-a-folder" in caplog.text
+        cache = Cache(blocker)
+        cache.put_json("ab" * 32, {"x": 1})
+        cache.put_arrays("cd" * 32, {"x": np.zeros(2)})  # regression: one warning per entry, 7 a file
+    assert caplog.text.count("cache entry not written") == 1 and "not-a-folder" in caplog.text
+    refused = one_line_error(
+        analyze(str(ROOT / "tests/fixtures/talking_head.mp4"), "--out", "x.json", "--cache-dir", str(blocker))
+    )
+    assert "the cache folder is a file" in refused
 
 
 # --- the output path policy, single inputs ---
