@@ -619,7 +619,7 @@ def _analyze(args: argparse.Namespace) -> int:
     if plan.report:
         from mtmm_es.pipeline.report import write_report
 
-        write_report(result, plan.report, embed_video=args.embed_video, ffmpeg=args.ffmpeg)
+        write_report(result, plan.report, embed_video=args.embed_video, ffmpeg=args.ffmpeg, media=args.media)
     overall = result.summary.get("sentiment", {}).get("label", "n/a")
     written = quoted(plan.labels) + (f" and {quoted(plan.report)}" if plan.report else "")
     print(f"{quoted(args.media)}: {len(result.utterances)} utterances, overall {overall} -> {written}")

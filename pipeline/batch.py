@@ -275,7 +275,8 @@ def process_file(job: FileJob) -> dict[str, Any]:
         from .report import write_report
 
         ffmpeg = job.analyzer.extraction.ffmpeg
-        for written in write_report(result, report_path(output), embed_video=job.embed_video, ffmpeg=ffmpeg):
+        report = write_report(result, report_path(output), embed_video=job.embed_video, ffmpeg=ffmpeg, media=job.input)
+        for written in report:
             files.append({"path": written.name, "size": written.stat().st_size, "sha256": file_sha256(written)})
     atomic_write_json(
         job.sidecar,

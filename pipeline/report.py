@@ -255,7 +255,7 @@ def embedded_video(source: str | Path, ffmpeg: str | None = None, audio_stream: 
 def _video_link(source: str, html_path: Path) -> str:
     """The source as a URL relative to the report's folder."""
     relative = os.path.relpath(Path(source).resolve(), html_path.resolve().parent)
-    return quote(Path(relative).as_posix())
+    return quote(os.fsencode(Path(relative).as_posix()))  # a name's own bytes, UTF-8 or not
 
 
 def _cues(result: VideoResult) -> list[dict]:
@@ -343,11 +343,16 @@ img{max-width:100%} .warning{color:#a40} #clock{font-variant-numeric:tabular-num
 
 
 def write_report(
-    result: VideoResult, html_path: str | Path, embed_video: bool = False, ffmpeg: str | None = None
+    result: VideoResult,
+    html_path: str | Path,
+    embed_video: bool = False,
+    ffmpeg: str | None = None,
+    media: str | Path | None = None,
 ) -> list[Path]:
     """Write `html_path`, its PNG pictures and a WebVTT of the labels next to it; returns every path
     written. embed_video: put a low-resolution copy of the video inside the page instead of linking
-    to the source."""
+    to the source. media: the analysed file (default: the labels' source path, which spells a name
+    that is not UTF-8 with escapes)."""
     html_path = Path(html_path)
     stem = html_path.name.removesuffix(".html")
     pictures = {f"{stem}.timeline.png": timeline_png(result)}
@@ -360,13 +365,13 @@ def write_report(
     vtt = html_path.parent / f"{stem}.vtt"
     atomic_write_text(vtt, get_writer("vtt")().render(result))
     written.append(vtt)
-    source = result.source.path
+    source = str(media or result.source.path)
     video_src = (
         embedded_video(source, ffmpeg, result.source.audio_stream) if embed_video else _video_link(source, html_path)
     )
     speakers = _speakers(result)
     summary = result.summary.get("sentiment", {})
-    title = html.escape(Path(source).name)
+    title = html.escape(Path(result.source.path).name)
     attention = "".join(
         f'<img alt="{html.escape(name)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
         for name, png in pictures.items()

@@ -563,6 +563,24 @@ def test_the_report_s_subtitles_and_base_rate_read_as_the_labels_do(result, tmp_
     assert "P(sarcasm) at a 0.4% base rate of sarcasm" in page
 
 
+def test_the_report_of_a_name_that_is_not_utf8_links_and_embeds_the_file(
+    result, tmp_path: Path, fixture_video: Path
+) -> None:
+    """Regression: the report took the labels' printable path (caf\\xe9.mp4) for the file: the page
+    linked a file that does not exist, and --embed-video failed after the labels were written."""
+    from dataclasses import replace
+
+    from mtmm_es.core.errors import printable
+
+    media = os.fsdecode(bytes(tmp_path) + b"/caf\xe9.mp4")
+    shutil.copy(fixture_video, media)
+    named = replace(result, source=replace(result.source, path=printable(media)))
+    page = write_report(named, tmp_path / "talk.html", media=media)[0].read_text(encoding="utf-8")
+    assert 'src="caf%E9.mp4"' in page
+    embedded = write_report(named, tmp_path / "embedded.html", embed_video=True, media=media)[0]
+    assert "data:video/webm;base64," in embedded.read_text(encoding="utf-8")
+
+
 def test_labelled_subtitles_come_back_as_segments_with_their_words(result, tmp_path: Path) -> None:
     """Regression: our own subtitles given back as --segments (say, with edited times) fed the label
     line and the speaker tag to the text model as words, and WebVTT entities stayed literal."""
