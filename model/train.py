@@ -269,7 +269,16 @@ def _improved(metric: str, value: float, best: float | None) -> bool:
     return value < best if metric in LOWER_IS_BETTER else value > best
 
 
+def check_tasks(tasks: Sequence[str]) -> None:
+    """Refuse task sets the labels cannot report: intensity is written as the sentiment's score."""
+    if "intensity" in tasks and "sentiment" not in tasks:
+        raise MtmmError(
+            "intensity is reported as the sentiment's score: train it with sentiment (--tasks sentiment,intensity)"
+        )
+
+
 def build_model(config: TrainConfig, train: Corpus) -> MTMMES:
+    check_tasks(config.tasks)
     missing = [m for m in config.modalities if m not in train.spec]
     if missing:
         raise MtmmError(f"corpus '{train.name}' has no {', '.join(missing)} features")

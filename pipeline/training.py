@@ -27,6 +27,7 @@ from mtmm_es.model.tasks import TASKS
 from mtmm_es.model.train import (
     TrainConfig,
     check_monitor,
+    check_tasks,
     default_monitor,
     distributed_rank,
     score_predictions,
@@ -129,6 +130,8 @@ def train_and_save(
     # a monitor given (option or recipe) is checked before the data load; else the tasks' own is chosen
     monitor_given = bool((overrides or {}).get("monitor")) or config.monitor != TrainConfig.monitor
     tasks_known = bool(recipe or (overrides or {}).get("tasks"))
+    if tasks_known:
+        check_tasks(config.tasks)
     if monitor_given:
         check_monitor(config.monitor, config.tasks if tasks_known else tuple(TASKS))
     corpus = _load(dataset, data_dir, "train", extract=extract, text=text)

@@ -337,3 +337,15 @@ def test_a_command_line_validation_scheme_replaces_the_recipe_s(tmp_path: Path, 
             tmp_path / "mustard", shared_path("mustard"), dataset="mustard", val_fraction=0.3, overrides=small
         )
     assert "mustard's own val split is not used" in caplog.text
+
+
+def test_intensity_without_sentiment_is_refused_before_training(tmp_path: Path, small) -> None:
+    """Regression: `--tasks intensity` trained a model whose every label came out null, without a
+    reason: the intensity is written as the sentiment's score."""
+    from mtmm_es.pipeline.training import train_and_save
+
+    with pytest.raises(MtmmError, match="intensity is reported as the sentiment's score"):
+        train_and_save(tmp_path / "run", shared_path("mosi"), dataset="mosi", overrides={"tasks": ("intensity",)})
+    with pytest.raises(MtmmError, match="train it with sentiment"):
+        train(small, small, replace(FAST, tasks=("intensity",)), log=None)
+    assert not (tmp_path / "run").exists()
