@@ -287,19 +287,23 @@ class FeaturePipeline:
                 except BaseException:  # an error or a signal: do not wait for the other stages to finish
                     media.cancel()
                     raise
+            media_warnings, decoded_seconds = self._decoding(media, source)
             warnings += [
                 *recognition.warnings,
                 *_voice_only_warnings(utterances, features),
-                *self._media_warnings(media, source),
+                *media_warnings,
                 *_face_warnings(media, features, utterances),
             ]
         if not utterances:
             warnings.append("no speech found: 0 utterances" if media.info.has_audio else "no audio stream: no speech")
         timings["total"] = time.perf_counter() - started
+        info = media.info
+        if info.duration <= 0 and decoded_seconds:  # a streamed file (WebM, MKV) states no length
+            info = replace(info, duration=decoded_seconds)
         return Extraction(
             source=str(path),
             sha256=sha,
-            media=media.info,
+            media=info,
             utterances=utterances,
             features={m: features[m] for m in self.config.modalities},
             asr=asr_info(self.config.asr) if recognition.model or cached is not None else None,
@@ -310,20 +314,21 @@ class FeaturePipeline:
             language=recognition.info() if recognition.language else None,
         )
 
-    def _media_warnings(self, media: Media, source: str) -> list[str]:
-        """What decoding the media found: the audio's warnings and how much audio the file decodes
-        to are remembered, since a run served from the cache never decodes it (and must still say
-        the file is damaged, or its channels cancel)."""
+    def _decoding(self, media: Media, source: str) -> tuple[list[str], float | None]:
+        """What decoding the media found (its warnings) and how many seconds of audio the file
+        decodes to; both are remembered, since a run served from the cache never decodes it (and
+        must still say the file is damaged, or its channels cancel)."""
         key = cache_key(sha=source, stage="decoded", version=3)  # 3: with the audio's warnings and level
         decoded = None
         if media.decoded_audio is None:
             decoded = self.cache.get_json(key, lambda entry: (float(entry["seconds"]), list(entry["warnings"])))
-        if decoded is None and media.info.has_audio:  # decoded now, or the entry is missing: decode it
+        if decoded is None and media.info.has_audio and (media.decoded_audio is not None or self.cache.enabled):
+            # decoded now, or a cached run whose entry is missing: decode it
             audio = media.audio()
             decoded = len(audio) / SAMPLE_RATE, [*media.audio_warnings, *_level_warnings(audio)]
             self.cache.put_json(key, {"seconds": decoded[0], "warnings": decoded[1]})
         seconds, audio_warnings = decoded or (None, [])
-        return [*audio_warnings, *media.video_warnings, *_decoding_warnings(seconds, media.info)]
+        return [*audio_warnings, *media.video_warnings, *_decoding_warnings(seconds, media.info)], seconds
 
     def _diarize(
         self,

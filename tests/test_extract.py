@@ -201,6 +201,19 @@ def test_very_quiet_speech_is_flagged_and_ordinary_speech_is_not(
     assert not any(w.startswith("very quiet speech") for w in fixture_extraction.warnings)
 
 
+def test_a_streamed_file_without_a_stated_length_gets_its_decoded_length(
+    tmp_path: Path, fixture_video: Path, cache_dir: Path
+) -> None:
+    """Regression: a Matroska stream written to a pipe (as browsers' MediaRecorder writes WebM) states
+    no duration, and the labels said 0.0 s for a file whose utterances run to 17 s."""
+    streamed = tmp_path / "streamed.mkv"
+    ffmpeg("-i", str(fixture_video), "-vn", "-c", "copy", "-f", "matroska", "-live", "1", str(streamed))
+    config = ExtractionConfig(modalities=("text",), cache_dir=str(cache_dir))
+    for _ in range(2):  # decoded, then served from the cache
+        extraction = FeaturePipeline(config).extract(streamed)
+        assert extraction.media.duration == pytest.approx(18.7, abs=0.3)
+
+
 def test_modalities_can_be_chosen(fixture_video: Path, cache_dir: Path) -> None:
     config = replace(ExtractionConfig(cache_dir=str(cache_dir)), modalities=("text",))
     extraction = FeaturePipeline(config).extract(fixture_video)
