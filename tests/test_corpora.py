@@ -131,7 +131,13 @@ def test_transcripts_order_by_start_or_numeric_segment(tmp_path: Path) -> None:
     path.write_text("video_id,segment_id,text,start\nv1,1,late,9.0\nv1,2,early,1.0\n")
     assert load_transcripts(path).videos[0].texts == ["early", "late"]
     path.write_text("video,text\nv1,hello\n")
-    with pytest.raises(MtmmError, match="lacks columns: video_id, segment_id"):
+    with pytest.raises(MtmmError, match="lacks columns: video_id, segment_id.*found: video, text"):
+        load_transcripts(path)
+    path.write_text("video_id;segment_id;text\nv1;1;hello\n")  # regression: the columns found were not named
+    with pytest.raises(MtmmError, match="comma-separated.*found: video_id;segment_id;text"):
+        load_transcripts(path)
+    path.write_text("video_id,segment_id,text\n")  # regression: 0 predictions, exit 0, no word
+    with pytest.raises(MtmmError, match="no rows under its header"):
         load_transcripts(path)
     path.write_text("video_id,segment_id,text\nv1,u2,second said\nv1,u10,then this\nv1,a,last\n")
     assert load_transcripts(path).videos[0].texts == ["second said", "then this", "last"]  # file order

@@ -37,7 +37,12 @@ def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:
         header = reader.fieldnames or []
         missing = [c for c in REQUIRED if c not in header]
         if missing:
-            raise MtmmError(f"transcripts CSV lacks columns: {', '.join(missing)} (needs {', '.join(REQUIRED)})", path)
+            found = ", ".join(header) if header else "none"
+            raise MtmmError(
+                f"transcripts CSV lacks columns: {', '.join(missing)} (needs {', '.join(REQUIRED)}, "
+                f"comma-separated, names in lower case; found: {found})",
+                path,
+            )
         rows, seen = [], {}
         while True:
             line = reader.line_num + 1  # where the row starts (a quoted text may span lines)
@@ -83,6 +88,8 @@ def load_transcripts(path: str | Path) -> Corpus:
     by_video: dict[str, list[dict[str, str]]] = {}
     for _, row in _rows(path):
         by_video.setdefault(row["video_id"].strip(), []).append(row)
+    if not by_video:
+        raise MtmmError("the transcripts CSV has no rows under its header", path)
     videos = []
     for video_id, rows in by_video.items():
         rows = _ordered(rows)
