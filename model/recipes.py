@@ -96,11 +96,19 @@ def _check_multi(data: dict[str, Any], train: TrainConfig, path: Path) -> None:
     weak_weight = data.get("weak_weight", 0.5)
     if not isinstance(weak_weight, (int, float)) or isinstance(weak_weight, bool) or not 0 <= weak_weight < math.inf:
         raise MtmmError(f"weak_weight must be a loss weight of 0 or more, not {weak_weight!r}", path)
-    for task, modalities in data.get("task_modalities", {}).items():
+    check_routes(data.get("task_modalities", {}), train, path)
+
+
+def check_routes(task_modalities: Any, train: TrainConfig, path: Path | None = None) -> None:
+    """Refuse a `task_modalities` route through a modality the model does not read (its checkpoint
+    would not load)."""
+    if not isinstance(task_modalities, dict):
+        raise MtmmError("task_modalities must map tasks to lists of modalities", path)
+    for task, modalities in task_modalities.items():
         unread = sorted(set(modalities) - set(train.modalities))
         if unread:
             raise MtmmError(
                 f"task_modalities routes {task} through {', '.join(unread)}, which the model does not read "
-                f"(train.modalities: {', '.join(train.modalities)})",
+                f"(modalities: {', '.join(train.modalities)})",
                 path,
             )

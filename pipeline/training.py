@@ -22,7 +22,7 @@ from mtmm_es.model.corpora.transcripts import load_transcripts
 from mtmm_es.model.data import check_spec
 from mtmm_es.model.fit import fit
 from mtmm_es.model.predictions import corpus_predictions
-from mtmm_es.model.recipes import load_recipe
+from mtmm_es.model.recipes import check_routes, load_recipe
 from mtmm_es.model.tasks import TASKS
 from mtmm_es.model.train import (
     TrainConfig,
@@ -115,6 +115,9 @@ def train_and_save(
                     " is validated on its own validation split"
                 )
             chosen = replace(chosen, train=with_overrides(chosen.train, **(overrides or {})))
+            check_tasks(chosen.train.tasks)  # the options as applied, before any work
+            check_monitor(chosen.train.monitor, chosen.train.tasks)
+            check_routes((chosen.extra or {}).get("task_modalities", {}), chosen.train)
             return _train_multi(chosen, data_dir, out, verbose)
         dataset, config = chosen.dataset, chosen.train
         if not (folds or val_fraction):  # the command line's validation scheme replaces the recipe's
@@ -150,7 +153,8 @@ def train_and_save(
     validation = None
     if dataset in VALIDATION_SPLITS and (folds or val_fraction):
         _log.warning(
-            "%s's own %s split is not used: validation is carved from its train split (--folds, --val-fraction)",
+            "validation is carved from %s's train split (--folds, --val-fraction): rows of its own %s split, "
+            "if any, are not used",
             dataset,
             VALIDATION_SPLITS[dataset],
         )

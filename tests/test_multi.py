@@ -285,3 +285,21 @@ def test_a_recipe_s_unknown_or_bad_settings_are_refused_when_it_is_read(tmp_path
     path.write_text(json.dumps({"name": "r", "train": TINY, **recipe}))
     with pytest.raises(MtmmError, match=re.escape(message)):
         load_recipe(str(path))
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"modalities": ("text",)}, "routes sarcasm through acoustic"),
+        ({"monitor": "sentimnt_accuracy"}, "monitor 'sentimnt_accuracy' is not measured"),
+        ({"tasks": ("intensity", "emotion")}, "train it with sentiment"),
+    ],
+)
+def test_options_over_a_multi_dataset_recipe_are_checked_before_any_work(tmp_path, overrides, message) -> None:
+    """Regression (review): options given with the default recipe were applied after its checks ran:
+    --modalities text kept sarcasm routed through the voice (a checkpoint that would not load)."""
+    from mtmm_es.pipeline.training import train_and_save
+
+    with pytest.raises(MtmmError, match=re.escape(message)):
+        train_and_save(tmp_path / "run", tmp_path, recipe="default", overrides=overrides)  # no data: checks first
+    assert not (tmp_path / "run").exists()

@@ -336,7 +336,7 @@ def test_a_command_line_validation_scheme_replaces_the_recipe_s(tmp_path: Path, 
         train_and_save(
             tmp_path / "mustard", shared_path("mustard"), dataset="mustard", val_fraction=0.3, overrides=small
         )
-    assert "mustard's own val split is not used" in caplog.text
+    assert "rows of its own val split, if any, are not used" in caplog.text
 
 
 def test_intensity_without_sentiment_is_refused_before_training(tmp_path: Path, small) -> None:
