@@ -298,16 +298,21 @@ def process_file(job: FileJob) -> dict[str, Any]:
 
 
 def _failed(job: FileJob, error: MtmmError) -> dict[str, Any]:
-    """A failed job's outcome; the outputs an earlier run wrote for the input as it was then (its
-    record names them) are removed, so none is taken for labels of the input as it is now."""
-    files = (_read_record(Path(job.sidecar)) or {}).get("files")
-    with contextlib.suppress(OSError):  # a stale output that cannot be removed is no second failure
+    """A failed job's outcome. When the input's bytes changed since an earlier run, that run's
+    outputs (its record names them) are removed, so none is taken for labels of the input as it is
+    now; an input that cannot be read (a drive not mounted) keeps them."""
+    outcome = {"status": "failed", "reason": error.cause if error.path == job.input else str(error)}
+    record = _read_record(Path(job.sidecar)) or {}
+    files = record.get("files")
+    with contextlib.suppress(OSError):  # unreadable, or a stale output that cannot be removed: no second failure
+        if not Path(job.input).is_file() or file_sha256(job.input) == record.get("sha256"):
+            return outcome  # the outputs still label the input as it is
         for written in files if isinstance(files, list) else []:
             path = Path(job.output).parent / str(written.get("path") if isinstance(written, dict) else "")
             if path.is_file() and file_sha256(path) == written.get("sha256"):  # ours, unchanged since
                 path.unlink()
         Path(job.sidecar).unlink(missing_ok=True)
-    return {"status": "failed", "reason": error.cause if error.path == job.input else str(error), "output": None}
+    return outcome | {"output": None}
 
 
 def run_batch(

@@ -228,6 +228,14 @@ def test_an_input_that_now_fails_loses_the_labels_of_what_it_was(
     assert [(o.status, o.output) for o in again.outcomes] == [("failed", None)]
     assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.name.startswith("talk")) == []
     assert not list((tmp_path / "out" / ".mtmm").glob("talk*"))
+    (videos / "talk.mp4").unlink()  # (review) an input that cannot be read now keeps its labels
+    (videos / "gone.mp4").symlink_to(tmp_path / "unmounted" / "gone.mp4")
+    (tmp_path / "unmounted").mkdir()
+    shutil.copy(fixture_video, tmp_path / "unmounted" / "gone.mp4")
+    run_batch(videos, tmp_path / "out", options, extraction, progress=False)
+    (tmp_path / "unmounted").rename(tmp_path / "away")
+    absent = run_batch(videos, tmp_path / "out", options, extraction, progress=False)
+    assert [o.status for o in absent.outcomes] == ["failed"] and (tmp_path / "out" / "gone.mp4.json").is_file()
 
 
 def test_a_skipped_file_keeps_its_warnings_in_the_run_summary(
