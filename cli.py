@@ -592,6 +592,8 @@ FOLDER_OPTIONS = ("recursive", "glob", "overwrite", "workers", "backend", "ray_a
 def _analyze(args: argparse.Namespace) -> int:
     if Path(args.media).is_dir():
         return _analyze_folder(args)
+    if not os.path.lexists(args.media):  # a mistyped folder is "not found", not "a file"
+        raise MtmmError("not found", args.media)
     given = [f"--{name.replace('_', '-')}" for name in FOLDER_OPTIONS if getattr(args, name) not in (None, False)]
     if given:
         raise MtmmError(f"{', '.join(given)}: for a folder of inputs, not one file", args.media)

@@ -232,6 +232,8 @@ def test_a_file_and_a_folder_mistaken_for_each_other_are_refused_up_front(tmp_pa
     refused = one_line_error(analyze(str(fixture_video), "--out", "x.json", "--segments", str(videos)))
     assert f"a folder, not a file: {videos}" in refused
     assert not (tmp_path / "new").exists() and not (tmp_path / "x.json").exists()
+    for options in (["--recursive"], ["--out", f"{tmp_path / 'o'}/"]):  # (review) a mistyped folder
+        assert one_line_error(analyze(f"{tmp_path / 'videoz'}/", "--out", "o.json", *options)).endswith("not found\n")
 
 
 def test_stdout_that_closes_or_is_closed_and_a_folder_to_stdout(tmp_path: Path, fixture_video: Path) -> None:
