@@ -429,7 +429,8 @@ class Media:
             base_rate = float(stream.guessed_rate or 0)  # the rate every timestamp fits (not the average)
             if step and base_rate:
                 step = max(step, 1.0 / base_rate)
-            if skip_bidir:
+            if skip_bidir and self.info.duration > 0:  # a raw stream (no length, no timestamps) is
+                # timed by counting frames, which skipping would squeeze
                 if self._skip is None:
                     self._skip = _frames_to_skip(self.path, self._cancelled)
                 stream.codec_context.skip_frame = self._skip
