@@ -318,7 +318,8 @@ class FeaturePipeline:
         """What decoding the media found (its warnings) and how many seconds of audio the file
         decodes to; both are remembered, since a run served from the cache never decodes it (and
         must still say the file is damaged, or its channels cancel)."""
-        key = cache_key(sha=source, stage="decoded", version=3)  # 3: with the audio's warnings and level
+        # 3: with the audio's warnings and level; chosen: a stream the user gave draws no "choose another"
+        key = cache_key(sha=source, stage="decoded", version=3, chosen=self.config.audio_stream)
         decoded = None
         if media.decoded_audio is None:
             decoded = self.cache.get_json(key, lambda entry: (float(entry["seconds"]), list(entry["warnings"])))

@@ -306,6 +306,9 @@ def test_the_speech_track_of_a_two_track_recording_is_used(
     assert any("using stream 1" in w for w in extraction.warnings)
     chosen = FeaturePipeline(replace(config, audio_stream=0)).extract(both)
     assert chosen.utterances == [] and chosen.spec()["media"]["audio_stream"] == 0
+    # (review) the stream given by the user, after a run that chose it: no "choose another" warning
+    given = FeaturePipeline(replace(config, audio_stream=1)).extract(both)
+    assert given.spec()["media"]["audio_stream"] == 1 and not any("using stream" in w for w in given.warnings)
 
 
 def test_black_frames_mask_the_face_with_a_warning(tmp_path: Path, fixture_video: Path, cache_dir: Path) -> None:
