@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from gensim.models import KeyedVectors
 
 BUNDLED = "bundled:glove-6B-50d"
+EXTRACTOR_NAME = "glove-mean"  # the feature spec's name for these features
 
 _NEGATION = re.compile(r"(\w)(n't)\b")  # don't -> do n't, can't -> ca n't (GloVe/PTB tokens)
 _CLITIC = re.compile(r"(\w)('s|'re|'ve|'ll|'d|'m)\b")
@@ -50,7 +51,7 @@ class TextConfig:
         """The configuration a checkpoint's text spec was extracted with. Only feature-shaping settings
         come from the spec; which vectors file to read and whether pickles may load come from `user`
         (the user's own flags), never from a data file."""
-        if spec.get("extractor") != "glove-mean":
+        if spec.get("extractor") != EXTRACTOR_NAME:
             raise MtmmError(
                 f"the checkpoint's text features come from {spec.get('extractor')!r}, which this pipeline cannot compute from media"
             )
@@ -193,7 +194,7 @@ class GloveTextExtractor(FeatureExtractor):
             source = f"{path.name}:{path.stat().st_size if path.exists() else 0}"
         dim = self.dimension
         return ExtractorInfo(
-            name="glove-mean",
+            name=EXTRACTOR_NAME,
             modality="text",
             version="1",
             config={

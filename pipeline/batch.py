@@ -437,7 +437,7 @@ def _execute(jobs: list[FileJob], options: BatchOptions) -> Iterable[tuple[FileJ
     """(job, outcome or its MtmmError) as each job finishes, in-process, in worker processes or on Ray."""
     if options.backend == "ray":
         ray = _ray()
-        remote = _ray_runner(options)
+        remote = _ray_runner(ray, options)
         pending = {remote.remote(process_file, job): job for job in jobs}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
@@ -460,8 +460,7 @@ def _ray() -> Any:
     return ray
 
 
-def _ray_runner(options: BatchOptions) -> Any:
-    ray = _ray()
+def _ray_runner(ray: Any, options: BatchOptions) -> Any:
     if not ray.is_initialized():
         ray.init(address=options.ray_address, include_dashboard=False, log_to_driver=False)
     return ray.remote(guarded)

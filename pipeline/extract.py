@@ -346,17 +346,16 @@ class FeaturePipeline:
         pieces of a split utterance get their own original-language text and text issue again."""
         if self.diarizer is None or not utterances:
             return utterances, None
-        if self.config.diarization.encoder.weights is None:
-            try:
-                bundled_weights()
-            except MtmmError as error:
-                warnings.append(f"no speaker labels: {error}")
-                return utterances, None
+        try:
+            weights = self.config.diarization.encoder.weights or bundled_weights()
+        except MtmmError as error:
+            warnings.append(f"no speaker labels: {error}")
+            return utterances, None
         key = cache_key(
             sha=sha,
             stage="speakers",
             diarization=self.diarizer.spec(),
-            weights=path_state(self.config.speaker_weights()),  # a replaced weights file: new labels
+            weights=path_state(weights),  # a replaced weights file: new labels
             split=split,
             windows=[u.to_dict() for u in utterances],
         )

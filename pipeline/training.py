@@ -14,6 +14,7 @@ from typing import Any
 
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.core.files import atomic_write_json
+from mtmm_es.extractors.text import EXTRACTOR_NAME as TEXT_EXTRACTOR
 from mtmm_es.extractors.text import TextConfig
 from mtmm_es.model.checkpoint import save_checkpoint
 from mtmm_es.model.corpora import MEDIA_LOADERS, check_dataset, load_corpus
@@ -68,7 +69,7 @@ def _load(
 ):
     """A dataset's split, its media extracted by `extract` (default: as `feature_spec` says), its
     transcripts' text features as `text` says (default: as `feature_spec` says)."""
-    if text is None and feature_spec and feature_spec.get("text", {}).get("extractor") == "glove-mean":
+    if text is None and feature_spec and feature_spec.get("text", {}).get("extractor") == TEXT_EXTRACTOR:
         text = TextConfig.from_spec(feature_spec["text"], TextConfig())  # ours (not MOSI's own features)
     corpus = load_corpus(dataset, data_dir, split, extract or _extract_for(feature_spec), text)
     if not corpus.videos:
