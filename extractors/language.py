@@ -35,6 +35,7 @@ from .asr import (
 )
 from .base import SAMPLE_RATE, Utterance, Word
 from .ct2_int8 import models_dir
+from .vad import speech_regions
 
 logger = logging.getLogger("mtmm_es.language")
 
@@ -151,8 +152,14 @@ MIN_GAP_S = 2.0  # untranslated original speech at least this long is translated
 GAP_MARGIN_S = 0.5
 REPETITIVE = 3.0  # gzip compression ratio of a segment's text above which it is a loop, not speech
 UNSURE_WORDS = 0.3  # a segment's mean word probability below which its text is a guess
+SUSPECT_WORDS = 0.6  # below this, an English segment may be another language: identified again
+SWITCH_PROBABILITY = 0.5  # a suspect stretch is in the language Whisper gives it at least this surely
+MIN_SWITCH_S = 2.0  # shorter suspect stretches are not identified (too short to tell a language)
+JOIN_GAP_S = 1.0
 
 Span = tuple[float, float]
+Stretch = tuple[float, float, str, float]  # start, end, language, probability
+TimedText = tuple[float, float, str]  # start, end, and a text or a reason
 
 
 def first_speech(audio: np.ndarray, vad: bool, seconds: float = LID_SECONDS, block_s: float = 60.0) -> np.ndarray:
@@ -176,6 +183,56 @@ def first_speech(audio: np.ndarray, vad: bool, seconds: float = LID_SECONDS, blo
             if found >= limit:
                 return np.concatenate(pieces)[:limit]
     return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+
+
+def joined_languages(stretches: Sequence[Stretch], gap_s: float = 0.0) -> list[Stretch]:
+    """Stretches in time order, neighbours of one language at most `gap_s` apart joined into one
+    (with the lower probability)."""
+    joined: list[Stretch] = []
+    for start, end, language, probability in stretches:
+        if joined and joined[-1][2] == language and start - joined[-1][1] <= gap_s:
+            joined[-1] = (joined[-1][0], end, language, min(joined[-1][3], probability))
+        else:
+            joined.append((start, end, language, probability))
+    return joined
+
+
+def suspect_spans(
+    segments: Sequence[AsrSegment], untrusted: Sequence[Span], speech: Sequence[Span], bounds: Span
+) -> list[Span]:
+    """Where an English recognition within `bounds` may have missed another language: its untrusted
+    spans, segments whose words Whisper was unsure of (mean probability under SUSPECT_WORDS), and
+    speech of at least MIN_SPEECH_CHUNK_S it left without words (on a language it does not know,
+    Whisper often skips ahead), joined across short gaps; only stretches of at least MIN_SWITCH_S."""
+    unsure = list(untrusted) + [
+        (s.words[0].start, s.words[-1].end)
+        for s in segments
+        if s.words and float(np.mean([w.probability for w in s.words])) < SUSPECT_WORDS
+    ]
+    joined: list[Span] = []
+    for lo, hi in sorted(unsure + _without_words(segments, speech, bounds)):
+        if joined and lo - joined[-1][1] <= JOIN_GAP_S:
+            joined[-1] = (joined[-1][0], max(joined[-1][1], hi))
+        else:
+            joined.append((lo, hi))
+    return [(lo, hi) for lo, hi in joined if hi - lo >= MIN_SWITCH_S]
+
+
+def _without_words(segments: Sequence[AsrSegment], speech: Sequence[Span], bounds: Span) -> list[Span]:
+    """The stretches of `speech` within `bounds`, of at least MIN_SPEECH_CHUNK_S, that no word covers."""
+    covered = sorted((w.start - GAP_MARGIN_S, w.end + GAP_MARGIN_S) for s in segments for w in s.words)
+    found = []
+    for lo, hi in speech:
+        lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+        for start, end in covered:
+            if end <= lo or start >= hi:
+                continue
+            if start > lo:
+                found.append((lo, start))
+            lo = max(lo, end)
+        if lo < hi:
+            found.append((lo, hi))
+    return [(lo, hi) for lo, hi in found if hi - lo >= MIN_SPEECH_CHUNK_S]
 
 
 @dataclass(frozen=True)
@@ -308,10 +365,15 @@ class SpeechRecogniser:
         return f"language not identified: no stretch of speech of {seconds} to tell it from; recognised as English"
 
     def recognise(
-        self, audio: np.ndarray | None, spans: Sequence[Span | None] | None = None, memo: ChunkMemo | None = None
+        self,
+        audio: np.ndarray | None,
+        spans: Sequence[Span | None] | None = None,
+        memo: ChunkMemo | None = None,
+        speech: Sequence[Span] | None = None,
     ) -> Recognition:
         """Recognition of the whole audio (spans None) or of each span (None entries stay empty); a
-        long recording's chunks are kept in `memo` as they are recognised (see `recognise_long`)."""
+        long recording's chunks are kept in `memo` as they are recognised (see `recognise_long`).
+        speech: where Silero VAD hears speech in the whole audio, when already known."""
         nothing_to_do = spans is not None and all(span is None for span in spans)
         if audio is None or len(audio) == 0 or nothing_to_do:
             return Recognition("", 0.0, False, "transcribe", "", tuple(() for _ in spans or [None]))
@@ -333,7 +395,14 @@ class SpeechRecogniser:
             originals = self._pass(model, audio, spans, language, "transcribe", False, memo)
             source = [(s.start, s.end, s.text) for span in originals for s in span if s.text]
             passes = [self._fill_gaps(model, audio, t, o, language) for t, o in zip(passes, originals)]
+        switched: list[Stretch] = []
+        if identified and language == "en":  # a file identified as English may change language later
+            passes, switched, found_source, not_translated = self._other_languages(audio, spans, passes, speech)
+            source += found_source
         words, untrusted, dropped = _screen(passes, self.config)
+        if switched:
+            untrusted += not_translated
+            warnings += [self._switch_warning(stretch) for stretch in switched]
         if self.config.language == "auto" and not language and any(words):
             warnings.append(self._unidentified())
         if dropped:
@@ -357,6 +426,92 @@ class SpeechRecogniser:
             tuple(source),
             tuple(untrusted),
             tuple(warnings),
+        )
+
+    def _other_languages(
+        self,
+        audio: np.ndarray,
+        spans: Sequence[Span | None] | None,
+        passes: list[list[AsrSegment]],
+        speech: Sequence[Span] | None,
+    ) -> tuple[list[list[AsrSegment]], list[Stretch], list[TimedText], list[TimedText]]:
+        """English passes with every suspect stretch (see `suspect_spans`) that holds speech in another
+        language recognised again, piece by piece in its own language; also the stretches in other
+        languages, their original-language text, and the spans left untranslated. A span given is
+        speech; so is, in the whole audio, what VAD hears (found here when not given)."""
+        if spans is None:
+            bounds: Sequence[Span | None] = [(0.0, len(audio) / SAMPLE_RATE)]
+            speech = speech if speech is not None else speech_regions(audio) if self.config.vad else []
+        else:
+            bounds, speech = spans, [span for span in spans if span is not None]
+        others: list[Stretch] = []
+        source: list[TimedText] = []
+        not_translated: list[TimedText] = []
+        found = []
+        for segments, span in zip(passes, bounds):
+            untrusted = [(lo, hi) for lo, hi, _ in _screen([segments], self.config)[1]]
+            for lo, hi in suspect_spans(segments, untrusted, speech, span) if span is not None else ():
+                pieces = self._pieces(audio, lo, hi)
+                if all(language == "en" for _, _, language, _ in pieces):
+                    continue
+                segments = [s for s in segments if not lo <= (s.start + s.end) / 2 <= hi]
+                for start, end, language, _ in pieces:
+                    again, original, untranslated = self._recognise_stretch(audio, start, end, language)
+                    segments += again
+                    source += original
+                    not_translated += untranslated
+                others += [piece for piece in pieces if piece[2] != "en"]
+                segments.sort(key=lambda s: s.start)
+            found.append(segments)
+        return found, joined_languages(others, MIN_GAP_S), source, not_translated
+
+    def _pieces(self, audio: np.ndarray, lo: float, hi: float) -> list[Stretch]:
+        """[lo, hi] cut into equal pieces of at most QUICK_LID_SECONDS, each identified; a piece
+        Whisper is unsure of (under SWITCH_PROBABILITY) takes its neighbours' language (the one
+        before it, else after it, else English; English with probability 0); neighbours of one
+        language joined."""
+        count = int(np.ceil((hi - lo) / QUICK_LID_SECONDS))
+        edges = np.linspace(lo, hi, count + 1)
+        found = []
+        for start, end in zip(edges[:-1], edges[1:]):
+            chunk = np.asarray(audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)], dtype=np.float32)
+            language, probability = self.multilingual.identify(chunk, QUICK_LID_SECONDS)
+            found.append((float(start), float(end), language if probability >= SWITCH_PROBABILITY else "", probability))
+        sure = [language for _, _, language, _ in found if language]
+        pieces: list[Stretch] = []
+        for start, end, language, probability in found:
+            language = language or (pieces[-1][2] if pieces else sure[0] if sure else "en")
+            pieces.append((start, end, language, 0.0 if language == "en" else probability))
+        return joined_languages(pieces)
+
+    def _recognise_stretch(
+        self, audio: np.ndarray, start: float, end: float, language: str
+    ) -> tuple[list[AsrSegment], list[TimedText], list[TimedText]]:
+        """Segments of [start, end] recognised in `language`: English by the English model, another
+        language translated (with its original text) or, when translation is off, transcribed and
+        marked untranslated."""
+        chunk = np.asarray(audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)], dtype=np.float32)
+        if language == "en":
+            return [s.shifted(start) for s in self.english.recognise(chunk, "en")], [], []
+        model = self.multilingual
+        if not self.config.translate:
+            found = [s.shifted(start) for s in model.recognise(chunk, language)]
+            return found, [], [(start, end, f"speech in {language} was not translated to English")]
+        translated = [s.shifted(start) for s in model.recognise(chunk, language, "translate")]
+        originals = [s.shifted(start) for s in model.recognise(chunk, language, "transcribe", False)]
+        translated = self._fill_gaps(model, audio, translated, originals, language)
+        return translated, [(s.start, s.end, s.text) for s in originals if s.text], []
+
+    def _switch_warning(self, stretch: Stretch) -> str:
+        start, end, language, probability = stretch
+        done = (
+            "translated to English (what the text model reads)"
+            if self.config.translate
+            else "not translated: its text is not used"
+        )
+        return (
+            f"speech in {language} at {start:.1f}-{end:.1f} s (probability {probability:.2f}) in a file identified "
+            f"as English: recognised in {language} and {done}"
         )
 
     def _fill_gaps(

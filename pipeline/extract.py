@@ -270,7 +270,7 @@ class FeaturePipeline:
                         }
                     if utterances is None:
                         memo = CacheMemo(self.cache, sha=source, stage="asr-chunk", asr=asr)
-                        recognition = _timed(timings, "asr", lambda: self._recognise(media, segments, warnings, memo))
+                        recognition = self._recognise(media, source, segments, warnings, memo, timings)
                         if self.cache.put_json(utterance_key, recognition.to_json()):
                             memo.forget()  # the chunks are in the whole recognition's entry now
                         utterances, recognition = self._utterances(media, source, recognition, segments, timings)
@@ -380,16 +380,40 @@ class FeaturePipeline:
         return (annotate(utterances, recognition) if cached["summary"].get("splits") else utterances), record
 
     def _recognise(
-        self, media: Media, segments: Sequence[Segment] | None, warnings: list[str], memo: CacheMemo
+        self,
+        media: Media,
+        source: str,
+        segments: Sequence[Segment] | None,
+        warnings: list[str],
+        memo: CacheMemo,
+        timings: dict[str, float],
     ) -> Recognition:
         """Words for pause segmentation (a long recording's chunks kept in `memo` as they are
-        recognised), or one word list per user segment lacking text."""
+        recognised; where VAD hears speech tells where the language may change), or one word list
+        per user segment lacking text."""
         audio = media.audio()
         if segments is None:
-            return self.recogniser.recognise(audio, memo=memo)
+            asr = self.config.asr
+            speech = self._speech(media, source, timings) if asr.vad and asr.language == "auto" else None
+            return _timed(timings, "asr", lambda: self.recogniser.recognise(audio, memo=memo, speech=speech))
         if audio is None and any(s.text is None for s in segments):
             warnings.append("no audio stream: segments without text stay empty")
-        return self.recogniser.recognise(audio, [None if s.text is not None else (s.start, s.end) for s in segments])
+        spans = [None if s.text is not None else (s.start, s.end) for s in segments]
+        return _timed(timings, "asr", lambda: self.recogniser.recognise(audio, spans))
+
+    def _speech(self, media: Media, source: str, timings: dict[str, float] | None) -> list[tuple[float, float]]:
+        """Where Silero VAD hears speech (cached)."""
+        key = cache_key(sha=source, stage="speech", vad=asdict(self.config.segmentation.vad))
+        regions = self.cache.get_json(key, lambda entry: [(float(s), float(e)) for s, e in entry])
+        if regions is None:
+            audio = media.audio()
+            regions = (
+                []
+                if audio is None
+                else _timed(timings or {}, "vad", lambda: speech_regions(audio, self.config.segmentation.vad))
+            )
+            self.cache.put_json(key, [list(r) for r in regions])
+        return regions
 
     def _utterances(
         self,
@@ -406,14 +430,7 @@ class FeaturePipeline:
         config = self.config.segmentation
         if segments is not None or not config.fit_to_speech or not self.config.asr.vad or not media.info.has_audio:
             return self._utterances_from(recognition, segments), recognition
-        key = cache_key(sha=source, stage="speech", vad=asdict(config.vad))
-        regions = self.cache.get_json(key, lambda entry: [[float(s), float(e)] for s, e in entry])
-        if regions is None:
-            audio = media.audio()
-            found = [] if audio is None else _timed(timings or {}, "vad", lambda: speech_regions(audio, config.vad))
-            regions = [list(r) for r in found]
-            self.cache.put_json(key, regions)
-        speech = [(s, e) for s, e in regions]
+        speech = self._speech(media, source, timings)
         words = recognition.words[0]
         runs = trust_runs(words, recognition.untrusted, config.min_duration_s)  # told by Whisper's own times
         if config.snap_words:
@@ -421,7 +438,7 @@ class FeaturePipeline:
             moved = moved_spans(words, placed, recognition.untrusted, [k for run in runs for k in run])
             recognition = replace(recognition, words=(tuple(placed),), untrusted=moved)
         utterances = self._utterances_from(recognition, segments, runs)
-        duration = max([media.info.duration, *(end for _, end in regions)])
+        duration = max([media.info.duration, *(end for _, end in speech)])
         fitted = fit_windows(utterances, speech, duration, config.speech_pad_s, config.voice_only_min_s)
         return renumber(fitted), recognition
 

@@ -25,6 +25,7 @@ from mtmm_es.extractors.language import (
     _screen,
     annotate,
     bundled_multilingual_model,
+    suspect_spans,
     trust_runs,
     untranslated,
 )
@@ -182,18 +183,62 @@ def test_untrusted_text_is_cut_from_trusted_text_only() -> None:
     ]
 
 
-def test_english_model_on_another_language_keeps_no_invented_text(tmp_path: Path) -> None:
-    """Regression, end to end: English then Spanish, identified as English from its first speech;
-    tiny.en heard the Spanish as "I will be able to play with my friends." four times, labelled."""
+def test_speech_that_changes_language_is_recognised_in_its_own(tmp_path: Path) -> None:
+    """Regression, end to end: English then Spanish, identified as English from its first speech.
+    tiny.en heard the Spanish as "I will be able to play with my friends." four times, labelled;
+    then its text was left unused. Now the Spanish is identified where it is, and translated."""
     english = ("I absolutely loved this movie.", "The actors were wonderful and the story was very moving.")
     audio = np.concatenate([spoken(english, "en-us"), spoken(SPANISH, "es")])
     extraction = FeaturePipeline(ExtractionConfig(cache=False, modalities=("text",))).extract(
         write_wav(tmp_path / "en_es.wav", audio)
     )
-    assert extraction.language["code"] == "en"
-    trusted = [u for u in extraction.utterances if u.words and u.text_issue is None]
-    assert "loved this movie" in trusted[0].text and all(u.end < 8.0 for u in trusted)
-    assert any("low confidence" in w for w in extraction.warnings)
+    assert extraction.language["code"] == "en" and extraction.language["model"] == "bundled:tiny.en"
+    assert all(u.text_issue is None for u in extraction.utterances)
+    assert "loved this movie" in extraction.utterances[0].text and extraction.utterances[0].source_text is None
+    later = [u for u in extraction.utterances if u.start > 8.0]
+    assert "friends" in later[-1].text.lower() and "amigos" in later[-1].source_text.lower()
+    assert "película" in " ".join(u.source_text or "" for u in later).lower()
+    switch = [w for w in extraction.warnings if w.startswith("speech in es at 8.")]
+    assert len(switch) == 1 and "translated to English" in switch[0], extraction.warnings
+
+
+def _segment(start: float, end: float, probability: float) -> AsrSegment:
+    words = tuple(Word("w", t, t + 0.4, probability) for t in np.arange(start, end - 0.3, 0.5))
+    return AsrSegment(start, end, "w", -0.3, 0.1, 1.2, words)
+
+
+def test_stretches_an_english_pass_may_have_missed_another_language_in() -> None:
+    segments = [_segment(0.0, 4.0, 0.9), _segment(5.0, 8.0, 0.4), _segment(8.5, 9.5, 0.4), _segment(20.0, 24.0, 0.9)]
+    speech = [(0.0, 9.6), (10.0, 19.8), (30.0, 31.0)]  # 10-19.5 s: speech without words; 4.4-4.5 s: a pause
+
+    def suspect(*args) -> list[tuple[float, float]]:
+        return [(round(lo, 6), round(hi, 6)) for lo, hi in suspect_spans(*args)]
+
+    assert suspect(segments, [], speech, (0.0, 40.0)) == [(5.0, 19.5)]
+    assert suspect(segments, [(20.0, 24.0)], [], (0.0, 40.0)) == [(5.0, 9.4), (20.0, 24.0)]
+    assert suspect(segments[:1], [], speech, (0.0, 40.0)) == [(4.4, 19.8)]  # 30-31 s: too short to tell
+    assert suspect(segments[:1], [], speech, (0.0, 6.0)) == []  # within the span given: 4.4-6 s
+
+
+class _Identifier:
+    """Stands in for Whisper's language identification: the language of each 10 s by its start."""
+
+    multilingual = True
+
+    def __init__(self, languages: dict[float, tuple[str, float]]):
+        self.languages = languages
+
+    def identify(self, audio: np.ndarray, seconds: float | None = None) -> tuple[str, float]:
+        return self.languages.pop(min(self.languages))
+
+
+def test_a_piece_whisper_is_unsure_of_takes_its_neighbours_language() -> None:
+    recogniser = SpeechRecogniser(AsrConfig())
+    recogniser._multilingual = _Identifier({0: ("es", 0.9), 1: ("es", 0.4), 2: ("en", 0.8), 3: ("fr", 0.3)})
+    audio = np.zeros(40 * 16000, np.float32)
+    assert recogniser._pieces(audio, 0.0, 40.0) == [(0.0, 20.0, "es", 0.4), (20.0, 40.0, "en", 0.0)]
+    recogniser._multilingual = _Identifier({0: ("de", 0.3), 1: ("de", 0.7)})
+    assert recogniser._pieces(audio, 0.0, 15.0) == [(0.0, 15.0, "de", 0.3)]
 
 
 @pytest.mark.parametrize("vad", [True, False])
