@@ -64,13 +64,17 @@ NAME_MAX = 255  # bytes in one file name (ext4, XFS, APFS, NTFS)
 
 
 def fitting_name(name: str, extra: int) -> str:
-    """`name`, or, when `extra` more bytes would take it past NAME_MAX, its start and a digest of the
-    whole: the same for the same name, so files derived from it are found again."""
+    """`name`, or, when `extra` more bytes would take it past NAME_MAX, its start (cut between UTF-8
+    characters) and a digest of the whole: the same for the same name, so files derived from it are
+    found again."""
     raw = os.fsencode(name)
     if len(raw) + extra <= NAME_MAX:
         return name
     digest = hashlib.sha256(raw).hexdigest()[:16]
-    return f"{os.fsdecode(raw[: NAME_MAX - extra - len(digest) - 1])}~{digest}"
+    cut = NAME_MAX - extra - len(digest) - 1
+    while cut and raw[cut] & 0xC0 == 0x80:  # a UTF-8 continuation byte: the cut would split a character
+        cut -= 1
+    return f"{os.fsdecode(raw[:cut])}~{digest}"
 
 
 def _temp_prefix(name: str) -> str:

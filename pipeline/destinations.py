@@ -12,11 +12,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mtmm_es.core.errors import MtmmError, quoted
+from mtmm_es.core.files import NAME_MAX, fitting_name
 from mtmm_es.extractors.base import MODALITIES
 
 from .formats import FORMATS
 
 STDOUT = "-"
+REPORT_SUFFIXES = (  # the page, its WebVTT and its pictures, one per modality pair the model attends over
+    ".html",
+    ".vtt",
+    ".timeline.png",
+    *(f".attention.{a}-{b}.png" for a, b in itertools.product(MODALITIES, repeat=2)),
+)
 
 
 def same_file(a: str | Path, b: str | Path) -> bool:
@@ -34,8 +41,9 @@ def refuse_overwriting(output: str | Path, inputs: list[str | Path], what: str =
 
 
 def check_file_output(output: str | Path, inputs: list[str | Path]) -> None:
-    """A file output: not a folder, not an input, in a folder that can take it."""
+    """A file output: a name the file system takes, not a folder, not an input, in a folder that can take it."""
     output = Path(output)
+    check_name_lengths(output)
     if output.is_dir():
         raise MtmmError("is a folder; give --out a file name", output)
     _writable_folder(output.parent, output, "cannot write")
@@ -52,6 +60,15 @@ def format_for(out: str, explicit: str | None) -> str:
     if suffix not in FORMATS:
         raise MtmmError(f"cannot tell the format from '.{suffix}' (choose --format: {', '.join(FORMATS)})", out)
     return suffix
+
+
+def check_name_lengths(path: Path) -> None:
+    """Refuse a path with a name longer than a file system takes, before the work, not at the write after it."""
+    for part in path.parts:
+        size = len(os.fsencode(part))
+        if size > NAME_MAX:
+            what = "its name" if part == path.name else "a folder name in it"
+            raise MtmmError(f"{what} is {size} bytes long, past the file system limit of {NAME_MAX}", path)
 
 
 def _writable_folder(folder: Path, shown: str | Path, what: str) -> None:
@@ -114,20 +131,20 @@ def plan_single(
 
 
 def report_path(labels: Path) -> Path:
-    """The HTML report of a labels file: same name, .html (talk.mp4.json -> talk.mp4.html)."""
-    return labels.with_suffix(".html")
+    """The HTML report of a labels file: same name, .html (talk.mp4.json -> talk.mp4.html); a name
+    too long for the report's longest file name is shortened, the same way for all its files."""
+    longest = max(len(suffix) for suffix in REPORT_SUFFIXES)
+    return labels.with_name(f"{fitting_name(labels.stem, longest)}.html")
 
 
 def report_files(html: Path) -> list[Path]:
-    """Every file a report at `html` may write (the page, its WebVTT and its pictures, one per
-    modality pair the model attends over), for removing what a killed run left."""
+    """Every file a report at `html` may write, for removing what a killed run left."""
     stem = html.name.removesuffix(".html")
-    pairs = (f"{a}-{b}" for a, b in itertools.product(MODALITIES, repeat=2))
-    names = [html.name, f"{stem}.vtt", f"{stem}.timeline.png", *(f"{stem}.attention.{p}.png" for p in pairs)]
-    return [html.with_name(name) for name in names]
+    return [html.with_name(f"{stem}{suffix}") for suffix in REPORT_SUFFIXES]
 
 
 def check_output_folder(out_dir: Path) -> None:
+    check_name_lengths(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise MtmmError("cannot create the output folder (a file of that name exists)", out_dir)
     if not out_dir.exists() and out_dir.suffix.lower().lstrip(".") in (*FORMATS, "html"):
@@ -147,7 +164,8 @@ def safe_relative(path: Path, root: Path) -> Path:
 def folder_outputs(inputs: list[Path], root: Path, out_dir: Path, fmt: str) -> dict[Path, Path]:
     """The output of every input: its relative path made safe, plus the format's suffix. A name that
     had to change, or that would meet another output (also in case), gets a tag from its original
-    bytes, so no two inputs share an output."""
+    bytes, so no two inputs share an output; one too long for the file system with the suffix is
+    shortened (`fitting_name`)."""
     planned: dict[Path, Path] = {}
     for path in inputs:
         relative = safe_relative(path, root)
@@ -158,12 +176,11 @@ def folder_outputs(inputs: list[Path], root: Path, out_dir: Path, fmt: str) -> d
     seen: dict[str, int] = {}
     for target in planned.values():
         seen[str(target).casefold()] = seen.get(str(target).casefold(), 0) + 1
-    return {
-        path: target.with_name(f"{target.name}.{_tag(path, root)}.{fmt}")
-        if seen[str(target).casefold()] > 1
-        else target.with_name(f"{target.name}.{fmt}")
-        for path, target in planned.items()
-    }
+    outputs = {}
+    for path, target in planned.items():
+        name = f"{target.name}.{_tag(path, root)}" if seen[str(target).casefold()] > 1 else target.name
+        outputs[path] = target.with_name(f"{fitting_name(name, len(fmt) + 1)}.{fmt}")
+    return outputs
 
 
 def _tag(path: Path, root: Path) -> str:

@@ -22,7 +22,13 @@ from mtmm_es.extractors.visual import VisualConfig
 from mtmm_es.pipeline import ExtractionConfig
 from mtmm_es.pipeline.analyze import Pipeline, default_checkpoint_dir, schema
 from mtmm_es.pipeline.batch import BatchOptions, find_inputs, run_batch
-from mtmm_es.pipeline.destinations import check_file_output, folder_outputs, report_files, safe_relative
+from mtmm_es.pipeline.destinations import (
+    check_file_output,
+    folder_outputs,
+    report_files,
+    report_path,
+    safe_relative,
+)
 from mtmm_es.pipeline.formats import render
 from mtmm_es.pipeline.report import write_report
 
@@ -453,6 +459,27 @@ def test_an_input_with_a_name_near_the_length_limit_is_labelled_and_resumed(
     os.close(handle)
     os.utime(own, (time.time() - 3700, time.time() - 3700))
     assert remove_stale_temporaries([output]) == 1 and not Path(own).exists() and killed.exists()
+
+
+def test_an_input_with_a_name_past_the_length_limit_gets_shortened_outputs_and_report(
+    tmp_path: Path, fixture_video: Path, cache_dir: Path
+) -> None:
+    """Regression: an input name of 250+ bytes took its outputs (NAME.json, the report's page,
+    subtitles and pictures) past the file system's limit: the run failed after the whole analysis.
+    Their names are shortened between characters, with a digest of the whole, and resumed by."""
+    videos, out = tmp_path / "videos", tmp_path / "out"
+    videos.mkdir()
+    name = "é" * 125 + ".mp4"  # 254 bytes
+    shutil.copy(fixture_video, videos / name)
+    options, extraction = BatchOptions(workers=1, report=True), ExtractionConfig(cache_dir=str(cache_dir))
+    first = run_batch(videos, out, options, extraction, progress=False)
+    again = run_batch(videos, out, options, extraction, progress=False)
+    assert [o.status for o in first.outcomes + again.outcomes] == ["processed", "skipped"], first.outcomes
+    written = sorted(p.name for p in out.iterdir() if p.is_file() and p.name != "mtmm-summary.json")
+    assert len(written) == 5 and all(n.startswith("é" * 100) and len(n.encode("utf-8")) <= 255 for n in written)
+    labels = out / next(n for n in written if n.endswith(".json"))
+    jsonschema.validate(json.loads(labels.read_text(encoding="utf-8")), schema())
+    assert {p.name for p in report_files(report_path(labels))} >= set(written) - {labels.name}
 
 
 def test_a_live_temporary_file_renamed_while_listed_is_no_error(

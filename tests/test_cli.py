@@ -236,6 +236,27 @@ def test_a_file_and_a_folder_mistaken_for_each_other_are_refused_up_front(tmp_pa
         assert one_line_error(analyze(f"{tmp_path / 'videoz'}/", "--out", "o.json", *options)).endswith("not found\n")
 
 
+def test_a_name_past_the_length_limit_is_refused_up_front_and_a_report_s_is_shortened(
+    tmp_path: Path, fixture_video: Path
+) -> None:
+    """Regression: an --out name (or a folder name in it) over 255 bytes was an "unexpected OSError",
+    and a report beside labels with a name near the limit failed on its pictures after the analysis."""
+    from mtmm_es.pipeline.destinations import plan_single, report_files
+
+    videos, long = tmp_path / "videos", "z" * 256
+    videos.mkdir()
+    shutil.copy(fixture_video, videos / "talk.mp4")
+    for media, out in ((fixture_video, f"{long}.json"), (fixture_video, f"{long}/x.json"), (videos, long)):
+        refused = one_line_error(analyze(str(media), "--out", str(tmp_path / out)))
+        assert (
+            refused.startswith(f"error: {tmp_path / out}: ")
+            and "bytes long, past the file system limit of 255" in refused
+        )
+    assert not list(tmp_path.glob("z*"))
+    plan = plan_single(str(fixture_video), str(tmp_path / f"{long[:250]}.srt"), None, report=True)
+    assert all(len(path.name) <= 255 for path in report_files(plan.report))
+
+
 def test_stdout_that_closes_or_is_closed_and_a_folder_to_stdout(tmp_path: Path, fixture_video: Path) -> None:
     """Regressions: a reader that left early (| head) gave "unexpected BrokenPipeError" (exit 1), a
     closed stdout "unexpected AttributeError", and a folder run with --out - wrote into a folder "-"."""
