@@ -345,10 +345,12 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from mtmm_es.extractors.text import TextConfig
     from mtmm_es.pipeline.training import evaluate_checkpoint, split_to_score
 
     split = split_to_score(args.dataset, args.split)
-    metrics = evaluate_checkpoint(args.checkpoint, args.dataset, args.data_dir, split)
+    text_options = TextConfig(vectors=args.text_vectors, allow_pickle=args.text_allow_pickle)
+    metrics = evaluate_checkpoint(args.checkpoint, args.dataset, args.data_dir, split, text_options)
     _print_metrics(f"{args.dataset} {split}:", metrics)
     return 0
 
@@ -439,6 +441,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data-dir", required=True, type=_existing, help="the dataset's folder")
     evaluate.add_argument("--split", help="split to score (default: the dataset's validation split)")
     evaluate.add_argument("--checkpoint", required=True, type=_existing, help="checkpoint folder")
+    evaluate.add_argument(
+        "--text-vectors",
+        type=_existing_file,
+        help="the word vectors the checkpoint was trained on (a recipe's text.vectors; default: GloVe 6B 50d)",
+    )
+    evaluate.add_argument("--text-allow-pickle", action="store_true", help="allow loading a pickled gensim .kv file")
     evaluate.set_defaults(run=_evaluate)
 
     predict = commands.add_parser("predict", help="per-utterance predictions as CSV", parents=[common])

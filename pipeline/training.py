@@ -38,21 +38,23 @@ from mtmm_es.model.train import (
 _log = logging.getLogger(__name__)
 
 
-_pipelines: dict[str, Any] = {}  # FeaturePipelines by feature spec, built on first use (models load once)
+# FeaturePipelines by feature spec and the user's text options, built on first use (models load once)
+_pipelines: dict[tuple[str, TextConfig | None], Any] = {}
 
 
-def _extract_for(feature_spec: dict[str, Any] | None):
+def _extract_for(feature_spec: dict[str, Any] | None, text_options: TextConfig | None = None):
     """FeaturePipeline.extract configured as a checkpoint's features were (its feature spec), or with
-    the default configuration (None: training from scratch)."""
+    the default configuration (None: training from scratch); the word vectors (and whether a pickle
+    may load) are the user's `text_options`."""
 
     def extract(path, segments):
-        key = json.dumps(feature_spec, sort_keys=True, default=str)
+        key = (json.dumps(feature_spec, sort_keys=True, default=str), text_options)
         if key not in _pipelines:
             from mtmm_es.pipeline.analyze import extraction_config_for
             from mtmm_es.pipeline.config import ExtractionConfig
             from mtmm_es.pipeline.extract import FeaturePipeline
 
-            config = ExtractionConfig()
+            config = ExtractionConfig(text=text_options or TextConfig())
             _pipelines[key] = FeaturePipeline(extraction_config_for(feature_spec, config) if feature_spec else config)
         return _pipelines[key].extract(path, segments=segments)
 
@@ -66,12 +68,15 @@ def _load(
     feature_spec: dict[str, Any] | None = None,
     extract=None,
     text: TextConfig | None = None,
+    text_options: TextConfig | None = None,
 ):
     """A dataset's split, its media extracted by `extract` (default: as `feature_spec` says), its
-    transcripts' text features as `text` says (default: as `feature_spec` says)."""
+    transcripts' text features as `text` says (default: as `feature_spec` says, with the word vectors
+    of the user's `text_options`)."""
     if text is None and feature_spec and feature_spec.get("text", {}).get("extractor") == TEXT_EXTRACTOR:
-        text = TextConfig.from_spec(feature_spec["text"], TextConfig())  # ours (not MOSI's own features)
-    corpus = load_corpus(dataset, data_dir, split, extract or _extract_for(feature_spec), text)
+        # ours (not MOSI's own features), reading the user's vectors
+        text = TextConfig.from_spec(feature_spec["text"], text_options or TextConfig())
+    corpus = load_corpus(dataset, data_dir, split, extract or _extract_for(feature_spec, text_options), text)
     if not corpus.videos:
         raise MtmmError(f"{dataset} has no {split} split here (no rows or files for it)", data_dir)
     return corpus
@@ -223,12 +228,14 @@ def _checked(
     split: str,
     emotion_thresholds: str | None = None,
     sarcasm_base_rate: float | None = None,
+    text_options: TextConfig | None = None,
 ):
-    """The checkpoint, labelling as asked (options checked before the data load), and the split."""
+    """The checkpoint, labelling as asked (options checked before the data load), and the split
+    with the checkpoint's features (its word vectors are the user's `text_options`)."""
     from mtmm_es.pipeline.analyze import load_for_labels
 
     checkpoint = load_for_labels(Path(checkpoint_dir), emotion_thresholds, sarcasm_base_rate)
-    corpus = _load(dataset, data_dir, split, checkpoint.feature_spec)
+    corpus = _load(dataset, data_dir, split, checkpoint.feature_spec, text_options=text_options)
     expected = checkpoint.feature_spec
     if set(corpus.spec) == {"text"} and dataset not in MEDIA_LOADERS and "text" in expected:
         absent = sorted(set(expected) - {"text"})
@@ -247,8 +254,16 @@ def split_to_score(dataset: str, split: str | None) -> str:
     return chosen
 
 
-def evaluate_checkpoint(checkpoint_dir: str | Path, dataset: str, data_dir: str | Path, split: str) -> dict[str, float]:
-    checkpoint, corpus = _checked(checkpoint_dir, dataset, data_dir, split)
+def evaluate_checkpoint(
+    checkpoint_dir: str | Path,
+    dataset: str,
+    data_dir: str | Path,
+    split: str,
+    text_options: TextConfig | None = None,
+) -> dict[str, float]:
+    """The checkpoint's metrics on a labelled split; `text_options`: the word vectors it was trained
+    on (--text-vectors; default the bundled GloVe) and whether a pickled vectors file may load."""
+    checkpoint, corpus = _checked(checkpoint_dir, dataset, data_dir, split, text_options=text_options)
     if not corpus.tasks():
         raise MtmmError(f"the {split} split of {dataset} has no labels here (held out: scored outside the project)")
     predictions = checkpoint.predict(corpus.videos)

@@ -190,6 +190,38 @@ def test_cli_train_and_predict_on_mosi(tmp_path: Path) -> None:
     assert result.returncode == 2 and "held out" in result.stderr
 
 
+def test_evaluate_reads_the_word_vectors_the_checkpoint_was_trained_on(tmp_path: Path, capsys) -> None:
+    """Regression: `mtmm evaluate` had no --text-vectors, so a checkpoint trained on the user's own
+    word vectors (a recipe's text.vectors) could not be scored ("pass them with --text-vectors")."""
+    import mtmm_es.cli as cli
+
+    rng = np.random.default_rng(0)
+    words = "i loved this movie the ending was terrible great fun boring and awful".split()
+    vectors, other = tmp_path / "mine.txt", tmp_path / "other.txt"
+    for path in (vectors, other):
+        rows = [f"{word} " + " ".join(f"{x:.4f}" for x in rng.normal(size=4)) for word in words]
+        path.write_text(f"{len(words)} 4\n" + "\n".join(rows) + "\n")
+    header = "video_id,segment_id,text,start,sentiment,happy,sad,anger,surprise,disgust,fear\n"
+    said = [("i loved this movie", 2), ("the ending was terrible", -2), ("great fun", 1), ("boring and awful", -1)]
+    for split, videos in (("train", "abcd"), ("valid", "ef")):
+        rows = [f"{v},{i},{text},{i},{score},0,0,0,0,0,0" for v in videos for i, (text, score) in enumerate(said)]
+        (tmp_path / f"transcripts_{split}.csv").write_text(header + "\n".join(rows) + "\n")
+    recipe, checkpoint = tmp_path / "recipe.json", tmp_path / "ckpt"
+    train = {"tasks": ["sentiment"], "modalities": ["text"], "epochs": 2, "hidden": 8, "dim": 8, "shared": [8]}
+    recipe.write_text(
+        json.dumps({"name": "own", "dataset": "mosei-text", "text": {"vectors": str(vectors)}, "train": train})
+    )
+    assert cli.main(["train", "--recipe", str(recipe), "--data-dir", str(tmp_path), "--out", str(checkpoint)]) == 0
+    trained = json.loads((checkpoint / "report.json").read_text())["validation"]
+    capsys.readouterr()
+    evaluate = ["evaluate", "--dataset", "mosei-text", "--data-dir", str(tmp_path), "--checkpoint", str(checkpoint)]
+    assert cli.main([*evaluate, "--text-vectors", str(vectors)]) == 0
+    scored = "".join(f"  {key:28s} {value:.4f}\n" for key, value in sorted(trained.items()) if key != "loss")
+    assert capsys.readouterr().out == f"mosei-text valid:\n{scored}"  # the figures of the training report
+    assert cli.main([*evaluate, "--text-vectors", str(other)]) == 2
+    assert "text config differ from training" in capsys.readouterr().err
+
+
 def test_reports_are_strict_json(tmp_path: Path) -> None:
     """Regression: a metric undefined on constant predictions (Pearson r) was written as a bare NaN
     into report.json and config.json, which strict JSON parsers reject."""
