@@ -220,11 +220,16 @@ def suspect_spans(
 
 def _without_words(segments: Sequence[AsrSegment], speech: Sequence[Span], bounds: Span) -> list[Span]:
     """The stretches of `speech` within `bounds`, of at least MIN_SPEECH_CHUNK_S, that no word covers."""
-    covered = sorted((w.start - GAP_MARGIN_S, w.end + GAP_MARGIN_S) for s in segments for w in s.words)
+    covered = [(w.start - GAP_MARGIN_S, w.end + GAP_MARGIN_S) for s in segments for w in s.words]
+    return uncovered(speech, covered, bounds)
+
+
+def uncovered(speech: Sequence[Span], covered: Sequence[Span], bounds: Span) -> list[Span]:
+    """The stretches of `speech` within `bounds`, of at least MIN_SPEECH_CHUNK_S, outside `covered`."""
     found = []
     for lo, hi in speech:
         lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
-        for start, end in covered:
+        for start, end in sorted(covered):
             if end <= lo or start >= hi:
                 continue
             if start > lo:
@@ -436,21 +441,41 @@ class SpeechRecogniser:
         speech: Sequence[Span] | None,
     ) -> tuple[list[list[AsrSegment]], list[Stretch], list[TimedText], list[TimedText]]:
         """English passes with every suspect stretch (see `suspect_spans`) that holds speech in another
-        language recognised again, piece by piece in its own language; also the stretches in other
-        languages, their original-language text, and the spans left untranslated. A span given is
-        speech; so is, in the whole audio, what VAD hears (found here when not given)."""
+        language recognised again, piece by piece in its own language, and then, when one did, the
+        rest of the speech too (where Whisper may have invented English it was sure of); also the
+        stretches in other languages, their original-language text, and the spans left
+        untranslated. A span given is speech; so is, in the whole audio, what VAD hears (found here
+        when not given)."""
         if spans is None:
             bounds: Sequence[Span | None] = [(0.0, len(audio) / SAMPLE_RATE)]
             speech = speech if speech is not None else speech_regions(audio) if self.config.vad else []
         else:
             bounds, speech = spans, [span for span in spans if span is not None]
+        suspects = [
+            suspect_spans(segments, [(lo, hi) for lo, hi, _ in _screen([segments], self.config)[1]], speech, span)
+            if span is not None
+            else []
+            for segments, span in zip(passes, bounds)
+        ]
+        passes, others, source, not_translated = self._again(audio, passes, suspects)
+        if others:  # the file does change language: its other speech may be a confident invention
+            rest = [[] if span is None else uncovered(speech, done, span) for span, done in zip(bounds, suspects)]
+            passes, more, found_source, found_untranslated = self._again(audio, passes, rest)
+            others, source, not_translated = others + more, source + found_source, not_translated + found_untranslated
+        return passes, joined_languages(sorted(others), MIN_GAP_S), source, not_translated
+
+    def _again(
+        self, audio: np.ndarray, passes: list[list[AsrSegment]], stretches: list[list[Span]]
+    ) -> tuple[list[list[AsrSegment]], list[Stretch], list[TimedText], list[TimedText]]:
+        """Each pass with those of its `stretches` that hold another language recognised again, piece
+        by piece in its own language; the pieces in other languages, their original-language text,
+        and the spans left untranslated."""
         others: list[Stretch] = []
         source: list[TimedText] = []
         not_translated: list[TimedText] = []
         found = []
-        for segments, span in zip(passes, bounds):
-            untrusted = [(lo, hi) for lo, hi, _ in _screen([segments], self.config)[1]]
-            for lo, hi in suspect_spans(segments, untrusted, speech, span) if span is not None else ():
+        for segments, spans in zip(passes, stretches):
+            for lo, hi in spans:
                 pieces = self._pieces(audio, lo, hi)
                 if all(language == "en" for _, _, language, _ in pieces):
                     continue
@@ -463,13 +488,13 @@ class SpeechRecogniser:
                 others += [piece for piece in pieces if piece[2] != "en"]
                 segments.sort(key=lambda s: s.start)
             found.append(segments)
-        return found, joined_languages(others, MIN_GAP_S), source, not_translated
+        return found, others, source, not_translated
 
     def _pieces(self, audio: np.ndarray, lo: float, hi: float) -> list[Stretch]:
         """[lo, hi] cut into equal pieces of at most QUICK_LID_SECONDS, each identified; a piece
-        Whisper is unsure of (under SWITCH_PROBABILITY) takes its neighbours' language (the one
-        before it, else after it, else English; English with probability 0); neighbours of one
-        language joined."""
+        Whisper is unsure of (under SWITCH_PROBABILITY) takes its neighbour's language and
+        probability (the one before it, else after it, else English; English with probability 0);
+        neighbours of one language joined."""
         count = int(np.ceil((hi - lo) / QUICK_LID_SECONDS))
         edges = np.linspace(lo, hi, count + 1)
         found = []
@@ -477,10 +502,11 @@ class SpeechRecogniser:
             chunk = np.asarray(audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)], dtype=np.float32)
             language, probability = self.multilingual.identify(chunk, QUICK_LID_SECONDS)
             found.append((float(start), float(end), language if probability >= SWITCH_PROBABILITY else "", probability))
-        sure = [language for _, _, language, _ in found if language]
+        sure = [(language, probability) for _, _, language, probability in found if language]
         pieces: list[Stretch] = []
         for start, end, language, probability in found:
-            language = language or (pieces[-1][2] if pieces else sure[0] if sure else "en")
+            if not language:  # the neighbour's language, and how sure Whisper was of it there
+                language, probability = pieces[-1][2:] if pieces else sure[0] if sure else ("en", 0.0)
             pieces.append((start, end, language, 0.0 if language == "en" else probability))
         return joined_languages(pieces)
 

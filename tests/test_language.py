@@ -200,6 +200,11 @@ def test_speech_that_changes_language_is_recognised_in_its_own(tmp_path: Path) -
     assert "película" in " ".join(u.source_text or "" for u in later).lower()
     switch = [w for w in extraction.warnings if w.startswith("speech in es at 8.")]
     assert len(switch) == 1 and "translated to English" in switch[0], extraction.warnings
+    windows = [(u.start, u.end) for u in extraction.utterances]  # the same as windows given (--segments):
+    # each window alone is short, and Whisper base translates its espeak-ng Spanish less well
+    recognition = SpeechRecogniser(AsrConfig()).recognise(audio, windows)
+    assert any(w.startswith("speech in es at 8.") for w in recognition.warnings), recognition.warnings
+    assert "historia" in " ".join(text for _, _, text in recognition.source).lower()
 
 
 def _segment(start: float, end: float, probability: float) -> AsrSegment:
@@ -236,9 +241,9 @@ def test_a_piece_whisper_is_unsure_of_takes_its_neighbours_language() -> None:
     recogniser = SpeechRecogniser(AsrConfig())
     recogniser._multilingual = _Identifier({0: ("es", 0.9), 1: ("es", 0.4), 2: ("en", 0.8), 3: ("fr", 0.3)})
     audio = np.zeros(40 * 16000, np.float32)
-    assert recogniser._pieces(audio, 0.0, 40.0) == [(0.0, 20.0, "es", 0.4), (20.0, 40.0, "en", 0.0)]
+    assert recogniser._pieces(audio, 0.0, 40.0) == [(0.0, 20.0, "es", 0.9), (20.0, 40.0, "en", 0.0)]
     recogniser._multilingual = _Identifier({0: ("de", 0.3), 1: ("de", 0.7)})
-    assert recogniser._pieces(audio, 0.0, 15.0) == [(0.0, 15.0, "de", 0.3)]
+    assert recogniser._pieces(audio, 0.0, 15.0) == [(0.0, 15.0, "de", 0.7)]
 
 
 @pytest.mark.parametrize("vad", [True, False])
