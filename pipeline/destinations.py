@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import stat
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -41,13 +42,46 @@ def refuse_overwriting(output: str | Path, inputs: list[str | Path], what: str =
 
 
 def check_file_output(output: str | Path, inputs: list[str | Path]) -> None:
-    """A file output: a name the file system takes, not a folder, not an input, in a folder that can take it."""
+    """A file output: a name the file system takes, not a folder, not a pipe or device, not an input,
+    in a folder that can take it."""
     output = Path(output)
     check_name_lengths(output)
     if output.is_dir():
         raise MtmmError("is a folder; give --out a file name", output)
+    _refuse_special_file(output)
     _writable_folder(output.parent, output, "cannot write")
     refuse_overwriting(output, inputs)
+
+
+def _refuse_special_file(output: Path) -> None:
+    """A named pipe, device or socket at `output` would be replaced by a file (the write renames one
+    over it), not written to: refused."""
+    try:
+        mode = output.stat().st_mode
+    except FileNotFoundError:  # a new file (or a link to one)
+        return
+    except OSError as error:
+        raise MtmmError(f"cannot write ({error.strerror or error})", output) from error
+    if not stat.S_ISREG(mode):
+        raise MtmmError(
+            f"is not a regular file ({special_kind(mode)}); give --out a file name, or --out - for standard output",
+            output,
+        )
+
+
+def special_kind(mode: int) -> str:
+    """What a file that is not a regular file or a folder is, in words."""
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device"
+
+
+def written_through(output: Path) -> Path:
+    """Where a write to `output` lands: a symbolic link's target (a shell's > writes through the
+    link), since the atomic write would otherwise replace the link with a file; else `output`."""
+    return Path(os.path.realpath(output)) if os.path.islink(output) else output
 
 
 def format_for(out: str, explicit: str | None) -> str:
@@ -118,9 +152,9 @@ def plan_single(
         return SingleOutput(None, fmt, None)
     if out.endswith(("/", os.sep)):
         raise MtmmError("names a folder (it ends with /); one input's labels go to a file: give a file name", out)
-    labels, inputs = Path(out), [media, *given]
+    labels, inputs = written_through(Path(out)), [media, *given]
     check_file_output(labels, inputs)
-    html = report_path(labels) if report else None
+    html = report_path(Path(out)) if report else None  # beside the name given
     if html is not None:
         replaced = [f for f in report_files(html) if same_file(f, labels)]
         if replaced and not (fmt == "vtt" and replaced[0].suffix == ".vtt"):  # the same subtitles: no loss

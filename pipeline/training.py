@@ -272,16 +272,16 @@ def evaluate_checkpoint(
 
 
 def _check_rows_output(out: str | Path, inputs: list[str | Path]) -> None:
-    from mtmm_es.pipeline.destinations import STDOUT, check_file_output
+    from mtmm_es.pipeline.destinations import STDOUT, check_file_output, written_through
 
     if str(out) != STDOUT:
-        check_file_output(out, inputs)
+        check_file_output(written_through(Path(out)), inputs)
 
 
 def _write_rows(rows: list[dict[str, Any]], out: str | Path) -> None:
     """The rows as CSV into `out`, written atomically, or to stdout for "-"."""
     from mtmm_es.core.files import atomic_write_text
-    from mtmm_es.pipeline.destinations import STDOUT
+    from mtmm_es.pipeline.destinations import STDOUT, written_through
     from mtmm_es.pipeline.formats import csv_text
 
     if str(out) == STDOUT:
@@ -290,7 +290,7 @@ def _write_rows(rows: list[dict[str, Any]], out: str | Path) -> None:
         sys.stdout.write(csv_text(rows))
         sys.stdout.flush()
     else:
-        atomic_write_text(out, csv_text(rows))
+        atomic_write_text(written_through(Path(out)), csv_text(rows))
 
 
 def predict_transcripts(

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -21,7 +22,7 @@ import pysubs2
 import pytest
 
 import mtmm_es.cli as cli
-from mtmm_es.core.labels import CSV_COLUMNS
+from mtmm_es.core.labels import CSV_COLUMNS, ModelInfo, Source, VideoResult
 from mtmm_es.pipeline.analyze import default_checkpoint_dir, schema
 from mtmm_es.pipeline.batch import find_inputs
 from mtmm_es.pipeline.cache import Cache
@@ -194,6 +195,41 @@ def test_predict_does_not_overwrite_its_transcripts(tmp_path: Path) -> None:
     result = mtmm("predict", "--transcripts", str(transcripts), "--out", str(transcripts))
     assert "input" in one_line_error(result) and transcripts.read_bytes() == before
     assert "is a folder" in one_line_error(mtmm("predict", "--transcripts", str(transcripts), "--out", str(tmp_path)))
+
+
+class _Instant:
+    """A Pipeline stand-in for where labels go: no models, an empty result at once."""
+
+    def __init__(self, *args) -> None:
+        pass
+
+    def analyze(self, media: str) -> VideoResult:
+        model = ModelInfo("ckpt", None, ("sentiment",), ("text",), 1, "f1")
+        return VideoResult(Source(media, "0" * 64, 1.0), model, {}, ())
+
+
+def test_a_pipe_as_out_is_refused_and_a_link_is_written_through(
+    tmp_path: Path, fixture_video: Path, monkeypatch, capsys
+) -> None:
+    """Regression: the atomic write (a temporary file renamed over --out) replaced a named pipe with
+    a regular file, and a symbolic link with a file, leaving its target as it was."""
+    monkeypatch.setattr("mtmm_es.pipeline.analyze.Pipeline", _Instant)
+    pipe = tmp_path / "pipe.json"
+    os.mkfifo(pipe)
+    assert cli.analyze_video([str(fixture_video), "--out", str(pipe)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {pipe}: is not a regular file (a named pipe); give --out a file name, or --out - for standard output\n"
+    )
+    assert stat.S_ISFIFO(pipe.lstat().st_mode)
+    target, link = tmp_path / "kept" / "labels.json", tmp_path / "link.json"
+    target.parent.mkdir()
+    target.write_text("old labels")
+    link.symlink_to(target)
+    assert cli.analyze_video([str(fixture_video), "--out", str(link)]) == 0, capsys.readouterr().err
+    assert link.is_symlink() and json.loads(target.read_text())["utterances"] == []
+    from mtmm_es.pipeline.destinations import special_kind
+
+    assert special_kind(os.stat(os.devnull).st_mode) == "a device"  # (its stat read, nothing written there)
 
 
 def test_report_never_replaces_the_labels(tmp_path: Path, fixture_video: Path) -> None:
