@@ -90,6 +90,8 @@ class BatchOptions:
             raise MtmmError(f"unknown backend '{self.backend}' (choose local or ray)")
         if self.backend == "ray":
             _ray()  # missing: refused before any work
+        elif self.ray_address:
+            raise MtmmError("--ray-address: for --backend ray, not the local workers (add --backend ray)")
 
 
 @dataclass

@@ -70,6 +70,17 @@ def test_bad_options_are_one_line_before_any_work(option: list[str], tmp_path: P
     assert not (tmp_path / "x.json").exists() and time.perf_counter() - started < 10
 
 
+def test_a_ray_address_without_the_ray_backend_is_refused(tmp_path: Path) -> None:
+    """Regression: a folder's --ray-address without --backend ray was ignored, the run local."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    result = analyze(str(videos), "--out", str(tmp_path / "out"), "--ray-address", "10.255.255.1:1")
+    assert (
+        one_line_error(result) == "error: --ray-address: for --backend ray, not the local workers (add --backend ray)\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
 def test_help_shows_defaults_and_explains_every_option() -> None:
     for parser in (cli.build_analyze_parser(), *_subparsers(cli.build_parser())):
         for action in parser._actions:
