@@ -605,7 +605,7 @@ def _analyze(args: argparse.Namespace) -> int:
     given = [f"--{name.replace('_', '-')}" for name in FOLDER_OPTIONS if getattr(args, name) not in (None, False)]
     if given:
         raise MtmmError(f"{', '.join(given)}: for a folder of inputs, not one file", args.media)
-    from mtmm_es.core.files import atomic_write_text
+    from mtmm_es.core.files import atomic_write_text, write_stdout
     from mtmm_es.pipeline.analyze import Pipeline
     from mtmm_es.pipeline.destinations import plan_single
     from mtmm_es.pipeline.formats import get_writer
@@ -619,11 +619,8 @@ def _analyze(args: argparse.Namespace) -> int:
         log.warning("%s: %s", quoted(args.media), warning)
     text = get_writer(plan.format)().render(result)
     if plan.labels is None:
-        if sys.stdout is None:
-            raise MtmmError("stdout is closed: give --out a file")
         with _reader_may_leave(args.out):
-            sys.stdout.write(text)
-            sys.stdout.flush()
+            write_stdout(text)
         return 0
     atomic_write_text(plan.labels, text)
     if plan.report:

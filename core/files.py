@@ -8,6 +8,7 @@ import json
 import math
 import os
 import re
+import sys
 import tempfile
 import time
 from collections.abc import Iterable
@@ -133,6 +134,20 @@ def _modified(path: Path) -> float:
     except OSError:
         return math.inf
     return stat.st_mtime if S_ISREG(stat.st_mode) else math.inf
+
+
+def write_stdout(text: str) -> None:
+    """`text` on standard output (`--out -`). A write that fails (a full disk, an I/O error) is one
+    line naming it, as for a file; a reader that left (BrokenPipeError) is the caller's to handle."""
+    if sys.stdout is None:
+        raise MtmmError("stdout is closed: give --out a file")
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as error:
+        raise MtmmError(f"cannot write standard output ({error.strerror or error})", "-") from error
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

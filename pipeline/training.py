@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -280,15 +279,12 @@ def _check_rows_output(out: str | Path, inputs: list[str | Path]) -> None:
 
 def _write_rows(rows: list[dict[str, Any]], out: str | Path) -> None:
     """The rows as CSV into `out`, written atomically, or to stdout for "-"."""
-    from mtmm_es.core.files import atomic_write_text
+    from mtmm_es.core.files import atomic_write_text, write_stdout
     from mtmm_es.pipeline.destinations import STDOUT, written_through
     from mtmm_es.pipeline.formats import csv_text
 
     if str(out) == STDOUT:
-        if sys.stdout is None:
-            raise MtmmError("stdout is closed: give --out a file")
-        sys.stdout.write(csv_text(rows))
-        sys.stdout.flush()
+        write_stdout(csv_text(rows))
     else:
         atomic_write_text(written_through(Path(out)), csv_text(rows))
 

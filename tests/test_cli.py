@@ -318,6 +318,24 @@ def test_stdout_that_closes_or_is_closed_and_a_folder_to_stdout(tmp_path: Path, 
     assert "--out - (stdout) is for one file's labels" in one_line_error(result) and not (ROOT / "-").exists()
 
 
+class _FullDisk:
+    """A standard output on a full disk."""
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    flush = write
+
+
+def test_stdout_on_a_full_disk_is_one_line(fixture_video: Path, monkeypatch, capsys) -> None:
+    """Regression: `--out - > /dev/full` was "unexpected OSError: [Errno 28] ..." (exit 1); it is
+    reported as a file that cannot be written is."""
+    monkeypatch.setattr("mtmm_es.pipeline.analyze.Pipeline", _Instant)
+    monkeypatch.setattr(sys, "stdout", _FullDisk())
+    assert cli.analyze_video([str(fixture_video), "--out", "-"]) == 2
+    assert capsys.readouterr().err == "error: -: cannot write standard output (No space left on device)\n"
+
+
 def test_quiet_keeps_warnings_when_stderr_is_not_a_terminal() -> None:
     """Regression: -q dropped warnings too when stderr was a file or a pipe (it meant errors only)."""
     try:
