@@ -71,6 +71,8 @@ def _number(kind: type, minimum: float | None = None, above: float | None = None
 def _existing_file(text: str) -> str:
     if Path(text).is_dir():
         raise argparse.ArgumentTypeError(f"a folder, not a file: {quoted(text)}")
+    if Path(text).exists() and not Path(text).is_file():
+        raise argparse.ArgumentTypeError(f"not a regular file (a pipe or device): {quoted(text)}")
     if not Path(text).is_file():
         raise argparse.ArgumentTypeError(f"file not found: {quoted(text)}")
     return text

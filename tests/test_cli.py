@@ -283,6 +283,14 @@ def test_a_file_and_a_folder_mistaken_for_each_other_are_refused_up_front(tmp_pa
         assert one_line_error(analyze(f"{tmp_path / 'videoz'}/", "--out", "o.json", *options)).endswith("not found\n")
 
 
+def test_a_pipe_given_as_an_input_file_is_not_a_regular_file(tmp_path: Path, fixture_video: Path) -> None:
+    """Regression: --segments naming a named pipe or a device (/dev/zero) said "file not found"."""
+    pipe = tmp_path / "windows.srt"
+    os.mkfifo(pipe)
+    refused = one_line_error(analyze(str(fixture_video), "--out", str(tmp_path / "x.json"), "--segments", str(pipe)))
+    assert refused.endswith(f"argument --segments: not a regular file (a pipe or device): {pipe}\n")
+
+
 def test_a_name_past_the_length_limit_is_refused_up_front_and_a_report_s_is_shortened(
     tmp_path: Path, fixture_video: Path
 ) -> None:
