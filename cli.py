@@ -293,6 +293,7 @@ def _extract(args: argparse.Namespace) -> int:
     from mtmm_es.pipeline import FeaturePipeline, write_extraction
     from mtmm_es.pipeline.destinations import check_output_folder
 
+    _refuse_stdout(args.out, "a folder of files (utterances.json, features.npz, spec.json)")
     check_output_folder(Path(args.out))  # before the work, not after it
     extraction = FeaturePipeline(extraction_config(args)).extract(args.media)
     out = write_extraction(extraction, args.out)
@@ -305,6 +306,12 @@ def _extract(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse_stdout(out: str, written: str) -> None:
+    """`--out -` where a command writes a folder (it made one named "-")."""
+    if out == "-":
+        raise MtmmError(f"--out - (stdout) cannot take {written}: give --out a folder name")
+
+
 def _print_metrics(title: str, metrics: dict[str, float]) -> None:
     print(title)
     for key, value in sorted(metrics.items()):
@@ -314,6 +321,7 @@ def _print_metrics(title: str, metrics: dict[str, float]) -> None:
 def _train(args: argparse.Namespace) -> int:
     from mtmm_es.pipeline.training import train_and_save
 
+    _refuse_stdout(args.out, "a checkpoint folder")
     report = train_and_save(
         out=args.out,
         data_dir=args.data_dir,

@@ -184,6 +184,24 @@ def test_outputs_and_splits_are_checked_before_any_work(tmp_path: Path, fixture_
     assert one_line_error(result) == f"error: {tmp_path}: videos has no test split here (no rows or files for it)\n"
 
 
+def test_a_dash_for_a_folder_output_is_refused(tmp_path: Path, fixture_video: Path, monkeypatch, capsys) -> None:
+    """Regression: `mtmm extract talk.mp4 --out -` (and `mtmm train ... --out -`) made a folder "-"."""
+
+    def no_work(*args):
+        raise AssertionError("the work started")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("mtmm_es.pipeline.FeaturePipeline", no_work)
+    monkeypatch.setattr("mtmm_es.pipeline.training.train_and_save", no_work)
+    for command, written in (
+        (["extract", str(fixture_video)], "a folder of files (utterances.json, features.npz, spec.json)"),
+        (["train", "--dataset", "videos", "--data-dir", str(tmp_path)], "a checkpoint folder"),
+    ):
+        assert cli.main([*command, "--out", "-"]) == 2
+        assert capsys.readouterr().err == f"error: --out - (stdout) cannot take {written}: give --out a folder name\n"
+    assert not (tmp_path / "-").exists()
+
+
 def test_predict_writes_to_stdout_for_a_dash(tmp_path: Path) -> None:
     """Regression: `--out -` wrote a file named "-" (analyze-video's `--out -` is stdout)."""
     transcripts = tmp_path / "t.csv"
