@@ -365,10 +365,16 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+DATASET_OPTIONS = ("dataset", "data_dir", "split")
+
+
 def _predict(args: argparse.Namespace) -> int:
     from mtmm_es.pipeline.training import predict_to_csv, predict_transcripts
 
     if args.transcripts:
+        given = [f"--{name.replace('_', '-')}" for name in DATASET_OPTIONS if getattr(args, name) is not None]
+        if given:  # the transcripts are the data: these would be ignored
+            raise MtmmError(f"{', '.join(given)}: for predictions on a dataset, not with --transcripts")
         with _reader_may_leave(args.out):
             count = predict_transcripts(
                 args.transcripts, args.out, args.checkpoint, args.emotion_thresholds, args.sarcasm_base_rate
@@ -379,7 +385,7 @@ def _predict(args: argparse.Namespace) -> int:
                 args.checkpoint,
                 args.dataset,
                 args.data_dir,
-                args.split,
+                args.split or "test",
                 args.out,
                 args.emotion_thresholds,
                 args.sarcasm_base_rate,
@@ -465,7 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--dataset", help="dataset name, with --data-dir and --checkpoint")
     predict.add_argument("--data-dir", type=_existing, help="the dataset's folder")
-    predict.add_argument("--split", default="test", help="the dataset's split")
+    predict.add_argument("--split", help="the dataset's split (default: test)")
     predict.add_argument(
         "--checkpoint", type=_existing, help="checkpoint folder (default for --transcripts: the shipped model)"
     )

@@ -217,6 +217,23 @@ def test_predict_writes_to_stdout_for_a_dash(tmp_path: Path) -> None:
     assert not (tmp_path / "-").exists()
 
 
+@pytest.mark.parametrize("option", [["--dataset", "mosi"], ["--data-dir", "."], ["--split", "test"]])
+def test_predict_refuses_dataset_options_with_transcripts(
+    option: list[str], tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """Regression: `mtmm predict --transcripts FILE --dataset mosi --data-dir DIR` predicted the
+    transcripts, the dataset options ignored without a word."""
+
+    def no_work(*args):
+        raise AssertionError("the work started")
+
+    transcripts = tmp_path / "t.csv"
+    transcripts.write_text("video_id,segment_id,text\nv1,0,I loved it\n")
+    monkeypatch.setattr("mtmm_es.pipeline.training.predict_transcripts", no_work)
+    assert cli.main(["predict", "--transcripts", str(transcripts), *option, "--out", str(tmp_path / "p.csv")]) == 2
+    assert capsys.readouterr().err == f"error: {option[0]}: for predictions on a dataset, not with --transcripts\n"
+
+
 def test_predict_does_not_overwrite_its_transcripts(tmp_path: Path) -> None:
     transcripts = tmp_path / "t.csv"
     transcripts.write_text("video_id,segment_id,text\nv1,0,I loved it\n")
