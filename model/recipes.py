@@ -14,6 +14,7 @@ from .train import TrainConfig
 
 RECIPES_DIR = Path(__file__).parent / "recipes"
 RECIPE_KEYS = {"name", "dataset", "train", "folds", "val_fraction", "description"}
+REQUIRED_KEYS = ("dataset", "train")  # the name defaults to the file's
 FEATURE_KEYS = {"text", "acoustic"}  # extraction settings, any recipe
 MULTI_KEYS = {  # the multi-dataset recipe's own settings (model/multi.py reads them)
     "datasets",
@@ -72,11 +73,14 @@ def load_recipe(name_or_path: str) -> Recipe:
             raise MtmmError(
                 f"unknown recipe keys for {kind}: {', '.join(unknown)} (known: {', '.join(sorted(allowed))})", path
             )
+        missing = [key for key in REQUIRED_KEYS if key not in data]
+        if missing:
+            raise MtmmError(f"invalid recipe: missing key{'s' if len(missing) > 1 else ''}: {', '.join(missing)}", path)
         train = TrainConfig.from_dict(data["train"])
         if data["dataset"] == "multi":
             _check_multi(data, train, path)
         return Recipe(
-            name=data["name"],
+            name=data.get("name", path.stem),
             dataset=data["dataset"],
             train=train,
             folds=None if data.get("folds") is None else int(data["folds"]),

@@ -287,6 +287,24 @@ def test_a_recipe_s_unknown_or_bad_settings_are_refused_when_it_is_read(tmp_path
         load_recipe(str(path))
 
 
+def test_a_recipe_s_name_defaults_to_its_file_s_and_a_missing_key_is_named(tmp_path) -> None:
+    """Regression: a recipe without "name" failed as "invalid recipe: 'name'" (a bare KeyError), as
+    did one without "train" or "dataset"."""
+    import json
+
+    from mtmm_es.model.recipes import load_recipe
+
+    path = tmp_path / "rv.json"
+    path.write_text(json.dumps({"dataset": "mustard", "train": TINY}))
+    assert load_recipe(str(path)).name == "rv"
+    path.write_text(json.dumps({"dataset": "mustard"}))
+    with pytest.raises(MtmmError, match=f"^{re.escape(str(path))}: invalid recipe: missing key: train$"):
+        load_recipe(str(path))
+    path.write_text(json.dumps({"name": "rv"}))
+    with pytest.raises(MtmmError, match="invalid recipe: missing keys: dataset, train$"):
+        load_recipe(str(path))
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [
