@@ -185,7 +185,9 @@ def add_extraction_arguments(parser: argparse.ArgumentParser) -> None:
         help="shorter utterances are merged into a neighbour (s)",
     )
     group.add_argument(
-        "--segments", type=_existing_file, help="SRT, WebVTT or CSV (start,end[,text]) utterance windows"
+        "--segments",
+        type=_existing_file,
+        help="SRT, WebVTT, or CSV with a header row start,end[,text]: utterance windows",
     )
     group.add_argument(
         "--text-vectors",
