@@ -34,6 +34,7 @@ from av.video.frame import PictureType
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.extractors.base import SAMPLE_RATE, MediaInfo, VideoFrame
 from mtmm_es.extractors.level import frame_powers
+from mtmm_es.extractors.vad import speech_regions
 
 log = logging.getLogger(__name__)
 
@@ -215,8 +216,9 @@ class Media:
     """Lazily decoded access to one media file; implements extractors.base.MediaSource.
 
     audio_stream: the audio stream to use (0-based); None picks, among several, the one with the
-    most sound and says so in `warnings`. time_limit_s: a decoding stage (the audio decode, one pass
-    over the frames) stops after this long; None derives a generous limit from the duration.
+    most speech (then the most sound) and says so in `warnings`. time_limit_s: a decoding stage
+    (the audio decode, one pass over the frames) stops after this long; None derives a generous
+    limit from the duration.
     """
 
     def __init__(
@@ -283,18 +285,18 @@ class Media:
         candidates = []
         for index in range(self.info.audio_streams):
             audio = self._mono_audio(index)
-            candidates.append((_sound_seconds(audio), index, audio, self._audio_file))
+            candidates.append((_speech_seconds(audio), _sound_seconds(audio), index, audio, self._audio_file))
             self._audio_file = None
-        sound, index, audio, file = max(candidates, key=lambda c: (c[0], -c[1]))
-        for _, _, _, other_file in candidates:
+        speech, sound, index, audio, file = max(candidates, key=lambda c: (round(c[0], 1), c[1], -c[2]))
+        for *_, other_file in candidates:
             if other_file is not file:
                 other_file.close()
         candidates.clear()
         self._audio_file = file
         self.info = replace(self.info, **_stream_fields(self.path, index))
         self.audio_warnings.append(
-            f"{self.info.audio_streams} audio streams: using stream {index} ({sound:.1f} s of sound); "
-            "choose another with --audio-stream"
+            f"{self.info.audio_streams} audio streams: using stream {index} ({speech:.1f} s of speech, "
+            f"{sound:.1f} s of sound); choose another with --audio-stream"
         )
         return audio
 
@@ -559,6 +561,11 @@ def _sound_seconds(audio: np.ndarray) -> float:
     """Seconds of 30 ms windows louder than SOUND_DBFS."""
     window = int(0.03 * SAMPLE_RATE)
     return int((frame_powers(audio, window) > 10 ** (SOUND_DBFS / 10)).sum()) * window / SAMPLE_RATE
+
+
+def _speech_seconds(audio: np.ndarray) -> float:
+    """Seconds of speech Silero VAD hears: what tells the microphone's track from music or a game's."""
+    return sum(end - start for start, end in speech_regions(audio))
 
 
 def _mean_power(audio: np.ndarray) -> float:

@@ -47,10 +47,13 @@ def plain_colour_video(out: Path, colour: str, seconds: float, audio_source: Pat
     return out
 
 
-def two_track_recording(out: Path, seconds: float, source: Path = FIXTURE_VIDEO) -> Path:
-    """As OBS records: a silent audio track first, the speech of `source` on the second."""
+def two_track_recording(
+    out: Path, seconds: float, source: Path = FIXTURE_VIDEO, first: str = "anullsrc=r=48000:cl=stereo"
+) -> Path:
+    """As OBS records: a silent audio track first (or the lavfi source `first`: a tone, say), the
+    speech of `source` on the second."""
     ffmpeg(
-        *("-i", str(source), "-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo", "-t", str(seconds)),
+        *("-i", str(source), "-f", "lavfi", "-i", first, "-t", str(seconds)),
         *("-map", "0:v", "-map", "1:a", "-map", "0:a", "-c:v", "copy", "-c:a", "aac", str(out)),
     )
     return out

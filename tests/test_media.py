@@ -192,6 +192,16 @@ def test_the_audio_stream_with_sound_is_chosen_and_named(tmp_path: Path, fixture
         Media(recording, audio_stream=2)
 
 
+def test_the_stream_with_speech_beats_a_louder_one_of_music(tmp_path: Path, fixture_video: Path) -> None:
+    """Regression: the stream with the most sound was used, so a track of music (here a tone, loud
+    all through) beat the microphone's, whose speech pauses."""
+    recording = two_track_recording(tmp_path / "game.mkv", 18, fixture_video, "sine=frequency=440:sample_rate=48000")
+    with Media(recording) as media:
+        media.audio()
+        assert media.info.audio_stream == 1
+        assert any("using stream 1" in w and "s of speech" in w for w in media.warnings), media.warnings
+
+
 def test_a_timestamp_jump_of_hours_adds_no_filler_frames(tmp_path: Path) -> None:
     jumpy = tmp_path / "jumpy.mkv"
     ffmpeg(
