@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+import socket
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -90,6 +91,8 @@ class BatchOptions:
             raise MtmmError(f"unknown backend '{self.backend}' (choose local or ray)")
         if self.backend == "ray":
             _ray()  # missing: refused before any work
+            if self.ray_address:
+                check_reachable(self.ray_address)
         elif self.ray_address:
             raise MtmmError("--ray-address: for --backend ray, not the local workers (add --backend ray)")
 
@@ -460,6 +463,23 @@ def _ray() -> Any:
     except ImportError as error:
         raise MtmmError("--backend ray needs Ray: pip install 'mtmm-es[ray]'") from error
     return ray
+
+
+RAY_CONNECT_S = 5.0
+
+
+def check_reachable(address: str) -> None:
+    """A Ray cluster's HOST:PORT (or ray://HOST:PORT) that takes a connection within RAY_CONNECT_S;
+    "auto" and "local" are Ray's to find. Ray itself retries an unreachable address for minutes."""
+    if address in ("auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise MtmmError(f"--ray-address {address}: not HOST:PORT, ray://HOST:PORT or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=RAY_CONNECT_S).close()
+    except OSError as error:
+        raise MtmmError(f"--ray-address {address}: cannot reach it ({error.strerror or error})") from error
 
 
 def _ray_runner(ray: Any, options: BatchOptions) -> Any:

@@ -697,6 +697,16 @@ def test_the_ray_backend_without_ray_is_refused_before_any_work(folder: Path, tm
     assert "unexpected" not in done.stderr and not (tmp_path / "out").exists()
 
 
+def test_an_unreachable_ray_address_is_one_line_before_any_work() -> None:
+    """Regression: Ray retried 127.0.0.1:1 for minutes, logging, before failing."""
+    pytest.importorskip("ray", reason="Ray is the optional extra mtmm-es[ray]")
+    with pytest.raises(MtmmError, match="--ray-address 127.0.0.1:1: cannot reach it"):
+        BatchOptions(backend="ray", ray_address="127.0.0.1:1")
+    with pytest.raises(MtmmError, match="not HOST:PORT"):
+        BatchOptions(backend="ray", ray_address="cluster")
+    BatchOptions(backend="ray", ray_address="auto")  # Ray's to find
+
+
 def test_ray_backend_runs_the_same_job(folder: Path, tmp_path: Path, cache_dir: Path) -> None:
     ray = pytest.importorskip("ray", reason="Ray is the optional extra mtmm-es[ray]")
     (folder / "corrupt.mp4").unlink()
