@@ -14,7 +14,7 @@ import numpy as np
 from .background import deferred_import
 
 SCHEMA = "mtmm-es/labels"
-SCHEMA_VERSION = "1.4"
+SCHEMA_VERSION = "1.5"
 EMOTION_NAMES = ("anger", "disgust", "fear", "happy", "sad", "surprise", "none")
 DECIMALS = 4
 BOUNDARY_SCORE = 0.05  # a sentiment score whose sign disagreed with its label sits this far inside the label
@@ -82,17 +82,20 @@ class UtteranceResult:
     used: tuple[str, ...] = ()  # of those, the ones the model reads
     speaker: str | None = None  # S1, S2, ... (None when diarization is off)
     face: Face | None = None  # the speaking face whose features the utterance got
+    source_text: str | None = None  # the original-language words, when `text` is their translation
 
     @property
     def modalities(self) -> dict[str, list[str]]:
         return {"available": list(self.available), "used": list(self.used)}
 
     def to_dict(self) -> dict[str, Any]:
+        original = {} if self.source_text is None else {"source_text": self.source_text}
         return {
             "index": self.index,
             "start": self.start,
             "end": self.end,
             "text": self.text,
+            **original,
             "speaker": self.speaker,
             "sentiment": None if self.sentiment is None else vars(self.sentiment).copy(),
             "emotions": None

@@ -243,6 +243,7 @@ class Pipeline:
                     used=used,
                     speaker=u.speaker,
                     face=_face(visual, i),
+                    source_text=u.source_text,
                 )
             )
         return VideoResult(

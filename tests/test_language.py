@@ -8,6 +8,7 @@ import os
 import time
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
 from speech import spoken, write_wav
@@ -31,6 +32,7 @@ from mtmm_es.extractors.language import (
 )
 from mtmm_es.extractors.text import GloveTextExtractor
 from mtmm_es.pipeline import ExtractionConfig, FeaturePipeline
+from mtmm_es.pipeline.analyze import Pipeline, schema
 
 SPANISH = (
     "Me encantó esta película, los actores son maravillosos.",
@@ -85,6 +87,17 @@ def test_spanish_is_identified_and_translated_for_the_text_model(spanish) -> Non
         "read them follow the translation"
     ]  # regression: a translation was given as the words with no word of warning
     assert spanish.spec()["asr"]["language"]["code"] == "es"
+
+
+def test_the_labels_of_a_translation_carry_the_original_words(clips: dict[str, Path], cache_dir: Path) -> None:
+    """Regression: the labels held the English translation alone; which words were said, and that
+    they were translated, was only in `mtmm extract`'s utterances.json."""
+    document = Pipeline(ExtractionConfig(cache_dir=str(cache_dir))).analyze(clips["es"]).to_dict()
+    jsonschema.validate(document, schema())
+    assert document["schema_version"] == "1.5"
+    originals = " ".join(u.get("source_text", "") for u in document["utterances"]).lower()
+    assert "película" in originals and "amigos" in originals
+    assert "movie" in " ".join(u["text"] for u in document["utterances"]).lower()
 
 
 def test_same_input_gives_identical_output(text_only: FeaturePipeline, clips: dict[str, Path], spanish) -> None:
