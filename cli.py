@@ -371,15 +371,22 @@ DATASET_OPTIONS = ("dataset", "data_dir", "split")
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from mtmm_es.extractors.text import TextConfig
     from mtmm_es.pipeline.training import predict_to_csv, predict_transcripts
 
+    text_options = TextConfig(vectors=args.text_vectors, allow_pickle=args.text_allow_pickle)
     if args.transcripts:
         given = [f"--{name.replace('_', '-')}" for name in DATASET_OPTIONS if getattr(args, name) is not None]
         if given:  # the transcripts are the data: these would be ignored
             raise MtmmError(f"{', '.join(given)}: for predictions on a dataset, not with --transcripts")
         with _reader_may_leave(args.out):
             count = predict_transcripts(
-                args.transcripts, args.out, args.checkpoint, args.emotion_thresholds, args.sarcasm_base_rate
+                args.transcripts,
+                args.out,
+                args.checkpoint,
+                args.emotion_thresholds,
+                args.sarcasm_base_rate,
+                text_options,
             )
     elif args.dataset and args.data_dir and args.checkpoint:
         with _reader_may_leave(args.out):
@@ -391,6 +398,7 @@ def _predict(args: argparse.Namespace) -> int:
                 args.out,
                 args.emotion_thresholds,
                 args.sarcasm_base_rate,
+                text_options,
             )
     else:
         raise MtmmError("predict needs --transcripts FILE, or --dataset, --data-dir and --checkpoint")
@@ -459,12 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data-dir", required=True, type=_existing, help="the dataset's folder")
     evaluate.add_argument("--split", help="split to score (default: the dataset's validation split)")
     evaluate.add_argument("--checkpoint", required=True, type=_existing, help="checkpoint folder")
-    evaluate.add_argument(
-        "--text-vectors",
-        type=_existing_file,
-        help="the word vectors the checkpoint was trained on (a recipe's text.vectors; default: GloVe 6B 50d)",
-    )
-    evaluate.add_argument("--text-allow-pickle", action="store_true", help="allow loading a pickled gensim .kv file")
+    _add_vectors_arguments(evaluate)
     evaluate.set_defaults(run=_evaluate)
 
     predict = commands.add_parser("predict", help="per-utterance predictions as CSV", parents=[common])
@@ -481,8 +484,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", required=True, help="CSV file to write, - for stdout (the label CSV layout, see README)"
     )
     _add_label_arguments(predict)
+    _add_vectors_arguments(predict)
     predict.set_defaults(run=_predict)
     return parser
+
+
+def _add_vectors_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--text-vectors",
+        type=_existing_file,
+        help="the word vectors the checkpoint was trained on (a recipe's text.vectors; default: GloVe 6B 50d)",
+    )
+    parser.add_argument("--text-allow-pickle", action="store_true", help="allow loading a pickled gensim .kv file")
 
 
 def run_guarded(run: Callable[[], int], program: bool = False) -> int:

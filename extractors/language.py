@@ -185,6 +185,21 @@ def first_speech(audio: np.ndarray, vad: bool, seconds: float = LID_SECONDS, blo
     return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
 
 
+def without_words_in(segments: Sequence[AsrSegment], lo: float, hi: float) -> list[AsrSegment]:
+    """The segments less their words that reach into [lo, hi] (a segment left with none, or one
+    without words whose middle lies there, is dropped): the stretch is recognised again, and a word
+    Whisper invented there may be given seconds of it."""
+    kept = []
+    for segment in segments:
+        words = tuple(w for w in segment.words if w.end <= lo or w.start >= hi)
+        if len(words) == len(segment.words) and (words or not lo <= (segment.start + segment.end) / 2 <= hi):
+            kept.append(segment)
+        elif words:
+            text = " ".join(w.text for w in words).strip()
+            kept.append(replace(segment, start=words[0].start, end=words[-1].end, text=text, words=words))
+    return kept
+
+
 def joined_languages(stretches: Sequence[Stretch], gap_s: float = 0.0) -> list[Stretch]:
     """Stretches in time order, neighbours of one language at most `gap_s` apart joined into one
     (with the lower probability)."""
@@ -209,8 +224,27 @@ def suspect_spans(
         for s in segments
         if s.words and float(np.mean([w.probability for w in s.words])) < SUSPECT_WORDS
     ]
+    return _joined(_to_regions(unsure + _without_words(segments, speech, bounds), speech, bounds))
+
+
+def _to_regions(spans: Sequence[Span], speech: Sequence[Span], bounds: Span) -> list[Span]:
+    """Each span widened to the speech regions it cuts, by up to QUICK_LID_SECONDS each side (within
+    `bounds`), so no sliver of a sentence is left out to be identified alone."""
+    widened = []
+    for lo, hi in spans:
+        for start, end in speech:
+            if start < lo < end:
+                lo = max(start, lo - QUICK_LID_SECONDS)
+            if start < hi < end:
+                hi = min(end, hi + QUICK_LID_SECONDS)
+        widened.append((max(lo, bounds[0]), min(hi, bounds[1])))
+    return widened
+
+
+def _joined(spans: Sequence[Span]) -> list[Span]:
+    """Spans joined across gaps of up to JOIN_GAP_S; those of at least MIN_SWITCH_S."""
     joined: list[Span] = []
-    for lo, hi in sorted(unsure + _without_words(segments, speech, bounds)):
+    for lo, hi in sorted(spans):
         if joined and lo - joined[-1][1] <= JOIN_GAP_S:
             joined[-1] = (joined[-1][0], max(joined[-1][1], hi))
         else:
@@ -446,11 +480,13 @@ class SpeechRecogniser:
         stretches in other languages, their original-language text, and the spans left
         untranslated. A span given is speech; so is, in the whole audio, what VAD hears (found here
         when not given)."""
+        duration = len(audio) / SAMPLE_RATE
         if spans is None:
-            bounds: Sequence[Span | None] = [(0.0, len(audio) / SAMPLE_RATE)]
+            bounds: Sequence[Span | None] = [(0.0, duration)]
             speech = speech if speech is not None else speech_regions(audio) if self.config.vad else []
         else:
-            bounds, speech = spans, [span for span in spans if span is not None]
+            bounds = [None if span is None else (span[0], min(span[1], duration)) for span in spans]
+            speech = [span for span in bounds if span is not None]
         suspects = [
             suspect_spans(segments, [(lo, hi) for lo, hi, _ in _screen([segments], self.config)[1]], speech, span)
             if span is not None
@@ -459,7 +495,9 @@ class SpeechRecogniser:
         ]
         passes, others, source, not_translated = self._again(audio, passes, suspects)
         if others:  # the file does change language: its other speech may be a confident invention
-            rest = [[] if span is None else uncovered(speech, done, span) for span, done in zip(bounds, suspects)]
+            rest = [
+                [] if span is None else _joined(uncovered(speech, done, span)) for span, done in zip(bounds, suspects)
+            ]
             passes, more, found_source, found_untranslated = self._again(audio, passes, rest)
             others, source, not_translated = others + more, source + found_source, not_translated + found_untranslated
         return passes, joined_languages(sorted(others), MIN_GAP_S), source, not_translated
@@ -479,7 +517,7 @@ class SpeechRecogniser:
                 pieces = self._pieces(audio, lo, hi)
                 if all(language == "en" for _, _, language, _ in pieces):
                     continue
-                segments = [s for s in segments if not lo <= (s.start + s.end) / 2 <= hi]
+                segments = without_words_in(segments, lo, hi)
                 for start, end, language, _ in pieces:
                     again, original, untranslated = self._recognise_stretch(audio, start, end, language)
                     segments += again

@@ -245,6 +245,7 @@ class FeaturePipeline:
                 stage="words",
                 asr=asr,
                 segments=[asdict(s) for s in segments or ()],
+                vad=asdict(config.segmentation.vad),  # its speech regions: where the language may change
             )
             recognition = cached = self.cache.get_json(utterance_key, Recognition.from_json)
             utterances = None
@@ -391,7 +392,7 @@ class FeaturePipeline:
         """Words for pause segmentation (a long recording's chunks kept in `memo` as they are
         recognised; where VAD hears speech tells where the language may change), or one word list
         per user segment lacking text."""
-        audio = media.audio()
+        audio = _timed(timings, "decode", media.audio)
         if segments is None:
             asr = self.config.asr
             speech = self._speech(media, source, timings) if asr.vad and asr.language == "auto" else None

@@ -295,11 +295,13 @@ def predict_transcripts(
     checkpoint_dir: str | Path | None = None,
     emotion_thresholds: str | None = None,
     sarcasm_base_rate: float | None = None,
+    text_options: TextConfig | None = None,
 ) -> int:
     """Transcripts (video_id, segment_id, text) through our text extractor, configured as the
     checkpoint was trained, and the model with per-video context -> CSV in the one label layout
     (file = video_id, index = segment_id); a checkpoint that also uses acoustic or visual features
-    sees them as absent. emotion_thresholds and sarcasm_base_rate as for `Pipeline`."""
+    sees them as absent. emotion_thresholds and sarcasm_base_rate as for `Pipeline`; text_options:
+    the word vectors the checkpoint was trained on (as for `evaluate_checkpoint`)."""
     from mtmm_es.extractors.text import GloveTextExtractor
     from mtmm_es.pipeline.analyze import default_checkpoint_dir, extraction_config_for, load_for_labels
     from mtmm_es.pipeline.config import ExtractionConfig
@@ -309,7 +311,9 @@ def predict_transcripts(
     checkpoint = load_for_labels(checkpoint_dir, emotion_thresholds, sarcasm_base_rate)
     if "text" not in checkpoint.feature_spec:
         raise MtmmError("transcripts carry text only; this checkpoint does not use text", checkpoint_dir)
-    text_config = extraction_config_for(checkpoint.feature_spec, ExtractionConfig()).text
+    text_config = extraction_config_for(
+        checkpoint.feature_spec, ExtractionConfig(text=text_options or TextConfig())
+    ).text
     corpus = add_text_features(load_transcripts(transcripts), GloveTextExtractor(text_config))
     check_spec({"text": checkpoint.feature_spec["text"]}, corpus.spec, str(transcripts))
     rows = corpus_predictions(checkpoint, corpus)
@@ -325,9 +329,12 @@ def predict_to_csv(
     out: str | Path,
     emotion_thresholds: str | None = None,
     sarcasm_base_rate: float | None = None,
+    text_options: TextConfig | None = None,
 ) -> int:
     _check_rows_output(out, [])
-    checkpoint, corpus = _checked(checkpoint_dir, dataset, data_dir, split, emotion_thresholds, sarcasm_base_rate)
+    checkpoint, corpus = _checked(
+        checkpoint_dir, dataset, data_dir, split, emotion_thresholds, sarcasm_base_rate, text_options
+    )
     rows = corpus_predictions(checkpoint, corpus)
     _write_rows(rows, out)
     return len(rows)

@@ -190,7 +190,7 @@ def test_cli_train_and_predict_on_mosi(tmp_path: Path) -> None:
     assert result.returncode == 2 and "held out" in result.stderr
 
 
-def test_evaluate_reads_the_word_vectors_the_checkpoint_was_trained_on(tmp_path: Path, capsys) -> None:
+def test_evaluate_and_predict_read_the_word_vectors_the_checkpoint_was_trained_on(tmp_path: Path, capsys) -> None:
     """Regression: `mtmm evaluate` had no --text-vectors, so a checkpoint trained on the user's own
     word vectors (a recipe's text.vectors) could not be scored ("pass them with --text-vectors")."""
     import mtmm_es.cli as cli
@@ -220,6 +220,26 @@ def test_evaluate_reads_the_word_vectors_the_checkpoint_was_trained_on(tmp_path:
     assert capsys.readouterr().out == f"mosei-text valid:\n{scored}"  # the figures of the training report
     assert cli.main([*evaluate, "--text-vectors", str(other)]) == 2
     assert "text config differ from training" in capsys.readouterr().err
+    predict = ["predict", "--checkpoint", str(checkpoint), "--text-vectors", str(vectors), "--out"]  # the same (review)
+    transcripts = ["--transcripts", str(tmp_path / "transcripts_valid.csv")]
+    assert cli.main([*predict, str(tmp_path / "t.csv"), *transcripts]) == 0
+    assert (
+        cli.main(
+            [
+                *predict,
+                str(tmp_path / "d.csv"),
+                "--dataset",
+                "mosei-text",
+                "--data-dir",
+                str(tmp_path),
+                "--split",
+                "valid",
+            ]
+        )
+        == 0
+    )
+    rows = [(tmp_path / name).read_text().splitlines() for name in ("t.csv", "d.csv")]
+    assert len(rows[0]) == len(rows[1]) == 9 and rows[0][1:] == rows[1][1:]
 
 
 def test_reports_are_strict_json(tmp_path: Path) -> None:
