@@ -54,11 +54,11 @@ def speech_regions(audio: np.ndarray, config: VadConfig = VadConfig()) -> list[R
 
 
 def _holds(window: Region, region: Region) -> bool:
-    """The window and the region share at least 0.2 s, or half the region; a short region (a word
-    said alone) also goes to a window shorter than 0.4 s that shares half of itself with it."""
+    """The window lies in the region, or they share at least 0.2 s, or half the region; a short
+    region (a word said alone) also goes to a window that shares half of itself with it."""
     shared = min(window[1], region[1]) - max(window[0], region[0])
-    if shared >= min(0.2, (region[1] - region[0]) / 2):
-        return True
+    if region[0] <= window[0] and window[1] <= region[1] or shared >= min(0.2, (region[1] - region[0]) / 2):
+        return True  # a short word inside a longer stretch of speech is that speech's
     return region[1] - region[0] <= SHORT_REGION_S and shared > 0 and shared >= (window[1] - window[0]) / 2
 
 
@@ -140,7 +140,7 @@ def _weak(word: Word, region: Region) -> bool:
     return length < WEAK_S or _overlap(word, region) < length / 2
 
 
-def _ends_sentence(word: Word) -> bool:
+def ends_sentence(word: Word) -> bool:
     return word.text.rstrip("\"')]").endswith(SENTENCE_END)
 
 
@@ -154,11 +154,11 @@ def _with_sentence(words: Sequence[Word], found: Sequence[int | None], regions: 
     stop = False
     for word, region in zip(words, found):
         ended.append(stop)
-        stop = _ends_sentence(word) if region is not None else stop or _ends_sentence(word)
+        stop = ends_sentence(word) if region is not None else stop or ends_sentence(word)
     tail: list[bool] = []  # a sentence ends here or further on, before the next word in a region
     closing = False
     for word, region in zip(reversed(words), reversed(found)):
-        closing = region is None and (closing or _ends_sentence(word))
+        closing = region is None and (closing or ends_sentence(word))
         tail.append(closing)
     tail.reverse()
     starts = [r[0] for r in regions]
@@ -218,14 +218,14 @@ def _mend_cuts(words: Sequence[Word], where: list[int | None], regions: Sequence
     them to almost nothing or mostly to silence (`_weak`). Changes `where` in place."""
     for k in range(len(words) - 1):
         a, b = where[k], where[k + 1]
-        if a is None or b is None or a >= b or _ends_sentence(words[k]):
+        if a is None or b is None or a >= b or ends_sentence(words[k]):
             continue
         tail = [j for j in range(k + 1, min(k + 3, len(words))) if where[j] == b]
-        end = next((j for j in tail if _ends_sentence(words[j])), None)
+        end = next((j for j in tail if ends_sentence(words[j])), None)
         if end is not None and all(j in tail and _weak(words[j], regions[b]) for j in range(k + 1, end + 1)):
             where[k + 1 : end + 1] = [a] * (end - k)
             continue
         head = [j for j in range(k, max(k - 2, -1), -1) if where[j] == a]
-        first = next((j for j in head if j == 0 or _ends_sentence(words[j - 1])), None)
+        first = next((j for j in head if j == 0 or ends_sentence(words[j - 1])), None)
         if first is not None and all(j in head and _weak(words[j], regions[a]) for j in range(first, k + 1)):
             where[first : k + 1] = [b] * (k + 1 - first)

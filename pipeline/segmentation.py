@@ -14,7 +14,7 @@ from pathlib import Path
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.core.files import read_utf8
 from mtmm_es.extractors.base import Segment, Utterance, Word
-from mtmm_es.extractors.vad import PAD_S, SENTENCE_END, VadConfig
+from mtmm_es.extractors.vad import PAD_S, VadConfig, ends_sentence
 
 OVERRIDE_TAG = re.compile(r"\{\\[^}]*\}")  # {\i1}: styling pysubs2 puts where SRT had <i>
 _EMOTION = "(?:anger|disgust|fear|happy|sad|surprise|none)"
@@ -74,9 +74,7 @@ def _split_at_pauses_and_sentences(words: Sequence[Word], config: SegmentationCo
         if groups:
             current = groups[-1]
             pause = word.start - current[-1].end
-            long_sentence = current[-1].end - current[0].start >= config.sentence_split_s and current[-1].text.endswith(
-                SENTENCE_END
-            )
+            long_sentence = current[-1].end - current[0].start >= config.sentence_split_s and ends_sentence(current[-1])
             if pause < config.pause_s and not long_sentence:
                 current.append(word)
                 continue

@@ -24,12 +24,13 @@ def test_pause_at_threshold_starts_a_new_utterance() -> None:
     assert utterances[0].words == tuple(words[:2])
 
 
-def test_long_utterance_is_cut_at_a_sentence_end() -> None:
-    words = words_at(*[(f"w{i}." if i == 5 else f"w{i}", i * 1.0, i * 1.0 + 0.9) for i in range(12)])
+@pytest.mark.parametrize("end", [".", '."', ".)"])  # regression (review): a closing quote hid the end
+def test_long_utterance_is_cut_at_a_sentence_end(end: str) -> None:
+    words = words_at(*[(f"w{i}{end}" if i == 5 else f"w{i}", i * 1.0, i * 1.0 + 0.9) for i in range(12)])
     config = SegmentationConfig(pause_s=5.0, sentence_split_s=4.0, max_duration_s=60, min_duration_s=0)
     utterances = segment_words(words, config)
     assert [len(u.words) for u in utterances] == [6, 6]
-    assert utterances[0].text.endswith("w5.")
+    assert utterances[0].text.endswith(f"w5{end}")
 
 
 def test_over_long_utterance_is_cut_at_its_longest_pause() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -71,6 +72,16 @@ def test_a_short_word_holds_the_speech_it_was_heard_in():
     # but a short word at the edge of long speech does not take it all (Whisper's times run up to 1 s off)
     fitted = fit_windows([utterance(0.0, 0.3, "Yes.")], [(0.15, 8.0)], 30.0, pad_s=0.0)
     assert windows(fitted) == [(0.0, 0.225, "Yes."), (0.225, 8.0, "")]
+
+
+def test_a_short_word_inside_longer_speech_holds_it() -> None:
+    """Regression (review): "Yes." (0.15 s) inside 1.3 s of speech shared less than 0.2 s with it, so
+    the speech became an utterance without text around the word's, and the word's window was cut
+    to no length; two such words in one stretch gave overlapping windows, out of order."""
+    fitted = fit_windows([utterance(1.0, 1.15, "Yes.")], [(0.8, 2.1)], 3.0)
+    assert windows(fitted) == [(0.5, 2.4, "Yes.")]
+    fitted = fit_windows([utterance(1.0, 1.18, "Okay."), utterance(2.6, 2.75, "Right.")], [(0.4, 4.0)], 5.0)
+    assert windows(fitted) == [(0.1, 1.48, "Okay."), (2.3, 4.3, "Right.")]  # shared speech: edges at the words
 
 
 def said(*words: tuple[str, float, float]) -> list[Word]:
@@ -341,7 +352,8 @@ def test_analyze_labels_the_emotion_of_a_sentence_the_recogniser_missed(tmp_path
     start, end = spans[0]
     said = (Word("Don't", start + 0.4, start + 0.8, 0.9), Word("forget.", start + 0.8, end - 0.4, 0.9))
     asr = pipeline.features._asr_spec()
-    key = cache_key(sha=f"{file_sha256(path)}:decoding{DECODING}", stage="words", asr=asr, segments=[])
+    vad = asdict(pipeline.features.config.segmentation.vad)
+    key = cache_key(sha=f"{file_sha256(path)}:decoding{DECODING}", stage="words", asr=asr, segments=[], vad=vad)
     pipeline.features.cache.put_json(key, Recognition("en", 1.0, True, "transcribe", "planted", (said,)).to_json())
     result = pipeline.analyze(path)
     first, second = result.utterances
