@@ -232,7 +232,7 @@ def add_extraction_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--audio-stream",
         type=_number(int, minimum=0),
-        help="audio stream to use, from 0 (default: of several, the one with most sound)",
+        help="audio stream to use, from 0 (default: of several, the one with most speech, then most sound)",
     )
     group.add_argument("--no-cache", action="store_true", help="neither read nor write the extraction cache")
     group.add_argument("--cache-dir", help="extraction cache folder (default: $MTMM_CACHE_DIR or ~/.cache/mtmm-es)")

@@ -138,7 +138,7 @@ def asr_info(config: AsrConfig) -> ExtractorInfo:
     return ExtractorInfo(
         name=config.backend,
         modality="asr",
-        version="5",
+        version="6",
         config=asdict(config) | {"model": config.model or default},
         feature_names=(),
         libraries={package: metadata.version(package)},
@@ -274,10 +274,16 @@ class FasterWhisperTranscriber(Transcriber):
         if seconds is None:
             language, probability, _ = self._model.detect_language(audio)
             return language, float(probability)
+        language, probability = max(self.probabilities(audio, seconds).items(), key=lambda item: item[1])
+        return language, probability
+
+    def probabilities(self, audio: np.ndarray, seconds: float) -> dict[str, float]:
+        """Each language's probability for the first `seconds` of `audio`, encoded without padding."""
+        audio = np.ascontiguousarray(audio, dtype=np.float32)
         frames = int(seconds * self._model.frames_per_second)
         features = self._model.feature_extractor(audio[: int(seconds * SAMPLE_RATE)])[..., :frames]
-        token, probability = self._model.model.detect_language(self._model.encode(features))[0][0]
-        return token[2:-2], float(probability)
+        found = self._model.model.detect_language(self._model.encode(features))[0]
+        return {token[2:-2]: float(probability) for token, probability in found}
 
     def recognise(
         self, audio: np.ndarray, language: str, task: str = "transcribe", words: bool = True
@@ -356,6 +362,11 @@ class OpenAIWhisperTranscriber(Transcriber):
     def identify(self, audio: np.ndarray, seconds: float | None = None) -> tuple[str, float]:
         """Most likely language of the first 30 s of `audio` (`seconds` is ignored: openai-whisper
         always encodes a padded 30 s window)."""
+        language, probability = max(self.probabilities(audio, seconds).items(), key=lambda item: item[1])
+        return language, probability
+
+    def probabilities(self, audio: np.ndarray, seconds: float | None = None) -> dict[str, float]:
+        """Each language's probability for the first 30 s of `audio` (padded; `seconds` is ignored)."""
         import torch
         import whisper
 
@@ -365,8 +376,7 @@ class OpenAIWhisperTranscriber(Transcriber):
             self._model.dims.n_mels,
         )
         _, probabilities = self._model.detect_language(mel)
-        language = max(probabilities, key=probabilities.get)
-        return language, float(probabilities[language])
+        return {language: float(probability) for language, probability in probabilities.items()}
 
     def recognise(
         self, audio: np.ndarray, language: str, task: str = "transcribe", words: bool = True

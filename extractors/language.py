@@ -156,6 +156,8 @@ SUSPECT_WORDS = 0.6  # below this, an English segment may be another language: i
 SWITCH_PROBABILITY = 0.5  # a suspect stretch is in the language Whisper gives it at least this surely
 MIN_SWITCH_S = 2.0  # shorter suspect stretches are not identified (too short to tell a language)
 JOIN_GAP_S = 1.0
+LOW_CONFIDENCE = "low ASR confidence"  # a whole 30 s window's: says nothing of one line
+SWITCH_WINDOW_S = 3.0  # where a switch lies: the two languages compared in windows this long, 1 s apart
 
 Span = tuple[float, float]
 Stretch = tuple[float, float, str, float]  # start, end, language, probability
@@ -436,12 +438,11 @@ class SpeechRecogniser:
             passes = [self._fill_gaps(model, audio, t, o, language) for t, o in zip(passes, originals)]
         switched: list[Stretch] = []
         if identified and language == "en":  # a file identified as English may change language later
-            passes, switched, found_source, not_translated = self._other_languages(audio, spans, passes, speech)
-            source += found_source
+            passes, switched, not_english = self._other_languages(audio, spans, passes, speech)
         words, untrusted, dropped = _screen(passes, self.config)
         if switched:
-            untrusted += not_translated
-            warnings += [self._switch_warning(stretch) for stretch in switched]
+            untrusted = not_english + untrusted  # the language first: the reason an utterance gives
+            warnings += [_switch_warning(stretch) for stretch in switched]
         if self.config.language == "auto" and not language and any(words):
             warnings.append(self._unidentified())
         if dropped:
@@ -473,13 +474,12 @@ class SpeechRecogniser:
         spans: Sequence[Span | None] | None,
         passes: list[list[AsrSegment]],
         speech: Sequence[Span] | None,
-    ) -> tuple[list[list[AsrSegment]], list[Stretch], list[TimedText], list[TimedText]]:
+    ) -> tuple[list[list[AsrSegment]], list[Stretch], list[TimedText]]:
         """English passes with every suspect stretch (see `suspect_spans`) that holds speech in another
         language recognised again, piece by piece in its own language, and then, when one did, the
         rest of the speech too (where Whisper may have invented English it was sure of); also the
-        stretches in other languages, their original-language text, and the spans left
-        untranslated. A span given is speech; so is, in the whole audio, what VAD hears (found here
-        when not given)."""
+        stretches in other languages and the spans whose text is not English. A span given is
+        speech; so is, in the whole audio, what VAD hears (found here when not given)."""
         duration = len(audio) / SAMPLE_RATE
         if spans is None:
             bounds: Sequence[Span | None] = [(0.0, duration)]
@@ -493,40 +493,41 @@ class SpeechRecogniser:
             else []
             for segments, span in zip(passes, bounds)
         ]
-        passes, others, source, not_translated = self._again(audio, passes, suspects)
+        passes, others, not_english = self._again(audio, passes, suspects)
         if others:  # the file does change language: its other speech may be a confident invention
             rest = [
                 [] if span is None else _joined(uncovered(speech, done, span)) for span, done in zip(bounds, suspects)
             ]
-            passes, more, found_source, found_untranslated = self._again(audio, passes, rest)
-            others, source, not_translated = others + more, source + found_source, not_translated + found_untranslated
-        return passes, joined_languages(sorted(others), MIN_GAP_S), source, not_translated
+            passes, more, more_not_english = self._again(audio, passes, rest)
+            others, not_english = others + more, not_english + more_not_english
+        return passes, joined_languages(sorted(others), MIN_GAP_S), not_english
 
     def _again(
         self, audio: np.ndarray, passes: list[list[AsrSegment]], stretches: list[list[Span]]
-    ) -> tuple[list[list[AsrSegment]], list[Stretch], list[TimedText], list[TimedText]]:
+    ) -> tuple[list[list[AsrSegment]], list[Stretch], list[TimedText]]:
         """Each pass with those of its `stretches` that hold another language recognised again, piece
-        by piece in its own language; the pieces in other languages, their original-language text,
-        and the spans left untranslated."""
+        by piece in its own language; the pieces in other languages, and the spans whose text is
+        not English (with why it is not used)."""
         others: list[Stretch] = []
-        source: list[TimedText] = []
-        not_translated: list[TimedText] = []
+        not_english: list[TimedText] = []
         found = []
         for segments, spans in zip(passes, stretches):
             for lo, hi in spans:
                 pieces = self._pieces(audio, lo, hi)
                 if all(language == "en" for _, _, language, _ in pieces):
                     continue
+                pieces = with_invented_lines(self._placed(audio, pieces), _invented(segments, self.config))
                 segments = without_words_in(segments, lo, hi)
                 for start, end, language, _ in pieces:
-                    again, original, untranslated = self._recognise_stretch(audio, start, end, language)
-                    segments += again
-                    source += original
-                    not_translated += untranslated
+                    segments += self._recognise_stretch(audio, start, end, language)
+                    if language != "en":
+                        not_english.append(
+                            (start, end, f"speech in {language}, not English: the text model reads English")
+                        )
                 others += [piece for piece in pieces if piece[2] != "en"]
                 segments.sort(key=lambda s: s.start)
             found.append(segments)
-        return found, others, source, not_translated
+        return found, others, not_english
 
     def _pieces(self, audio: np.ndarray, lo: float, hi: float) -> list[Stretch]:
         """[lo, hi] cut into equal pieces of at most QUICK_LID_SECONDS, each identified; a piece
@@ -548,35 +549,39 @@ class SpeechRecogniser:
             pieces.append((start, end, language, 0.0 if language == "en" else probability))
         return joined_languages(pieces)
 
-    def _recognise_stretch(
-        self, audio: np.ndarray, start: float, end: float, language: str
-    ) -> tuple[list[AsrSegment], list[TimedText], list[TimedText]]:
-        """Segments of [start, end] recognised in `language`: English by the English model, another
-        language translated (with its original text) or, when translation is off, transcribed and
-        marked untranslated."""
-        chunk = np.asarray(audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)], dtype=np.float32)
-        if language == "en":
-            return [s.shifted(start) for s in self.english.recognise(chunk, "en")], [], []
-        model = self.multilingual
-        if not self.config.translate:
-            found = [s.shifted(start) for s in model.recognise(chunk, language)]
-            return found, [], [(start, end, f"speech in {language} was not translated to English")]
-        translated = [s.shifted(start) for s in model.recognise(chunk, language, "translate")]
-        originals = [s.shifted(start) for s in model.recognise(chunk, language, "transcribe", False)]
-        translated = self._fill_gaps(model, audio, translated, originals, language)
-        return translated, [(s.start, s.end, s.text) for s in originals if s.text], []
+    def _placed(self, audio: np.ndarray, pieces: list[Stretch]) -> list[Stretch]:
+        """Pieces with each switch of language moved to where it is: a piece is mostly its language,
+        so a switch lies between the middles of the two pieces; there, windows of SWITCH_WINDOW_S,
+        1 s apart, are each given the likelier of the two languages, and the switch goes where the
+        fewest windows disagree with it, then to the quietest moment within 0.5 s (a pause, not a
+        word cut in two). An English line at the edge of a 10 s piece of Spanish was recognised as
+        Spanish, and the English after the piece's end lost."""
+        placed = list(pieces)
+        for k in range(1, len(placed)):
+            (start, end, before, p), (_, after_end, after, q) = placed[k - 1], placed[k]
+            centres = np.arange((start + end) / 2, (end + after_end) / 2, 1.0)
+            later = []
+            for centre in centres:
+                lo = max(0.0, centre - SWITCH_WINDOW_S / 2)
+                chunk = np.asarray(audio[int(lo * SAMPLE_RATE) : int((lo + SWITCH_WINDOW_S) * SAMPLE_RATE)], np.float32)
+                found = self.multilingual.probabilities(chunk, SWITCH_WINDOW_S)
+                later.append(found.get(after, 0.0) > found.get(before, 0.0))
+            cuts = range(len(later) + 1)  # a switch before window `cut`: halfway between centres
+            wrong = [sum(later[:cut]) + later[cut:].count(False) for cut in cuts]
+            cut = min(cuts, key=lambda cut: (wrong[cut], abs(centres[0] - 0.5 + cut - end)))
+            switch = _quietest(audio, centres[0] - 0.5 + cut, 0.5)
+            placed[k - 1] = (start, switch, before, p)
+            placed[k] = (switch, after_end, after, q)
+        return placed
 
-    def _switch_warning(self, stretch: Stretch) -> str:
-        start, end, language, probability = stretch
-        done = (
-            "translated to English (what the text model reads)"
-            if self.config.translate
-            else "not translated: its text is not used"
-        )
-        return (
-            f"speech in {language} at {start:.1f}-{end:.1f} s (probability {probability:.2f}) in a file identified "
-            f"as English: recognised in {language} and {done}"
-        )
+    def _recognise_stretch(self, audio: np.ndarray, start: float, end: float, language: str) -> list[AsrSegment]:
+        """Segments of [start, end] transcribed in `language`: English by the English model, another
+        language by the multilingual one. Not translated: a stretch cut from a conversation, often
+        with English at its edges, came back from Whisper's translation looping on one line, or
+        empty, where its transcription held what was said."""
+        chunk = np.asarray(audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)], dtype=np.float32)
+        model = self.english if language == "en" else self.multilingual
+        return [s.shifted(start) for s in model.recognise(chunk, language)]
 
     def _fill_gaps(
         self,
@@ -615,6 +620,60 @@ class SpeechRecogniser:
             chunk = np.asarray(audio[lo:hi], dtype=np.float32)
             found.append([s.shifted(span[0]) for s in model.recognise(chunk, language, task, words)])
         return found
+
+
+def _invented(segments: Sequence[AsrSegment], config: AsrConfig) -> list[Span]:
+    """The spans of lines Whisper invented (see `_screen`: unsure, repeated, looping); not those of
+    a window it was unsure of as a whole."""
+    return [
+        (lo, hi) for lo, hi, reason in _screen([list(segments)], config)[1] if not reason.startswith(LOW_CONFIDENCE)
+    ]
+
+
+def with_invented_lines(pieces: Sequence[Stretch], invented: Sequence[Span]) -> list[Stretch]:
+    """Pieces with each one in another language stretched over the invented English lines that
+    reach into it or lie within JOIN_GAP_S of it (its neighbours shrink; one left with nothing is
+    dropped): where the two languages' likelihoods are close, short windows of synthetic or
+    accented speech were given English, and the start of a German passage, where the English
+    model had invented and repeated a line, was read by the English model again and lost."""
+    bounds = [[start, end] for start, end, _, _ in pieces]
+    for k, (_, _, language, _) in enumerate(pieces):
+        if language == "en":
+            continue
+        start, end = bounds[k]
+        reached = True
+        while reached:  # a line reached may bring the next one within reach
+            reached = False
+            for lo, hi in invented:
+                if lo <= end + JOIN_GAP_S and hi >= start - JOIN_GAP_S and (lo < start or hi > end):
+                    start, end, reached = min(start, lo), max(end, hi), True
+        start, end = max(start, pieces[0][0]), min(end, pieces[-1][1])
+        bounds[k] = [start, end]
+        for other in bounds[:k]:
+            other[1] = min(other[1], start)
+        for other in bounds[k + 1 :]:
+            other[0] = max(other[0], end)
+    return [(lo, hi, *piece[2:]) for (lo, hi), piece in zip(bounds, pieces) if hi > lo]
+
+
+def _quietest(audio: np.ndarray, time: float, within: float, frame_s: float = 0.02) -> float:
+    """The start of the quietest `frame_s` frame within `within` seconds of `time`."""
+    frame = int(frame_s * SAMPLE_RATE)
+    lo = max(0, int((time - within) * SAMPLE_RATE))
+    chunk = np.asarray(audio[lo : int((time + within) * SAMPLE_RATE)], dtype=np.float32)
+    count = len(chunk) // frame
+    if count == 0:
+        return time
+    energy = np.square(chunk[: count * frame].reshape(count, frame)).mean(axis=1)
+    return (lo + int(np.argmin(energy)) * frame) / SAMPLE_RATE
+
+
+def _switch_warning(stretch: Stretch) -> str:
+    start, end, language, probability = stretch
+    return (
+        f"speech in {language} at {start:.1f}-{end:.1f} s (probability {probability:.2f}) in a file identified as "
+        f"English: transcribed in {language}; its text is not used (the text model reads English)"
+    )
 
 
 def untranslated(translated: Sequence[AsrSegment], originals: Sequence[AsrSegment]) -> list[Span]:
@@ -664,7 +723,7 @@ def _screen(
             elif line != guess:
                 guess = ""
             if low:
-                untrusted.append((*span, f"low ASR confidence (average log-probability {segment.avg_logprob:.2f})"))
+                untrusted.append((*span, f"{LOW_CONFIDENCE} (average log-probability {segment.avg_logprob:.2f})"))
             elif segment.compression_ratio > REPETITIVE:
                 untrusted.append((*span, f"repetitive recognition (compression ratio {segment.compression_ratio:.1f})"))
             elif sure < UNSURE_WORDS:

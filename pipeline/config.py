@@ -37,7 +37,7 @@ class ExtractionConfig:
     modalities: tuple[str, ...] = MODALITIES
     segments: str | None = None  # SRT / WebVTT / CSV of utterance windows instead of pause splitting
     ffmpeg: str | None = None  # default: the binary bundled in imageio-ffmpeg
-    audio_stream: int | None = None  # 0-based among the audio streams; None: the one with the most sound
+    audio_stream: int | None = None  # 0-based among the audio streams; None: the one with the most speech, then sound
     stage_time_limit_s: float | None = None  # per decoding stage; None: 120 s + 4x the media's duration
     cache: bool = True
     cache_dir: str | None = None

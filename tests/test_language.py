@@ -29,6 +29,7 @@ from mtmm_es.extractors.language import (
     suspect_spans,
     trust_runs,
     untranslated,
+    with_invented_lines,
     without_words_in,
 )
 from mtmm_es.extractors.text import GloveTextExtractor
@@ -199,26 +200,27 @@ def test_untrusted_text_is_cut_from_trusted_text_only() -> None:
 
 def test_speech_that_changes_language_is_recognised_in_its_own(tmp_path: Path) -> None:
     """Regression, end to end: English then Spanish, identified as English from its first speech.
-    tiny.en heard the Spanish as "I will be able to play with my friends." four times, labelled;
-    then its text was left unused. Now the Spanish is identified where it is, and translated."""
+    tiny.en heard the Spanish as "I will be able to play with my friends." four times, labelled.
+    Now the Spanish is identified where it is and transcribed in Spanish, and its text is not used
+    (translating such a stretch looped or came back empty on real conversations)."""
     english = ("I absolutely loved this movie.", "The actors were wonderful and the story was very moving.")
     audio = np.concatenate([spoken(english, "en-us"), spoken(SPANISH, "es")])
     extraction = FeaturePipeline(ExtractionConfig(cache=False, modalities=("text",))).extract(
         write_wav(tmp_path / "en_es.wav", audio)
     )
     assert extraction.language["code"] == "en" and extraction.language["model"] == "bundled:tiny.en"
-    assert all(u.text_issue is None for u in extraction.utterances)
-    assert "loved this movie" in extraction.utterances[0].text and extraction.utterances[0].source_text is None
-    later = [u for u in extraction.utterances if u.start > 8.0]
-    assert "friends" in later[-1].text.lower() and "amigos" in later[-1].source_text.lower()
-    assert "película" in " ".join(u.source_text or "" for u in later).lower()
+    first, later = extraction.utterances[0], [u for u in extraction.utterances if u.start > 8.0]
+    assert "loved this movie" in first.text and first.text_issue is None and first.source_text is None
+    assert "película" in " ".join(u.text for u in later).lower()
+    assert all(u.text_issue == "speech in es, not English: the text model reads English" for u in later)
+    assert all(u.source_text is None for u in later)
     switch = [w for w in extraction.warnings if w.startswith("speech in es at 8.")]
-    assert len(switch) == 1 and "translated to English" in switch[0], extraction.warnings
-    windows = [(u.start, u.end) for u in extraction.utterances]  # the same as windows given (--segments):
-    # each window alone is short, and Whisper base translates its espeak-ng Spanish less well
+    assert len(switch) == 1 and "its text is not used" in switch[0], extraction.warnings
+    windows = [(u.start, u.end) for u in extraction.utterances]  # the same as windows given (--segments)
     recognition = SpeechRecogniser(AsrConfig()).recognise(audio, windows)
     assert any(w.startswith("speech in es at ") for w in recognition.warnings), recognition.warnings
-    assert "historia" in " ".join(text for _, _, text in recognition.source).lower()
+    assert "historia" in " ".join(w.text for span in recognition.words for w in span).lower()
+    assert recognition.untrusted and not recognition.source
 
 
 def _segment(start: float, end: float, probability: float) -> AsrSegment:
@@ -273,6 +275,43 @@ def test_a_piece_whisper_is_unsure_of_takes_its_neighbours_language() -> None:
     assert recogniser._pieces(audio, 0.0, 40.0) == [(0.0, 20.0, "es", 0.9), (20.0, 40.0, "en", 0.0)]
     recogniser._multilingual = _Identifier({0: ("de", 0.3), 1: ("de", 0.7)})
     assert recogniser._pieces(audio, 0.0, 15.0) == [(0.0, 15.0, "de", 0.7)]
+
+
+class _Listener:
+    """Stands in for Whisper's language probabilities: Spanish where the audio is loud (0.5), else English."""
+
+    multilingual = True
+
+    def probabilities(self, audio: np.ndarray, seconds: float) -> dict[str, float]:
+        spanish = float(np.mean(audio > 0.3))
+        return {"es": spanish, "en": 1.0 - spanish}
+
+
+def test_a_switch_is_placed_where_the_language_changes_at_a_pause() -> None:
+    """Regression (user test): pieces are equal 10 s cuts, so a switch 5 s before a piece's end took
+    the English line before it into the Spanish piece, and the English after a passage was lost."""
+    audio = np.concatenate([np.full(160_000, 0.1), np.zeros(3_200), np.full(316_800, 0.5)]).astype(np.float32)
+    recogniser = SpeechRecogniser(AsrConfig())
+    recogniser._multilingual = _Listener()
+    (_, switch, first, _), (start, _, second, _) = recogniser._placed(audio, [(0, 15, "en", 0.0), (15, 30, "es", 0.9)])
+    assert (first, second) == ("en", "es") and switch == start and 10.0 <= switch <= 10.2, switch
+    back = recogniser._placed(audio[::-1].copy(), [(0, 15, "es", 0.9), (15, 30, "en", 0.0)])
+    assert 19.8 <= back[0][1] == back[1][0] <= 20.0, back
+
+
+def test_a_passage_in_another_language_takes_the_lines_whisper_invented_at_its_edge() -> None:
+    """Regression (user test): short windows of a German passage were given English, so its start,
+    where the English model had invented "If you are a good friend, you can find me." and repeated
+    it, was read by the English model again and lost."""
+    pieces = [(0.0, 11.9, "en", 0.0), (11.9, 15.9, "de", 0.98), (15.9, 29.6, "en", 0.0)]
+    invented = [(7.0, 10.1), (10.3, 13.6), (13.8, 15.8), (22.7, 26.9)]
+    assert with_invented_lines(pieces, invented) == [
+        (0.0, 7.0, "en", 0.0),
+        (7.0, 15.9, "de", 0.98),
+        (15.9, 29.6, "en", 0.0),
+    ]
+    assert with_invented_lines(pieces, [(0.0, 14.0)]) == [(0.0, 15.9, "de", 0.98), (15.9, 29.6, "en", 0.0)]
+    assert with_invented_lines(pieces, []) == pieces
 
 
 @pytest.mark.parametrize("vad", [True, False])
