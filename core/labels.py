@@ -33,6 +33,7 @@ CSV_COLUMNS = (
     *(f"p_{name}" for name in EMOTION_NAMES),
     "emotions",
     "p_sarcasm",
+    "source_text",
 )
 
 
@@ -110,7 +111,7 @@ class UtteranceResult:
         """The utterance as one CSV row (CSV_COLUMNS; absent labels are None)."""
         row: dict[str, Any] = dict.fromkeys(CSV_COLUMNS)
         row |= {"file": file, "index": self.index, "start": self.start, "end": self.end}
-        row |= {"speaker": self.speaker, "text": self.text}
+        row |= {"speaker": self.speaker, "text": self.text, "source_text": self.source_text}
         if self.sentiment:
             row |= {
                 "sentiment": self.sentiment.label,

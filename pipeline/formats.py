@@ -62,10 +62,12 @@ def label_parts(utterance: UtteranceResult, score_digits: int = 1) -> list[str]:
 
 
 def caption(utterance: UtteranceResult) -> str:
-    """Subtitle text: labels on the first line, the speaker and words on the second."""
+    """Subtitle text: labels on the first line, the speaker and words on the second, and when the
+    words are a translation, the original words on a third ("(original: ...)")."""
     parts = label_parts(utterance)
     words = f"{utterance.speaker}: {utterance.text}" if utterance.speaker else utterance.text
-    return f"[{' | '.join(parts)}]\n{words}"
+    original = f"\n(original: {' '.join(utterance.source_text.split())})" if utterance.source_text else ""
+    return f"[{' | '.join(parts)}]\n{words}{original}"
 
 
 BACKSLASH = "\ue000"  # stands in for the words' backslashes while pysubs2 reads \N and \h as markup

@@ -205,10 +205,11 @@ def _utterance_item(u: UtteranceResult, speakers: list[str | None]) -> str:
     colour = SPEAKER_COLOURS[speakers.index(u.speaker) % len(SPEAKER_COLOURS)] if u.speaker in speakers else "#888"
     speaker = f'<span class="speaker" style="background:{colour}">{html.escape(u.speaker)}</span> ' if u.speaker else ""
     p = u.sentiment.p_positive if u.sentiment else None
+    original = f'<div class="original">original: {html.escape(u.source_text)}</div>' if u.source_text else ""
     return (
         f'<li class="utt" data-index="{u.index}" data-start="{u.start}" data-end="{u.end}"'
         f' style="border-left-color:{_sentiment_colour(p)}">'
-        f'<span class="time">{u.start:.1f}&ndash;{u.end:.1f}</span> {speaker}{html.escape(u.text)}'
+        f'<span class="time">{u.start:.1f}&ndash;{u.end:.1f}</span> {speaker}{html.escape(u.text)}{original}'
         f'<div class="labels">{html.escape(" | ".join(labels))}{face}</div></li>'
     )
 
@@ -331,7 +332,7 @@ video::cue{font-size:70%}
 .utt{border-left:6px solid #ccc;padding:4px 8px;margin:0 0 4px 0;cursor:pointer;background:#fafafa;font-size:14px}
 .utt:hover{background:#eef}
 .utt.current{background:#ffe9a8;outline:2px solid #e0a800}
-.time{color:#666;font-size:12px} .labels{color:#555;font-size:12px} .face{color:#777}
+.time{color:#666;font-size:12px} .labels{color:#555;font-size:12px} .original{color:#666;font-style:italic;font-size:13px} .face{color:#777}
 .speaker{color:#fff;border-radius:3px;padding:0 4px;font-size:12px;font-weight:bold}
 #timeline{margin-top:12px;cursor:crosshair} #timeline .lane{font-size:12px} #timeline .lane-bg{fill:#f3f3f3}
 #timeline .seg{stroke:#333;stroke-width:.5;cursor:pointer} #timeline .seg.current{stroke:#000;stroke-width:2.5}

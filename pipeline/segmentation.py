@@ -21,6 +21,7 @@ _EMOTION = "(?:anger|disgust|fear|happy|sad|surprise|none)"
 _LABEL = rf"(?:(?:positive|negative) [+-]\d+\.\d|{_EMOTION}(?:/{_EMOTION})*|sarcasm \d\.\d\d)"
 # the label line of pipeline/formats.py's caption, "[positive +0.4 | happy | sarcasm 0.21]" or "[no labels]"
 # (or "[]", as earlier versions wrote it; "[music]" is not one)
+ORIGINAL_LINE = re.compile(r"\(original: .*\)")  # a translated utterance's third line: its original words
 LABEL_LINE = re.compile(rf"\[(?:no labels|{_LABEL}(?: \| {_LABEL})*)?\]")
 SPEAKER_TAG = re.compile(r"^S\d+:(?:\s+|$)")
 
@@ -277,6 +278,8 @@ def _cue_words(text: str, vtt: bool = False) -> str | None:
     lines = [line.strip() for line in (html.unescape(text) if vtt else text).split("\n")]
     if LABEL_LINE.fullmatch(lines[0]):  # alone on a cue of an utterance without words: "[no labels]"
         lines = [SPEAKER_TAG.sub("", lines[1], count=1), *lines[2:]] if len(lines) > 1 else []
+        if len(lines) > 1 and ORIGINAL_LINE.fullmatch(lines[-1]):  # what a translation's words translate
+            lines = lines[:-1]
     return " ".join(line for line in lines if line) or None
 
 

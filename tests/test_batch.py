@@ -3,6 +3,8 @@ reports, parallel workers, Ray, and the Python API's analyze_many."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import shutil
@@ -569,6 +571,27 @@ def test_subtitles_keep_the_words_as_recognised(result) -> None:
     srt, vtt = render(labelled, "srt"), render(labelled, "vtt")
     assert srt.splitlines()[3] == f"S1: {words}"
     assert vtt.splitlines()[5] == r"S1: I said {laugh} C:\New &amp; &lt;b&gt;bold&lt;/b&gt;"
+
+
+def test_a_translation_shows_its_original_words_in_every_format(result, tmp_path: Path) -> None:
+    """Regression (user test): a translated utterance's original words were only in the JSON; the
+    CSV, the subtitles and the report showed the English as if it had been said."""
+    from dataclasses import replace
+
+    from mtmm_es.pipeline.segmentation import read_segments
+
+    said = replace(result.utterances[0], text="I loved this film.", source_text="Me encantó\nesta película.")
+    translated = replace(result, utterances=(said, *result.utterances[1:]))
+    rows = list(csv.DictReader(io.StringIO(render(translated, "csv"))))
+    assert list(rows[0])[-2:] == ["p_sarcasm", "source_text"]
+    assert rows[0]["source_text"] == "Me encantó\nesta película." and rows[1]["source_text"] == ""
+    for fmt in ("srt", "vtt"):
+        path = tmp_path / f"talk.{fmt}"
+        path.write_text(render(translated, fmt), encoding="utf-8")
+        assert "\nS1: I loved this film.\n(original: Me encantó esta película.)\n" in path.read_text(encoding="utf-8")
+        assert read_segments(path)[0].text == "I loved this film."  # given back: the words the model read
+    page = write_report(translated, tmp_path / "talk.html")[0].read_text(encoding="utf-8")
+    assert "original: Me encantó\nesta película." in page
 
 
 def test_a_carriage_return_in_the_words_makes_no_blank_line_in_a_cue(result) -> None:
