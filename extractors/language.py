@@ -156,7 +156,6 @@ SUSPECT_WORDS = 0.6  # below this, an English segment may be another language: i
 SWITCH_PROBABILITY = 0.5  # a suspect stretch is in the language Whisper gives it at least this surely
 MIN_SWITCH_S = 2.0  # shorter suspect stretches are not identified (too short to tell a language)
 JOIN_GAP_S = 1.0
-LOW_CONFIDENCE = "low ASR confidence"  # a whole 30 s window's: says nothing of one line
 SWITCH_WINDOW_S = 3.0  # where a switch lies: the two languages compared in windows this long, 1 s apart
 
 Span = tuple[float, float]
@@ -437,9 +436,11 @@ class SpeechRecogniser:
             source = [(s.start, s.end, s.text) for span in originals for s in span if s.text]
             passes = [self._fill_gaps(model, audio, t, o, language) for t, o in zip(passes, originals)]
         switched: list[Stretch] = []
+        not_english: list[TimedText] = []
         if identified and language == "en":  # a file identified as English may change language later
             passes, switched, not_english = self._other_languages(audio, spans, passes, speech)
         words, untrusted, dropped = _screen(passes, self.config)
+        unsure = [u for u in untrusted if not any(lo <= (u[0] + u[1]) / 2 <= hi for lo, hi, _ in not_english)]
         if switched:
             untrusted = not_english + untrusted  # the language first: the reason an utterance gives
             warnings += [_switch_warning(stretch) for stretch in switched]
@@ -447,8 +448,8 @@ class SpeechRecogniser:
             warnings.append(self._unidentified())
         if dropped:
             warnings.append(f"{dropped} recognised segment(s) dropped as probable non-speech (music, noise)")
-        if untrusted:
-            warnings.append(f"text of {len(untrusted)} segment(s) not used: {untrusted[0][2]}")
+        if unsure:  # the other languages' stretches have their own warnings
+            warnings.append(f"text of {len(unsure)} segment(s) not used: {unsure[0][2]}")
         if not english and task == "transcribe":
             warnings.append(f"speech is in {language}, not translated: the text model reads English, text not used")
         if task == "translate":
@@ -551,7 +552,7 @@ class SpeechRecogniser:
 
     def _placed(self, audio: np.ndarray, pieces: list[Stretch]) -> list[Stretch]:
         """Pieces with each switch of language moved to where it is: a piece is mostly its language,
-        so a switch lies between the middles of the two pieces; there, windows of SWITCH_WINDOW_S,
+        so a switch lies between the middles of the two pieces (as cut, before joining); there, windows of SWITCH_WINDOW_S,
         1 s apart, are each given the likelier of the two languages, and the switch goes where the
         fewest windows disagree with it, then to the quietest moment within 0.5 s (a pause, not a
         word cut in two). An English line at the edge of a 10 s piece of Spanish was recognised as
@@ -559,7 +560,8 @@ class SpeechRecogniser:
         placed = list(pieces)
         for k in range(1, len(placed)):
             (start, end, before, p), (_, after_end, after, q) = placed[k - 1], placed[k]
-            centres = np.arange((start + end) / 2, (end + after_end) / 2, 1.0)
+            reach = QUICK_LID_SECONDS / 2  # half a piece, before joining: a long piece is searched near its edge
+            centres = np.arange(max((start + end) / 2, end - reach), min((end + after_end) / 2, end + reach), 1.0)
             later = []
             for centre in centres:
                 lo = max(0.0, centre - SWITCH_WINDOW_S / 2)
@@ -569,7 +571,7 @@ class SpeechRecogniser:
             cuts = range(len(later) + 1)  # a switch before window `cut`: halfway between centres
             wrong = [sum(later[:cut]) + later[cut:].count(False) for cut in cuts]
             cut = min(cuts, key=lambda cut: (wrong[cut], abs(centres[0] - 0.5 + cut - end)))
-            switch = _quietest(audio, centres[0] - 0.5 + cut, 0.5)
+            switch = min(max(_quietest(audio, centres[0] - 0.5 + cut, 0.5), start), after_end)
             placed[k - 1] = (start, switch, before, p)
             placed[k] = (switch, after_end, after, q)
         return placed
@@ -623,37 +625,39 @@ class SpeechRecogniser:
 
 
 def _invented(segments: Sequence[AsrSegment], config: AsrConfig) -> list[Span]:
-    """The spans of lines Whisper invented (see `_screen`: unsure, repeated, looping); not those of
-    a window it was unsure of as a whole."""
-    return [
-        (lo, hi) for lo, hi, reason in _screen([list(segments)], config)[1] if not reason.startswith(LOW_CONFIDENCE)
-    ]
+    """The spans of lines Whisper invented (see `_screen`: unsure, repeated, looping), whatever its
+    confidence in their 30 s window as a whole (which says nothing of one line)."""
+    anywhere = replace(config, min_avg_logprob=-np.inf)
+    return [(lo, hi) for lo, hi, _ in _screen([list(segments)], anywhere)[1]]
 
 
 def with_invented_lines(pieces: Sequence[Stretch], invented: Sequence[Span]) -> list[Stretch]:
     """Pieces with each one in another language stretched over the invented English lines that
-    reach into it or lie within JOIN_GAP_S of it (its neighbours shrink; one left with nothing is
-    dropped): where the two languages' likelihoods are close, short windows of synthetic or
-    accented speech were given English, and the start of a German passage, where the English
-    model had invented and repeated a line, was read by the English model again and lost."""
+    reach into it or lie within JOIN_GAP_S of it, as far as the English pieces around it go (they
+    shrink; one left with nothing is dropped); neighbours of one language then joined. Where the two
+    languages' likelihoods are close, short windows of synthetic or accented speech were given
+    English, and the start of a German passage, where the English model had invented and repeated
+    a line, was read by the English model again and lost."""
     bounds = [[start, end] for start, end, _, _ in pieces]
-    for k, (_, _, language, _) in enumerate(pieces):
-        if language == "en":
-            continue
+    foreign = [k for k, piece in enumerate(pieces) if piece[2] != "en"]
+    for n, k in enumerate(foreign):
+        floor = bounds[foreign[n - 1]][1] if n else pieces[0][0]
+        ceiling = pieces[foreign[n + 1]][0] if n + 1 < len(foreign) else pieces[-1][1]
         start, end = bounds[k]
         reached = True
         while reached:  # a line reached may bring the next one within reach
             reached = False
             for lo, hi in invented:
-                if lo <= end + JOIN_GAP_S and hi >= start - JOIN_GAP_S and (lo < start or hi > end):
-                    start, end, reached = min(start, lo), max(end, hi), True
-        start, end = max(start, pieces[0][0]), min(end, pieces[-1][1])
+                near = lo <= end + JOIN_GAP_S and hi >= start - JOIN_GAP_S
+                if near and (max(lo, floor) < start or min(hi, ceiling) > end):
+                    start, end, reached = max(min(start, lo), floor), min(max(end, hi), ceiling), True
         bounds[k] = [start, end]
-        for other in bounds[:k]:
-            other[1] = min(other[1], start)
-        for other in bounds[k + 1 :]:
-            other[0] = max(other[0], end)
-    return [(lo, hi, *piece[2:]) for (lo, hi), piece in zip(bounds, pieces) if hi > lo]
+        for other in range(k):
+            bounds[other][1] = min(bounds[other][1], start) if pieces[other][2] == "en" else bounds[other][1]
+        for other in range(k + 1, len(pieces)):
+            bounds[other][0] = max(bounds[other][0], end) if pieces[other][2] == "en" else bounds[other][0]
+    stretched = [(lo, hi, *piece[2:]) for (lo, hi), piece in zip(bounds, pieces) if hi > lo]
+    return joined_languages(stretched)
 
 
 def _quietest(audio: np.ndarray, time: float, within: float, frame_s: float = 0.02) -> float:
@@ -723,7 +727,7 @@ def _screen(
             elif line != guess:
                 guess = ""
             if low:
-                untrusted.append((*span, f"{LOW_CONFIDENCE} (average log-probability {segment.avg_logprob:.2f})"))
+                untrusted.append((*span, f"low ASR confidence (average log-probability {segment.avg_logprob:.2f})"))
             elif segment.compression_ratio > REPETITIVE:
                 untrusted.append((*span, f"repetitive recognition (compression ratio {segment.compression_ratio:.1f})"))
             elif sure < UNSURE_WORDS:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import jsonschema
@@ -23,6 +24,7 @@ from mtmm_es.extractors.language import (
     BASE_SIZE,
     Recognition,
     SpeechRecogniser,
+    _invented,
     _screen,
     annotate,
     bundled_multilingual_model,
@@ -216,6 +218,7 @@ def test_speech_that_changes_language_is_recognised_in_its_own(tmp_path: Path) -
     assert all(u.source_text is None for u in later)
     switch = [w for w in extraction.warnings if w.startswith("speech in es at 8.")]
     assert len(switch) == 1 and "its text is not used" in switch[0], extraction.warnings
+    assert not any(w.startswith("text of") for w in extraction.warnings)  # said once, by the switch's warning
     windows = [(u.start, u.end) for u in extraction.utterances]  # the same as windows given (--segments)
     recognition = SpeechRecogniser(AsrConfig()).recognise(audio, windows)
     assert any(w.startswith("speech in es at ") for w in recognition.warnings), recognition.warnings
@@ -312,6 +315,29 @@ def test_a_passage_in_another_language_takes_the_lines_whisper_invented_at_its_e
     ]
     assert with_invented_lines(pieces, [(0.0, 14.0)]) == [(0.0, 15.9, "de", 0.98), (15.9, 29.6, "en", 0.0)]
     assert with_invented_lines(pieces, []) == pieces
+    # (review) a passage grows over English only: it took a German passage beside it, or another
+    # language's piece whole; and two pieces of one language left side by side are joined
+    assert with_invented_lines([(0, 10, "de", 0.9), (10, 20, "es", 0.9)], [(0.5, 9.5)]) == [
+        (0, 10, "de", 0.9),
+        (10, 20, "es", 0.9),
+    ]
+    four = [(0, 10, "en", 0.0), (10, 14, "es", 0.9), (14, 20, "de", 0.8), (20, 30, "en", 0.0)]
+    assert with_invented_lines(four, [(9, 21)]) == [
+        (0, 9, "en", 0.0),
+        (9, 14, "es", 0.9),
+        (14, 21, "de", 0.8),
+        (21, 30, "en", 0.0),
+    ]
+    split = [(0, 8, "es", 0.9), (8, 14, "en", 0.0), (14, 22, "es", 0.8)]
+    assert with_invented_lines(split, [(8.5, 13.5)]) == [(0, 22, "es", 0.8)]
+
+
+def test_a_line_invented_in_a_window_whisper_was_unsure_of_counts_as_invented() -> None:
+    """Regression (review): a line was counted by its first reason only, so an unsure line in a
+    window of low average log-probability (tiny.en on another language) was not taken."""
+    unsure = AsrSegment(10.0, 13.0, "If you are a good friend", -1.4, 0.1, 1.2, (Word("If", 10.0, 12.9, 0.1),))
+    assert _invented([unsure], AsrConfig()) == [(10.0, 12.9)]
+    assert _invented([replace(unsure, words=(Word("If", 10.0, 12.9, 0.9),))], AsrConfig()) == []
 
 
 @pytest.mark.parametrize("vad", [True, False])
