@@ -11,7 +11,7 @@ import hashlib
 import logging
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -145,6 +145,8 @@ def bundled_multilingual_model(root: Path | None = None) -> Path:
 
 LID_SECONDS = 30.0  # Whisper identifies the language from one 30 s window
 QUICK_LID_SECONDS = 10.0  # tried first, unpadded: as accurate on clear speech, 7x cheaper
+SURE_ENGLISH = 0.8  # a suspect window identified quickly as English at least this surely is not identified again
+MIN_QUICK_LID_S = 5.0  # a shorter piece is identified padded to 30 s (3 s of House English unpadded: "es")
 MIN_LID_SECONDS = 0.5
 MIN_SPEECH_CHUNK_S = 1.0
 UNCERTAIN_LANGUAGE = 0.5
@@ -242,11 +244,11 @@ def _to_regions(spans: Sequence[Span], speech: Sequence[Span], bounds: Span) -> 
     return widened
 
 
-def _joined(spans: Sequence[Span]) -> list[Span]:
-    """Spans joined across gaps of up to JOIN_GAP_S; those of at least MIN_SWITCH_S."""
+def _joined(spans: Sequence[Span], gap_s: float = JOIN_GAP_S) -> list[Span]:
+    """Spans joined across gaps of up to `gap_s`; those of at least MIN_SWITCH_S."""
     joined: list[Span] = []
     for lo, hi in sorted(spans):
-        if joined and lo - joined[-1][1] <= JOIN_GAP_S:
+        if joined and lo - joined[-1][1] <= gap_s:
             joined[-1] = (joined[-1][0], max(joined[-1][1], hi))
         else:
             joined.append((lo, hi))
@@ -437,13 +439,22 @@ class SpeechRecogniser:
             passes = [self._fill_gaps(model, audio, t, o, language) for t, o in zip(passes, originals)]
         switched: list[Stretch] = []
         not_english: list[TimedText] = []
+        english_spans: list[Span] = []
         if identified and language == "en":  # a file identified as English may change language later
             passes, switched, not_english = self._other_languages(audio, spans, passes, speech)
+        elif identified and not english:  # ... and one in another language may turn to English
+            passes, found = self._english_in(audio, spans, passes, speech, language)
+            english_spans = [stretch[:2] for stretch in found]
+            source = [s for s in source if _overlap(s[:2], english_spans) <= GAP_MARGIN_S]
+            switched = joined_languages(sorted(found), MIN_GAP_S)
+        if not english and task == "transcribe":
+            reason = f"speech in {language} was not translated to English"
+            bounds = self._bounds(audio, spans, speech)[0]
+            not_english = [(*gap, reason) for span in bounds if span for gap in outside(span, english_spans)]
         words, untrusted, dropped = _screen(passes, self.config)
         unsure = [u for u in untrusted if not any(lo <= (u[0] + u[1]) / 2 <= hi for lo, hi, _ in not_english)]
-        if switched:
-            untrusted = not_english + untrusted  # the language first: the reason an utterance gives
-            warnings += [_switch_warning(stretch) for stretch in switched]
+        untrusted = not_english + untrusted  # the language first: the reason an utterance gives
+        warnings += [_switch_warning(stretch, language) for stretch in switched]
         if self.config.language == "auto" and not language and any(words):
             warnings.append(self._unidentified())
         if dropped:
@@ -481,13 +492,7 @@ class SpeechRecogniser:
         rest of the speech too (where Whisper may have invented English it was sure of); also the
         stretches in other languages and the spans whose text is not English. A span given is
         speech; so is, in the whole audio, what VAD hears (found here when not given)."""
-        duration = len(audio) / SAMPLE_RATE
-        if spans is None:
-            bounds: Sequence[Span | None] = [(0.0, duration)]
-            speech = speech if speech is not None else speech_regions(audio) if self.config.vad else []
-        else:
-            bounds = [None if span is None else (span[0], min(span[1], duration)) for span in spans]
-            speech = [span for span in bounds if span is not None]
+        bounds, speech = self._bounds(audio, spans, speech)
         suspects = [
             suspect_spans(segments, [(lo, hi) for lo, hi, _ in _screen([segments], self.config)[1]], speech, span)
             if span is not None
@@ -503,6 +508,52 @@ class SpeechRecogniser:
             others, not_english = others + more, not_english + more_not_english
         return passes, joined_languages(sorted(others), MIN_GAP_S), not_english
 
+    def _bounds(
+        self, audio: np.ndarray, spans: Sequence[Span | None] | None, speech: Sequence[Span] | None
+    ) -> tuple[list[Span | None], list[Span]]:
+        """Each span within the audio (the whole audio when none are given), and where the speech is:
+        the spans given, or in the whole audio what Silero VAD hears (`speech`, found when not given)."""
+        duration = len(audio) / SAMPLE_RATE
+        if spans is None:
+            found = speech if speech is not None else speech_regions(audio) if self.config.vad else []
+            return [(0.0, duration)], list(found)
+        bounds = [None if span is None else (span[0], min(span[1], duration)) for span in spans]
+        return bounds, [span for span in bounds if span is not None]
+
+    def _english_in(
+        self,
+        audio: np.ndarray,
+        spans: Sequence[Span | None] | None,
+        passes: list[list[AsrSegment]],
+        speech: Sequence[Span] | None,
+        language: str,
+    ) -> tuple[list[list[AsrSegment]], list[Stretch]]:
+        """Passes of a file identified as `language` (not English) with its stretches of English
+        recognised again by the English model, and those stretches. Every stretch of speech of at
+        least MIN_SWITCH_S is identified piece by piece (see `_pieces`, `_placed`); a piece in English
+        whose words the English model is unsure of (mean probability under SUSPECT_WORDS) is left
+        as it was. Base, recognising English as the file's language, translated 12 s of English
+        after a Spanish opening into "healthy Healthy human human... Always next." and lost a line."""
+        bounds, speech = self._bounds(audio, spans, speech)
+        found: list[list[AsrSegment]] = []
+        english: list[Stretch] = []
+        for segments, span in zip(passes, bounds):
+            regions = [] if span is None else _joined(uncovered(speech, [], span), MIN_GAP_S)  # a dialogue's lines
+            for lo, hi in regions:
+                pieces = self._pieces(audio, lo, hi, language, confirm=False)  # all the speech: quick
+                if all(piece[2] != "en" for piece in pieces):
+                    continue
+                for start, end, piece_language, probability in self._placed(audio, pieces):
+                    again = self._recognise_stretch(audio, start, end, "en") if piece_language == "en" else []
+                    words = [w.probability for s in again for w in s.words]
+                    if not words or float(np.mean(words)) < UNSURE_WORDS:
+                        continue
+                    segments = [*without_words_in(segments, start, end), *again]
+                    english.append((start, end, "en", probability))
+                segments.sort(key=lambda s: s.start)
+            found.append(segments)
+        return found, english
+
     def _again(
         self, audio: np.ndarray, passes: list[list[AsrSegment]], stretches: list[list[Span]]
     ) -> tuple[list[list[AsrSegment]], list[Stretch], list[TimedText]]:
@@ -517,7 +568,10 @@ class SpeechRecogniser:
                 pieces = self._pieces(audio, lo, hi)
                 if all(language == "en" for _, _, language, _ in pieces):
                     continue
-                pieces = with_invented_lines(self._placed(audio, pieces), _invented(segments, self.config))
+                invented = _invented(segments, self.config)
+                pieces = with_invented_lines(
+                    self._placed_in(audio, pieces, lo, hi), invented, self._english_sure(audio)
+                )
                 segments = without_words_in(segments, lo, hi)
                 for start, end, language, _ in pieces:
                     segments += self._recognise_stretch(audio, start, end, language)
@@ -530,25 +584,79 @@ class SpeechRecogniser:
             found.append(segments)
         return found, others, not_english
 
-    def _pieces(self, audio: np.ndarray, lo: float, hi: float) -> list[Stretch]:
-        """[lo, hi] cut into equal pieces of at most QUICK_LID_SECONDS, each identified; a piece
-        Whisper is unsure of (under SWITCH_PROBABILITY) takes its neighbour's language and
-        probability (the one before it, else after it, else English; English with probability 0);
-        neighbours of one language joined."""
+    def _pieces(
+        self, audio: np.ndarray, lo: float, hi: float, default: str = "en", confirm: bool = True
+    ) -> list[Stretch]:
+        """[lo, hi] cut into equal cells of at most half QUICK_LID_SECONDS, identified in windows of
+        two neighbouring cells (one when there is one), each cell given the language of the window
+        over it Whisper is surest of; a cell it is unsure of everywhere (under SWITCH_PROBABILITY)
+        takes its neighbour's language and probability (the one before it, else after it, else
+        `default` with probability 0); neighbours of one language joined. Windows overlap so that
+        a passage of 10 s has one that is mostly its own: cut into equal 10 s pieces, an Italian
+        passage fell across two, each 35 % English, and both were "en". A window is identified
+        from its first 10 s unpadded, and with `confirm` again padded (as Whisper does) unless
+        surely English (unpadded, the window most in Italian was 0.41 "it"); without, one under
+        MIN_QUICK_LID_S is identified padded only (3 s of English unpadded came out "es")."""
+        if confirm and (surely := self._surely_english(audio, lo, hi)):
+            return [(lo, hi, "en", surely)]
+        count = int(np.ceil((hi - lo) / (QUICK_LID_SECONDS / 2)))
+        edges = np.linspace(lo, hi, count + 1)
+        best: list[tuple[str, float]] = [("", 0.0)] * count
+        for first in range(max(count - 1, 1)):
+            last = min(first + 2, count)
+            start, end = edges[first], edges[last]
+            chunk = np.asarray(audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)], dtype=np.float32)
+            short = end - start < MIN_QUICK_LID_S
+            language, probability = self.multilingual.identify(
+                chunk, None if short and not confirm else QUICK_LID_SECONDS
+            )
+            if confirm and not (language == "en" and probability >= SURE_ENGLISH):
+                language, probability = self.multilingual.identify(chunk)  # padded: surer, 7x the work
+            for cell in range(first, last):
+                if probability > best[cell][1]:
+                    best[cell] = (language if probability >= SWITCH_PROBABILITY else "", probability)
+        sure = [found for found in best if found[0]]
+        pieces: list[Stretch] = []
+        for cell, (language, probability) in enumerate(best):
+            if not language:  # the neighbour's language, and how sure Whisper was of it there
+                language, probability = pieces[-1][2:] if pieces else sure[0] if sure else (default, 0.0)
+            pieces.append((float(edges[cell]), float(edges[cell + 1]), language, probability))
+        return joined_languages(pieces)
+
+    def _surely_english(self, audio: np.ndarray, lo: float, hi: float) -> float:
+        """The least probability of English over [lo, hi] cut into equal pieces of at most
+        QUICK_LID_SECONDS, each identified quickly, when every one is surely English (at least
+        SURE_ENGLISH); else 0. Most suspect stretches of English speech are: one identification
+        per 10 s, where the overlapping windows of `_pieces` take two or more."""
         count = int(np.ceil((hi - lo) / QUICK_LID_SECONDS))
         edges = np.linspace(lo, hi, count + 1)
-        found = []
+        least = 1.0
         for start, end in zip(edges[:-1], edges[1:]):
             chunk = np.asarray(audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)], dtype=np.float32)
             language, probability = self.multilingual.identify(chunk, QUICK_LID_SECONDS)
-            found.append((float(start), float(end), language if probability >= SWITCH_PROBABILITY else "", probability))
-        sure = [(language, probability) for _, _, language, probability in found if language]
-        pieces: list[Stretch] = []
-        for start, end, language, probability in found:
-            if not language:  # the neighbour's language, and how sure Whisper was of it there
-                language, probability = pieces[-1][2:] if pieces else sure[0] if sure else ("en", 0.0)
-            pieces.append((start, end, language, 0.0 if language == "en" else probability))
-        return joined_languages(pieces)
+            if language != "en" or probability < SURE_ENGLISH:
+                return 0.0
+            least = min(least, probability)
+        return least
+
+    def _placed_in(self, audio: np.ndarray, pieces: list[Stretch], lo: float, hi: float) -> list[Stretch]:
+        """`_placed`, with English around [lo, hi] (a suspect stretch's edges may be switches too:
+        its first 3 s of English went to the Italian passage after them), clipped to [lo, hi]."""
+        duration, reach = len(audio) / SAMPLE_RATE, QUICK_LID_SECONDS / 2
+        before = [(max(0.0, lo - reach), lo, "en", 0.0)] if lo > 0 else []
+        after = [(hi, min(duration, hi + reach), "en", 0.0)] if hi < duration else []
+        placed = self._placed(audio, joined_languages([*before, *pieces, *after]))
+        return joined_languages([(max(a, lo), min(b, hi), *rest) for a, b, *rest in placed if min(b, hi) > max(a, lo)])
+
+    def _english_sure(self, audio: np.ndarray) -> Callable[[float, float], bool]:
+        """Whether the English model, given [start, end] of `audio` alone, is sure of its words
+        (mean probability at least SUSPECT_WORDS): English, not another language it invents over."""
+
+        def sure(start: float, end: float) -> bool:
+            words = [w.probability for s in self._recognise_stretch(audio, start, end, "en") for w in s.words]
+            return bool(words) and float(np.mean(words)) >= SUSPECT_WORDS
+
+        return sure
 
     def _placed(self, audio: np.ndarray, pieces: list[Stretch]) -> list[Stretch]:
         """Pieces with each switch of language moved to where it is: a piece is mostly its language,
@@ -631,26 +739,39 @@ def _invented(segments: Sequence[AsrSegment], config: AsrConfig) -> list[Span]:
     return [(lo, hi) for lo, hi, _ in _screen([list(segments)], anywhere)[1]]
 
 
-def with_invented_lines(pieces: Sequence[Stretch], invented: Sequence[Span]) -> list[Stretch]:
+def with_invented_lines(
+    pieces: Sequence[Stretch], invented: Sequence[Span], english: Callable[[float, float], bool] | None = None
+) -> list[Stretch]:
     """Pieces with each one in another language stretched over the invented English lines that
     reach into it or lie within JOIN_GAP_S of it, as far as the English pieces around it go (they
-    shrink; one left with nothing is dropped); neighbours of one language then joined. Where the two
-    languages' likelihoods are close, short windows of synthetic or accented speech were given
+    shrink; one left with nothing is dropped), and not over a stretch of MIN_SPEECH_CHUNK_S or more
+    that `english(start, end)` finds is English; neighbours of one language then joined. Where the
+    two languages' likelihoods are close, short windows of synthetic or accented speech were given
     English, and the start of a German passage, where the English model had invented and repeated
-    a line, was read by the English model again and lost."""
+    a line, was read by the English model again and lost; but a line the English model invented
+    across a switch can cover real English after it (a line of 3.6 s was lost so)."""
     bounds = [[start, end] for start, end, _, _ in pieces]
     foreign = [k for k, piece in enumerate(pieces) if piece[2] != "en"]
     for n, k in enumerate(foreign):
         floor = bounds[foreign[n - 1]][1] if n else pieces[0][0]
         ceiling = pieces[foreign[n + 1]][0] if n + 1 < len(foreign) else pieces[-1][1]
         start, end = bounds[k]
+        english_before = english_after = False
         reached = True
         while reached:  # a line reached may bring the next one within reach
             reached = False
             for lo, hi in invented:
-                near = lo <= end + JOIN_GAP_S and hi >= start - JOIN_GAP_S
-                if near and (max(lo, floor) < start or min(hi, ceiling) > end):
-                    start, end, reached = max(min(start, lo), floor), min(max(end, hi), ceiling), True
+                if not (lo <= end + JOIN_GAP_S and hi >= start - JOIN_GAP_S):
+                    continue
+                earlier, later = max(min(start, lo), floor), min(max(end, hi), ceiling)
+                if earlier < start and not english_before:
+                    english_before = _is_english(english, earlier, start)
+                    if not english_before:
+                        start, reached = earlier, True
+                if later > end and not english_after:
+                    english_after = _is_english(english, end, later)
+                    if not english_after:
+                        end, reached = later, True
         bounds[k] = [start, end]
         for other in range(k):
             bounds[other][1] = min(bounds[other][1], start) if pieces[other][2] == "en" else bounds[other][1]
@@ -658,6 +779,10 @@ def with_invented_lines(pieces: Sequence[Stretch], invented: Sequence[Span]) -> 
             bounds[other][0] = max(bounds[other][0], end) if pieces[other][2] == "en" else bounds[other][0]
     stretched = [(lo, hi, *piece[2:]) for (lo, hi), piece in zip(bounds, pieces) if hi > lo]
     return joined_languages(stretched)
+
+
+def _is_english(english: Callable[[float, float], bool] | None, start: float, end: float) -> bool:
+    return english is not None and end - start >= MIN_SPEECH_CHUNK_S and english(start, end)
 
 
 def _quietest(audio: np.ndarray, time: float, within: float, frame_s: float = 0.02) -> float:
@@ -672,12 +797,32 @@ def _quietest(audio: np.ndarray, time: float, within: float, frame_s: float = 0.
     return (lo + int(np.argmin(energy)) * frame) / SAMPLE_RATE
 
 
-def _switch_warning(stretch: Stretch) -> str:
+def _switch_warning(stretch: Stretch, file_language: str) -> str:
     start, end, language, probability = stretch
+    where = f"speech in {language} at {start:.1f}-{end:.1f} s (probability {probability:.2f})"
+    if language == "en":
+        return f"{where} in a file identified as {file_language}: recognised by the English model, and read as said"
     return (
-        f"speech in {language} at {start:.1f}-{end:.1f} s (probability {probability:.2f}) in a file identified as "
-        f"English: transcribed in {language}; its text is not used (the text model reads English)"
+        f"{where} in a file identified as English: transcribed in {language}; its text is not used (the text "
+        "model reads English)"
     )
+
+
+def _overlap(span: Span, others: Sequence[Span]) -> float:
+    """Seconds of `span` that `others` (not overlapping each other) cover."""
+    return sum(max(0.0, min(span[1], hi) - max(span[0], lo)) for lo, hi in others)
+
+
+def outside(span: Span, holes: Sequence[Span]) -> list[Span]:
+    """What of `span` no hole covers, in time order."""
+    found, position = [], span[0]
+    for lo, hi in sorted(holes):
+        if lo > position:
+            found.append((position, min(lo, span[1])))
+        position = max(position, hi)
+    if position < span[1]:
+        found.append((position, span[1]))
+    return [(lo, hi) for lo, hi in found if hi > lo]
 
 
 def untranslated(translated: Sequence[AsrSegment], originals: Sequence[AsrSegment]) -> list[Span]:
@@ -750,17 +895,12 @@ def annotate(utterances: Sequence[Utterance], recognition: Recognition) -> list[
     if recognition.source and utterances:
         for start, end, text in recognition.source:
             sources.setdefault(_nearest(utterances, start, end), []).append(text)
-    not_english = recognition.language not in ("en", "") and recognition.task == "transcribe"
     annotated = []
     for row, utterance in enumerate(utterances):
         if not utterance.words:
             annotated.append(utterance)
             continue
-        issue = None
-        if not_english:
-            issue = f"speech in {recognition.language} was not translated to English"
-        else:
-            issue = _untrusted_reason(utterance.words, recognition.untrusted)
+        issue = _untrusted_reason(utterance.words, recognition.untrusted)
         source = " ".join(sources.get(row, ())) or None
         annotated.append(replace(utterance, source_text=source, text_issue=issue))
     return annotated

@@ -230,8 +230,8 @@ class Pipeline:
                 if predicted
                 else None
             )
-            if labels and labels.reason:
-                warnings.append(labels.reason)
+            if labels and labels.reason:  # with why the words were not read, when they were not
+                warnings.append(f"{labels.reason}: {u.text_issue}" if u.text_issue else labels.reason)
             utterances.append(
                 UtteranceResult(
                     u.index,

@@ -28,6 +28,7 @@ from mtmm_es.extractors.language import (
     _screen,
     annotate,
     bundled_multilingual_model,
+    outside,
     suspect_spans,
     trust_runs,
     untranslated,
@@ -226,6 +227,34 @@ def test_speech_that_changes_language_is_recognised_in_its_own(tmp_path: Path) -
     assert recognition.untrusted and not recognition.source
 
 
+@pytest.mark.parametrize("translate", [True, False])
+def test_english_after_an_opening_in_another_language_is_read_as_said(tmp_path: Path, translate: bool) -> None:
+    """Regression (user test): a file identified as Spanish from its first speech went through base
+    throughout, and the English after the Spanish came out translated as if it were Spanish ("healthy
+    Healthy human human... Always next."), or lost; with --no-translate its text was not used."""
+    english = ("I absolutely loved this movie.", "The actors were wonderful and the story was very moving.")
+    audio = np.concatenate([spoken(SPANISH, "es"), spoken(english, "en-us")])
+    config = ExtractionConfig(cache=False, modalities=("text",), asr=AsrConfig(translate=translate))
+    extraction = FeaturePipeline(config).extract(write_wav(tmp_path / "es_en.wav", audio))
+    assert extraction.language["code"] == "es"
+    switch = [w for w in extraction.warnings if w.startswith("speech in en at ")]
+    assert len(switch) == 1 and "identified as es: recognised by the English model" in switch[0], extraction.warnings
+    start = float(switch[0].split(" at ")[1].split("-")[0])
+    later = [u for u in extraction.utterances if u.start >= start]
+    assert "actors were wonderful" in " ".join(u.text for u in later).lower()
+    assert all(u.text_issue is None and u.source_text is None for u in later)
+    earlier = [u for u in extraction.utterances if u.end <= start]
+    if translate:
+        assert any(u.source_text for u in earlier), earlier
+    else:
+        assert earlier and all(u.text_issue == "speech in es was not translated to English" for u in earlier)
+
+
+def test_what_of_a_span_no_hole_covers() -> None:
+    assert outside((0.0, 10.0), [(2.0, 3.0), (8.0, 12.0), (2.5, 4.0)]) == [(0.0, 2.0), (4.0, 8.0)]
+    assert outside((0.0, 10.0), []) == [(0.0, 10.0)] and outside((5.0, 6.0), [(0.0, 10.0)]) == []
+
+
 def _segment(start: float, end: float, probability: float) -> AsrSegment:
     words = tuple(Word("w", t, t + 0.4, probability) for t in np.arange(start, end - 0.3, 0.5))
     return AsrSegment(start, end, "w", -0.3, 0.1, 1.2, words)
@@ -273,11 +302,43 @@ class _Identifier:
 
 def test_a_piece_whisper_is_unsure_of_takes_its_neighbours_language() -> None:
     recogniser = SpeechRecogniser(AsrConfig())
-    recogniser._multilingual = _Identifier({0: ("es", 0.9), 1: ("es", 0.4), 2: ("en", 0.8), 3: ("fr", 0.3)})
+    windows = [("es", 0.9), ("es", 0.4), ("es", 0.3), ("en", 0.8), ("en", 0.8), ("fr", 0.3), ("fr", 0.3)]
+    recogniser._multilingual = _Identifier(dict(enumerate(windows)))  # 8 cells of 5 s, 7 windows of two
     audio = np.zeros(40 * 16000, np.float32)
-    assert recogniser._pieces(audio, 0.0, 40.0) == [(0.0, 20.0, "es", 0.9), (20.0, 40.0, "en", 0.0)]
+    pieces = recogniser._pieces(audio, 0.0, 40.0, confirm=False)
+    assert pieces == [(0.0, 15.0, "es", 0.9), (15.0, 40.0, "en", 0.8)]
     recogniser._multilingual = _Identifier({0: ("de", 0.3), 1: ("de", 0.7)})
-    assert recogniser._pieces(audio, 0.0, 15.0) == [(0.0, 15.0, "de", 0.7)]
+    assert recogniser._pieces(audio, 0.0, 15.0, confirm=False) == [(0.0, 15.0, "de", 0.7)]
+    recogniser._multilingual = _Identifier({0: ("de", 0.3)})  # none sure: the language given, not known
+    assert recogniser._pieces(audio, 0.0, 8.0, "es", confirm=False) == [(0.0, 8.0, "es", 0.0)]
+    # a stretch surely English in 10 s pieces is not looked at closer (English files: 5 % slower)
+    recogniser._multilingual = _Identifier({0: ("en", 0.95), 1: ("en", 0.9), 2: ("es", 0.9)})
+    assert recogniser._pieces(audio, 0.0, 20.0) == [(0.0, 20.0, "en", 0.9)]
+    assert recogniser._multilingual.languages == {2: ("es", 0.9)}
+
+
+class _MixedHearing:
+    """Stands in for Whisper's identification of mixed audio: Italian (loud samples) only where a
+    window is 80 % Italian or more, else English, unsure where mixed (as base was on espeak-ng)."""
+
+    multilingual = True
+
+    def identify(self, audio: np.ndarray, seconds: float | None = None) -> tuple[str, float]:
+        share = float(np.mean(audio > 0.3))
+        return ("it", 0.9) if share >= 0.8 else ("en", 0.9) if share <= 0.2 else ("en", 0.55)
+
+
+def test_a_passage_across_two_pieces_is_found_by_windows_that_overlap() -> None:
+    """Regression (user test): equal 10 s pieces of a suspect stretch cut a 10.3 s Italian passage
+    in two, each piece 35 % English, and both were identified as English: the passage's invented
+    English was labelled."""
+    audio = np.full(36 * 16000, 0.1, np.float32)
+    audio[int(12.46 * 16000) : int(22.8 * 16000)] = 0.5
+    recogniser = SpeechRecogniser(AsrConfig())
+    recogniser._multilingual = _MixedHearing()
+    pieces = recogniser._pieces(audio, 9.6, 34.2)
+    assert [language for _, _, language, _ in pieces] == ["en", "it", "en"], pieces
+    assert pieces[1][0] < 16.0 and pieces[1][1] > 20.0
 
 
 class _Listener:
@@ -330,6 +391,13 @@ def test_a_passage_in_another_language_takes_the_lines_whisper_invented_at_its_e
     ]
     split = [(0, 8, "es", 0.9), (8, 14, "en", 0.0), (14, 22, "es", 0.8)]
     assert with_invented_lines(split, [(8.5, 13.5)]) == [(0, 22, "es", 0.8)]
+    # (user test) a line invented across a switch covered 3.6 s of real English after it: not taken
+    # where the English model, given that stretch alone, is sure of its words
+    spanish = [(20.0, 40.0, "es", 0.9), (40.0, 50.0, "en", 0.0)]
+    asked = []
+    assert with_invented_lines(spanish, [(38.3, 43.6)], lambda lo, hi: asked.append((lo, hi)) or True) == spanish
+    assert asked == [(40.0, 43.6)]
+    assert with_invented_lines(spanish, [(38.3, 43.6)], lambda lo, hi: False)[0] == (20.0, 43.6, "es", 0.9)
 
 
 def test_a_line_invented_in_a_window_whisper_was_unsure_of_counts_as_invented() -> None:

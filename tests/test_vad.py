@@ -365,3 +365,32 @@ def test_analyze_labels_the_emotion_of_a_sentence_the_recogniser_missed(tmp_path
         "utterance 1: sarcasm and sentiment not labelled (needs text: none usable here, not recognised or not trusted)"
         in result.warnings
     )
+
+
+def test_a_label_left_out_says_why_the_words_were_not_read(tmp_path):
+    """Regression (user test): an utterance in another language said only "needs text: none usable
+    here, not recognised or not trusted", not that its words were Spanish."""
+    from mtmm_es.core.files import file_sha256
+    from mtmm_es.extractors.language import Recognition
+    from mtmm_es.pipeline.analyze import Pipeline
+    from mtmm_es.pipeline.cache import cache_key
+    from mtmm_es.pipeline.media import DECODING
+
+    audio, spans = clips(1)
+    path = tmp_path / "one.wav"
+    soundfile.write(path, audio, RATE)
+    pipeline = Pipeline(ExtractionConfig(cache_dir=str(tmp_path / "cache")))
+    start, end = spans[0]
+    said = (Word("No", start + 0.4, start + 0.8, 0.9), Word("olvides.", start + 0.8, end - 0.4, 0.9))
+    reason = "speech in es, not English: the text model reads English"
+    asr = pipeline.features._asr_spec()
+    vad = asdict(pipeline.features.config.segmentation.vad)
+    key = cache_key(sha=f"{file_sha256(path)}:decoding{DECODING}", stage="words", asr=asr, segments=[], vad=vad)
+    planted = Recognition("en", 1.0, True, "transcribe", "planted", (said,), untrusted=((start, end, reason),))
+    pipeline.features.cache.put_json(key, planted.to_json())
+    result = pipeline.analyze(path)
+    assert [u.text for u in result.utterances] == ["No olvides."] and result.utterances[0].sentiment is None
+    assert (
+        "utterance 0: sarcasm and sentiment not labelled (needs text: none usable here, not recognised or not "
+        f"trusted): {reason}" in result.warnings
+    ), result.warnings
