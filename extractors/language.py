@@ -158,6 +158,7 @@ SUSPECT_WORDS = 0.6  # below this, an English segment may be another language: i
 SWITCH_PROBABILITY = 0.5  # a suspect stretch is in the language Whisper gives it at least this surely
 MIN_SWITCH_S = 2.0  # shorter suspect stretches are not identified (too short to tell a language)
 JOIN_GAP_S = 1.0
+OTHER_LANGUAGE = "speech in "  # how the reason for text in another language begins
 SWITCH_WINDOW_S = 3.0  # where a switch lies: the two languages compared in windows this long, 1 s apart
 
 Span = tuple[float, float]
@@ -445,11 +446,11 @@ class SpeechRecogniser:
         elif identified and not english:  # ... and one in another language may turn to English
             passes, found = self._english_in(audio, spans, passes, speech, language)
             english_spans = [stretch[:2] for stretch in found]
-            source = [s for s in source if _overlap(s[:2], english_spans) <= GAP_MARGIN_S]
+            source = originals_outside(source, english_spans)
             switched = joined_languages(sorted(found), MIN_GAP_S)
-        if not english and task == "transcribe":
+        if language not in ("en", "") and task == "transcribe":  # untranslated, or an English-only model's
             reason = f"speech in {language} was not translated to English"
-            bounds = self._bounds(audio, spans, speech)[0]
+            bounds = _span_bounds(audio, spans)
             not_english = [(*gap, reason) for span in bounds if span for gap in outside(span, english_spans)]
         words, untrusted, dropped = _screen(passes, self.config)
         unsure = [u for u in untrusted if not any(lo <= (u[0] + u[1]) / 2 <= hi for lo, hi, _ in not_english)]
@@ -513,11 +514,10 @@ class SpeechRecogniser:
     ) -> tuple[list[Span | None], list[Span]]:
         """Each span within the audio (the whole audio when none are given), and where the speech is:
         the spans given, or in the whole audio what Silero VAD hears (`speech`, found when not given)."""
-        duration = len(audio) / SAMPLE_RATE
+        bounds = _span_bounds(audio, spans)
         if spans is None:
             found = speech if speech is not None else speech_regions(audio) if self.config.vad else []
-            return [(0.0, duration)], list(found)
-        bounds = [None if span is None else (span[0], min(span[1], duration)) for span in spans]
+            return bounds, list(found)
         return bounds, [span for span in bounds if span is not None]
 
     def _english_in(
@@ -531,7 +531,7 @@ class SpeechRecogniser:
         """Passes of a file identified as `language` (not English) with its stretches of English
         recognised again by the English model, and those stretches. Every stretch of speech of at
         least MIN_SWITCH_S is identified piece by piece (see `_pieces`, `_placed`); a piece in English
-        whose words the English model is unsure of (mean probability under SUSPECT_WORDS) is left
+        whose words the English model is unsure of (mean probability under UNSURE_WORDS) is left
         as it was. Base, recognising English as the file's language, translated 12 s of English
         after a Spanish opening into "healthy Healthy human human... Always next." and lost a line."""
         bounds, speech = self._bounds(audio, spans, speech)
@@ -606,12 +606,13 @@ class SpeechRecogniser:
             last = min(first + 2, count)
             start, end = edges[first], edges[last]
             chunk = np.asarray(audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)], dtype=np.float32)
-            short = end - start < MIN_QUICK_LID_S
-            language, probability = self.multilingual.identify(
-                chunk, None if short and not confirm else QUICK_LID_SECONDS
-            )
-            if confirm and not (language == "en" and probability >= SURE_ENGLISH):
-                language, probability = self.multilingual.identify(chunk)  # padded: surer, 7x the work
+            if confirm and count <= 2:  # the one window `_surely_english` identified quickly: padded now
+                language, probability = self.multilingual.identify(chunk)
+            else:
+                quick = QUICK_LID_SECONDS if confirm or end - start >= MIN_QUICK_LID_S else None
+                language, probability = self.multilingual.identify(chunk, quick)
+                if confirm and not (language == "en" and probability >= SURE_ENGLISH):
+                    language, probability = self.multilingual.identify(chunk)  # padded: surer, 7x the work
             for cell in range(first, last):
                 if probability > best[cell][1]:
                     best[cell] = (language if probability >= SWITCH_PROBABILITY else "", probability)
@@ -660,8 +661,8 @@ class SpeechRecogniser:
 
     def _placed(self, audio: np.ndarray, pieces: list[Stretch]) -> list[Stretch]:
         """Pieces with each switch of language moved to where it is: a piece is mostly its language,
-        so a switch lies between the middles of the two pieces (as cut, before joining); there, windows of SWITCH_WINDOW_S,
-        1 s apart, are each given the likelier of the two languages, and the switch goes where the
+        so a switch lies between the middles of the two pieces, and within half a piece as cut of
+        the cut; there, windows of SWITCH_WINDOW_S, 1 s apart, are each given the likelier of the two languages, and the switch goes where the
         fewest windows disagree with it, then to the quietest moment within 0.5 s (a pause, not a
         word cut in two). An English line at the edge of a 10 s piece of Spanish was recognised as
         Spanish, and the English after the piece's end lost."""
@@ -808,6 +809,20 @@ def _switch_warning(stretch: Stretch, file_language: str) -> str:
     )
 
 
+def originals_outside(source: Sequence[TimedText], english: Sequence[Span]) -> list[TimedText]:
+    """The original-language segments not mostly within `english` (base's "original" of English
+    speech was never said; a Spanish line crossing into English by 1 s is kept)."""
+    return [s for s in source if 2 * _overlap(s[:2], english) <= s[1] - s[0]]
+
+
+def _span_bounds(audio: np.ndarray, spans: Sequence[Span | None] | None) -> list[Span | None]:
+    """Each span within the audio, or the whole audio when none are given."""
+    duration = len(audio) / SAMPLE_RATE
+    if spans is None:
+        return [(0.0, duration)]
+    return [None if span is None else (span[0], min(span[1], duration)) for span in spans]
+
+
 def _overlap(span: Span, others: Sequence[Span]) -> float:
     """Seconds of `span` that `others` (not overlapping each other) cover."""
     return sum(max(0.0, min(span[1], hi) - max(span[0], lo)) for lo, hi in others)
@@ -913,7 +928,8 @@ def trust_runs(
     outside all), so that no utterance cut from a run mixes words the text model may read with ones
     it may not. An untrusted run shorter than `min_untrusted_s` (too short to be an utterance of its
     own: an invented "Thank you.", or a stack of repeated words Whisper aligned to nothing) is left
-    out, and the trusted runs around it become one."""
+    out, and the trusted runs around it become one; not so a run of speech in another language
+    (real speech: a whole file of 0.9 s said in Spanish, with --no-translate, lost its words)."""
     runs: list[tuple[bool, list[int]]] = []
     for k in sorted(range(len(words)), key=lambda k: words[k].start):
         trusted = not any(_inside(words[k], span) for span in untrusted)
@@ -922,7 +938,8 @@ def trust_runs(
         runs[-1][1].append(k)
     kept: list[tuple[bool, list[int]]] = []
     for trusted, run in runs:
-        if not trusted and words[run[-1]].end - words[run[0]].start < min_untrusted_s:
+        short = words[run[-1]].end - words[run[0]].start < min_untrusted_s
+        if not trusted and short and not any(_language_reason(words[k], untrusted) for k in run):
             continue
         if kept and kept[-1][0] == trusted:
             kept[-1][1].extend(run)
@@ -966,8 +983,18 @@ def _inside(word: Word, span: tuple[float, float, str]) -> bool:
     return span[0] <= (word.start + word.end) / 2 <= span[1]
 
 
+def _language_reason(word: Word, spans: Sequence[tuple[float, float, str]]) -> str | None:
+    """Why the word's text is not used, when it is speech in another language."""
+    return next((span[2] for span in spans if span[2].startswith(OTHER_LANGUAGE) and _inside(word, span)), None)
+
+
 def _untrusted_reason(words: Sequence[Word], spans: Sequence[tuple[float, float, str]]) -> str | None:
-    """The reason of the untrusted span holding most of these words, when it holds more than half."""
+    """Why these words are not read: speech in another language when any of them is (a window
+    given with --segments, 8 s of Spanish then 12 s of English, had the Spanish read as text),
+    else the reason of the untrusted span holding most of them, when it holds more than half."""
+    other = next((found for word in words if (found := _language_reason(word, spans))), None)
+    if other:
+        return other
     counts: dict[str, int] = {}
     for word in words:
         reason = next((span[2] for span in spans if _inside(word, span)), None)

@@ -50,6 +50,7 @@ class UtteranceLabels:
     emotions: Emotions | None
     sarcasm: Sarcasm | None
     reason: str | None = None
+    needs: tuple[str, ...] = ()  # the modalities the tasks left out needed, when `reason` says so
 
 
 def emotion_labels(scores: Sequence[float], thresholds: Sequence[float]) -> list[str]:
@@ -126,11 +127,11 @@ def label_utterance(
         p = float(predicted["sarcasm"][index])
         sarcasm = Sarcasm(rounded(prior_shifted(p, *sarcasm_rates) if sarcasm_rates else p))
     skipped = sorted(t for t in unheard & {"sentiment", "emotion", "sarcasm"} if t in predicted)
-    reason = None
+    reason, needed = None, []
     if skipped:
         needed = sorted({m for t in skipped for m in needs[t]})
         reason = (
             f"utterance {index}: {' and '.join(skipped)} not labelled (needs {' or '.join(needed)}: none usable here, "
             "not recognised or not trusted)"
         )
-    return UtteranceLabels(sentiment, emotions, sarcasm, reason)
+    return UtteranceLabels(sentiment, emotions, sarcasm, reason, tuple(needed))

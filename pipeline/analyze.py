@@ -230,8 +230,9 @@ class Pipeline:
                 if predicted
                 else None
             )
-            if labels and labels.reason:  # with why the words were not read, when they were not
-                warnings.append(f"{labels.reason}: {u.text_issue}" if u.text_issue else labels.reason)
+            if labels and labels.reason:  # with why the words were not read, when they were needed
+                needed_words = u.text_issue and "text" in labels.needs
+                warnings.append(f"{labels.reason}: {u.text_issue}" if needed_words else labels.reason)
             utterances.append(
                 UtteranceResult(
                     u.index,

@@ -28,6 +28,7 @@ from mtmm_es.extractors.language import (
     _screen,
     annotate,
     bundled_multilingual_model,
+    originals_outside,
     outside,
     suspect_spans,
     trust_runs,
@@ -248,6 +249,66 @@ def test_english_after_an_opening_in_another_language_is_read_as_said(tmp_path: 
         assert any(u.source_text for u in earlier), earlier
     else:
         assert earlier and all(u.text_issue == "speech in es was not translated to English" for u in earlier)
+
+
+class _Hearer:
+    """Stands in for a Whisper model: a word every 0.5 s where the audio is loud (> 0.3)."""
+
+    def __init__(self, multilingual: bool = True):
+        self.multilingual = multilingual
+
+    def recognise(self, audio: np.ndarray, language: str, task: str = "transcribe", words: bool = True) -> list:
+        times = [t for t in np.arange(0.0, len(audio) / 16000 - 0.3, 0.5) if audio[int((t + 0.2) * 16000)] > 0.3]
+        said = tuple(Word(f"{language}{k}", float(t), float(t) + 0.4, 0.9) for k, t in enumerate(times))
+        return (
+            [AsrSegment(said[0].start, said[-1].end, " ".join(w.text for w in said), -0.2, 0.0, 1.2, said)]
+            if said
+            else []
+        )
+
+
+def test_text_in_another_language_is_never_read(tmp_path: Path) -> None:
+    """Regressions (review): with --no-translate the not-translated text is masked by spans, so
+    0.9 s of Spanish, a run too short to keep, lost its words; a --segments window of 8 s of
+    Spanish then 12 s of English had the Spanish read as text (most of its words were English);
+    and an English-only model given --language es had its invented English read."""
+    from mtmm_es.pipeline.extract import FeaturePipeline as Features
+
+    short = np.concatenate([np.zeros(16000), np.full(14400, 0.5), np.zeros(16000)]).astype(np.float32)
+    recogniser = SpeechRecogniser(AsrConfig(language="es", translate=False, vad=False))
+    recogniser._english = recogniser._multilingual = _Hearer()
+    recognition = recogniser.recognise(short)
+    utterances = Features(ExtractionConfig(cache=False))._utterances_from(recognition, None)
+    assert [u.text_issue for u in utterances] == ["speech in es was not translated to English"]
+
+    mixed = np.full(20 * 16000, 0.5, np.float32)
+    recognition = recogniser.recognise(mixed, [(0.0, 20.0)])
+    english = [Word(w.text, w.start, w.end, w.probability) for w in recognition.words[0]]
+    spans = [(0.0, 8.0, "speech in es was not translated to English")]
+    window = Utterance(0, 0.0, 20.0, " ".join(w.text for w in english), tuple(english))
+    assert annotate([window], replace(recognition, untrusted=tuple(spans)))[0].text_issue == spans[0][2]
+
+    only_english = SpeechRecogniser(AsrConfig(language="es", vad=False, backend="openai-whisper", model="tiny.en"))
+    only_english._english = only_english._multilingual = _Hearer(multilingual=False)
+    recognition = only_english.recognise(short)
+    assert recognition.untrusted and recognition.untrusted[0][2] == "speech in es was not translated to English"
+    assert any("English-only" in w for w in recognition.warnings)
+
+
+def test_an_original_crossing_into_english_is_kept() -> None:
+    """Regression (review): an original segment overlapping English by more than 0.5 s was dropped
+    whole, so the Spanish before a switch lost its source_text."""
+    source = [(0.0, 4.0, "Hola a todos."), (4.0, 11.0, "Me encantó la película."), (12.0, 16.0, "Yo pensé")]
+    assert [text for *_, text in originals_outside(source, [(10.0, 30.0)])] == [
+        "Hola a todos.",
+        "Me encantó la película.",
+    ]
+
+
+def test_trust_runs_keep_a_short_run_of_another_language() -> None:
+    said = [Word("Hola.", 1.0, 1.5, 0.9)]
+    assert trust_runs(said, [(0.0, 2.0, "speech in es was not translated to English")], 1.0) == [[0]]
+    assert trust_runs(said, [(0.0, 2.0, "words recognised with low confidence (mean probability 0.20)")], 1.0) == []
 
 
 def test_what_of_a_span_no_hole_covers() -> None:
