@@ -262,8 +262,10 @@ def _without_words(segments: Sequence[AsrSegment], speech: Sequence[Span], bound
     return uncovered(speech, covered, bounds)
 
 
-def uncovered(speech: Sequence[Span], covered: Sequence[Span], bounds: Span) -> list[Span]:
-    """The stretches of `speech` within `bounds`, of at least MIN_SPEECH_CHUNK_S, outside `covered`."""
+def uncovered(
+    speech: Sequence[Span], covered: Sequence[Span], bounds: Span, min_s: float = MIN_SPEECH_CHUNK_S
+) -> list[Span]:
+    """The stretches of `speech` within `bounds`, of at least `min_s`, outside `covered`."""
     found = []
     for lo, hi in speech:
         lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
@@ -275,7 +277,7 @@ def uncovered(speech: Sequence[Span], covered: Sequence[Span], bounds: Span) -> 
             lo = max(lo, end)
         if lo < hi:
             found.append((lo, hi))
-    return [(lo, hi) for lo, hi in found if hi - lo >= MIN_SPEECH_CHUNK_S]
+    return [(lo, hi) for lo, hi in found if hi - lo >= min_s]
 
 
 @dataclass(frozen=True)
@@ -451,7 +453,9 @@ class SpeechRecogniser:
         if language not in ("en", "") and task == "transcribe":  # untranslated, or an English-only model's
             reason = f"speech in {language} was not translated to English"
             bounds = _span_bounds(audio, spans)
-            not_english = [(*gap, reason) for span in bounds if span for gap in outside(span, english_spans)]
+            not_english = [
+                (*gap, reason) for span in bounds if span for gap in uncovered([span], english_spans, span, 0.0)
+            ]
         words, untrusted, dropped = _screen(passes, self.config)
         unsure = [u for u in untrusted if not any(lo <= (u[0] + u[1]) / 2 <= hi for lo, hi, _ in not_english)]
         untrusted = not_english + untrusted  # the language first: the reason an utterance gives
@@ -662,14 +666,14 @@ class SpeechRecogniser:
     def _placed(self, audio: np.ndarray, pieces: list[Stretch]) -> list[Stretch]:
         """Pieces with each switch of language moved to where it is: a piece is mostly its language,
         so a switch lies between the middles of the two pieces, and within half a piece as cut of
-        the cut; there, windows of SWITCH_WINDOW_S, 1 s apart, are each given the likelier of the two languages, and the switch goes where the
-        fewest windows disagree with it, then to the quietest moment within 0.5 s (a pause, not a
-        word cut in two). An English line at the edge of a 10 s piece of Spanish was recognised as
+        the cut; there, windows of SWITCH_WINDOW_S, 1 s apart, are each given the likelier of the
+        two languages, and the switch goes where the fewest windows disagree with it, then to the
+        quietest moment within 0.5 s (a pause, not a word cut in two). An English line at the edge of a 10 s piece of Spanish was recognised as
         Spanish, and the English after the piece's end lost."""
         placed = list(pieces)
+        reach = QUICK_LID_SECONDS / 2  # half a piece, before joining: a long piece is searched near its edge
         for k in range(1, len(placed)):
             (start, end, before, p), (_, after_end, after, q) = placed[k - 1], placed[k]
-            reach = QUICK_LID_SECONDS / 2  # half a piece, before joining: a long piece is searched near its edge
             centres = np.arange(max((start + end) / 2, end - reach), min((end + after_end) / 2, end + reach), 1.0)
             later = []
             for centre in centres:
@@ -826,18 +830,6 @@ def _span_bounds(audio: np.ndarray, spans: Sequence[Span | None] | None) -> list
 def _overlap(span: Span, others: Sequence[Span]) -> float:
     """Seconds of `span` that `others` (not overlapping each other) cover."""
     return sum(max(0.0, min(span[1], hi) - max(span[0], lo)) for lo, hi in others)
-
-
-def outside(span: Span, holes: Sequence[Span]) -> list[Span]:
-    """What of `span` no hole covers, in time order."""
-    found, position = [], span[0]
-    for lo, hi in sorted(holes):
-        if lo > position:
-            found.append((position, min(lo, span[1])))
-        position = max(position, hi)
-    if position < span[1]:
-        found.append((position, span[1]))
-    return [(lo, hi) for lo, hi in found if hi > lo]
 
 
 def untranslated(translated: Sequence[AsrSegment], originals: Sequence[AsrSegment]) -> list[Span]:

@@ -29,9 +29,9 @@ from mtmm_es.extractors.language import (
     annotate,
     bundled_multilingual_model,
     originals_outside,
-    outside,
     suspect_spans,
     trust_runs,
+    uncovered,
     untranslated,
     with_invented_lines,
     without_words_in,
@@ -312,6 +312,9 @@ def test_trust_runs_keep_a_short_run_of_another_language() -> None:
 
 
 def test_what_of_a_span_no_hole_covers() -> None:
+    def outside(span, holes):
+        return uncovered([span], holes, span, 0.0)
+
     assert outside((0.0, 10.0), [(2.0, 3.0), (8.0, 12.0), (2.5, 4.0)]) == [(0.0, 2.0), (4.0, 8.0)]
     assert outside((0.0, 10.0), []) == [(0.0, 10.0)] and outside((5.0, 6.0), [(0.0, 10.0)]) == []
 

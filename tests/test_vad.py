@@ -335,15 +335,24 @@ def test_word_windows_stay_when_fitting_is_off(fit, tmp_path):
         assert (utterances[0].start, utterances[0].end) == (start - 0.5, end - 0.6)
 
 
+def _plant(pipeline, path, recognition) -> None:
+    """Puts `recognition` in the pipeline's cache as the words recognised in `path`."""
+    from mtmm_es.core.files import file_sha256
+    from mtmm_es.pipeline.cache import cache_key
+    from mtmm_es.pipeline.media import DECODING
+
+    asr = pipeline.features._asr_spec()
+    vad = asdict(pipeline.features.config.segmentation.vad)
+    key = cache_key(sha=f"{file_sha256(path)}:decoding{DECODING}", stage="words", asr=asr, segments=[], vad=vad)
+    pipeline.features.cache.put_json(key, recognition.to_json())
+
+
 def test_analyze_labels_the_emotion_of_a_sentence_the_recogniser_missed(tmp_path):
     """End to end: the recogniser's words (planted in the cache) hold only the first sentence; the
     second is still an utterance, its emotion from the voice, sentiment and sarcasm left out (the
     default reads them from the text) and the result says why."""
-    from mtmm_es.core.files import file_sha256
     from mtmm_es.extractors.language import Recognition
     from mtmm_es.pipeline.analyze import Pipeline
-    from mtmm_es.pipeline.cache import cache_key
-    from mtmm_es.pipeline.media import DECODING
 
     audio, spans = clips(2)
     path = tmp_path / "two.wav"
@@ -351,10 +360,7 @@ def test_analyze_labels_the_emotion_of_a_sentence_the_recogniser_missed(tmp_path
     pipeline = Pipeline(ExtractionConfig(cache_dir=str(tmp_path / "cache")))
     start, end = spans[0]
     said = (Word("Don't", start + 0.4, start + 0.8, 0.9), Word("forget.", start + 0.8, end - 0.4, 0.9))
-    asr = pipeline.features._asr_spec()
-    vad = asdict(pipeline.features.config.segmentation.vad)
-    key = cache_key(sha=f"{file_sha256(path)}:decoding{DECODING}", stage="words", asr=asr, segments=[], vad=vad)
-    pipeline.features.cache.put_json(key, Recognition("en", 1.0, True, "transcribe", "planted", (said,)).to_json())
+    _plant(pipeline, path, Recognition("en", 1.0, True, "transcribe", "planted", (said,)))
     result = pipeline.analyze(path)
     first, second = result.utterances
     assert first.text == "Don't forget." and first.sentiment is not None and first.sarcasm is not None
@@ -370,11 +376,8 @@ def test_analyze_labels_the_emotion_of_a_sentence_the_recogniser_missed(tmp_path
 def test_a_label_left_out_says_why_the_words_were_not_read(tmp_path):
     """Regression (user test): an utterance in another language said only "needs text: none usable
     here, not recognised or not trusted", not that its words were Spanish."""
-    from mtmm_es.core.files import file_sha256
     from mtmm_es.extractors.language import Recognition
     from mtmm_es.pipeline.analyze import Pipeline
-    from mtmm_es.pipeline.cache import cache_key
-    from mtmm_es.pipeline.media import DECODING
 
     audio, spans = clips(1)
     path = tmp_path / "one.wav"
@@ -383,11 +386,11 @@ def test_a_label_left_out_says_why_the_words_were_not_read(tmp_path):
     start, end = spans[0]
     said = (Word("No", start + 0.4, start + 0.8, 0.9), Word("olvides.", start + 0.8, end - 0.4, 0.9))
     reason = "speech in es, not English: the text model reads English"
-    asr = pipeline.features._asr_spec()
-    vad = asdict(pipeline.features.config.segmentation.vad)
-    key = cache_key(sha=f"{file_sha256(path)}:decoding{DECODING}", stage="words", asr=asr, segments=[], vad=vad)
-    planted = Recognition("en", 1.0, True, "transcribe", "planted", (said,), untrusted=((start, end, reason),))
-    pipeline.features.cache.put_json(key, planted.to_json())
+    _plant(
+        pipeline,
+        path,
+        Recognition("en", 1.0, True, "transcribe", "planted", (said,), untrusted=((start, end, reason),)),
+    )
     result = pipeline.analyze(path)
     assert [u.text for u in result.utterances] == ["No olvides."] and result.utterances[0].sentiment is None
     assert (
