@@ -7,13 +7,14 @@ Rules:
   label and the score's sign never contradict each other. Without an intensity head the score is
   P(positive) mapped linearly onto [-3, 3].
 - Emotions: an emotion is labelled when its score reaches its threshold (chosen per emotion on
-  validation data; the F1-optimal ones balance precision and recall). "none" is the label when
-  P(none) reaches its own threshold (0.5 unless given) and beats every labelled emotion's score
-  relative to that emotion's threshold. When no emotion reaches its threshold, the label is the
-  strongest of the seven relative to its threshold: "none" only when it is (a clip whose voice
-  reads 0.39 happy and 0.01 none is "happy", not "none"); without a none score, "none". The rule
-  holds for every checkpoint. Labels are ordered by score / threshold, strongest first, so the
-  first label is the top emotion.
+  validation data; the `f1` ones maximise the seed paper's weighted F1, the mean of the F1 of
+  "present" and of "absent" weighted by their counts, so a rare emotion needs a likely score).
+  "none" is the label when P(none) reaches its own threshold (0.5 unless given) and beats every
+  labelled emotion's score relative to that emotion's threshold. When no emotion reaches its
+  threshold, the label is the strongest of the seven relative to its threshold: "none" only when
+  it is (a clip whose voice reads 0.39 happy and 0.01 none is "happy", not "none"); without a none
+  score, "none". The rule holds for every checkpoint. Labels are ordered by score / threshold,
+  strongest first, so the first label is the top emotion.
 - Sarcasm: P(sarcasm) is reported at the checkpoint's stated base rate. The sarcasm sets it learnt
   from are balanced, so its raw P assumes that about half of all utterances are sarcastic; the
   posterior odds scale with the prior odds (Saerens et al. 2002), so the same evidence at a 10 %
