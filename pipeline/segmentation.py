@@ -207,11 +207,12 @@ def _read_csv_segments(path: Path) -> list[Segment]:
         raise MtmmError("segments CSV needs 'start' and 'end' columns (and optionally 'text')", path)
     segments = []
     for line, row in _csv_rows(reader, path):
-        if None in row:  # more fields than the header names
-            fields = len(reader.fieldnames or ()) + len(row[None])
+        named = len(reader.fieldnames or ())
+        fields = named + len(row.get(None) or []) - sum(v is None for k, v in row.items() if k is not None)
+        if fields != named:  # an unquoted comma in the text, or a field left out (csv fills it with None)
             raise MtmmError(
-                f"line {line}: {fields} fields where the header has {len(reader.fieldnames or ())} "
-                '(quote a text that holds commas: "Well, I loved it")',
+                f"line {line}: {fields} field{'s' * (fields != 1)} where the header has {named} "
+                '(quote a text that holds commas: "Well, I loved it"; an empty text still needs its comma)',
                 path,
             )
         try:

@@ -145,3 +145,21 @@ def test_bad_segment_rows_are_one_line_naming_the_file_and_row(tmp_path: Path, c
     with pytest.raises(MtmmError) as error:
         read_segments(path)
     assert str(error.value).startswith(f"{path}: line {line}: ") and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "content, cause",
+    [
+        # regression (user test): a row without its text was read as a window with no text
+        (b"start,end,text\n0,2,hi\n3,5\n6,8,bye\n", "line 3: 2 fields where the header has 3"),
+        # regression: the message showed a Python value, "(got '0', None)"
+        (b"start,end,text\n0\n", "line 2: 1 field where the header has 3"),
+    ],
+)
+def test_a_csv_row_with_a_field_left_out_is_refused(tmp_path: Path, content: bytes, cause: str) -> None:
+    path = tmp_path / "segments.csv"
+    path.write_bytes(content)
+    with pytest.raises(MtmmError, match=cause):
+        read_segments(path)
+    path.write_bytes(b"start,end,text\n0,2,hi\n3,5,\n")  # an empty text with its comma is a window without text
+    assert [(s.start, s.end, s.text) for s in read_segments(path)] == [(0.0, 2.0, "hi"), (3.0, 5.0, None)]
