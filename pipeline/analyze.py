@@ -214,6 +214,7 @@ class Pipeline:
 
         used_by_model = list(self.checkpoint.feature_spec)
         visual = extraction.features.get("visual")
+        duration = rounded(extraction.media.duration)
         utterances, warnings = [], []
         for i, u in enumerate(extraction.utterances):
             available = tuple(m for m, f in extraction.features.items() if f.mask[i])
@@ -236,8 +237,8 @@ class Pipeline:
             utterances.append(
                 UtteranceResult(
                     u.index,
-                    rounded(u.start),
-                    rounded(u.end),
+                    _within(rounded(u.start), duration),
+                    _within(rounded(u.end), duration),
                     u.text,
                     *((labels.sentiment, labels.emotions, labels.sarcasm) if labels else (None,) * 3),
                     available=available,
@@ -251,7 +252,7 @@ class Pipeline:
             source=Source(
                 printable(extraction.source),
                 extraction.sha256,
-                rounded(extraction.media.duration),
+                duration,
                 *(_language(extraction.language) if extraction.language else (None, None)),
                 extraction.media.audio_stream if extraction.media.audio_streams > 1 else None,
             ),
@@ -313,6 +314,13 @@ def analyzer_for(spec: AnalyzerSpec) -> Pipeline:
 
 def _analyze_job(job: AnalyzeJob) -> VideoResult:
     return analyzer_for(job.spec).analyze(job.input)
+
+
+def _within(time: float, duration: float) -> float:
+    """A time of the labels kept inside the media: an audio track that runs a frame past the
+    container's end, a --segments window past it (warned about) or rounding never put an utterance
+    after `duration` (0: not known, nothing to keep to)."""
+    return min(time, duration) if duration > 0 else time
 
 
 def _language(language: dict[str, Any]) -> tuple[str, float | None]:

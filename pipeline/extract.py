@@ -141,7 +141,7 @@ def _segment_warnings(segments: Sequence[Segment] | None, info: MediaInfo, sourc
             )
         if segment.end > info.duration + 0.5:
             warnings.append(
-                f"segment {number} ends at {segment.end:.2f} s, after the media's end ({info.duration:.2f} s)"
+                f"segment {number} ends at {segment.end:.2f} s, after the media's end ({info.duration:.2f} s): its utterance ends there"
             )
     return warnings
 

@@ -130,6 +130,20 @@ def test_silence_gives_an_empty_valid_document(tmp_path: Path, pipeline: Pipelin
     assert result.utterances == () and "no speech found" in result.warnings[0]
 
 
+def test_utterance_times_stay_inside_the_media(tmp_path: Path, fixture_video: Path, cache_dir: Path) -> None:
+    """Regression (user test): a --segments window past the end kept its end (14.0 s in a 12.4 s
+    file), and an audio track a frame longer than the container, or rounding, put the last end a
+    little after `source.duration`."""
+    segments = tmp_path / "segments.csv"
+    segments.write_text("start,end,text\n0.0,4.5,hello there\n15.0,25.0,the end\n")
+    result = Pipeline(ExtractionConfig(segments=str(segments), cache_dir=str(cache_dir))).analyze(fixture_video)
+    assert result.source.duration == 18.7 and [(u.start, u.end) for u in result.utterances] == [
+        (0.0, 4.5),
+        (15.0, 18.7),
+    ]
+    assert "segment 2 ends at 25.00 s, after the media's end (18.70 s): its utterance ends there" in result.warnings
+
+
 def test_checkpoint_from_foreign_features_is_refused() -> None:
     spec = {"text": {"extractor": "poria2017-text-cnn", "config": {}}}
     with pytest.raises(MtmmError, match="cannot compute from media"):

@@ -259,7 +259,9 @@ def test_a_segment_running_past_the_end_is_a_warning(tmp_path: Path, fixture_vid
     segments.write_text("start,end,text\n15.0,25.0,the end\n")
     config = ExtractionConfig(segments=str(segments), modalities=("text",), cache_dir=str(cache_dir))
     extraction = FeaturePipeline(config).extract(fixture_video)
-    assert extraction.warnings == ["segment 1 ends at 25.00 s, after the media's end (18.70 s)"]
+    assert extraction.warnings == [
+        "segment 1 ends at 25.00 s, after the media's end (18.70 s): its utterance ends there"
+    ]
     segments.write_text("start,end,text\n0.0,9.0,all\n0.0,2.0,hello\n3.5,4.0,again\n10,11,later\n")  # was silent
     extraction = FeaturePipeline(config).extract(fixture_video)
     assert extraction.warnings == [
