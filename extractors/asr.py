@@ -138,7 +138,7 @@ def asr_info(config: AsrConfig) -> ExtractorInfo:
     return ExtractorInfo(
         name=config.backend,
         modality="asr",
-        version="7",
+        version="8",
         config=asdict(config) | {"model": config.model or default},
         feature_names=(),
         libraries={package: metadata.version(package)},

@@ -437,8 +437,8 @@ class SpeechRecogniser:
         passes = self._pass(model, audio, spans, language or "en", task, True, memo)
         source: list[tuple[float, float, str]] = []
         if task == "translate":
-            originals = self._pass(model, audio, spans, language, "transcribe", False, memo)
-            source = [(s.start, s.end, s.text) for span in originals for s in span if s.text]
+            originals = self._pass(model, audio, spans, language, "transcribe", True, memo)
+            source = original_words([s for span in originals for s in span])
             passes = [self._fill_gaps(model, audio, t, o, language) for t, o in zip(passes, originals)]
         switched: list[Stretch] = []
         not_english: list[TimedText] = []
@@ -813,6 +813,19 @@ def _switch_warning(stretch: Stretch, file_language: str) -> str:
     )
 
 
+def original_words(segments: Sequence[AsrSegment]) -> list[TimedText]:
+    """The original-language words, each timed, so each translated utterance gets those said in
+    its time (a segment of four sentences said without a pause went whole to one of their four
+    utterances); a segment without word times as one piece."""
+    timed: list[TimedText] = []
+    for segment in segments:
+        if segment.words:
+            timed += [(w.start, w.end, w.text) for w in segment.words]
+        elif segment.text:
+            timed.append((segment.start, segment.end, segment.text))
+    return timed
+
+
 def originals_outside(source: Sequence[TimedText], english: Sequence[Span]) -> list[TimedText]:
     """The original-language segments not mostly within `english` (base's "original" of English
     speech was never said; a Spanish line crossing into English by 1 s is kept)."""
@@ -896,7 +909,7 @@ def _line(text: str) -> str:
 
 
 def annotate(utterances: Sequence[Utterance], recognition: Recognition) -> list[Utterance]:
-    """Utterances with their original-language text (segments aligned in time) and, where the
+    """Utterances with their original-language text (its words aligned in time) and, where the
     text cannot be trusted, why. Utterances without recognised words (user text) are left as they are."""
     sources: dict[int, list[str]] = {}
     if recognition.source and utterances:

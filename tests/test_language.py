@@ -506,6 +506,40 @@ def test_original_text_follows_the_translated_utterances_in_time() -> None:
     assert [u.source_text for u in annotate(utterances, recognition)] == ["Me encantó", "dos veces"]
 
 
+class _Translator(_Hearer):
+    """A `_Hearer` whose translation is English words in segments cut at pauses, and whose original
+    is one segment over all the speech (as Whisper gave four Spanish sentences said without a pause)."""
+
+    def recognise(self, audio: np.ndarray, language: str, task: str = "transcribe", words: bool = True) -> list:
+        heard = super().recognise(audio, language, task, words)[0]
+        if task == "transcribe":
+            return [heard if words else replace(heard, words=())]
+        runs: list[list[Word]] = []
+        for k, word in enumerate(heard.words):
+            if runs and word.start - runs[-1][-1].end < 0.5:
+                runs[-1].append(replace(word, text=f"en{k}"))
+            else:
+                runs.append([replace(word, text=f"en{k}")])
+        return [AsrSegment(r[0].start, r[-1].end, " ".join(w.text for w in r), -0.2, 0.0, 1.2, tuple(r)) for r in runs]
+
+
+def test_each_translated_utterance_gets_the_original_words_said_in_its_time() -> None:
+    """Regression (user test): four Spanish sentences said without a pause were one original
+    segment, which went whole to one of their four translated utterances; the others had none."""
+    from mtmm_es.pipeline.extract import FeaturePipeline as Features
+
+    audio = np.concatenate([np.full(4 * 16000, 0.5), np.zeros(24000), np.full(4 * 16000, 0.5)]).astype(np.float32)
+    recogniser = SpeechRecogniser(AsrConfig(language="es", vad=False))
+    recogniser._english = recogniser._multilingual = _Translator()
+    recognition = recogniser.recognise(audio)
+    utterances = Features(ExtractionConfig(cache=False))._utterances_from(recognition, None)
+    assert [u.text for u in utterances] == ["en0 en1 en2 en3 en4 en5 en6 en7", "en8 en9 en10 en11 en12 en13 en14 en15"]
+    assert [u.source_text for u in utterances] == [
+        "es0 es1 es2 es3 es4 es5 es6 es7",
+        "es8 es9 es10 es11 es12 es13 es14 es15",
+    ]
+
+
 def test_stretches_the_translation_skipped_are_found() -> None:
     said = [AsrSegment(0.0, 10.0, "uno dos", -0.3, 0.1, 1.0), AsrSegment(12.0, 20.0, "tres", -0.3, 0.1, 1.0)]
     first = tuple(_word("w", t) for t in (0.0, 1.0, 2.0, 3.0, 3.6))
