@@ -292,7 +292,7 @@ class Recognition:
     task: str
     model: str
     words: tuple[tuple[Word, ...], ...]
-    source: tuple[tuple[float, float, str], ...] = ()
+    source: tuple[tuple[float, float, str], ...] = ()  # `original_pieces`: joined end to end, they read as said
     untrusted: tuple[tuple[float, float, str], ...] = ()
     warnings: tuple[str, ...] = ()
 
@@ -438,7 +438,7 @@ class SpeechRecogniser:
         source: list[tuple[float, float, str]] = []
         if task == "translate":
             originals = self._pass(model, audio, spans, language, "transcribe", True, memo)
-            source = original_words([s for span in originals for s in span])
+            source = original_pieces([s for span in originals for s in span])
             passes = [self._fill_gaps(model, audio, t, o, language) for t, o in zip(passes, originals)]
         switched: list[Stretch] = []
         not_english: list[TimedText] = []
@@ -813,23 +813,53 @@ def _switch_warning(stretch: Stretch, file_language: str) -> str:
     )
 
 
-def original_words(segments: Sequence[AsrSegment]) -> list[TimedText]:
-    """The original-language words, each timed, so each translated utterance gets those said in
-    its time (a segment of four sentences said without a pause went whole to one of their four
-    utterances); a segment without word times as one piece."""
-    timed: list[TimedText] = []
+def original_pieces(segments: Sequence[AsrSegment]) -> list[TimedText]:
+    """The original-language text in timed pieces that read as said when joined end to end, each
+    with the space before it (as Whisper's own word pieces): one per word, so each translated
+    utterance gets the words said in its time (a segment of four sentences said without a pause
+    went whole to one of their four utterances), and a language written without spaces stays
+    without them. A segment without word times, or whose words are not found in its text in
+    order, is one piece."""
+    pieces: list[TimedText] = []
     for segment in segments:
-        if segment.words:
-            timed += [(w.start, w.end, w.text) for w in segment.words]
-        elif segment.text:
-            timed.append((segment.start, segment.end, segment.text))
-    return timed
+        text = segment.text.strip()
+        cut = _cut_after_words(text, segment.words) if text else None
+        if cut:
+            cut[0] = " " + cut[0]
+            pieces += [(w.start, w.end, part) for w, part in zip(segment.words, cut)]
+        elif text:
+            pieces.append((segment.start, segment.end, " " + text))
+    return pieces
+
+
+def _cut_after_words(text: str, words: Sequence[Word]) -> list[str] | None:
+    """`text` cut after each word, the words found in order (the rest goes with the last word);
+    None when there are none or one is not found."""
+    ends, position = [], 0
+    for word in words:
+        found = text.find(word.text, position)
+        if found < 0:
+            return None
+        position = found + len(word.text)
+        ends.append(position)
+    if not ends:
+        return None
+    ends[-1] = len(text)
+    return [text[lo:hi] for lo, hi in zip([0, *ends[:-1]], ends)]
 
 
 def originals_outside(source: Sequence[TimedText], english: Sequence[Span]) -> list[TimedText]:
-    """The original-language segments not mostly within `english` (base's "original" of English
-    speech was never said; a Spanish line crossing into English by 1 s is kept)."""
-    return [s for s in source if 2 * _overlap(s[:2], english) <= s[1] - s[0]]
+    """The original-language pieces not mostly within `english` (base's "original" of English speech
+    was never said; the Spanish words before a switch are kept); a piece of no length (a word
+    Whisper aligned to nothing) by where it lies."""
+    return [piece for piece in source if not _mostly_within(piece[:2], english)]
+
+
+def _mostly_within(span: Span, others: Sequence[Span]) -> bool:
+    """More than half of `span` lies in `others`; a span of no length, when it lies in one."""
+    if span[1] > span[0]:
+        return 2 * _overlap(span, others) > span[1] - span[0]
+    return any(lo <= span[0] <= hi for lo, hi in others)
 
 
 def _span_bounds(audio: np.ndarray, spans: Sequence[Span | None] | None) -> list[Span | None]:
@@ -913,15 +943,16 @@ def annotate(utterances: Sequence[Utterance], recognition: Recognition) -> list[
     text cannot be trusted, why. Utterances without recognised words (user text) are left as they are."""
     sources: dict[int, list[str]] = {}
     if recognition.source and utterances:
+        starts, ends = np.array([u.start for u in utterances]), np.array([u.end for u in utterances])
         for start, end, text in recognition.source:
-            sources.setdefault(_nearest(utterances, start, end), []).append(text)
+            sources.setdefault(_nearest(starts, ends, start, end), []).append(text)
     annotated = []
     for row, utterance in enumerate(utterances):
         if not utterance.words:
             annotated.append(utterance)
             continue
         issue = _untrusted_reason(utterance.words, recognition.untrusted)
-        source = " ".join(sources.get(row, ())) or None
+        source = "".join(sources.get(row, ())).strip() or None  # the pieces carry their spaces
         annotated.append(replace(utterance, source_text=source, text_issue=issue))
     return annotated
 
@@ -970,17 +1001,16 @@ def moved_spans(
     return tuple(spans)
 
 
-def _nearest(utterances: Sequence[Utterance], start: float, end: float) -> int:
-    """Index of the utterance overlapping [start, end] most (or nearest to its middle)."""
+def _nearest(starts: np.ndarray, ends: np.ndarray, start: float, end: float) -> int:
+    """Row of the utterance (their starts and ends) overlapping [start, end] most, else the one
+    nearest to its middle; the first such row on a tie."""
+    overlap = np.maximum(np.minimum(end, ends) - np.maximum(start, starts), 0.0)
     middle = (start + end) / 2
-
-    def score(row: int) -> tuple[float, float]:
-        u = utterances[row]
-        overlap = min(end, u.end) - max(start, u.start)
-        distance = 0.0 if u.start <= middle <= u.end else min(abs(middle - u.start), abs(middle - u.end))
-        return (max(overlap, 0.0), -distance)
-
-    return max(range(len(utterances)), key=score)
+    distance = np.where(
+        (starts <= middle) & (middle <= ends), 0.0, np.minimum(abs(middle - starts), abs(middle - ends))
+    )
+    rows = np.flatnonzero(overlap == overlap.max())
+    return int(rows[np.argmin(distance[rows])])
 
 
 def _inside(word: Word, span: tuple[float, float, str]) -> bool:

@@ -28,6 +28,7 @@ from mtmm_es.extractors.language import (
     _screen,
     annotate,
     bundled_multilingual_model,
+    original_pieces,
     originals_outside,
     suspect_spans,
     trust_runs,
@@ -297,12 +298,15 @@ def test_text_in_another_language_is_never_read(tmp_path: Path) -> None:
 
 def test_an_original_crossing_into_english_is_kept() -> None:
     """Regression (review): an original segment overlapping English by more than 0.5 s was dropped
-    whole, so the Spanish before a switch lost its source_text."""
+    whole, so the Spanish before a switch lost its source_text; and (second review) a word Whisper
+    aligned to nothing inside English was kept, giving an English utterance an "original"."""
     source = [(0.0, 4.0, "Hola a todos."), (4.0, 11.0, "Me encantó la película."), (12.0, 16.0, "Yo pensé")]
     assert [text for *_, text in originals_outside(source, [(10.0, 30.0)])] == [
         "Hola a todos.",
         "Me encantó la película.",
     ]
+    words = [(9.0, 9.5, " Hola"), (10.5, 10.5, " señor."), (9.5, 9.5, " y")]
+    assert [text for *_, text in originals_outside(words, [(10.0, 30.0)])] == [" Hola", " y"]
 
 
 def test_trust_runs_keep_a_short_run_of_another_language() -> None:
@@ -495,7 +499,7 @@ def spanish_translation() -> Recognition:
         "translate",
         "bundled:whisper-base",
         words,
-        source=((0.0, 1.0, "Me encantó"), (3.8, 5.0, "dos veces")),
+        source=((0.0, 1.0, " Me encantó"), (3.8, 5.0, " dos veces")),  # as `original_pieces` gives them
     )
 
 
@@ -538,6 +542,33 @@ def test_each_translated_utterance_gets_the_original_words_said_in_its_time() ->
         "es0 es1 es2 es3 es4 es5 es6 es7",
         "es8 es9 es10 es11 es12 es13 es14 es15",
     ]
+
+
+@pytest.mark.parametrize(
+    "text, pieces, expected",
+    [
+        (
+            "Hola, ¿qué tal? Muy bien.",
+            [("Hola,", 0.0), ("¿qué", 0.5), ("tal?", 0.9), ("Muy", 4.0), ("bien.", 4.4)],
+            ["Hola, ¿qué tal?", "Muy bien."],
+        ),
+        # regression (review): a language written without spaces got one between every word
+        (
+            "私は元気です。",
+            [("私", 0.0), ("は", 0.4), ("元気", 4.0), ("です", 4.4), ("。", 4.8)],
+            ["私は", "元気です。"],
+        ),
+        # words not found in the text in order: the segment is one piece, as before
+        ("Hola amigos", [("amigos", 0.0), ("Hola", 4.0)], ["Hola amigos", None]),
+    ],
+)
+def test_original_pieces_read_as_said_in_each_utterance(text: str, pieces: list, expected: list) -> None:
+    words = tuple(Word(word, start, start + 0.3, 0.9) for word, start in pieces)
+    segment = AsrSegment(0.0, 5.0, text, -0.2, 0.0, 1.2, words)
+    recognition = replace(spanish_translation(), source=tuple(original_pieces([segment])))
+    english = recognition.words[0]
+    utterances = [Utterance(0, 0.0, 1.2, "I loved", english[:2]), Utterance(1, 3.9, 5.0, "it twice", english[2:])]
+    assert [u.source_text for u in annotate(utterances, recognition)] == expected
 
 
 def test_stretches_the_translation_skipped_are_found() -> None:
