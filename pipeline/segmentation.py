@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from mtmm_es.core.csvrows import field_count_problem, numbered_rows
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.core.files import read_utf8
 from mtmm_es.extractors.base import Segment, Utterance, Word
@@ -207,14 +208,8 @@ def _read_csv_segments(path: Path) -> list[Segment]:
         raise MtmmError("segments CSV needs 'start' and 'end' columns (and optionally 'text')", path)
     segments = []
     for line, row in _csv_rows(reader, path):
-        named = len(reader.fieldnames or ())
-        fields = named + len(row.get(None) or []) - sum(v is None for k, v in row.items() if k is not None)
-        if fields != named:  # an unquoted comma in the text, or a field left out (csv fills it with None)
-            raise MtmmError(
-                f"line {line}: {fields} field{'s' * (fields != 1)} where the header has {named} "
-                '(quote a text that holds commas: "Well, I loved it"; an empty text still needs its comma)',
-                path,
-            )
+        if problem := field_count_problem(row, header):
+            raise MtmmError(f"line {line}: {problem}", path)
         try:
             start, end = _seconds(row[columns["start"]]), _seconds(row[columns["end"]])
         except ValueError:
@@ -231,8 +226,7 @@ def _read_csv_segments(path: Path) -> list[Segment]:
 def _csv_rows(reader: csv.DictReader, path: Path) -> Iterator[tuple[int, dict]]:
     """(line number, row) of each row; what the csv module cannot parse is one error naming the line."""
     try:
-        for row in reader:
-            yield reader.line_num, row
+        yield from numbered_rows(reader)
     except csv.Error as error:
         raise MtmmError(f"line {reader.line_num + 1}: {error}", path) from None
 

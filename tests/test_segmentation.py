@@ -154,6 +154,8 @@ def test_bad_segment_rows_are_one_line_naming_the_file_and_row(tmp_path: Path, c
         (b"start,end,text\n0,2,hi\n3,5\n6,8,bye\n", "line 3: 2 fields where the header has 3"),
         # regression: the message showed a Python value, "(got '0', None)"
         (b"start,end,text\n0\n", "line 2: 1 field where the header has 3"),
+        # a row whose quoted text spans lines is named by the line it starts on, as --transcripts names it
+        (b'start,end,text\n0,2,hi\n3,"5\n"\n', "line 3: 2 fields where the header has 3"),
     ],
 )
 def test_a_csv_row_with_a_field_left_out_is_refused(tmp_path: Path, content: bytes, cause: str) -> None:
@@ -163,3 +165,5 @@ def test_a_csv_row_with_a_field_left_out_is_refused(tmp_path: Path, content: byt
         read_segments(path)
     path.write_bytes(b"start,end,text\n0,2,hi\n3,5,\n")  # an empty text with its comma is a window without text
     assert [(s.start, s.end, s.text) for s in read_segments(path)] == [(0.0, 2.0, "hi"), (3.0, 5.0, None)]
+    path.write_bytes(b"start,end,text,\n0,2,hi\n")  # a spreadsheet's trailing comma names no column
+    assert [(s.start, s.end, s.text) for s in read_segments(path)] == [(0.0, 2.0, "hi")]

@@ -12,6 +12,7 @@ import io
 import math
 from pathlib import Path
 
+from mtmm_es.core.csvrows import field_count_problem, numbered_rows
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.core.files import read_utf8
 
@@ -44,18 +45,9 @@ def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:
                 path,
             )
         rows, seen = [], {}
-        while True:
-            line = reader.line_num + 1  # where the row starts (a quoted text may span lines)
-            row = next(reader, None)
-            if row is None:
-                break
-            fields = len(header) + len(row.get(None) or []) - sum(v is None for k, v in row.items() if k is not None)
-            if fields != len(header):
-                raise MtmmError(
-                    f"line {line}: {fields} fields where the header has {len(header)} "
-                    '(quote a text that holds commas: "Well, I loved it")',
-                    path,
-                )
+        for line, row in numbered_rows(reader):
+            if problem := field_count_problem(row, header):
+                raise MtmmError(f"line {line}: {problem}", path)
             key = (row["video_id"].strip(), row["segment_id"].strip())
             if not all(key):
                 raise MtmmError(f"line {line}: empty video_id or segment_id", path)
