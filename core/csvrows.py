@@ -8,13 +8,11 @@ from collections.abc import Iterator
 
 
 def numbered_rows(reader: csv.DictReader) -> Iterator[tuple[int, dict]]:
-    """(the line a row starts on, the row) for each row (a quoted text may span lines)."""
-    while True:
-        line = reader.line_num + 1
-        row = next(reader, None)
-        if row is None:
-            return
-        yield line, row
+    """(the line a row starts on, the row) for each row: the line it ends on, less the line breaks
+    in its quoted texts (blank lines before it are skipped, so they cannot be counted)."""
+    for row in reader:
+        values = [v for name, v in row.items() if name is not None and v is not None] + list(row.get(None) or [])
+        yield reader.line_num - sum(value.count("\n") for value in values), row
 
 
 def field_count_problem(row: dict, header: list[str] | tuple[str, ...]) -> str | None:

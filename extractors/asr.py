@@ -138,7 +138,7 @@ def asr_info(config: AsrConfig) -> ExtractorInfo:
     return ExtractorInfo(
         name=config.backend,
         modality="asr",
-        version="8",
+        version="9",
         config=asdict(config) | {"model": config.model or default},
         feature_names=(),
         libraries={package: metadata.version(package)},

@@ -156,6 +156,7 @@ def test_bad_segment_rows_are_one_line_naming_the_file_and_row(tmp_path: Path, c
         (b"start,end,text\n0\n", "line 2: 1 field where the header has 3"),
         # a row whose quoted text spans lines is named by the line it starts on, as --transcripts names it
         (b'start,end,text\n0,2,hi\n3,"5\n"\n', "line 3: 2 fields where the header has 3"),
+        (b"start,end,text\n0,2,hi\n\n\n3,5\n", "line 5: 2 fields where the header has 3"),  # after blank lines
     ],
 )
 def test_a_csv_row_with_a_field_left_out_is_refused(tmp_path: Path, content: bytes, cause: str) -> None:
