@@ -164,6 +164,7 @@ SWITCH_WINDOW_S = 3.0  # where a switch lies: the two languages compared in wind
 Span = tuple[float, float]
 Stretch = tuple[float, float, str, float]  # start, end, language, probability
 TimedText = tuple[float, float, str]  # start, end, and a text or a reason
+UNSPACED_LANGUAGES = ("zh", "yue", "ja", "th", "lo", "my", "km", "bo")  # Whisper's, written without spaces
 
 
 def first_speech(audio: np.ndarray, vad: bool, seconds: float = LID_SECONDS, block_s: float = 60.0) -> np.ndarray:
@@ -438,7 +439,7 @@ class SpeechRecogniser:
         source: list[tuple[float, float, str]] = []
         if task == "translate":
             originals = self._pass(model, audio, spans, language, "transcribe", True, memo)
-            source = original_pieces([s for span in originals for s in span])
+            source = original_pieces([s for span in originals for s in span], language)
             passes = [self._fill_gaps(model, audio, t, o, language) for t, o in zip(passes, originals)]
         switched: list[Stretch] = []
         not_english: list[TimedText] = []
@@ -813,22 +814,23 @@ def _switch_warning(stretch: Stretch, file_language: str) -> str:
     )
 
 
-def original_pieces(segments: Sequence[AsrSegment]) -> list[TimedText]:
+def original_pieces(segments: Sequence[AsrSegment], language: str = "") -> list[TimedText]:
     """The original-language text in timed pieces that read as said when joined end to end, each
     with the space before it (as Whisper's own word pieces): one per word, so each translated
     utterance gets the words said in its time (a segment of four sentences said without a pause
     went whole to one of their four utterances), and a language written without spaces stays
-    without them. A segment without word times, or whose words are not found in its text in
-    order, is one piece."""
+    without them, between segments too. A segment without word times, or whose words are not
+    found in its text in order, is one piece."""
+    space = "" if language in UNSPACED_LANGUAGES else " "
     pieces: list[TimedText] = []
     for segment in segments:
         text = segment.text.strip()
         cut = _cut_after_words(text, segment.words) if text else None
         if cut:
-            cut[0] = " " + cut[0]
+            cut[0] = space + cut[0]
             pieces += [(w.start, w.end, part) for w, part in zip(segment.words, cut)]
         elif text:
-            pieces.append((segment.start, segment.end, " " + text))
+            pieces.append((segment.start, segment.end, space + text))
     return pieces
 
 

@@ -571,6 +571,18 @@ def test_original_pieces_read_as_said_in_each_utterance(text: str, pieces: list,
     assert [u.source_text for u in annotate(utterances, recognition)] == expected
 
 
+def test_original_segments_of_a_language_without_spaces_join_without_one() -> None:
+    """Regression (second review): two Japanese segments in one utterance were joined with a space."""
+    segments = [
+        AsrSegment(0.0, 0.5, "私は元気です。", -0.2, 0.0, 1.2, (Word("私は元気です。", 0.0, 0.5, 0.9),)),
+        AsrSegment(0.5, 1.0, "あなたは？", -0.2, 0.0, 1.2),
+    ]
+    utterances = [Utterance(0, 0.0, 1.2, "I loved", spanish_translation().words[0][:2])]
+    for language, expected in (("ja", "私は元気です。あなたは？"), ("es", "私は元気です。 あなたは？")):
+        recognition = replace(spanish_translation(), source=tuple(original_pieces(segments, language)))
+        assert annotate(utterances, recognition)[0].source_text == expected
+
+
 def test_stretches_the_translation_skipped_are_found() -> None:
     said = [AsrSegment(0.0, 10.0, "uno dos", -0.3, 0.1, 1.0), AsrSegment(12.0, 20.0, "tres", -0.3, 0.1, 1.0)]
     first = tuple(_word("w", t) for t in (0.0, 1.0, 2.0, 3.0, 3.6))
