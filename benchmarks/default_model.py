@@ -31,6 +31,7 @@ from sklearn.metrics import f1_score, roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.common import labels_as_read  # noqa: E402
 from mtmm_es.model.checkpoint import load_checkpoint  # noqa: E402
 from mtmm_es.model.data import Video  # noqa: E402
 from mtmm_es.model.labels import emotion_labels, prior_shifted  # noqa: E402
@@ -94,20 +95,12 @@ def _labels_wacc(truth: np.ndarray, pred: np.ndarray, thresholds: list[float]) -
 
 
 def _labels_at(truth: np.ndarray, pred: np.ndarray, thresholds: list[float], metric: str) -> dict[str, float]:
-    """The labels users read at one operating point (the label rules applied): their macro-F1 over
-    the six emotions; per utterance, the example-based F1 between its labels and its gold emotions
-    ("none" when it has none), and the share whose first label (the top emotion) is among them."""
-    gold_rows, label_rows = truth[:, :6] >= 0.5, [emotion_labels(scores, thresholds) for scores in pred]
-    labelled = np.array([[name in labels for name in EMOTIONS] for labels in label_rows])
-    f1s, tops = [], []
-    for gold_row, labels in zip(gold_rows, label_rows):
-        gold = {name for name, present in zip(EMOTIONS, gold_row) if present} or {"none"}
-        f1s.append(2 * len(gold & set(labels)) / (len(gold) + len(set(labels))))
-        tops.append(labels[0] in gold)
+    """The labels users read at one operating point (`labels_as_read`), named after it."""
+    _, read = labels_as_read(truth, pred, thresholds)
     return {
-        f"emotion_macro_f1_labels_{metric}": float(f1_score(gold_rows, labelled, average="macro", zero_division=0)),
-        f"emotion_example_f1_{metric}": float(np.mean(f1s)),
-        f"emotion_top_label_{metric}": float(np.mean(tops)),
+        f"emotion_macro_f1_labels_{metric}": read["macro_f1"],
+        f"emotion_example_f1_{metric}": read["example_f1"],
+        f"emotion_top_label_{metric}": read["top_label"],
     }
 
 

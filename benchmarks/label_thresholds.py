@@ -26,8 +26,8 @@ from sklearn.metrics import f1_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.common import labels_as_read  # noqa: E402
 from mtmm_es.model.checkpoint import load_checkpoint  # noqa: E402
-from mtmm_es.model.labels import emotion_labels  # noqa: E402
 from mtmm_es.model.metrics import THRESHOLD_GRID, weighted_accuracy  # noqa: E402
 from mtmm_es.model.multi import load_datasets  # noqa: E402
 from mtmm_es.model.recipes import load_recipe  # noqa: E402
@@ -57,18 +57,12 @@ def chosen(truth: np.ndarray, scores: np.ndarray, criterion: str) -> list[float]
 
 def scored(truth: np.ndarray, scores: np.ndarray, thresholds: list[float]) -> dict[str, float]:
     """The labels as users read them, against the gold emotions."""
-    labels = [emotion_labels(row, thresholds) for row in scores]
-    labelled = np.array([[name in row for name in EMOTIONS] for row in labels], int)
-    examples, tops = [], []
-    for present, row in zip(truth, labels):
-        gold = {name for name, yes in zip(EMOTIONS, present) if yes} or {"none"}
-        examples.append(2 * len(gold & set(row)) / (len(gold) + len(set(row))))
-        tops.append(row[0] in gold)
+    labelled, read = labels_as_read(truth, scores, thresholds)
     return {
         "wacc": 100 * float(np.nanmean([weighted_accuracy(truth[:, k], labelled[:, k]) for k in range(len(EMOTIONS))])),
-        "macro_f1": float(f1_score(truth, labelled, average="macro", zero_division=0)),
-        "example_f1": float(np.mean(examples)),
-        "top_label": 100 * float(np.mean(tops)),
+        "macro_f1": read["macro_f1"],
+        "example_f1": read["example_f1"],
+        "top_label": 100 * read["top_label"],
         "labels_per_utterance": float(labelled.sum(1).mean()),
     }
 
