@@ -100,7 +100,9 @@ def load_mustardpp(data_dir: str | Path, split: str = "train", mustard_dir: str 
     for scene, rows in table.groupby("SCENE", sort=True):
         if not _keep(scene, split, validation):
             continue
-        target = rows.KEY.str.endswith("_u").to_numpy()
+        # the utterance: its KEY ends with _u; one scene's KEY is a label ("Disgust") instead, so a
+        # row that is not context (_c_N) and has a sarcasm label is the utterance too
+        target = (rows.KEY.str.endswith("_u") | (~rows.KEY.str.contains("_c_") & rows.Sarcasm.notna())).to_numpy()
         labels: dict[str, list] = {"sarcasm": [], "emotion": [], "sentiment": [], "intensity": []}
         for is_target, (_, row) in zip(target, rows.iterrows()):
             if not is_target:
@@ -117,7 +119,7 @@ def load_mustardpp(data_dir: str | Path, split: str = "train", mustard_dir: str 
         videos.append(
             text_video(
                 video_id=f"mustardpp-{scene}",
-                utterance_ids=rows.KEY.tolist(),
+                utterance_ids=[f"{scene}_u" if is_target else key for is_target, key in zip(target, rows.KEY)],
                 texts=rows.SENTENCE.astype(str).str.replace("\n", " ").tolist(),
                 labels=labels,
             )

@@ -1,14 +1,17 @@
 """Transcripts tables: `video_id, segment_id, text` (optionally `start, end`), one row per utterance.
 
 Utterances of a video are ordered by `start` when every one of them has it, else by `segment_id`
-when the ids are all numbers, else as the file lists them. Every row is checked: as many fields as
-the header (an unquoted comma in a text would shift the columns), a video and a segment id, each
-(video, segment) once, a `start` that is seconds. Used by `mtmm predict --transcripts`."""
+when the ids are all numbers, else as the file lists them; a warning says when a video's order is
+not known to be the order said (no `start`), as the model reads each utterance in that context.
+Every row is checked: as many fields as the header (an unquoted comma in a text would shift the
+columns), a video and a segment id, each (video, segment) once, a `start` that is seconds. Used by
+`mtmm predict --transcripts`."""
 
 from __future__ import annotations
 
 import csv
 import io
+import logging
 import math
 from pathlib import Path
 
@@ -20,6 +23,8 @@ from ..data import Corpus
 from .common import text_video
 
 REQUIRED = ("video_id", "segment_id", "text")
+
+_log = logging.getLogger(__name__)
 
 
 def _number(value: str) -> float | None:
@@ -63,14 +68,15 @@ def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:
     return rows
 
 
-def _ordered(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+def _ordered(rows: list[dict[str, str]]) -> tuple[list[dict[str, str]], bool]:
+    """The rows in the module's order, and whether that is the order said (all have `start`)."""
     starts = [_number(row.get("start", "").strip() or "nan") for row in rows]
     if all(s is not None for s in starts):
-        return [row for _, row in sorted(zip(starts, rows), key=lambda pair: pair[0])]
+        return [row for _, row in sorted(zip(starts, rows), key=lambda pair: pair[0])], True
     ids = [_number(row["segment_id"]) for row in rows]
     if all(i is not None for i in ids):
-        return [row for _, row in sorted(zip(ids, rows), key=lambda pair: pair[0])]
-    return rows
+        return [row for _, row in sorted(zip(ids, rows), key=lambda pair: pair[0])], False
+    return rows, False
 
 
 def load_transcripts(path: str | Path) -> Corpus:
@@ -82,8 +88,18 @@ def load_transcripts(path: str | Path) -> Corpus:
         by_video.setdefault(row["video_id"].strip(), []).append(row)
     if not by_video:
         raise MtmmError("the transcripts CSV has no rows under its header", path)
-    videos = []
+    videos, unordered = [], 0
     for video_id, rows in by_video.items():
-        rows = _ordered(rows)
+        rows, said = _ordered(rows)
+        unordered += not said and len(rows) > 1
         videos.append(text_video(video_id, [r["segment_id"].strip() for r in rows], [r["text"] for r in rows], {}))
+    if unordered:
+        _log.warning(
+            "%s: %d of %d videos have utterances without a start time, read in segment_id order (file order when "
+            "the ids are not numbers): the model reads each utterance in the context of the others in that order, "
+            "so give start times if it is not the order said",
+            path,
+            unordered,
+            len(videos),
+        )
     return Corpus(f"transcripts:{path.name}", videos, {}, {"source": str(path)})
