@@ -137,6 +137,7 @@ def configure_logging(verbose: int, quiet: int) -> None:
 def add_extraction_arguments(parser: argparse.ArgumentParser) -> None:
     from mtmm_es.extractors.acoustic import EXTRACTORS, AcousticConfig
     from mtmm_es.extractors.asr import BACKENDS, AsrConfig
+    from mtmm_es.extractors.text import WEIGHTINGS
     from mtmm_es.extractors.visual import VisualConfig
     from mtmm_es.pipeline import SegmentationConfig
 
@@ -196,7 +197,7 @@ def add_extraction_arguments(parser: argparse.ArgumentParser) -> None:
         "trained on these vectors (the default model refuses them)",
     )
     group.add_argument("--text-allow-pickle", action="store_true", help="allow loading a pickled gensim .kv file")
-    group.add_argument("--text-weighting", choices=("mean", "sif"), default="mean", help="word weights in the average")
+    group.add_argument("--text-weighting", choices=WEIGHTINGS, default="mean", help="word weights in the average")
     group.add_argument("--no-negation", action="store_true", help="do not flip words in a negation's scope")
     group.add_argument(
         "--acoustic",

@@ -9,6 +9,7 @@ voiced frames alone.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from importlib import metadata
@@ -58,7 +59,13 @@ DESCRIPTORS = (
     "spectral_flux",
     *(f"mfcc_{i}" for i in range(N_MFCC)),
 )
+PITCH_TRACKERS = ("yin", "pyin")
+PART_NAMES = ("covarep", "egemaps", "whisper")  # PARTS' keys; an extractor is one, or several joined by "+"
 OCTAVE_EDGES_HZ = (177, 354, 707, 1414, 2828, 5657)  # bands centred on 250 .. 4000 Hz
+
+
+def _known(name: str) -> bool:
+    return all(part in PART_NAMES for part in name.split("+"))
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,20 @@ class AcousticConfig:
     voicing_threshold: float = 0.5  # normalised autocorrelation at the pitch period
     min_voiced_db: float = -55.0
     level_db: float | None = None  # each file's speech brought to this level first (level.py); None: as recorded
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.extractor, str) or not _known(self.extractor):
+            raise MtmmError(
+                f"unknown acoustic extractor {self.extractor!r} (choose {', '.join(PART_NAMES)} or several joined by +)"
+            )
+        if self.pitch not in PITCH_TRACKERS:
+            raise MtmmError(f"pitch must be one of {', '.join(PITCH_TRACKERS)}, not {self.pitch!r}")
+        for name in ("fmin", "fmax", "voicing_threshold", "min_voiced_db", "level_db"):
+            value = getattr(self, name)
+            if (value is not None or name != "level_db") and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            ):
+                raise MtmmError(f"{name} must be a number, not {value!r}")
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any], user: AcousticConfig) -> AcousticConfig:
@@ -144,13 +165,11 @@ def _pitch(y: np.ndarray, config: AcousticConfig) -> np.ndarray:
     }
     if config.pitch == "yin":
         return dsp.yin(y, **options)
-    if config.pitch == "pyin":
-        with deferred_import():
-            import librosa  # seconds of imports: only for this slower option
+    with deferred_import():
+        import librosa  # seconds of imports: only for this slower option
 
-        f0, _, _ = librosa.pyin(y, fill_na=None, center=False, **options)
-        return f0
-    raise MtmmError(f"unknown pitch estimator '{config.pitch}' (choose yin or pyin)")
+    f0, _, _ = librosa.pyin(y, fill_na=None, center=False, **options)
+    return f0
 
 
 def frame_descriptors(y: np.ndarray, config: AcousticConfig) -> np.ndarray:
@@ -205,8 +224,8 @@ class CovarepExtractor(FeatureExtractor):
 
     modality = "acoustic"
 
-    def __init__(self, config: AcousticConfig = AcousticConfig()):
-        self.config = config
+    def __init__(self, config: AcousticConfig | None = None):
+        self.config = config or AcousticConfig()
 
     @property
     def info(self) -> ExtractorInfo:
@@ -331,20 +350,14 @@ class CombinedExtractor(FeatureExtractor):
         return ModalityFeatures(self.info, values, np.logical_and.reduce([p.mask for p in pooled]))
 
 
-PARTS: dict[str, type[FeatureExtractor]] = {
-    "covarep": CovarepExtractor,
-    "egemaps": EgemapsExtractor,
-    "whisper": WhisperEncoderExtractor,
-}
+PARTS: dict[str, type[FeatureExtractor]] = dict(
+    zip(PART_NAMES, (CovarepExtractor, EgemapsExtractor, WhisperEncoderExtractor), strict=True)
+)
 EXTRACTORS: dict[str, type[FeatureExtractor]] = {  # the CLI's choices; any "+" join of PARTS works
     **PARTS,
     "covarep+egemaps": CombinedExtractor,
     "covarep+egemaps+whisper": CombinedExtractor,
 }
-
-
-def _known(name: str) -> bool:
-    return name in PARTS or all(part in PARTS for part in name.split("+"))
 
 
 class LevelledExtractor(FeatureExtractor):
@@ -374,8 +387,6 @@ class LevelledExtractor(FeatureExtractor):
 
 
 def make_acoustic_extractor(config: AcousticConfig) -> FeatureExtractor:
-    if not _known(config.extractor):
-        raise MtmmError(f"unknown acoustic extractor '{config.extractor}' (choose {', '.join(EXTRACTORS)})")
     plain = replace(config, level_db=None)
     inner = PARTS[config.extractor](plain) if config.extractor in PARTS else CombinedExtractor(plain)
     return inner if config.level_db is None else LevelledExtractor(inner, config.level_db)

@@ -466,7 +466,10 @@ class SpeechRecogniser:
         if dropped:
             warnings.append(f"{dropped} recognised segment(s) dropped as probable non-speech (music, noise)")
         if unsure:  # the other languages' stretches have their own warnings
-            warnings.append(f"text of {len(unsure)} segment(s) not used: {unsure[0][2]}")
+            at = ", ".join(f"{start:.1f}-{end:.1f} s" for start, end, _ in unsure[:3]) + (
+                ", ..." if len(unsure) > 3 else ""
+            )
+            warnings.append(f"text of {len(unsure)} segment(s) not used ({at}): {unsure[0][2]}")
         if not english and task == "transcribe":
             warnings.append(f"speech is in {language}, not translated: the text model reads English, text not used")
         if task == "translate":

@@ -32,6 +32,7 @@ NEGATIONS = frozenset(
     "dont didnt doesnt isnt wasnt cant wont couldnt shouldnt wouldnt aint havent hasnt arent werent".split()
 )
 CLAUSE_END = frozenset(".,;:!?")
+WEIGHTINGS = ("mean", "sif")
 SIF_A = 1e-4  # Arora et al. 2017 smoothing; word probabilities from GloVe's frequency-ranked vocabulary
 
 
@@ -45,6 +46,15 @@ class TextConfig:
     keep_punctuation: bool = False  # corpora transcripts carry none; ASR output does
     negation: bool = True  # flip the vectors of words in a negation's scope (up to the clause end)
     weighting: str = "mean"  # or "sif": smooth inverse frequency weights a / (a + p(word))
+
+    def __post_init__(self) -> None:
+        if self.weighting not in WEIGHTINGS:
+            raise MtmmError(f"weighting must be one of {', '.join(WEIGHTINGS)}, not {self.weighting!r}")
+        for name in ("allow_pickle", "keep_punctuation", "negation"):
+            if not isinstance(getattr(self, name), bool):
+                raise MtmmError(f"{name} must be true or false, not {getattr(self, name)!r}")
+        if self.vectors is not None and not isinstance(self.vectors, str):
+            raise MtmmError(f"vectors must be a file path, not {self.vectors!r}")
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any], user: TextConfig) -> TextConfig:
@@ -172,8 +182,6 @@ class GloveTextExtractor(FeatureExtractor):
     modality = "text"
 
     def __init__(self, config: TextConfig = TextConfig()):
-        if config.weighting not in ("mean", "sif"):
-            raise MtmmError(f"unknown text weighting '{config.weighting}' (choose mean or sif)")
         self.config = config
         self._kv: KeyedVectors | WordVectors | None = None
         self._lowercase = True

@@ -38,7 +38,7 @@ def fit(
         "seconds_per_epoch": statistics.mean(h["seconds"] for h in result.history),
     }
     checkpoint = Checkpoint(
-        [result.model], _read_spec(corpus, config), result.thresholds, _provenance(corpus, config, report)
+        [result.model], _read_spec(corpus, config), result.thresholds, _provenance(corpus, train_part, config, report)
     )
     return _with_sarcasm_rate(checkpoint, train_part), report
 
@@ -67,7 +67,9 @@ def _fit_folds(
         "best_epochs": best_epochs,
         "seconds_per_epoch": statistics.mean(epoch_seconds),
     }
-    checkpoint = Checkpoint(members, _read_spec(corpus, config), thresholds, _provenance(corpus, config, report))
+    checkpoint = Checkpoint(
+        members, _read_spec(corpus, config), thresholds, _provenance(corpus, corpus, config, report)
+    )
     return _with_sarcasm_rate(checkpoint, corpus), report
 
 
@@ -88,12 +90,14 @@ def _read_spec(corpus: Corpus, config: TrainConfig) -> dict[str, Any]:
     return {m: spec for m, spec in corpus.spec.items() if m in config.modalities}
 
 
-def _provenance(corpus: Corpus, config: TrainConfig, report: dict[str, Any]) -> dict[str, Any]:
+def _provenance(corpus: Corpus, trained_on: Corpus, config: TrainConfig, report: dict[str, Any]) -> dict[str, Any]:
+    """The training record: the corpus, and the videos and utterances trained on (without those
+    carved out for validation; with folds, every video trains some member)."""
     return {
         "corpus": corpus.name,
         "data": corpus.provenance,
-        "videos": len(corpus.videos),
-        "utterances": corpus.n_utterances(),
+        "videos": len(trained_on.videos),
+        "utterances": trained_on.n_utterances(),
         "config": config.to_dict(),
         "report": report,
     }

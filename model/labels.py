@@ -41,6 +41,7 @@ from mtmm_es.core.labels import Emotions, Sarcasm, Sentiment, coherent_sentiment
 from .tasks import EMOTION_LABELS, EMOTIONS
 
 NONE_THRESHOLD = 0.5
+UNCHOSEN_THRESHOLDS = (0.5,) * len(EMOTIONS)  # a checkpoint's emotion thresholds when validation chose none
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ def label_utterance(
     if "emotion" in predicted and "emotion" not in unheard:
         scores = np.array([rounded(s) for s in predicted["emotion"][index]])
         emotions = Emotions(
-            tuple(emotion_labels(scores, thresholds or [0.5] * len(EMOTIONS))),
+            tuple(emotion_labels(scores, thresholds or UNCHOSEN_THRESHOLDS)),
             {name: rounded(scores[k]) for k, name in enumerate(EMOTION_LABELS)},
         )
     if "sarcasm" in predicted and "sarcasm" not in unheard:

@@ -15,6 +15,13 @@ from .tasks import EMOTIONS
 THRESHOLD_GRID = np.round(np.arange(0.05, 0.96, 0.05), 2)
 
 
+def _auc(truth: np.ndarray, probability: np.ndarray) -> float:
+    """ROC AUC: how well the probability ranks, at any threshold or base rate; NaN with one class."""
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(truth, probability)) if len(np.unique(truth)) == 2 else float("nan")
+
+
 def sentiment_metrics(positive: np.ndarray, p_positive: np.ndarray) -> dict[str, float]:
     from sklearn.metrics import accuracy_score, f1_score
 
@@ -22,6 +29,7 @@ def sentiment_metrics(positive: np.ndarray, p_positive: np.ndarray) -> dict[str,
     return {
         "accuracy": float(accuracy_score(positive, predicted)),
         "f1_weighted": float(f1_score(positive, predicted, average="weighted", zero_division=0)),
+        "auc": _auc(positive, p_positive),
     }
 
 
@@ -33,6 +41,7 @@ def binary_metrics(truth: np.ndarray, probability: np.ndarray, threshold: float 
         "accuracy": float(accuracy_score(truth, predicted)),
         "f1_weighted": float(f1_score(truth, predicted, average="weighted", zero_division=0)),
         "f1_macro": float(f1_score(truth, predicted, average="macro", zero_division=0)),
+        "auc": _auc(truth, probability),
     }
 
 
@@ -90,7 +99,8 @@ def intensity_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, flo
     from scipy.stats import pearsonr
     from sklearn.metrics import mean_absolute_error
 
-    correlation = float(pearsonr(truth, predicted)[0]) if len(truth) > 2 and np.std(predicted) > 0 else float("nan")
+    defined = len(truth) > 2 and np.std(truth) > 0 and np.std(predicted) > 0  # else scipy warns
+    correlation = float(pearsonr(truth, predicted)[0]) if defined else float("nan")
     return {"mae": float(mean_absolute_error(truth, predicted)), "pearson": correlation}
 
 

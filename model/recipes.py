@@ -76,7 +76,11 @@ def load_recipe(name_or_path: str) -> Recipe:
         missing = [key for key in REQUIRED_KEYS if key not in data]
         if missing:
             raise MtmmError(f"invalid recipe: missing key{'s' if len(missing) > 1 else ''}: {', '.join(missing)}", path)
-        train = TrainConfig.from_dict(data["train"])
+        try:
+            train = TrainConfig.from_dict(data["train"])
+        except MtmmError as error:
+            raise MtmmError(f"train: {error.cause}", path) from None
+        _check_features(data, path)
         if data["dataset"] == "multi":
             _check_multi(data, train, path)
         return Recipe(
@@ -90,6 +94,30 @@ def load_recipe(name_or_path: str) -> Recipe:
         )
     except (KeyError, ValueError, TypeError) as error:
         raise MtmmError(f"invalid recipe: {error}", path) from error
+
+
+def _check_features(data: dict[str, Any], path: Path) -> None:
+    """The recipe's extraction settings (`text`, `acoustic`), built now: a bad one would otherwise
+    fail every file of the dataset, one warning each."""
+    from mtmm_es.extractors.acoustic import AcousticConfig
+    from mtmm_es.extractors.text import TextConfig
+
+    for key, config in (("text", TextConfig), ("acoustic", AcousticConfig)):
+        settings = data.get(key, {})
+        if not isinstance(settings, dict):
+            raise MtmmError(f"{key} is an object of extraction settings, not {settings!r}", path)
+        unknown = sorted(set(settings) - set(config.__dataclass_fields__))
+        if unknown:
+            raise MtmmError(
+                f"unknown {key} settings: {', '.join(unknown)} (known: {', '.join(config.__dataclass_fields__)})", path
+            )
+        try:
+            config(**settings)
+        except MtmmError as error:
+            raise MtmmError(f"{key}: {error.cause}", path) from None
+    vectors = data.get("text", {}).get("vectors")
+    if vectors is not None and not Path(vectors).is_file():
+        raise MtmmError(f"text: vectors file {vectors!r} not found", path)
 
 
 def _check_multi(data: dict[str, Any], train: TrainConfig, path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import time
 from collections.abc import Sequence
@@ -17,17 +18,20 @@ from mtmm_es.core.errors import MtmmError
 
 from .data import Batch, Corpus, Video, batches, collate, feature_statistics
 from .metrics import binary_metrics, choose_thresholds, emotion_metrics, intensity_metrics, sentiment_metrics
-from .network import MTMMES, TUPLE_FIELDS, ModelConfig
-from .tasks import EMOTIONS
+from .network import MODALITIES, MTMMES, TUPLE_FIELDS, ModelConfig
+from .tasks import EMOTIONS, TASKS
 
 LOWER_IS_BETTER = ("loss", "intensity_mae")
 # the validation metrics each task measures (score_predictions names them `<task>_<metric>`)
+_log = logging.getLogger(__name__)
+
 TASK_METRICS = {
-    "sentiment": ("accuracy", "f1_weighted"),
+    "sentiment": ("accuracy", "f1_weighted", "auc"),
     "intensity": ("mae", "pearson"),
     "emotion": (*(f"{e}_{m}" for e in EMOTIONS for m in ("f1", "wacc")), "mean_f1", "mean_wacc"),
-    "sarcasm": ("accuracy", "f1_weighted", "f1_macro"),
+    "sarcasm": ("accuracy", "f1_weighted", "f1_macro", "auc"),
 }
+FEW_EMOTION_EXAMPLES = 10  # validation utterances with an emotion, below which its thresholds are a guess
 # what a run early-stops on when no monitor is given: its first task's
 DEFAULT_MONITORS = {
     "sentiment": "sentiment_accuracy",
@@ -42,7 +46,7 @@ class TrainConfig:
     """Everything that decides a training run (stored in the checkpoint for provenance)."""
 
     tasks: tuple[str, ...] = ("sentiment",)
-    modalities: tuple[str, ...] = ("text", "acoustic", "visual")
+    modalities: tuple[str, ...] = MODALITIES
     task_weights: dict[str, float] = field(default_factory=dict)  # default 1.0 each
     hidden: int = 100
     dim: int = 100
@@ -84,10 +88,19 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        if not isinstance(data, dict):
+            raise MtmmError(f'training options are an object such as {{"epochs": 50}}, not {data!r}')
         known = {f for f in cls.__dataclass_fields__}
         unknown = set(data) - known
         if unknown:
             raise MtmmError(f"unknown training options: {', '.join(sorted(unknown))}")
+        for name in ("modalities", *TUPLE_FIELDS):
+            value = data.get(name, [])
+            if isinstance(value, str) or not isinstance(value, (list, tuple)):
+                raise MtmmError(f"{name} is a list such as {list(getattr(cls(), name)) or ['text']}, not {value!r}")
+        for name, allowed in (("tasks", TASKS), ("modalities", MODALITIES)):
+            if unknown := [v for v in data.get(name, ()) if v not in allowed]:
+                raise MtmmError(f"unknown {name}: {', '.join(map(str, unknown))} (known: {', '.join(allowed)})")
         tuples = {k: tuple(v) for k, v in data.items() if k in ("modalities", *TUPLE_FIELDS)}
         return cls(**{**data, **tuples})
 
@@ -359,7 +372,28 @@ def train(train_corpus: Corpus, val_corpus: Corpus, config: TrainConfig, log=pri
     model.load_state_dict(best_state)
     validation, thresholds = evaluate(model, val_corpus)
     validation["loss"] = validation_loss(model, val_corpus, config.task_weights)
+    _warn_if_few_emotions(val_corpus)
     return TrainResult(model, thresholds, validation, history, best_epoch)
+
+
+def _warn_if_few_emotions(val_corpus: Corpus) -> None:
+    """Emotion thresholds are chosen on the validation labels: say when an emotion has too few there
+    for its thresholds to mean much (they may then label it everywhere, or nowhere)."""
+    rows = [
+        v.targets["emotion"][v.weights["emotion"] > 0, : len(EMOTIONS)] >= 0.5
+        for v in val_corpus.videos
+        if "emotion" in v.weights
+    ]
+    counts = np.concatenate(rows).sum(0) if rows else []
+    few = [f"{name} {int(count)}" for name, count in zip(EMOTIONS, counts) if count < FEW_EMOTION_EXAMPLES]
+    if few:
+        _log.warning(
+            "%s: emotion thresholds chosen on few validation utterances with the emotion (%s; under %d): "
+            "its labels may fire on every utterance or on none, at --emotion-thresholds wacc most of all",
+            val_corpus.name,
+            ", ".join(few),
+            FEW_EMOTION_EXAMPLES,
+        )
 
 
 def with_overrides(config: TrainConfig, **overrides: Any) -> TrainConfig:

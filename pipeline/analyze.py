@@ -48,15 +48,23 @@ def schema() -> dict[str, Any]:
 CONFIGS = {"text": TextConfig, "acoustic": AcousticConfig, "visual": VisualConfig}
 
 
-def extraction_config_for(feature_spec: dict[str, dict], user: ExtractionConfig) -> ExtractionConfig:
+def extraction_config_for(
+    feature_spec: dict[str, dict], user: ExtractionConfig, checkpoint_dir: Path | None = None
+) -> ExtractionConfig:
     """`user` with the text/acoustic/visual settings a checkpoint was trained with (its feature spec).
     Each extractor config rebuilds itself from its spec (`from_spec`); files to read and safety
-    switches stay the user's."""
+    switches stay the user's. A refusal names `checkpoint_dir` when given."""
     settings: dict[str, Any] = {}
     for modality, spec in feature_spec.items():
         if modality not in CONFIGS:
-            raise MtmmError(f"the checkpoint has '{modality}' features, which this pipeline cannot compute from media")
-        settings[modality] = CONFIGS[modality].from_spec(spec, getattr(user, modality))
+            raise MtmmError(
+                f"the checkpoint has '{modality}' features, which this pipeline cannot compute from media",
+                checkpoint_dir,
+            )
+        try:
+            settings[modality] = CONFIGS[modality].from_spec(spec, getattr(user, modality))
+        except MtmmError as error:
+            raise MtmmError(error.cause, error.path or checkpoint_dir) from None
         _say_what_is_overridden(modality, getattr(user, modality), settings[modality])
     return replace(user, **settings)
 
@@ -64,7 +72,7 @@ def extraction_config_for(feature_spec: dict[str, dict], user: ExtractionConfig)
 def checked_extraction(meta: dict[str, Any], user: ExtractionConfig, checkpoint_dir: Path) -> ExtractionConfig:
     """The extraction a checkpoint (its checked config.json) needs, from the user's: refused before
     any extraction when the user's modalities leave out features its spec holds."""
-    config = extraction_config_for(meta["feature_spec"], user)
+    config = extraction_config_for(meta["feature_spec"], user, checkpoint_dir)
     left_out = [m for m in meta["feature_spec"] if m not in config.modalities]
     if left_out:
         raise MtmmError(

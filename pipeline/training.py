@@ -21,6 +21,8 @@ from mtmm_es.model.corpora.common import add_text_features
 from mtmm_es.model.corpora.transcripts import load_transcripts
 from mtmm_es.model.data import check_spec
 from mtmm_es.model.fit import fit
+from mtmm_es.model.labels import UNCHOSEN_THRESHOLDS
+from mtmm_es.model.meta import CONFIG, WEIGHTS
 from mtmm_es.model.predictions import corpus_predictions
 from mtmm_es.model.recipes import check_routes, load_recipe
 from mtmm_es.model.tasks import TASKS
@@ -68,13 +70,17 @@ def _load(
     extract=None,
     text: TextConfig | None = None,
     text_options: TextConfig | None = None,
+    checkpoint_dir: str | Path | None = None,
 ):
     """A dataset's split, its media extracted by `extract` (default: as `feature_spec` says), its
     transcripts' text features as `text` says (default: as `feature_spec` says, with the word vectors
-    of the user's `text_options`)."""
+    of the user's `text_options`; a refusal names `checkpoint_dir`, whose spec it is)."""
     if text is None and feature_spec and feature_spec.get("text", {}).get("extractor") == TEXT_EXTRACTOR:
         # ours (not MOSI's own features), reading the user's vectors
-        text = TextConfig.from_spec(feature_spec["text"], text_options or TextConfig())
+        try:
+            text = TextConfig.from_spec(feature_spec["text"], text_options or TextConfig())
+        except MtmmError as error:
+            raise MtmmError(error.cause, error.path or checkpoint_dir) from None
     corpus = load_corpus(dataset, data_dir, split, extract or _extract_for(feature_spec, text_options), text)
     if not corpus.videos:
         raise MtmmError(f"{dataset} has no {split} split here (no rows or files for it)", data_dir)
@@ -91,6 +97,15 @@ VALIDATION_SPLITS = {
     "mustardpp": "val",
     "house": "val",
 }
+
+
+def _check_checkpoint_folder(out: Path) -> None:
+    """A training run's folder: new, empty, or a checkpoint the run replaces (said before the work)."""
+    names = {path.name for path in out.iterdir()} if out.is_dir() else set()
+    if names & {CONFIG, WEIGHTS}:
+        _log.warning("%s holds a checkpoint: this run replaces it when it ends", out)
+    elif names:
+        raise MtmmError("the folder holds other files, not a checkpoint: give a new or empty folder", out)
 
 
 def train_and_save(
@@ -110,6 +125,7 @@ def train_and_save(
     from mtmm_es.pipeline.destinations import check_output_folder
 
     check_output_folder(Path(out))
+    _check_checkpoint_folder(Path(out))
     extract, text = None, None
     if recipe:
         chosen = load_recipe(recipe).with_seed(seed)
@@ -234,7 +250,9 @@ def _checked(
     from mtmm_es.pipeline.analyze import load_for_labels
 
     checkpoint = load_for_labels(Path(checkpoint_dir), emotion_thresholds, sarcasm_base_rate)
-    corpus = _load(dataset, data_dir, split, checkpoint.feature_spec, text_options=text_options)
+    corpus = _load(
+        dataset, data_dir, split, checkpoint.feature_spec, text_options=text_options, checkpoint_dir=checkpoint_dir
+    )
     expected = checkpoint.feature_spec
     if set(corpus.spec) == {"text"} and dataset not in MEDIA_LOADERS and "text" in expected:
         absent = sorted(set(expected) - {"text"})
@@ -265,8 +283,17 @@ def evaluate_checkpoint(
     checkpoint, corpus = _checked(checkpoint_dir, dataset, data_dir, split, text_options=text_options)
     if not corpus.tasks():
         raise MtmmError(f"the {split} split of {dataset} has no labels here (held out: scored outside the project)")
+    thresholds = checkpoint.thresholds
+    if "emotion" in corpus.tasks() and "emotion_f1" not in thresholds:
+        _log.warning(
+            "%s has no emotion thresholds (its validation data had no emotion labels): its labels use %s, "
+            "and its emotions are scored at those, not at thresholds chosen on the split scored",
+            checkpoint_dir,
+            UNCHOSEN_THRESHOLDS[0],
+        )
+        thresholds = {**thresholds, "emotion_f1": list(UNCHOSEN_THRESHOLDS), "emotion_wacc": list(UNCHOSEN_THRESHOLDS)}
     predictions = checkpoint.predict(corpus.videos)
-    metrics, _ = score_predictions(corpus.videos, predictions, checkpoint.config.tasks, checkpoint.thresholds)
+    metrics, _ = score_predictions(corpus.videos, predictions, checkpoint.config.tasks, thresholds)
     return metrics
 
 
@@ -312,7 +339,7 @@ def predict_transcripts(
     if "text" not in checkpoint.feature_spec:
         raise MtmmError("transcripts carry text only; this checkpoint does not use text", checkpoint_dir)
     text_config = extraction_config_for(
-        checkpoint.feature_spec, ExtractionConfig(text=text_options or TextConfig())
+        checkpoint.feature_spec, ExtractionConfig(text=text_options or TextConfig()), checkpoint_dir
     ).text
     corpus = add_text_features(load_transcripts(transcripts), GloveTextExtractor(text_config))
     check_spec({"text": checkpoint.feature_spec["text"]}, corpus.spec, str(transcripts))

@@ -179,6 +179,11 @@ def test_outputs_and_splits_are_checked_before_any_work(tmp_path: Path, fixture_
             == f"error: {taken}: cannot create the output folder (a file of that name exists)\n"
         )
     (tmp_path / "labels.csv").write_text("file,start,end,sentiment\ntalk.mp4,0,1,1\n")
+    # user test: a checkpoint was written into any folder, the data's own included
+    train = ("train", "--dataset", "videos", "--data-dir", str(tmp_path), "--out", str(tmp_path))
+    assert one_line_error(mtmm(*train)) == (
+        f"error: {tmp_path}: the folder holds other files, not a checkpoint: give a new or empty folder\n"
+    )
     predict = ("predict", "--dataset", "videos", "--data-dir", str(tmp_path), "--out", str(tmp_path / "p.csv"))
     result = mtmm(*predict, "--checkpoint", str(default_checkpoint_dir()))
     assert one_line_error(result) == f"error: {tmp_path}: videos has no test split here (no rows or files for it)\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import h5py
@@ -306,10 +307,51 @@ def test_training_on_videos_without_label_columns_says_so(tmp_path: Path, fixtur
     from mtmm_es.pipeline.training import train_and_save
 
     (tmp_path / "talk.mp4").write_bytes(fixture_video.read_bytes())
-    (tmp_path / "labels.csv").write_text("file,start,end,Sentiment\ntalk.mp4,0.1,4.4,2\n")
+    (tmp_path / "labels.csv").write_text("file,start,end,rating\ntalk.mp4,0.1,4.4,2\n")
     with pytest.raises(MtmmError, match="videos's train split has no labelled utterance"):
         train_and_save(tmp_path / "out", tmp_path, dataset="videos")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "header, cause",
+    [  # user test: "emotion" and "sarcasm " were not read, and training dropped those tasks without a word
+        ("file,start,end,sentiment,emotion", "column 'emotion' is not one the table reads: did you mean 'emotions'?"),
+        ("file,start,end,sentimnet", "column 'sentimnet' is not one the table reads: did you mean 'sentiment'?"),
+        (
+            "file;start;end",
+            "label table lacks columns: end, file, start; found: file;start;end (columns are separated by commas)",
+        ),
+    ],
+)
+def test_label_columns_that_are_not_read_are_named(tmp_path: Path, header: str, cause: str) -> None:
+    (tmp_path / "labels.csv").write_text(header + "\n" + "talk.mp4,0,1,2,happy\n")
+    with pytest.raises(MtmmError, match=re.escape(f"{tmp_path / 'labels.csv'}: {cause}")):
+        load_corpus("videos", tmp_path, "train", lambda path, segments: None)
+
+
+def test_label_tables_read_as_users_write_them(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """User test: column names in another case or with spaces were refused as missing; "./a.mp4"
+    and "a.mp4" were two videos (one recording in training and validation); a JSON list of
+    emotions was an unknown name "['anger']"; a column the table does not read went unmentioned."""
+    from mtmm_es.model.corpora.videos import read_label_table
+
+    (tmp_path / "labels.csv").write_text(
+        "File, Start ,End,Sentiment,SARCASM,notes\na.mp4,0,1,2,1,x\n./a.mp4,1,2,-1,0,y\nsub/../b.mp4 ,0,1,,,\n"
+    )
+    with caplog.at_level("WARNING"):
+        table = read_label_table(tmp_path)
+    assert list(table.file) == ["a.mp4", "a.mp4", "b.mp4"] and table.sarcasm.tolist()[:2] == [1, 0]
+    assert (
+        "columns not read: notes (columns: file, start, end, text, sentiment, emotions, sarcasm, split)" in caplog.text
+    )
+    (tmp_path / "labels.csv").write_text("file,start,end,split\na.mp4,0,1,train\n./a.mp4,1,2,val\n")
+    with pytest.raises(MtmmError, match="line 3: 'a.mp4' is in split val here and in split train at line 2"):
+        read_label_table(tmp_path)
+    (tmp_path / "labels.csv").unlink()
+    (tmp_path / "labels.json").write_text('[{"file": "a.mp4", "start": 0, "end": 1, "emotions": ["anger", "sad"]}]')
+    corpus_labels = read_label_table(tmp_path)
+    assert corpus_labels.emotions.tolist() == ["anger;sad"]
 
 
 def test_a_recipe_on_own_videos_uses_their_val_rows_and_its_word_vectors(
@@ -360,3 +402,15 @@ def test_training_on_one_video_without_validation_rows_says_what_to_give(tmp_pat
     (tmp_path / "labels.csv").write_text("file,start,end,sentiment\ntalk.mp4,0.1,4.4,2\ntalk.mp4,4.9,9.2,-2\n")
     with pytest.raises(MtmmError, match=r"has 1 video: validation takes whole videos .* \(split=val\)"):
         train_and_save(tmp_path / "out", tmp_path, dataset="videos")
+
+
+def test_a_skipped_file_is_named_with_its_rows(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """User test: a file skipped for a bad window was named without the table's lines ("segment 4")."""
+
+    def refuse(path: Path, segments: list) -> None:
+        raise MtmmError(f"segment {len(segments)} (25.00-30.00 s) starts after the media ends (19.10 s)", path)
+
+    (tmp_path / "labels.csv").write_text("file,start,end,sentiment\na.mp4,0,1,1\nb.mp4,0,1,1\nb.mp4,25,30,1\n")
+    with caplog.at_level("WARNING"), pytest.raises(MtmmError, match="no readable labelled videos"):
+        load_corpus("videos", tmp_path, "train", refuse)
+    assert "skipped 'b.mp4' (labels.csv line 3 and 1 more): segment 2 (25.00-30.00 s) starts after" in caplog.text

@@ -219,8 +219,11 @@ def test_speech_that_changes_language_is_recognised_in_its_own(tmp_path: Path) -
     assert "película" in " ".join(u.text for u in later).lower()
     assert all(u.text_issue == "speech in es, not English: the text model reads English" for u in later)
     assert all(u.source_text is None for u in later)
-    switch = [w for w in extraction.warnings if w.startswith("speech in es at 8.")]
+    switch = [w for w in extraction.warnings if w.startswith("speech in es at ")]
     assert len(switch) == 1 and "its text is not used" in switch[0], extraction.warnings
+    # the Spanish starts at 8.4 s (its first word at 8.8 s); placed at 8.x s on one machine and at 9.1 s
+    # on another (the same packages: CTranslate2's int8 arithmetic differs between CPUs)
+    assert 8.0 <= float(switch[0].removeprefix("speech in es at ").split("-")[0]) <= 9.5, switch
     assert not any(w.startswith("text of") for w in extraction.warnings)  # said once, by the switch's warning
     windows = [(u.start, u.end) for u in extraction.utterances]  # the same as windows given (--segments)
     recognition = SpeechRecogniser(AsrConfig()).recognise(audio, windows)
@@ -784,3 +787,20 @@ def test_a_given_language_is_not_reported_as_identified(fixture_video: Path, cac
     config = ExtractionConfig(cache_dir=str(cache_dir), asr=AsrConfig(language="en"))
     source = Pipeline(config).analyze(fixture_video).source
     assert (source.language, source.language_probability) == ("en", None)
+
+
+class _Repeater(_Hearer):
+    """A _Hearer whose segment compresses like a repetition loop."""
+
+    def recognise(self, audio: np.ndarray, language: str, task: str = "transcribe", words: bool = True) -> list:
+        return [replace(segment, compression_ratio=4.7) for segment in super().recognise(audio, language, task, words)]
+
+
+def test_text_not_used_is_said_with_its_times() -> None:
+    """User test: "text of 2 segment(s) not used" did not say which speech, while six utterances
+    lost their text."""
+    audio = np.concatenate([np.zeros(16000), np.full(16000, 0.5), np.zeros(16000)]).astype(np.float32)
+    recogniser = SpeechRecogniser(AsrConfig(language="en", vad=False))
+    recogniser._english = recogniser._multilingual = _Repeater()
+    warnings = recogniser.recognise(audio).warnings
+    assert "text of 1 segment(s) not used (1.0-1.9 s): repetitive recognition (compression ratio 4.7)" in warnings

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from mtmm_es.model.metrics import (
+    binary_metrics,
     choose_thresholds,
     emotion_metrics,
     intensity_metrics,
@@ -30,6 +31,15 @@ def test_sentiment_accuracy_and_weighted_f1_by_hand() -> None:
     assert metrics["accuracy"] == 0.75
     f1_positive, f1_negative = 2 * 1 * (2 / 3) / (1 + 2 / 3), 2 * 0.5 * 1 / 1.5
     assert metrics["f1_weighted"] == pytest.approx(0.75 * f1_positive + 0.25 * f1_negative)
+    # 3 positive x 1 negative pairs, each ranked right: AUC 1 (user test: `mtmm evaluate` gave no
+    # base-rate-free sarcasm figure, only accuracy at the trained rate)
+    assert metrics["auc"] == 1.0
+
+
+def test_sarcasm_auc_by_hand_and_undefined_with_one_class() -> None:
+    truth, scores = np.array([1, 0, 1, 0]), np.array([0.3, 0.4, 0.8, 0.1])  # 3 of 4 pairs ranked right
+    assert binary_metrics(truth, scores)["auc"] == 0.75
+    assert np.isnan(binary_metrics(np.ones(3, int), np.array([0.2, 0.5, 0.9]))["auc"])
 
 
 def test_emotion_metrics_average_the_six() -> None:
@@ -64,3 +74,12 @@ def test_thresholds_are_chosen_per_emotion() -> None:
 def test_intensity_metrics() -> None:
     metrics = intensity_metrics(np.array([-2.0, 0.0, 2.0]), np.array([-1.0, 0.0, 1.0]))
     assert metrics["mae"] == pytest.approx(2 / 3) and metrics["pearson"] == pytest.approx(1.0)
+
+
+def test_intensity_correlation_of_constant_labels_is_undefined_without_a_warning() -> None:
+    """User test: a table whose training rows all had one score printed scipy's ConstantInputWarning,
+    with a source path, four times."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        metrics = intensity_metrics(np.full(4, 2.0), np.array([0.1, 0.5, 0.2, 0.9]))
+    assert np.isnan(metrics["pearson"]) and metrics["mae"] == pytest.approx(1.575)

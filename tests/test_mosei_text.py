@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -44,6 +46,24 @@ def test_mtmm_evaluate_scores_the_default_model_on_the_transcripts(caplog):
         metrics = evaluate_checkpoint(default_checkpoint_dir(), "mosei-text", shared_path("mosei"), "valid")
     assert "mosei-text valid has text only: the checkpoint's acoustic input is absent" in caplog.text
     assert metrics["sentiment_accuracy"] > 0.79 and metrics["emotion_mean_wacc"] > 0.635
+
+
+def test_a_checkpoint_without_emotion_thresholds_is_scored_at_the_labels_own(tmp_path, caplog):
+    """Regression (review): a checkpoint whose validation data had no emotion labels stores no
+    thresholds; `mtmm evaluate` then chose them on the split it scored (the test split, if asked),
+    reporting a WAcc its labels, at 0.5, do not reach."""
+    import shutil
+
+    from mtmm_es.pipeline.analyze import default_checkpoint_dir
+    from mtmm_es.pipeline.training import evaluate_checkpoint
+
+    shutil.copytree(default_checkpoint_dir(), tmp_path / "ckpt")
+    config = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    (tmp_path / "ckpt" / "config.json").write_text(json.dumps({**config, "thresholds": {}}))
+    with caplog.at_level("WARNING", logger="mtmm_es"):
+        metrics = evaluate_checkpoint(tmp_path / "ckpt", "mosei-text", shared_path("mosei"), "valid")
+    assert "has no emotion thresholds (its validation data had no emotion labels): its labels use 0.5" in caplog.text
+    assert metrics["emotion_mean_wacc"] < 0.56  # at 0.5; chosen on the scored split it read 0.638
 
 
 @pytest.fixture(scope="module")

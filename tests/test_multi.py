@@ -271,6 +271,18 @@ def test_a_recipe_s_text_settings_reach_a_transcript_corpus(tmp_path) -> None:
         ({"dataset": "multi", "members": 0}, "members must be a whole number of at least 1, not 0"),
         ({"dataset": "multi", "weak_weight": "high"}, "weak_weight must be a loss weight of 0 or more, not 'high'"),
         ({"dataset": "multi", "task_modalities": {"sarcasm": ["acoustic"]}}, "routes sarcasm through acoustic"),
+        # user test: each failed mid-run ("unexpected TypeError"), blamed the videos, or was dropped silently
+        ({"dataset": "videos", "acoustic": {"extracter": "covarep"}}, "unknown acoustic settings: extracter (known:"),
+        ({"dataset": "videos", "acoustic": {"level_db": "loud"}}, "acoustic: level_db must be a number, not 'loud'"),
+        ({"dataset": "videos", "acoustic": {"extractor": "mfcc"}}, "acoustic: unknown acoustic extractor 'mfcc'"),
+        (
+            {"dataset": "videos", "text": {"weighting": "tfidf"}},
+            "text: weighting must be one of mean, sif, not 'tfidf'",
+        ),
+        ({"dataset": "videos", "text": {"vectors": "no/such.txt"}}, "text: vectors file 'no/such.txt' not found"),
+        ({"dataset": "videos", "train": []}, "train: training options are an object such as"),
+        ({"dataset": "videos", "train": {"tasks": "sentiment"}}, "train: tasks is a list such as ['sentiment'], not"),
+        ({"dataset": "videos", "train": {"modalities": ["text", "face"]}}, "train: unknown modalities: face (known:"),
     ],
 )
 def test_a_recipe_s_unknown_or_bad_settings_are_refused_when_it_is_read(tmp_path, recipe, message) -> None:
@@ -283,7 +295,7 @@ def test_a_recipe_s_unknown_or_bad_settings_are_refused_when_it_is_read(tmp_path
 
     path = tmp_path / "recipe.json"
     path.write_text(json.dumps({"name": "r", "train": TINY, **recipe}))
-    with pytest.raises(MtmmError, match=re.escape(message)):
+    with pytest.raises(MtmmError, match=re.escape(f"{path}: ") + ".*" + re.escape(message)):
         load_recipe(str(path))
 
 

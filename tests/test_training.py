@@ -240,6 +240,10 @@ def test_evaluate_and_predict_read_the_word_vectors_the_checkpoint_was_trained_o
     )
     rows = [(tmp_path / name).read_text().splitlines() for name in ("t.csv", "d.csv")]
     assert len(rows[0]) == len(rows[1]) == 9 and rows[0][1:] == rows[1][1:]
+    capsys.readouterr()
+    for command in (evaluate, [*predict[:3], "--out", str(tmp_path / "n.csv"), *transcripts]):
+        assert cli.main(command) == 2  # without --text-vectors (user test: the error named no file)
+        assert capsys.readouterr().err.startswith(f"error: {checkpoint}: the checkpoint was trained on word vectors")
 
 
 def test_reports_are_strict_json(tmp_path: Path) -> None:
@@ -268,8 +272,10 @@ def test_a_checkpoint_names_only_the_features_its_model_reads(tmp_path: Path, sm
     feature spec, so an utterance with a voice and no words counted as input and got labels."""
     from mtmm_es.model.fit import fit
 
-    checkpoint, _ = fit(small, replace(FAST, modalities=("text",), epochs=1, patience=1), log=None)
+    checkpoint, report = fit(small, replace(FAST, modalities=("text",), epochs=1, patience=1), log=None)
     assert list(checkpoint.feature_spec) == ["text"]
+    # user test: the record counted the videos carved out for validation as trained on
+    assert checkpoint.training["videos"] == len(small.videos) - report["validation_videos"] == 5
     save_checkpoint(checkpoint, tmp_path / "text-only")
     config = json.loads((tmp_path / "text-only" / "config.json").read_text())
     config["feature_spec"]["acoustic"] = small.spec["acoustic"]  # as such checkpoints were saved before
@@ -316,6 +322,19 @@ def test_training_without_a_monitor_early_stops_on_a_metric_its_tasks_measure(tm
         == "sarcasm_accuracy"
     )
     assert set(report["validation"]) == set(measured_metrics(("sarcasm",)))
+
+
+@pytest.mark.slow
+def test_training_into_a_checkpoint_s_folder_says_it_replaces_it(tmp_path: Path, caplog) -> None:
+    """User test: `mtmm train --out runs/mine` replaced the checkpoint there without a word."""
+    from mtmm_es.pipeline.training import train_and_save
+
+    tiny = {"epochs": 1, "hidden": 8, "dim": 8, "shared": (8,)}
+    train_and_save(tmp_path / "out", shared_path("mustard"), dataset="mustard", overrides=tiny)
+    assert "replaces" not in caplog.text
+    with caplog.at_level("WARNING", logger="mtmm_es"):
+        train_and_save(tmp_path / "out", shared_path("mustard"), dataset="mustard", overrides=tiny)
+    assert f"{tmp_path / 'out'} holds a checkpoint: this run replaces it when it ends" in caplog.text
 
 
 def test_a_monitor_the_tasks_do_not_measure_is_refused_before_the_work(tmp_path: Path) -> None:
@@ -401,3 +420,21 @@ def test_intensity_without_sentiment_is_refused_before_training(tmp_path: Path, 
     with pytest.raises(MtmmError, match="train it with sentiment"):
         train(small, small, replace(FAST, tasks=("intensity",)), log=None)
     assert not (tmp_path / "run").exists()
+
+
+def test_thresholds_chosen_on_few_examples_of_an_emotion_are_warned_about(caplog) -> None:
+    """User test: 16 utterances of own videos gave WAcc thresholds of 0.05 for every emotion, so
+    `--emotion-thresholds wacc` labelled all six on every utterance, without a word."""
+    from mtmm_es.model.data import Corpus, Video
+    from mtmm_es.model.train import _warn_if_few_emotions
+
+    targets = np.zeros((12, 7), np.float32)
+    targets[:, 3] = 1.0  # happy on all 12, anger on 2, the others never
+    targets[:2, 0] = 1.0
+    video = Video("v", [str(k) for k in range(12)], {}, {}, {"emotion": targets}, {"emotion": np.ones(12, np.float32)})
+    with caplog.at_level("WARNING", logger="mtmm_es"):
+        _warn_if_few_emotions(Corpus("own-val", [video], {}))
+    assert (
+        "own-val: emotion thresholds chosen on few validation utterances with the emotion (anger 2, disgust 0, fear 0, sad 0, surprise 0; under 10)"
+        in caplog.text
+    )

@@ -11,17 +11,22 @@ DATA_DIR/labels.csv (or labels.json, a list of the same records), one row per ut
     sarcasm     optional: 1 / 0 (or true / false, yes / no)
     split       optional: train / val / test (default train), the same on every row of a file
 
-Empty cells mean "not labelled". Every other cell is checked when the table is read (a window must
-start at 0 or later and end after its start); a bad one is an error naming the table and its line.
-A file that cannot be read is skipped with a warning naming it and its lines.
+Column names are read without case or surrounding spaces; a column the table does not read is an
+error when its name is close to one it reads (`emotion`), else a warning. In labels.json,
+`emotions` may also be a list. File names are read as paths (`./a.mp4` is `a.mp4`). Empty cells
+mean "not labelled". Every other cell is checked when the table is read (a window must start at 0
+or later and end after its start); a bad one is an error naming the table and its line. A file
+that cannot be read is skipped with a warning naming it and its lines.
 Run `examples/own_videos/run.sh` for a worked example.
 """
 
 from __future__ import annotations
 
+import difflib
 import io
 import json
 import logging
+import posixpath
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -39,6 +44,33 @@ from .common import ExtractFunction, emotion_target, labelled
 SENTIMENT_WORDS = {"positive": (1.0, None), "negative": (0.0, None), "neutral": (None, None)}
 SARCASM_WORDS = {"1": 1.0, "1.0": 1.0, "true": 1.0, "yes": 1.0, "0": 0.0, "0.0": 0.0, "false": 0.0, "no": 0.0}
 SPLITS = ("train", "val", "test")
+COLUMNS = ("file", "start", "end", "text", "sentiment", "emotions", "sarcasm", "split")
+
+_log = logging.getLogger(__name__)
+
+
+def _where(source: Path, row: int) -> str:
+    """Row `row` (0-based) of the label table as its user finds it: a CSV line or a JSON record."""
+    return f"line {row + 2}" if source.suffix == ".csv" else f"record {row + 1}"
+
+
+def _check_columns(table: pd.DataFrame, source: Path) -> None:
+    """The table's columns, read as the module says: a missing one or a near miss is an error."""
+    missing = {"file", "start", "end"} - set(table.columns)
+    if missing:
+        found = ", ".join(map(str, table.columns))
+        hint = " (columns are separated by commas)" if len(table.columns) == 1 and ";" in found else ""
+        raise MtmmError(f"label table lacks columns: {', '.join(sorted(missing))}; found: {found}{hint}", source)
+    unread = [str(c) for c in table.columns if c not in COLUMNS]
+    for column in unread:
+        if close := difflib.get_close_matches(column, COLUMNS, n=1, cutoff=0.75):
+            raise MtmmError(
+                f"column '{column}' is not one the table reads: did you mean '{close[0]}'? "
+                f"(columns: {', '.join(COLUMNS)})",
+                source,
+            )
+    if unread:
+        _log.warning("%s: columns not read: %s (columns: %s)", source, ", ".join(unread), ", ".join(COLUMNS))
 
 
 def read_label_table(data_dir: Path) -> pd.DataFrame:
@@ -47,12 +79,11 @@ def read_label_table(data_dir: Path) -> pd.DataFrame:
         raise MtmmError("no labels.csv or labels.json in the dataset folder", data_dir)
     source = csv_path if csv_path.is_file() else json_path
     table = _read_table(source)
-    missing = {"file", "start", "end"} - set(table.columns)
-    if missing:
-        raise MtmmError(f"label table lacks columns: {', '.join(sorted(missing))}", source)
+    table.columns = [str(c).strip().lower() for c in table.columns]
+    _check_columns(table, source)
 
     def where(row: int) -> str:
-        return f"line {row + 2}" if source is csv_path else f"record {row + 1}"
+        return _where(source, row)
 
     for column in ("file", "start", "end"):
         values = table[column] if column == "file" else pd.to_numeric(table[column], errors="coerce")
@@ -62,6 +93,7 @@ def read_label_table(data_dir: Path) -> pd.DataFrame:
             raise MtmmError(
                 f"{where(row)}: '{column}' must be {'a file name' if column == 'file' else 'seconds'}", source
             )
+    table["file"] = [posixpath.normpath(str(f).strip().replace("\\", "/")) for f in table["file"]]
     for row, (start, end) in enumerate(zip(table.start.astype(float), table.end.astype(float))):
         if start < 0 or end <= start:
             raise MtmmError(
@@ -96,11 +128,14 @@ def _read_table(source: Path) -> pd.DataFrame:
     try:
         if source.suffix == ".csv":
             return pd.read_csv(source, dtype=dtype)
-        text = source.read_text(encoding="utf-8")
-        records = json.loads(text)
+        records = json.loads(source.read_text(encoding="utf-8"))
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
             raise MtmmError('must be a list of records such as {"file": "a.mp4", "start": 0.1, "end": 4.2}', source)
-        return pd.read_json(io.StringIO(text), dtype=dtype)
+        for record in records:  # "emotions": ["anger", "sad"] as "anger;sad"
+            for key, value in record.items():
+                if key.strip().lower() == "emotions" and isinstance(value, list):
+                    record[key] = ";".join(map(str, value))
+        return pd.read_json(io.StringIO(json.dumps(records)), dtype=dtype)
     except pd.errors.EmptyDataError:
         raise MtmmError(
             "the label table is empty (its first line names the columns: file,start,end,...)", source
@@ -160,8 +195,11 @@ def row_labels(rows: pd.DataFrame) -> dict[str, list]:
     }
 
 
-def extract_files(items: Iterable[tuple[str, Path, list]], extract: ExtractFunction | None) -> dict[str, Any]:
-    """Run `extract(path, segments)` on (video_id, path, segments) items; failures become warnings."""
+def extract_files(
+    items: Iterable[tuple[str, Path, list]], extract: ExtractFunction | None, where: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Run `extract(path, segments)` on (video_id, path, segments) items; failures become warnings
+    (naming the video, and where its rows are when `where` says)."""
     if extract is None:
         raise MtmmError("this corpus holds media: give an extract function (the pipeline's FeaturePipeline.extract)")
     results = {}
@@ -170,7 +208,8 @@ def extract_files(items: Iterable[tuple[str, Path, list]], extract: ExtractFunct
             results[video_id] = extract(path, segments)
         except MtmmError as error:
             cause = error.cause if error.path in (str(path), "segments") else str(error)
-            logging.getLogger(__name__).warning("skipped %s: %s", video_id, cause)
+            rows = f" ({where[video_id]})" if where and video_id in where else ""
+            _log.warning("skipped '%s'%s: %s", video_id, rows, cause)
     return results
 
 
@@ -199,8 +238,11 @@ def load_videos(data_dir: str | Path, split: str = "train", extract: ExtractFunc
         table = table.iloc[0:0]
     if table.empty:
         return Corpus(f"videos-{split}", [], {}, {"dataset": "labelled videos", "split": split})
-    items, labels = [], {}
+    items, labels, where = [], {}, {}
+    source = data_dir / ("labels.csv" if (data_dir / "labels.csv").is_file() else "labels.json")
     for file, rows in table.groupby("file", sort=True):
+        lines = [_where(source, row) for row in sorted(rows.index)]
+        where[file] = f"{source.name} {lines[0]}" + (f" and {len(lines) - 1} more" if len(lines) > 1 else "")
         rows = rows.sort_values("start")
         texts = rows["text"] if "text" in rows.columns else [None] * len(rows)
         segments = [
@@ -209,7 +251,7 @@ def load_videos(data_dir: str | Path, split: str = "train", extract: ExtractFunc
         ]
         items.append((file, data_dir / file, segments))
         labels[file] = row_labels(rows)
-    extractions = extract_files(items, extract)
+    extractions = extract_files(items, extract, where)
     videos = [video_from_extraction(f, e, labels[f]) for f, e in extractions.items()]
     if not videos:
         raise MtmmError(f"no readable labelled videos for split '{split}'", data_dir)
