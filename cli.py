@@ -445,7 +445,9 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--recipe", help="a shipped recipe name (e.g. mosi) or a recipe JSON file")
     source.add_argument("--dataset", help="dataset to train on with options given here")
     train.add_argument("--data-dir", required=True, type=_existing, help="the dataset's folder")
-    train.add_argument("--out", required=True, help="checkpoint folder to write")
+    train.add_argument(
+        "--out", required=True, help="checkpoint folder to write: a new or empty one, or a checkpoint this run replaces"
+    )
     train.add_argument("--seed", type=_number(int), help="random seed (default: the recipe's)")
     train.add_argument("--tasks", help="comma-separated: sentiment,intensity,emotion,sarcasm (one = single-task)")
     train.add_argument("--modalities", help="comma-separated subset of text,acoustic,visual")

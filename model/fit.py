@@ -10,7 +10,7 @@ from typing import Any
 
 from .checkpoint import Checkpoint
 from .data import Corpus, folds_by_video, label_prior, split_by_video
-from .train import TrainConfig, predict, score_predictions, train
+from .train import TrainConfig, predict, score_predictions, train, warn_if_few_emotions
 
 
 def fit(
@@ -31,6 +31,8 @@ def fit(
     else:
         train_part, val_part = split_by_video(corpus, val_fraction, split_seed)
     result = train(train_part, val_part, config, log=log)
+    if "emotion" in config.tasks:
+        warn_if_few_emotions(val_part.videos, val_part.name)
     report = {
         "validation": result.validation,
         "validation_videos": len(val_part.videos),
@@ -60,6 +62,8 @@ def _fit_folds(
         held_out_videos += val_part.videos
         held_out_predictions += predict(result.model, val_part.videos)
     validation, thresholds = score_predictions(held_out_videos, held_out_predictions, config.tasks)
+    if "emotion" in config.tasks:
+        warn_if_few_emotions(held_out_videos, f"{corpus.name} out of fold")
     report = {
         "validation": validation,
         "validation_videos": len(held_out_videos),

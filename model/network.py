@@ -17,7 +17,6 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .tasks import TASKS
 
-MODALITIES = ("text", "acoustic", "visual")  # the inputs a model may read
 PAIR_ORDER = (("text", "visual"), ("acoustic", "visual"), ("text", "acoustic"))  # the paper's order
 TUPLE_FIELDS = ("tasks", "shared", "context_norm", "video_norm", "linear_context")
 

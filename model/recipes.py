@@ -116,8 +116,10 @@ def _check_features(data: dict[str, Any], path: Path) -> None:
         except MtmmError as error:
             raise MtmmError(f"{key}: {error.cause}", path) from None
     vectors = data.get("text", {}).get("vectors")
-    if vectors is not None and not Path(vectors).is_file():
-        raise MtmmError(f"text: vectors file {vectors!r} not found", path)
+    if vectors is not None and not Path(vectors).expanduser().is_file():
+        raise MtmmError(
+            f"text: vectors file {vectors!r} not found (a relative path is read from the working folder)", path
+        )
 
 
 def _check_multi(data: dict[str, Any], train: TrainConfig, path: Path) -> None:

@@ -15,10 +15,11 @@ import torch
 import torch.nn.functional as F
 
 from mtmm_es.core.errors import MtmmError
+from mtmm_es.extractors.base import MODALITIES
 
 from .data import Batch, Corpus, Video, batches, collate, feature_statistics
 from .metrics import binary_metrics, choose_thresholds, emotion_metrics, intensity_metrics, sentiment_metrics
-from .network import MODALITIES, MTMMES, TUPLE_FIELDS, ModelConfig
+from .network import MTMMES, TUPLE_FIELDS, ModelConfig
 from .tasks import EMOTIONS, TASKS
 
 LOWER_IS_BETTER = ("loss", "intensity_mae")
@@ -98,7 +99,11 @@ class TrainConfig:
             value = data.get(name, [])
             if isinstance(value, str) or not isinstance(value, (list, tuple)):
                 raise MtmmError(f"{name} is a list such as {list(getattr(cls(), name)) or ['text']}, not {value!r}")
-        for name, allowed in (("tasks", TASKS), ("modalities", MODALITIES)):
+        lists = {
+            "tasks": TASKS,
+            **dict.fromkeys(("modalities", "context_norm", "video_norm", "linear_context"), MODALITIES),
+        }
+        for name, allowed in lists.items():
             if unknown := [v for v in data.get(name, ()) if v not in allowed]:
                 raise MtmmError(f"unknown {name}: {', '.join(map(str, unknown))} (known: {', '.join(allowed)})")
         tuples = {k: tuple(v) for k, v in data.items() if k in ("modalities", *TUPLE_FIELDS)}
@@ -372,17 +377,14 @@ def train(train_corpus: Corpus, val_corpus: Corpus, config: TrainConfig, log=pri
     model.load_state_dict(best_state)
     validation, thresholds = evaluate(model, val_corpus)
     validation["loss"] = validation_loss(model, val_corpus, config.task_weights)
-    _warn_if_few_emotions(val_corpus)
     return TrainResult(model, thresholds, validation, history, best_epoch)
 
 
-def _warn_if_few_emotions(val_corpus: Corpus) -> None:
-    """Emotion thresholds are chosen on the validation labels: say when an emotion has too few there
-    for its thresholds to mean much (they may then label it everywhere, or nowhere)."""
+def warn_if_few_emotions(videos: Sequence[Video], name: str) -> None:
+    """Emotion thresholds are chosen on these validation videos' labels: say when an emotion has too
+    few there for its thresholds to mean much (they may then label it everywhere, or nowhere)."""
     rows = [
-        v.targets["emotion"][v.weights["emotion"] > 0, : len(EMOTIONS)] >= 0.5
-        for v in val_corpus.videos
-        if "emotion" in v.weights
+        v.targets["emotion"][v.weights["emotion"] > 0, : len(EMOTIONS)] >= 0.5 for v in videos if "emotion" in v.weights
     ]
     counts = np.concatenate(rows).sum(0) if rows else []
     few = [f"{name} {int(count)}" for name, count in zip(EMOTIONS, counts) if count < FEW_EMOTION_EXAMPLES]
@@ -390,7 +392,7 @@ def _warn_if_few_emotions(val_corpus: Corpus) -> None:
         _log.warning(
             "%s: emotion thresholds chosen on few validation utterances with the emotion (%s; under %d): "
             "its labels may fire on every utterance or on none, at --emotion-thresholds wacc most of all",
-            val_corpus.name,
+            name,
             ", ".join(few),
             FEW_EMOTION_EXAMPLES,
         )

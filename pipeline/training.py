@@ -100,8 +100,9 @@ VALIDATION_SPLITS = {
 
 
 def _check_checkpoint_folder(out: Path) -> None:
-    """A training run's folder: new, empty, or a checkpoint the run replaces (said before the work)."""
-    names = {path.name for path in out.iterdir()} if out.is_dir() else set()
+    """A training run's folder: new, empty (hidden files aside: another torchrun process's write check),
+    or a checkpoint the run replaces (said before the work)."""
+    names = {path.name for path in out.iterdir() if not path.name.startswith(".")} if out.is_dir() else set()
     if names & {CONFIG, WEIGHTS}:
         _log.warning("%s holds a checkpoint: this run replaces it when it ends", out)
     elif names:
@@ -284,7 +285,7 @@ def evaluate_checkpoint(
     if not corpus.tasks():
         raise MtmmError(f"the {split} split of {dataset} has no labels here (held out: scored outside the project)")
     thresholds = checkpoint.thresholds
-    if "emotion" in corpus.tasks() and "emotion_f1" not in thresholds:
+    if "emotion" in checkpoint.config.tasks and "emotion" in corpus.tasks() and "emotion_f1" not in thresholds:
         _log.warning(
             "%s has no emotion thresholds (its validation data had no emotion labels): its labels use %s, "
             "and its emotions are scored at those, not at thresholds chosen on the split scored",

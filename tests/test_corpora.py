@@ -333,25 +333,32 @@ def test_label_columns_that_are_not_read_are_named(tmp_path: Path, header: str, 
 def test_label_tables_read_as_users_write_them(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """User test: column names in another case or with spaces were refused as missing; "./a.mp4"
     and "a.mp4" were two videos (one recording in training and validation); a JSON list of
-    emotions was an unknown name "['anger']"; a column the table does not read went unmentioned."""
+    emotions was an unknown name "['anger']"; a column the table does not read went unmentioned.
+    Review: an extra column close to one present ("sentiment_score") is not refused."""
     from mtmm_es.model.corpora.videos import read_label_table
 
     (tmp_path / "labels.csv").write_text(
-        "File, Start ,End,Sentiment,SARCASM,notes\na.mp4,0,1,2,1,x\n./a.mp4,1,2,-1,0,y\nsub/../b.mp4 ,0,1,,,\n"
+        "File, Start ,End,Sentiment,SARCASM,Text,sentiment_score\n"
+        "a.mp4,0,1,2,1,007,x\n./a.mp4,1,2,-1,0,,y\n\n007 ,0,1,,,,\n"
     )
     with caplog.at_level("WARNING"):
-        table = read_label_table(tmp_path)
-    assert list(table.file) == ["a.mp4", "a.mp4", "b.mp4"] and table.sarcasm.tolist()[:2] == [1, 0]
-    assert (
-        "columns not read: notes (columns: file, start, end, text, sentiment, emotions, sarcasm, split)" in caplog.text
-    )
+        table, _ = read_label_table(tmp_path)
+    assert list(table.file) == ["a.mp4", "a.mp4", "007"] and table.sarcasm.tolist()[:2] == [1, 0]
+    assert table.text.tolist()[0] == "007"  # text as written, in any case of its column name (review)
+    assert "columns not read: sentiment_score (columns: file, start, end, text" in caplog.text
+    assert table["_where"].tolist() == ["line 2", "line 3", "line 5"]  # after a blank line (review)
     (tmp_path / "labels.csv").write_text("file,start,end,split\na.mp4,0,1,train\n./a.mp4,1,2,val\n")
     with pytest.raises(MtmmError, match="line 3: 'a.mp4' is in split val here and in split train at line 2"):
         read_label_table(tmp_path)
+    (tmp_path / "labels.csv").write_text("file,start,end,Sentiment,sentiment\na.mp4,0,1,2,2\n")
+    with pytest.raises(MtmmError, match="column 'sentiment' is given twice"):
+        read_label_table(tmp_path)
     (tmp_path / "labels.csv").unlink()
-    (tmp_path / "labels.json").write_text('[{"file": "a.mp4", "start": 0, "end": 1, "emotions": ["anger", "sad"]}]')
-    corpus_labels = read_label_table(tmp_path)
-    assert corpus_labels.emotions.tolist() == ["anger;sad"]
+    (tmp_path / "labels.json").write_text(
+        '[{"file": "a.mp4", "start": 0, "end": 1, "emotions": ["anger", "sad"]},'
+        ' {"file": "a.mp4", "start": 1, "end": 2, "emotions": []}]'
+    )
+    assert read_label_table(tmp_path)[0].emotions.tolist() == ["anger;sad", "none"]
 
 
 def test_a_recipe_on_own_videos_uses_their_val_rows_and_its_word_vectors(
@@ -410,7 +417,7 @@ def test_a_skipped_file_is_named_with_its_rows(tmp_path: Path, caplog: pytest.Lo
     def refuse(path: Path, segments: list) -> None:
         raise MtmmError(f"segment {len(segments)} (25.00-30.00 s) starts after the media ends (19.10 s)", path)
 
-    (tmp_path / "labels.csv").write_text("file,start,end,sentiment\na.mp4,0,1,1\nb.mp4,0,1,1\nb.mp4,25,30,1\n")
+    (tmp_path / "labels.csv").write_text("file,start,end,sentiment\na.mp4,0,1,1\n\nb.mp4,0,1,1\nb.mp4,25,30,1\n")
     with caplog.at_level("WARNING"), pytest.raises(MtmmError, match="no readable labelled videos"):
         load_corpus("videos", tmp_path, "train", refuse)
-    assert "skipped 'b.mp4' (labels.csv line 3 and 1 more): segment 2 (25.00-30.00 s) starts after" in caplog.text
+    assert "skipped 'b.mp4' (labels.csv line 4 and 1 more): segment 2 (25.00-30.00 s) starts after" in caplog.text

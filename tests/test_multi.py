@@ -245,7 +245,7 @@ def test_command_line_training_options_reach_a_multi_dataset_recipe(tmp_path) ->
     assert (config["epochs"], config["lr"], config["batch_size"]) == (1, 0.003, 4)
 
 
-def test_a_recipe_s_text_settings_reach_a_transcript_corpus(tmp_path) -> None:
+def test_a_recipe_s_text_settings_reach_a_transcript_corpus(tmp_path, caplog) -> None:
     """Regression: a recipe on MUStARD asking for SIF weights trained on plain means, and its
     checkpoint was then refused by `mtmm evaluate --dataset mustard` ("text config differ")."""
     import json
@@ -261,6 +261,10 @@ def test_a_recipe_s_text_settings_reach_a_transcript_corpus(tmp_path) -> None:
     spec = json.loads((tmp_path / "run" / "config.json").read_text())["feature_spec"]
     assert spec["text"]["config"]["weighting"] == "sif"
     assert "sarcasm_accuracy" in evaluate_checkpoint(tmp_path / "run", "mustard", shared_path("mustard"), "val")
+    with caplog.at_level("WARNING", logger="mtmm_es"):  # review: a checkpoint without emotions was told it had
+        scored = evaluate_checkpoint(tmp_path / "run", "mustardpp", shared_path("mustardpp"), "val")  # no thresholds
+    assert "sarcasm_auc" in scored and not any(k.startswith("emotion") for k in scored)
+    assert "emotion thresholds" not in caplog.text
 
 
 @pytest.mark.parametrize(
@@ -280,6 +284,7 @@ def test_a_recipe_s_text_settings_reach_a_transcript_corpus(tmp_path) -> None:
             "text: weighting must be one of mean, sif, not 'tfidf'",
         ),
         ({"dataset": "videos", "text": {"vectors": "no/such.txt"}}, "text: vectors file 'no/such.txt' not found"),
+        ({"dataset": "videos", "train": {"video_norm": ["audio"]}}, "train: unknown video_norm: audio (known:"),
         ({"dataset": "videos", "train": []}, "train: training options are an object such as"),
         ({"dataset": "videos", "train": {"tasks": "sentiment"}}, "train: tasks is a list such as ['sentiment'], not"),
         ({"dataset": "videos", "train": {"modalities": ["text", "face"]}}, "train: unknown modalities: face (known:"),
@@ -333,3 +338,16 @@ def test_options_over_a_multi_dataset_recipe_are_checked_before_any_work(tmp_pat
     with pytest.raises(MtmmError, match=re.escape(message)):
         train_and_save(tmp_path / "run", tmp_path, recipe="default", overrides=overrides)  # no data: checks first
     assert not (tmp_path / "run").exists()
+
+
+def test_a_recipe_s_vectors_may_be_under_the_home_folder(tmp_path, monkeypatch) -> None:
+    """Review: the recipe check refused "~/vectors.txt", which the vectors loader reads."""
+    import json
+
+    from mtmm_es.model.recipes import load_recipe
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "vectors.txt").write_text("hello 0.1 0.2\n")
+    path = tmp_path / "recipe.json"
+    path.write_text(json.dumps({"dataset": "videos", "text": {"vectors": "~/vectors.txt"}, "train": TINY}))
+    assert load_recipe(str(path)).extra["text"] == {"vectors": "~/vectors.txt"}

@@ -13,7 +13,8 @@ DATA_DIR/labels.csv (or labels.json, a list of the same records), one row per ut
 
 Column names are read without case or surrounding spaces; a column the table does not read is an
 error when its name is close to one it reads (`emotion`), else a warning. In labels.json,
-`emotions` may also be a list. File names are read as paths (`./a.mp4` is `a.mp4`). Empty cells
+`emotions` may also be a list (`[]`: none). File names lose surrounding spaces and `./` (`./a.mp4`
+is `a.mp4`). Empty cells
 mean "not labelled". Every other cell is checked when the table is read (a window must start at 0
 or later and end after its start); a bad one is an error naming the table and its line. A file
 that cannot be read is skipped with a warning naming it and its lines.
@@ -22,19 +23,21 @@ Run `examples/own_videos/run.sh` for a worked example.
 
 from __future__ import annotations
 
+import csv
 import difflib
 import io
 import json
 import logging
-import posixpath
 from collections.abc import Iterable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mtmm_es.core.csvrows import numbered_rows
 from mtmm_es.core.errors import MtmmError
+from mtmm_es.core.files import read_utf8
 from mtmm_es.extractors.base import Segment
 
 from ..data import Corpus, Video
@@ -49,21 +52,34 @@ COLUMNS = ("file", "start", "end", "text", "sentiment", "emotions", "sarcasm", "
 _log = logging.getLogger(__name__)
 
 
-def _where(source: Path, row: int) -> str:
-    """Row `row` (0-based) of the label table as its user finds it: a CSV line or a JSON record."""
-    return f"line {row + 2}" if source.suffix == ".csv" else f"record {row + 1}"
+WHERE = "_where"  # the column holding each row's place in its file ("line 4", "record 2")
+STRING_COLUMNS = ("file", "text", "emotions", "split")  # read as text: a file "007" stays "007"
+
+
+def _row_places(source: Path, rows: int) -> list[str]:
+    """Each row's place in the label table as its user finds it: the CSV line it starts on (after
+    blank lines and quoted line breaks), or the JSON record."""
+    if source.suffix != ".csv":
+        return [f"record {row + 1}" for row in range(rows)]
+    lines = [line for line, _ in numbered_rows(csv.DictReader(io.StringIO(read_utf8(source), newline="")))]
+    return [f"line {line}" for line in lines] if len(lines) == rows else [f"line {row + 2}" for row in range(rows)]
 
 
 def _check_columns(table: pd.DataFrame, source: Path) -> None:
-    """The table's columns, read as the module says: a missing one or a near miss is an error."""
-    missing = {"file", "start", "end"} - set(table.columns)
+    """The table's columns, read as the module says: a missing or doubled one, or a near miss of
+    one the table lacks, is an error; any other the table does not read is named in a warning."""
+    columns = [str(c) for c in table.columns]
+    missing = {"file", "start", "end"} - set(columns)
     if missing:
-        found = ", ".join(map(str, table.columns))
-        hint = " (columns are separated by commas)" if len(table.columns) == 1 and ";" in found else ""
+        found = ", ".join(columns)
+        hint = " (columns are separated by commas)" if len(columns) == 1 and ";" in found else ""
         raise MtmmError(f"label table lacks columns: {', '.join(sorted(missing))}; found: {found}{hint}", source)
-    unread = [str(c) for c in table.columns if c not in COLUMNS]
+    if doubled := sorted({c for c in columns if columns.count(c) > 1}):
+        raise MtmmError(f"column '{doubled[0]}' is given twice (names are read in any case)", source)
+    unread = [c for c in columns if c not in COLUMNS]
     for column in unread:
-        if close := difflib.get_close_matches(column, COLUMNS, n=1, cutoff=0.75):
+        close = difflib.get_close_matches(column, COLUMNS, n=1, cutoff=0.75)
+        if close and close[0] not in columns:
             raise MtmmError(
                 f"column '{column}' is not one the table reads: did you mean '{close[0]}'? "
                 f"(columns: {', '.join(COLUMNS)})",
@@ -73,7 +89,8 @@ def _check_columns(table: pd.DataFrame, source: Path) -> None:
         _log.warning("%s: columns not read: %s (columns: %s)", source, ", ".join(unread), ", ".join(COLUMNS))
 
 
-def read_label_table(data_dir: Path) -> pd.DataFrame:
+def read_label_table(data_dir: Path) -> tuple[pd.DataFrame, Path]:
+    """The checked label table (each row's place in its file in column `WHERE`), and its file."""
     csv_path, json_path = data_dir / "labels.csv", data_dir / "labels.json"
     if not csv_path.is_file() and not json_path.is_file():
         raise MtmmError("no labels.csv or labels.json in the dataset folder", data_dir)
@@ -81,9 +98,10 @@ def read_label_table(data_dir: Path) -> pd.DataFrame:
     table = _read_table(source)
     table.columns = [str(c).strip().lower() for c in table.columns]
     _check_columns(table, source)
+    places = _row_places(source, len(table))
 
     def where(row: int) -> str:
-        return _where(source, row)
+        return places[row]
 
     for column in ("file", "start", "end"):
         values = table[column] if column == "file" else pd.to_numeric(table[column], errors="coerce")
@@ -93,7 +111,7 @@ def read_label_table(data_dir: Path) -> pd.DataFrame:
             raise MtmmError(
                 f"{where(row)}: '{column}' must be {'a file name' if column == 'file' else 'seconds'}", source
             )
-    table["file"] = [posixpath.normpath(str(f).strip().replace("\\", "/")) for f in table["file"]]
+    table["file"] = [str(PurePosixPath(str(f).strip())) for f in table["file"]]  # "./a.mp4" is "a.mp4"
     for row, (start, end) in enumerate(zip(table.start.astype(float), table.end.astype(float))):
         if start < 0 or end <= start:
             raise MtmmError(
@@ -119,23 +137,27 @@ def read_label_table(data_dir: Path) -> pd.DataFrame:
                 parse(value)
             except MtmmError as error:
                 raise MtmmError(f"{where(row)}: {error}", source) from None
-    return table
+    table[WHERE] = places
+    return table, source
 
 
 def _read_table(source: Path) -> pd.DataFrame:
     """labels.csv or labels.json as a table, or one error naming the file and what is wrong with it."""
-    dtype = {"file": str, "text": str, "emotions": str, "split": str}
+
+    def as_text(names) -> dict[str, type]:
+        return {name: str for name in names if str(name).strip().lower() in STRING_COLUMNS}
+
     try:
         if source.suffix == ".csv":
-            return pd.read_csv(source, dtype=dtype)
+            return pd.read_csv(source, dtype=as_text(pd.read_csv(source, nrows=0).columns))
         records = json.loads(source.read_text(encoding="utf-8"))
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
             raise MtmmError('must be a list of records such as {"file": "a.mp4", "start": 0.1, "end": 4.2}', source)
-        for record in records:  # "emotions": ["anger", "sad"] as "anger;sad"
+        for record in records:  # "emotions": ["anger", "sad"] as "anger;sad", [] as "none"
             for key, value in record.items():
                 if key.strip().lower() == "emotions" and isinstance(value, list):
-                    record[key] = ";".join(map(str, value))
-        return pd.read_json(io.StringIO(json.dumps(records)), dtype=dtype)
+                    record[key] = ";".join(map(str, value)) or "none"
+        return pd.read_json(io.StringIO(json.dumps(records)), dtype=as_text({k for r in records for k in r}))
     except pd.errors.EmptyDataError:
         raise MtmmError(
             "the label table is empty (its first line names the columns: file,start,end,...)", source
@@ -231,7 +253,7 @@ def video_from_extraction(video_id: str, extraction, labels: dict[str, list]) ->
 
 def load_videos(data_dir: str | Path, split: str = "train", extract: ExtractFunction | None = None) -> Corpus:
     data_dir = Path(data_dir)
-    table = read_label_table(data_dir)
+    table, source = read_label_table(data_dir)
     if "split" in table.columns:
         table = table[table["split"] == split]
     elif split != "train":
@@ -239,10 +261,9 @@ def load_videos(data_dir: str | Path, split: str = "train", extract: ExtractFunc
     if table.empty:
         return Corpus(f"videos-{split}", [], {}, {"dataset": "labelled videos", "split": split})
     items, labels, where = [], {}, {}
-    source = data_dir / ("labels.csv" if (data_dir / "labels.csv").is_file() else "labels.json")
     for file, rows in table.groupby("file", sort=True):
-        lines = [_where(source, row) for row in sorted(rows.index)]
-        where[file] = f"{source.name} {lines[0]}" + (f" and {len(lines) - 1} more" if len(lines) > 1 else "")
+        places = rows.sort_index()[WHERE].tolist()
+        where[file] = f"{source.name} {places[0]}" + (f" and {len(places) - 1} more" if len(places) > 1 else "")
         rows = rows.sort_values("start")
         texts = rows["text"] if "text" in rows.columns else [None] * len(rows)
         segments = [
