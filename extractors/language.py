@@ -152,6 +152,7 @@ MIN_SPEECH_CHUNK_S = 1.0
 UNCERTAIN_LANGUAGE = 0.5
 MIN_GAP_S = 2.0  # untranslated original speech at least this long is translated again
 GAP_MARGIN_S = 0.5
+MAX_SOURCE_GAP_S = 1.0  # an original word this far from every utterance belongs to none of them
 REPETITIVE = 3.0  # gzip compression ratio of a segment's text above which it is a loop, not speech
 UNSURE_WORDS = 0.3  # a segment's mean word probability below which its text is a guess
 SUSPECT_WORDS = 0.6  # below this, an English segment may be another language: identified again
@@ -944,13 +945,17 @@ def _line(text: str) -> str:
 
 
 def annotate(utterances: Sequence[Utterance], recognition: Recognition) -> list[Utterance]:
-    """Utterances with their original-language text (its words aligned in time) and, where the
-    text cannot be trusted, why. Utterances without recognised words (user text) are left as they are."""
+    """Utterances with their original-language text (its words aligned in time; a word more than
+    MAX_SOURCE_GAP_S from every utterance, said where the translation has none, goes to none) and,
+    where the text cannot be trusted, why. Utterances without recognised words (user text) are left
+    as they are."""
     sources: dict[int, list[str]] = {}
     if recognition.source and utterances:
         starts, ends = np.array([u.start for u in utterances]), np.array([u.end for u in utterances])
         for start, end, text in recognition.source:
-            sources.setdefault(_nearest(starts, ends, start, end), []).append(text)
+            row = _nearest(starts, ends, start, end)
+            if max(starts[row] - end, start - ends[row]) <= MAX_SOURCE_GAP_S:  # else said where nothing was read
+                sources.setdefault(row, []).append(text)
     annotated = []
     for row, utterance in enumerate(utterances):
         if not utterance.words:

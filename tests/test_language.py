@@ -513,6 +513,24 @@ def test_original_text_follows_the_translated_utterances_in_time() -> None:
     assert [u.source_text for u in annotate(utterances, recognition)] == ["Me encantó", "dos veces"]
 
 
+def test_original_words_said_where_nothing_was_read_go_to_no_utterance() -> None:
+    """Regression (on another CPU, Whisper base translated less of a Spanish opening): "mis amigos.",
+    said 1.8 s before the English that followed, was the English utterance's "original"."""
+    recognition = spanish_translation()
+    words = recognition.words
+    utterances = [Utterance(0, 0.0, 0.9, "I loved", words[0][:2]), Utterance(1, 4.0, 4.9, "it twice", words[0][2:])]
+    far = ((0.0, 1.0, " Me encantó"), (2.0, 2.5, " mis amigos."), (3.8, 5.0, " dos veces"))
+    near = ((0.0, 1.0, " Me encantó"), (1.5, 1.8, " mis amigos."), (3.8, 5.0, " dos veces"))
+    assert [u.source_text for u in annotate(utterances, replace(recognition, source=far))] == [
+        "Me encantó",
+        "dos veces",
+    ]
+    assert [u.source_text for u in annotate(utterances, replace(recognition, source=near))] == [
+        "Me encantó mis amigos.",
+        "dos veces",
+    ]
+
+
 class _Translator(_Hearer):
     """A `_Hearer` whose translation is English words in segments cut at pauses, and whose original
     is one segment over all the speech (as Whisper gave four Spanish sentences said without a pause)."""
