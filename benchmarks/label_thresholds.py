@@ -6,7 +6,7 @@ Both are chosen per emotion on the pooled validation sets, as the recipe chooses
 from the checkpoint's own predictions. Per validation set, the labels users read (the label rules
 applied) are scored: mean WAcc over the six emotions, macro-F1 over the six, example-based F1 per
 utterance, whether the top label is among the gold emotions ("none" when there are none), and
-labels per utterance. In sample, then out of sample: each set's videos halved at random (seeded),
+labels per utterance. In sample, then out of sample: each set's videos (speech: speakers) halved at random (seeded),
 thresholds chosen on one half of every set and scored on the other, both ways round (means, and how
 often the emotion's own F1 gives the higher figure). The last line is JSON. Test folds are never
 touched.
@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import labels_as_read  # noqa: E402
 from mtmm_es.model.checkpoint import load_checkpoint  # noqa: E402
+from mtmm_es.model.corpora.speech import speaker_of  # noqa: E402
 from mtmm_es.model.metrics import THRESHOLD_GRID, weighted_accuracy  # noqa: E402
 from mtmm_es.model.multi import load_datasets  # noqa: E402
 from mtmm_es.model.recipes import load_recipe  # noqa: E402
@@ -68,7 +69,8 @@ def scored(truth: np.ndarray, scores: np.ndarray, thresholds: list[float]) -> di
 
 
 def validation_sets(checkpoint, data_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """{dataset: (gold emotions 0/1, scores of the six and none, video of each utterance)}."""
+    """{dataset: (gold emotions 0/1, scores of the six and none, video of each utterance: for speech
+    its speaker, whose clips are not independent)}."""
     extra = load_recipe(checkpoint.training.get("recipe") or "default").extra or {}
     datasets = load_datasets(
         data_dir,
@@ -88,7 +90,7 @@ def validation_sets(checkpoint, data_dir: Path) -> dict[str, tuple[np.ndarray, n
             labelled = video.weights["emotion"] > 0
             truths.append(video.targets["emotion"].reshape(len(video), -1)[labelled, : len(EMOTIONS)] >= 0.5)
             scores.append(predicted["emotion"].reshape(len(video), -1)[labelled])
-            ids += [video.id] * int(labelled.sum())
+            ids += [speaker_of(video) if dataset.name == "speech" else video.id] * int(labelled.sum())
         sets[dataset.name] = (np.concatenate(truths).astype(int), np.concatenate(scores), np.array(ids))
     return sets
 
