@@ -12,12 +12,11 @@ DATA_DIR/labels.csv (or labels.json, a list of the same records), one row per ut
     split       optional: train / val / test (default train), the same on every row of a file
 
 Column names are read without case or surrounding spaces; a column the table does not read is an
-error when its name is close to one it reads (`emotion`), else a warning. In labels.json,
+error when its name is close to one it reads and lacks (`emotion`), else a warning. In labels.json,
 `emotions` may also be a list (`[]`: none). File names lose surrounding spaces and `./` (`./a.mp4`
-is `a.mp4`). Empty cells
-mean "not labelled". Every other cell is checked when the table is read (a window must start at 0
-or later and end after its start); a bad one is an error naming the table and its line. A file
-that cannot be read is skipped with a warning naming it and its lines.
+is `a.mp4`). Empty cells mean "not labelled". Every other cell is checked when the table is read (a
+window must start at 0 or later and end after its start); a bad one is an error naming the table
+and its line. A file that cannot be read is skipped with a warning naming it and its lines.
 Run `examples/own_videos/run.sh` for a worked example.
 """
 
