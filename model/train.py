@@ -387,7 +387,7 @@ def warn_if_few_emotions(videos: Sequence[Video], name: str) -> None:
         v.targets["emotion"][v.weights["emotion"] > 0, : len(EMOTIONS)] >= 0.5 for v in videos if "emotion" in v.weights
     ]
     counts = np.concatenate(rows).sum(0) if rows else []
-    few = [f"{name} {int(count)}" for name, count in zip(EMOTIONS, counts) if count < FEW_EMOTION_EXAMPLES]
+    few = [f"{emotion} {int(count)}" for emotion, count in zip(EMOTIONS, counts) if count < FEW_EMOTION_EXAMPLES]
     if few:
         _log.warning(
             "%s: emotion thresholds chosen on few validation utterances with the emotion (%s; under %d): "
