@@ -7,7 +7,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -399,5 +399,6 @@ def warn_if_few_emotions(videos: Sequence[Video], name: str) -> None:
 
 
 def with_overrides(config: TrainConfig, **overrides: Any) -> TrainConfig:
-    """A copy of `config` with the non-None overrides applied."""
-    return replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    """A copy of `config` with the non-None overrides applied, checked as a recipe's options are
+    (an unknown task or modality is refused before any data loads)."""
+    return TrainConfig.from_dict({**config.to_dict(), **{k: v for k, v in overrides.items() if v is not None}})

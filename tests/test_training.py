@@ -350,6 +350,30 @@ def test_a_monitor_the_tasks_do_not_measure_is_refused_before_the_work(tmp_path:
             train_and_save(tmp_path / "out", tmp_path, dataset="videos", overrides=overrides)
 
 
+def test_an_unknown_modality_or_task_is_refused_before_the_data_loads(tmp_path: Path) -> None:
+    """Regression: `mtmm train --modalities text,face` was refused only after the data had loaded
+    ("has no face features"). This folder has no label table, so only a check before the load names
+    the option."""
+    for option, value, cause in (
+        ("--modalities", "text,face", "unknown modalities: face"),
+        ("--tasks", "sentiment,sentimnet", "unknown tasks: sentimnet"),
+    ):
+        args = [
+            "train",
+            "--dataset",
+            "videos",
+            "--data-dir",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "out"),
+            option,
+            value,
+        ]
+        done = subprocess.run([sys.executable, "-m", "mtmm_es", *args], capture_output=True, text=True)
+        assert done.returncode == 2 and cause in done.stderr and "Traceback" not in done.stderr, done.stderr
+        assert not (tmp_path / "out").exists()
+
+
 def test_folds_or_a_validation_share_that_leave_a_part_without_videos_are_refused(small) -> None:
     """Regression: more folds than videos trained members on empty folds and averaged them into the
     ensemble; a validation share holding out every video failed with "corpus 'mosi-small-train' has
