@@ -103,11 +103,13 @@ def _level_warnings(audio: np.ndarray) -> list[str]:
 
 
 def _decoding_warnings(decoded: float | None, info: MediaInfo) -> list[str]:
-    """Notice a damaged file: the decodable audio (seconds, from the media's start) ends well before
-    the audio stream says it does (the container's length when the stream states none; an audio
-    track that is meant to be shorter than the video is not damage)."""
-    expected = info.audio_start + info.audio_duration if info.audio_duration > 0 else info.duration
-    if decoded is None or expected <= 0 or decoded >= 0.9 * expected - 0.5:
+    """Notice a damaged file: the decodable audio (seconds, from the media's start) ends more than
+    0.5 s and 2 % before the audio stream says it does, or 10 % before the container's length when
+    the stream states none (an estimate; an audio track meant to be shorter than the video is not
+    damage)."""
+    stated = info.audio_duration > 0
+    expected = info.audio_start + info.audio_duration if stated else info.duration
+    if decoded is None or expected <= 0 or decoded >= (0.98 if stated else 0.9) * expected - 0.5:
         return []
     return [f"truncated or damaged: decoded {decoded:.1f} s of audio of {expected:.1f} s"]
 
