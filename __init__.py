@@ -50,6 +50,10 @@ if TYPE_CHECKING:
     from mtmm_es.pipeline.extract import FeaturePipeline
 
 
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -107,3 +107,11 @@ def test_the_loads_that_import_torch_take_their_turn():
         "encoder.join(); print(type(pipeline.checkpoint).__name__, len(built), 'torch' in sys.modules)"
     )
     assert out.splitlines() == ["False True", "Checkpoint 1 True"]
+
+
+def test_the_public_api_is_what_dir_lists():
+    """Regression: `dir(mtmm_es)` listed `Any`, `os` and `importlib`, not `Pipeline` (the names load lazily)."""
+    import mtmm_es
+
+    assert dir(mtmm_es) == sorted(mtmm_es.__all__) and "Pipeline" in dir(mtmm_es)
+    assert all(getattr(mtmm_es, name) is not None for name in dir(mtmm_es))
