@@ -236,7 +236,7 @@ def test_transcript_rows_without_a_known_word_get_no_labels(tmp_path: Path, capl
     assert rows[0]["sentiment"] == "positive" and rows[0]["emotions"]
     for row in rows[1:]:
         assert [row[c] for c in ("sentiment", "p_positive", "emotions", "p_happy", "p_sarcasm")] == [""] * 5, row
-    assert "2 of 3 utterances lack the input" in caplog.text
+    assert f"{transcripts}: 2 of 3 utterances lack the input" in caplog.text  # the file as other warnings name it
 
 
 def test_predict_takes_the_label_options_of_analyze_video(tmp_path: Path) -> None:

@@ -88,18 +88,19 @@ def load_transcripts(path: str | Path) -> Corpus:
         by_video.setdefault(row["video_id"].strip(), []).append(row)
     if not by_video:
         raise MtmmError("the transcripts CSV has no rows under its header", path)
-    videos, unordered = [], 0
+    videos, unordered, several = [], 0, 0
     for video_id, rows in by_video.items():
         rows, said = _ordered(rows)
         unordered += not said and len(rows) > 1
+        several += len(rows) > 1
         videos.append(text_video(video_id, [r["segment_id"].strip() for r in rows], [r["text"] for r in rows], {}))
     if unordered:
         _log.warning(
-            "%s: %d of %d videos have utterances without a start time, read in segment_id order (file order when "
-            "the ids are not numbers): the model reads each utterance in the context of the others in that order, "
-            "so give start times if it is not the order said",
+            "%s: %d of the %d videos with more than one utterance have utterances without a start time, read in "
+            "segment_id order (file order when the ids are not numbers): the model reads each utterance in the "
+            "context of the others in that order, so give start times if it is not the order said",
             path,
             unordered,
-            len(videos),
+            several,
         )
-    return Corpus(f"transcripts:{path.name}", videos, {}, {"source": str(path)})
+    return Corpus(str(path), videos, {}, {"source": str(path)})
