@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -301,6 +302,8 @@ def evaluate_checkpoint(
 def _check_rows_output(out: str | Path, inputs: list[str | Path]) -> None:
     from mtmm_es.pipeline.destinations import STDOUT, check_file_output, written_through
 
+    if str(out).endswith(("/", os.sep)):
+        raise MtmmError("names a folder (it ends with /); the rows go to a CSV file: give a file name", out)
     if str(out) != STDOUT:
         check_file_output(written_through(Path(out)), inputs)
 

@@ -222,6 +222,20 @@ def test_predict_writes_to_stdout_for_a_dash(tmp_path: Path) -> None:
     assert not (tmp_path / "-").exists()
 
 
+def test_predict_refuses_an_out_that_names_a_folder(tmp_path: Path, capsys) -> None:
+    """Regression: `mtmm predict --out preds/` wrote a CSV file named `preds` (analyze-video refuses
+    a file output ending with /)."""
+    transcripts = tmp_path / "t.csv"
+    transcripts.write_text("video_id,segment_id,text\nv1,0,I loved it\n")
+    out = f"{tmp_path / 'preds'}/"
+    assert cli.main(["predict", "--transcripts", str(transcripts), "--out", out]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"error: {out}: names a folder (it ends with /); the rows go to a CSV file: give a file name\n"
+    )
+    assert not (tmp_path / "preds").exists()
+
+
 @pytest.mark.parametrize("option", [["--dataset", "mosi"], ["--data-dir", "."], ["--split", "test"]])
 def test_predict_refuses_dataset_options_with_transcripts(
     option: list[str], tmp_path: Path, monkeypatch, capsys
