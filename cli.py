@@ -322,31 +322,49 @@ def _print_metrics(title: str, metrics: dict[str, float]) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from mtmm_es.pipeline.training import train_and_save
+    from mtmm_es.pipeline.training import fine_tune_and_save, train_and_save
 
     _refuse_stdout(args.out, "a checkpoint folder")
-    report = train_and_save(
-        out=args.out,
-        data_dir=args.data_dir,
-        recipe=args.recipe,
-        dataset=args.dataset,
-        seed=args.seed,
-        overrides={
-            "tasks": _split(args.tasks),
-            "modalities": _split(args.modalities),
-            "epochs": args.epochs,
-            "patience": args.patience,
-            "monitor": args.monitor,
-            "lr": args.lr,
-            "batch_size": args.batch_size,
-            "optimizer": args.optimizer,
-        },
-        folds=args.folds,
-        val_fraction=args.val_fraction,
-        verbose=args.verbose > 0,
-    )
+    overrides = {
+        "tasks": _split(args.tasks),
+        "modalities": _split(args.modalities),
+        "epochs": args.epochs,
+        "patience": args.patience,
+        "monitor": args.monitor,
+        "lr": args.lr,
+        "batch_size": args.batch_size,
+        "optimizer": args.optimizer,
+    }
+    if args.start:
+        if args.recipe or args.folds or not args.dataset:
+            raise MtmmError("--from fine-tunes a checkpoint on --dataset: give --dataset, not --recipe or --folds")
+        report = fine_tune_and_save(
+            out=args.out,
+            data_dir=args.data_dir,
+            start=args.start,
+            dataset=args.dataset,
+            overrides={**overrides, "seed": args.seed},
+            val_fraction=args.val_fraction,
+            verbose=args.verbose > 0,
+        )
+    elif not (args.recipe or args.dataset):
+        raise MtmmError("give --recipe or --dataset (or --from with --dataset)")
+    else:
+        report = train_and_save(
+            out=args.out,
+            data_dir=args.data_dir,
+            recipe=args.recipe,
+            dataset=args.dataset,
+            seed=args.seed,
+            overrides=overrides,
+            folds=args.folds,
+            val_fraction=args.val_fraction,
+            verbose=args.verbose > 0,
+        )
     if report is None:  # a torchrun process that does not write: the writing one reports
         return 0
+    if "validation_before" in report:
+        _print_metrics("validation of the checkpoint fine-tuned from, on the same videos:", report["validation_before"])
     if "validation" in report:
         _print_metrics(
             f"validation ({report['validation_kind']}, {report['validation_videos']} videos):", report["validation"]
@@ -441,12 +459,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     positive_int, fraction = _number(int, minimum=1), _number(float, above=0, below=1)
     train = commands.add_parser("train", help="train a model on a dataset or from a recipe", parents=[common])
-    source = train.add_mutually_exclusive_group(required=True)
+    source = train.add_mutually_exclusive_group()
     source.add_argument("--recipe", help="a shipped recipe name (e.g. mosi) or a recipe JSON file")
     source.add_argument("--dataset", help="dataset to train on with options given here")
     train.add_argument("--data-dir", required=True, type=_existing, help="the dataset's folder")
     train.add_argument(
         "--out", required=True, help="checkpoint folder to write: a new or empty one, or a checkpoint this run replaces"
+    )
+    train.add_argument(
+        "--from",
+        dest="start",
+        metavar="CHECKPOINT",
+        help="fine-tune this checkpoint folder ('default': the shipped model) on --dataset instead of training "
+        "from scratch (its tasks, modalities and features; lr 1e-4, at most 30 epochs, patience 5 unless given)",
     )
     train.add_argument("--seed", type=_number(int), help="random seed (default: the recipe's)")
     train.add_argument("--tasks", help="comma-separated: sentiment,intensity,emotion,sarcasm (one = single-task)")

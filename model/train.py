@@ -320,14 +320,27 @@ def distributed_rank() -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
-def train(train_corpus: Corpus, val_corpus: Corpus, config: TrainConfig, log=print) -> TrainResult:
+def _scored(model: MTMMES, val_corpus: Corpus, config: TrainConfig) -> dict[str, float]:
+    """The validation metrics and loss early stopping reads; the monitor must be among them."""
+    metrics, _ = evaluate(model, val_corpus)
+    metrics["loss"] = validation_loss(model, val_corpus, config.task_weights)
+    if config.monitor not in metrics:
+        raise MtmmError(f"monitor '{config.monitor}' is not measured (have: {', '.join(sorted(metrics))})")
+    return metrics
+
+
+def train(
+    train_corpus: Corpus, val_corpus: Corpus, config: TrainConfig, log=print, start: MTMMES | None = None
+) -> TrainResult:
     """Train with early stopping on `config.monitor` measured on `val_corpus`; returns the best epoch's model.
 
-    Under torchrun the model is wrapped in DistributedDataParallel and each process optimises a
-    disjoint share of every epoch's batches; all processes validate alike, so they stop together.
+    With `start` (fine-tuning) a copy of that trained model goes on learning, and it counts as epoch
+    0: unless an epoch beats it on validation, it is what comes back. Under torchrun the model is
+    wrapped in DistributedDataParallel and each process optimises a disjoint share of every epoch's
+    batches; all processes validate alike, so they stop together.
     """
     seed_everything(config.seed)
-    model = build_model(config, train_corpus)
+    model = copy.deepcopy(start) if start is not None else build_model(config, train_corpus)
     rank, world = distributed_rank()
     forward: torch.nn.Module = model
     if "WORLD_SIZE" in os.environ:
@@ -342,6 +355,10 @@ def train(train_corpus: Corpus, val_corpus: Corpus, config: TrainConfig, log=pri
     dims = model.config.input_dims
     best_value, best_state, best_epoch, history = None, None, 0, []
     log = log if rank == 0 else None
+    if start is not None:
+        best_value, best_state = _scored(model, val_corpus, config)[config.monitor], copy.deepcopy(model.state_dict())
+        if log:
+            log(f"{'start':19s}val {config.monitor}={best_value:.4f}")
     for epoch in range(1, config.epochs + 1):
         started = time.perf_counter()
         model.train()
@@ -358,11 +375,8 @@ def train(train_corpus: Corpus, val_corpus: Corpus, config: TrainConfig, log=pri
             loss.backward()
             optimiser.step()
         seconds = time.perf_counter() - started
-        metrics, _ = evaluate(model, val_corpus)
-        metrics["loss"] = validation_loss(model, val_corpus, config.task_weights)
+        metrics = _scored(model, val_corpus, config)
         history.append({"epoch": epoch, "seconds": seconds, **metrics})
-        if config.monitor not in metrics:
-            raise MtmmError(f"monitor '{config.monitor}' is not measured (have: {', '.join(sorted(metrics))})")
         if _improved(config.monitor, metrics[config.monitor], best_value):
             best_value, best_state, best_epoch = metrics[config.monitor], copy.deepcopy(model.state_dict()), epoch
         if log:

@@ -72,10 +72,12 @@ def _load(
     text: TextConfig | None = None,
     text_options: TextConfig | None = None,
     checkpoint_dir: str | Path | None = None,
+    optional: bool = False,
 ):
     """A dataset's split, its media extracted by `extract` (default: as `feature_spec` says), its
     transcripts' text features as `text` says (default: as `feature_spec` says, with the word vectors
-    of the user's `text_options`; a refusal names `checkpoint_dir`, whose spec it is)."""
+    of the user's `text_options`; a refusal names `checkpoint_dir`, whose spec it is). A split with
+    no videos is an error unless `optional`."""
     if text is None and feature_spec and feature_spec.get("text", {}).get("extractor") == TEXT_EXTRACTOR:
         # ours (not MOSI's own features), reading the user's vectors
         try:
@@ -83,7 +85,7 @@ def _load(
         except MtmmError as error:
             raise MtmmError(error.cause, error.path or checkpoint_dir) from None
     corpus = load_corpus(dataset, data_dir, split, extract or _extract_for(feature_spec, text_options), text)
-    if not corpus.videos:
+    if not corpus.videos and not optional:
         raise MtmmError(f"{dataset} has no {split} split here (no rows or files for it)", data_dir)
     return corpus
 
@@ -196,6 +198,72 @@ def train_and_save(
     return _written(checkpoint, report, out)
 
 
+FINE_TUNING = {"lr": 1e-4, "epochs": 30, "patience": 5, "monitor": "loss"}  # unless given
+
+
+def fine_tune_and_save(
+    out: str | Path,
+    data_dir: str | Path,
+    start: str | Path = "default",
+    dataset: str = "videos",
+    overrides: dict[str, Any] | None = None,
+    val_fraction: float | None = None,
+    verbose: bool = False,
+) -> dict[str, Any] | None:
+    """Fine-tune the checkpoint `start` ("default": the shipped model) on a dataset's train split,
+    its features extracted as the checkpoint's were; validation is the dataset's own split (for
+    `videos`, rows with split=val) or a `val_fraction` (default 0.2) of its videos. Writes the
+    checkpoint folder and its `report.json` (validation before and after); returns the report.
+    `overrides`: the training options of `mtmm train` (tasks and modalities are the checkpoint's)."""
+    from mtmm_es.model.data import split_by_video
+    from mtmm_es.model.finetune import fine_tune
+    from mtmm_es.pipeline.analyze import default_checkpoint_dir, load_for_labels
+    from mtmm_es.pipeline.destinations import check_output_folder
+
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    fixed = sorted({"tasks", "modalities"} & set(overrides))
+    if fixed:
+        raise MtmmError(
+            f"fine-tuning keeps the checkpoint's {' and '.join(fixed)}: leave out --{' and --'.join(fixed)}"
+        )
+    check_output_folder(Path(out))
+    _check_checkpoint_folder(Path(out))
+    start_dir = default_checkpoint_dir() if str(start) == "default" else Path(start)
+    checkpoint = load_for_labels(start_dir, None, None)
+    recorded = checkpoint.training.get("config")
+    config = TrainConfig.from_dict(recorded) if isinstance(recorded, dict) else TrainConfig()
+    config = with_overrides(
+        config,
+        **{**FINE_TUNING, **overrides, "tasks": checkpoint.config.tasks, "modalities": checkpoint.config.modalities},
+    )
+    check_monitor(config.monitor, config.tasks)  # before the data load; then against the labels
+    corpus = _split_for(checkpoint, start_dir, dataset, data_dir, "train")
+    validation, kind = None, "held-out training videos"
+    if dataset in VALIDATION_SPLITS and val_fraction:
+        _log.warning(
+            "validation is carved from %s's train split (--val-fraction): its own %s split, if any, is not used",
+            dataset,
+            VALIDATION_SPLITS[dataset],
+        )
+    elif dataset in VALIDATION_SPLITS:
+        own = _split_for(checkpoint, start_dir, dataset, data_dir, VALIDATION_SPLITS[dataset], optional=True)
+        if own.videos:
+            validation, kind = own, f"{dataset} {VALIDATION_SPLITS[dataset]} split"
+    if validation is None:
+        corpus, validation = split_by_video(corpus, val_fraction or 0.2, config.seed)
+    for part, what in ((corpus, "training videos"), (validation, f"validation videos ({kind})")):
+        labelled = tuple(t for t in config.tasks if t in part.tasks())
+        if not labelled:
+            raise MtmmError(
+                f"{dataset}: the {what} label none of the checkpoint's tasks ({', '.join(config.tasks)})", data_dir
+            )
+        check_monitor(config.monitor, labelled)
+    name = "default" if str(start) == "default" else str(start_dir.resolve())
+    tuned, report = fine_tune(checkpoint, name, corpus, validation, config, log=_log.info if verbose else None)
+    report["validation_kind"] = kind
+    return _written(tuned, report, out)
+
+
 def recipe_extract(extra: dict[str, Any], modalities: Sequence[str] | None = None):
     """FeaturePipeline.extract with the recipe's text and acoustic settings (so media features match
     the recipe's other corpora), built on first use; `modalities`: only those features (a model
@@ -252,9 +320,32 @@ def _checked(
     from mtmm_es.pipeline.analyze import load_for_labels
 
     checkpoint = load_for_labels(Path(checkpoint_dir), emotion_thresholds, sarcasm_base_rate)
+    return checkpoint, _split_for(checkpoint, checkpoint_dir, dataset, data_dir, split, text_options)
+
+
+def _split_for(
+    checkpoint,
+    checkpoint_dir: str | Path,
+    dataset: str,
+    data_dir: str | Path,
+    split: str,
+    text_options: TextConfig | None = None,
+    optional: bool = False,
+):
+    """A dataset's split with `checkpoint`'s features, checked against its feature spec (a
+    transcript dataset's other inputs are absent, with a warning); an empty split is an error
+    unless `optional`."""
     corpus = _load(
-        dataset, data_dir, split, checkpoint.feature_spec, text_options=text_options, checkpoint_dir=checkpoint_dir
+        dataset,
+        data_dir,
+        split,
+        checkpoint.feature_spec,
+        text_options=text_options,
+        checkpoint_dir=checkpoint_dir,
+        optional=optional,
     )
+    if not corpus.videos:
+        return corpus
     expected = checkpoint.feature_spec
     if set(corpus.spec) == {"text"} and dataset not in MEDIA_LOADERS and "text" in expected:
         absent = sorted(set(expected) - {"text"})
@@ -262,7 +353,7 @@ def _checked(
             _log.warning("%s %s has text only: the checkpoint's %s input is absent", dataset, split, ", ".join(absent))
         expected = {"text": expected["text"]}
     check_spec(expected, corpus.spec, f"{dataset} {split}")
-    return checkpoint, corpus
+    return corpus
 
 
 def split_to_score(dataset: str, split: str | None) -> str:
