@@ -364,7 +364,11 @@ def _train(args: argparse.Namespace) -> int:
     if report is None:  # a torchrun process that does not write: the writing one reports
         return 0
     if "validation_before" in report:
-        _print_metrics("validation of the checkpoint fine-tuned from, on the same videos:", report["validation_before"])
+        _print_metrics(
+            "validation of the checkpoint fine-tuned from, on the same videos (emotion thresholds chosen there, "
+            "as after):",
+            report["validation_before"],
+        )
     if "validation" in report:
         _print_metrics(
             f"validation ({report['validation_kind']}, {report['validation_videos']} videos):", report["validation"]

@@ -9,6 +9,7 @@ other modalities masked off, as it is predicted."""
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -16,8 +17,11 @@ from typing import Any
 import numpy as np
 
 from .checkpoint import Checkpoint, only
-from .data import Corpus, Video, label_prior
-from .train import TrainConfig, score_predictions, train, warn_if_few_emotions
+from .data import Corpus, Video
+from .tasks import EMOTIONS
+from .train import TrainConfig, gather, score_predictions, train, warn_if_few_emotions
+
+_log = logging.getLogger(__name__)
 
 WEAK_WEIGHT = 0.5  # a start's prediction weighs half a gold label (the default recipe's weak_weight)
 HISTORY = ("recipe", "corpus", "trained_modalities", "fine_tuned_from")  # of the start's training record, kept
@@ -77,8 +81,8 @@ def fine_tune(
 ) -> tuple[Checkpoint, dict[str, Any]]:
     """Each of `start`'s members trained further on `train_part` (seeds config.seed, +1, ...),
     early-stopped on `val_part`; returns the new checkpoint and a report with the validation
-    metrics before and after (emotion thresholds chosen on `val_part`, for both, when it has emotion
-    labels). `start_name` is recorded as where the checkpoint came from."""
+    metrics before and after (emotion thresholds chosen on `val_part` for both, see `_validated`).
+    P(sarcasm) keeps the start's base rates. `start_name` is recorded as where it came from."""
     tasks = start.config.tasks
     routes = {t: m for t, m in start.task_modalities.items() if t in tasks}
     learn = routed(with_start_labels(train_part, start), routes, start.config.modalities)
@@ -93,16 +97,20 @@ def fine_tune(
     tuned = Checkpoint(
         members,
         start.feature_spec,
-        dict(start.thresholds),
         emotion_label_metric=start.emotion_label_metric,
         task_modalities=start.task_modalities,
-        sarcasm_base_rate=_sarcasm_rates(start, train_part),
+        sarcasm_base_rate=start.sarcasm_base_rate,
     )
-    before, _ = score_predictions(val_part.videos, start.predict(val_part.videos), tasks)
-    after, chosen = score_predictions(val_part.videos, tuned.predict(val_part.videos), tasks)
+    before, _ = _validated(start.predict(val_part.videos), val_part, tasks, start.thresholds)
+    after, tuned.thresholds = _validated(tuned.predict(val_part.videos), val_part, tasks, start.thresholds)
     if "emotion" in val_part.tasks():
-        tuned.thresholds.update(chosen)
         warn_if_few_emotions(val_part.videos, val_part.name)
+    if not any(best_epochs):
+        _log.warning(
+            "no epoch beat the start on the validation videos (%s): the checkpoint written predicts as the "
+            "start does (more labelled videos, or a higher --lr, may help)",
+            config.monitor,
+        )
     report = {
         "validation_before": before,
         "validation": after,
@@ -123,14 +131,19 @@ def fine_tune(
     return tuned, report
 
 
-def _sarcasm_rates(start: Checkpoint, train_part: Corpus) -> dict[str, float]:
-    """The start's sarcasm base rates, the trained one replaced by the share of sarcastic utterances
-    among gold sarcasm labels of `train_part` when it has some of both classes (as a model trained
-    on them records it; the start's own predictions, learnt elsewhere, keep the start's rate)."""
-    rates = dict(start.sarcasm_base_rate)
-    if "sarcasm" in train_part.tasks() and "sarcasm" in start.config.tasks:
-        share = round(label_prior([train_part], "sarcasm"), 4)
-        if 0 < share < 1:
-            rates["trained"] = share
-            rates.setdefault("reported", share)
-    return rates
+def _validated(
+    predictions: list[dict[str, np.ndarray]], val_part: Corpus, tasks: Sequence[str], kept: dict[str, list[float]]
+) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """Validation metrics at emotion thresholds chosen on `val_part`, and those thresholds: an
+    emotion its gold labels show in one class only (never present, say) keeps its `kept` one."""
+    thresholds = dict(kept)
+    truth, _ = gather(val_part.videos, predictions, "emotion")
+    if truth is not None:
+        _, chosen = score_predictions(val_part.videos, predictions, ["emotion"])
+        present = (truth[:, : len(EMOTIONS)] >= 0.5).sum(0)
+        both = (present > 0) & (present < len(truth))
+        for key, values in chosen.items():
+            old = kept.get(key, values)
+            thresholds[key] = [new if both[k] else old[k] for k, new in enumerate(values)]
+    metrics, _ = score_predictions(val_part.videos, predictions, tasks, thresholds)
+    return metrics, thresholds

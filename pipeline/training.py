@@ -252,12 +252,11 @@ def fine_tune_and_save(
     if validation is None:
         corpus, validation = split_by_video(corpus, val_fraction or 0.2, config.seed)
     for part, what in ((corpus, "training videos"), (validation, f"validation videos ({kind})")):
-        labelled = tuple(t for t in config.tasks if t in part.tasks())
-        if not labelled:
+        if not set(config.tasks) & set(part.tasks()):
             raise MtmmError(
                 f"{dataset}: the {what} label none of the checkpoint's tasks ({', '.join(config.tasks)})", data_dir
             )
-        check_monitor(config.monitor, labelled)
+    check_monitor(config.monitor, tuple(t for t in config.tasks if t in validation.tasks()))  # what stopping reads
     name = "default" if str(start) == "default" else str(start_dir.resolve())
     tuned, report = fine_tune(checkpoint, name, corpus, validation, config, log=_log.info if verbose else None)
     report["validation_kind"] = kind
