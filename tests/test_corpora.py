@@ -255,6 +255,11 @@ def test_own_labelled_videos(tmp_path: Path, fixture_video: Path, cache_dir: Pat
             "talk.mp4,0,1,,joy,,\n",
             "line 2: unknown emotion names ['joy'] (use anger, disgust, fear, happy, sad, surprise or none)",
         ),
+        # regression (user test): read silently as sad
+        (
+            "talk.mp4,0,1,,none;sad,,\n",
+            "line 2: emotions 'none;sad' name none beside an emotion: give the emotions, or none alone",
+        ),
     ],
 )
 def test_empty_or_bad_cells_in_own_labels_are_one_line(tmp_path: Path, rows: str, cause: str) -> None:

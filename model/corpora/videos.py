@@ -192,6 +192,8 @@ def _emotions(value: Any) -> np.ndarray | None:
     unknown = set(names) - set(EMOTIONS) - {"none"}
     if unknown:
         raise MtmmError(f"unknown emotion names {sorted(unknown)} (use {', '.join(EMOTIONS)} or none)")
+    if "none" in names and len(set(names)) > 1:
+        raise MtmmError(f"emotions {value.strip()!r} name none beside an emotion: give the emotions, or none alone")
     return emotion_target([n for n in names if n != "none"])
 
 
