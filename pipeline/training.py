@@ -16,7 +16,7 @@ from mtmm_es.core.errors import MtmmError
 from mtmm_es.core.files import atomic_write_json
 from mtmm_es.extractors.text import EXTRACTOR_NAME as TEXT_EXTRACTOR
 from mtmm_es.extractors.text import TextConfig
-from mtmm_es.model.checkpoint import save_checkpoint
+from mtmm_es.model.checkpoint import Checkpoint, save_checkpoint
 from mtmm_es.model.corpora import MEDIA_LOADERS, check_dataset, load_corpus
 from mtmm_es.model.corpora.common import add_text_features
 from mtmm_es.model.corpora.transcripts import load_transcripts
@@ -323,7 +323,7 @@ def _checked(
 
 
 def _split_for(
-    checkpoint,
+    checkpoint: Checkpoint,
     checkpoint_dir: str | Path,
     dataset: str,
     data_dir: str | Path,
