@@ -195,7 +195,16 @@ def train_and_save(
     )
     if recipe:
         checkpoint.training["recipe"] = recipe
+    checkpoint.training["learnt_from"] = _learnt_from(dataset, data_dir, validation is not None)
     return _written(checkpoint, report, out)
+
+
+def _learnt_from(dataset: str, data_dir: str | Path, own_validation: bool) -> dict[str, Any]:
+    """What a run trained and validated on, for `mtmm evaluate` to recognise: the dataset, its
+    folder, and its splits that were read (the train split, and the dataset's own validation split
+    when that validated the run)."""
+    splits = ["train", VALIDATION_SPLITS[dataset]] if own_validation else ["train"]
+    return {"dataset": dataset, "data_dir": str(Path(data_dir).resolve()), "splits": splits}
 
 
 FINE_TUNING = {"lr": 1e-4, "epochs": 30, "patience": 5, "monitor": "loss"}  # unless given
@@ -260,6 +269,7 @@ def fine_tune_and_save(
     name = "default" if str(start) == "default" else str(start_dir.resolve())
     tuned, report = fine_tune(checkpoint, name, corpus, validation, config, log=_log.info if verbose else None)
     report["validation_kind"] = kind
+    tuned.training["learnt_from"] = _learnt_from(dataset, data_dir, kind != "held-out training videos")
     return _written(tuned, report, out)
 
 
@@ -375,6 +385,16 @@ def evaluate_checkpoint(
     checkpoint, corpus = _checked(checkpoint_dir, dataset, data_dir, split, text_options=text_options)
     if not corpus.tasks():
         raise MtmmError(f"the {split} split of {dataset} has no labels here (held out: scored outside the project)")
+    read = checkpoint.training.get("learnt_from", {})
+    here = (read.get("dataset"), read.get("data_dir")) == (dataset, str(Path(data_dir).resolve()))
+    if here and split in read.get("splits", []):
+        _log.warning(
+            "%s trained on %s's %s split here, or chose its epochs and emotion thresholds on it: these figures "
+            "flatter it; score videos it never saw",
+            checkpoint_dir,
+            dataset,
+            split,
+        )
     thresholds = checkpoint.thresholds
     if "emotion" in checkpoint.config.tasks and "emotion" in corpus.tasks() and "emotion_f1" not in thresholds:
         _log.warning(

@@ -25,7 +25,7 @@ from mtmm_es.model.train import TrainConfig, train
 from mtmm_es.pipeline.analyze import default_checkpoint_dir, extraction_config_for
 from mtmm_es.pipeline.config import ExtractionConfig
 from mtmm_es.pipeline.extract import FeaturePipeline
-from mtmm_es.pipeline.training import fine_tune_and_save
+from mtmm_es.pipeline.training import evaluate_checkpoint, fine_tune_and_save, train_and_save
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def _meld_subset(folder: Path, dialogues: int) -> Path:
 
 
 @pytest.mark.slow
-def test_the_default_fine_tuned_on_dialogue_keeps_its_make_and_reports_before_and_after(tmp_path: Path) -> None:
+def test_the_default_fine_tuned_on_dialogue_keeps_its_make_and_reports_before_and_after(tmp_path: Path, caplog) -> None:
     data = _meld_subset(tmp_path / "meld", 10)  # its dev dialogues have no fear
     start = load_checkpoint(default_checkpoint_dir())
     start.members = start.members[:1]  # one member of the three: a third of the time
@@ -121,6 +121,21 @@ def test_the_default_fine_tuned_on_dialogue_keeps_its_make_and_reports_before_an
     assert all(tuned.thresholds[key][fear] == start.thresholds[key][fear] for key in ("emotion_f1", "emotion_wacc"))
     saved = json.loads((out / "report.json").read_text())["validation"]  # strict JSON: NaN (no fear) is null
     assert saved == {k: None if np.isnan(v) else v for k, v in report["validation"].items()}
+    # user test: `mtmm evaluate` on the videos that chose its epochs and thresholds said nothing of it
+    with caplog.at_level("WARNING"):
+        evaluate_checkpoint(out, "meld", data, "dev")
+        assert f"{out} trained on meld's dev split here, or chose its epochs" in caplog.text
+        caplog.clear()
+        evaluate_checkpoint(tmp_path / "one", "meld", data, "dev")
+        assert "trained on meld's dev split" not in caplog.text
+
+
+def test_evaluate_says_when_it_scores_what_a_model_trained_on(tmp_path: Path, caplog) -> None:
+    data = _meld_subset(tmp_path / "meld", 10)
+    train_and_save(tmp_path / "model", data, dataset="meld", overrides={"epochs": 1})
+    with caplog.at_level("WARNING"):
+        evaluate_checkpoint(tmp_path / "model", "meld", data, "train")
+    assert "trained on meld's train split here" in caplog.text
 
 
 def test_fine_tuning_refuses_what_the_checkpoint_fixes(tmp_path: Path) -> None:
