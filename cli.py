@@ -365,8 +365,8 @@ def _train(args: argparse.Namespace) -> int:
         return 0
     if "validation_before" in report:
         _print_metrics(
-            "validation of the checkpoint fine-tuned from, on the same videos (emotion thresholds chosen there, "
-            "as after):",
+            "validation of the checkpoint fine-tuned from, on the same videos (emotion thresholds chosen there "
+            "as after, for each emotion they show present and absent):",
             report["validation_before"],
         )
     if "validation" in report:

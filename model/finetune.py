@@ -18,13 +18,20 @@ import numpy as np
 
 from .checkpoint import Checkpoint, only
 from .data import Corpus, Video
+from .labels import UNCHOSEN_THRESHOLDS
 from .tasks import EMOTIONS
 from .train import TrainConfig, gather, score_predictions, train, warn_if_few_emotions
 
 _log = logging.getLogger(__name__)
 
 WEAK_WEIGHT = 0.5  # a start's prediction weighs half a gold label (the default recipe's weak_weight)
-HISTORY = ("recipe", "corpus", "trained_modalities", "fine_tuned_from")  # of the start's training record, kept
+HISTORY = (
+    "recipe",
+    "corpus",
+    "trained_modalities",
+    "learnt_from",
+    "fine_tuned_from",
+)  # of the start's training record, kept
 
 
 def with_start_labels(corpus: Corpus, start: Checkpoint, weight: float = WEAK_WEIGHT) -> Corpus:
@@ -99,16 +106,23 @@ def fine_tune(
         start.feature_spec,
         emotion_label_metric=start.emotion_label_metric,
         task_modalities=start.task_modalities,
-        sarcasm_base_rate=start.sarcasm_base_rate,
+        sarcasm_base_rate=dict(start.sarcasm_base_rate),
     )
-    before, _ = _validated(start.predict(val_part.videos), val_part, tasks, start.thresholds)
-    after, tuned.thresholds = _validated(tuned.predict(val_part.videos), val_part, tasks, start.thresholds)
-    if "emotion" in val_part.tasks():
-        warn_if_few_emotions(val_part.videos, val_part.name)
+    before, _, _ = _validated(start.predict(val_part.videos), val_part, tasks, start.thresholds)
+    after, tuned.thresholds, kept = _validated(tuned.predict(val_part.videos), val_part, tasks, start.thresholds)
+    if "emotion" in tasks and "emotion" in val_part.tasks():
+        warn_if_few_emotions(val_part.videos, val_part.name, kept)
+        if kept:
+            _log.warning(
+                "%s: the validation videos show %s in one class only: %s thresholds stay the start's",
+                val_part.name,
+                ", ".join(kept),
+                "its" if len(kept) == 1 else "their",
+            )
     if not any(best_epochs):
         _log.warning(
-            "no epoch beat the start on the validation videos (%s): the checkpoint written predicts as the "
-            "start does (more labelled videos, or a higher --lr, may help)",
+            "no epoch beat the start on the validation videos (%s): the weights written are the start's, with "
+            "emotion thresholds chosen on those videos (more labelled videos, or a higher --lr, may help)",
             config.monitor,
         )
     report = {
@@ -133,17 +147,19 @@ def fine_tune(
 
 def _validated(
     predictions: list[dict[str, np.ndarray]], val_part: Corpus, tasks: Sequence[str], kept: dict[str, list[float]]
-) -> tuple[dict[str, float], dict[str, list[float]]]:
-    """Validation metrics at emotion thresholds chosen on `val_part`, and those thresholds: an
-    emotion its gold labels show in one class only (never present, say) keeps its `kept` one."""
-    thresholds = dict(kept)
+) -> tuple[dict[str, float], dict[str, list[float]], list[str]]:
+    """Validation metrics at emotion thresholds chosen on `val_part`, those thresholds, and the
+    emotions its gold labels show in one class only (never present, say): those keep their `kept`
+    thresholds (0.5 when there are none)."""
+    thresholds, unrated = dict(kept), []
     truth, _ = gather(val_part.videos, predictions, "emotion")
     if truth is not None:
         _, chosen = score_predictions(val_part.videos, predictions, ["emotion"])
         present = (truth[:, : len(EMOTIONS)] >= 0.5).sum(0)
         both = (present > 0) & (present < len(truth))
+        unrated = [emotion for emotion, rated in zip(EMOTIONS, both) if not rated]
         for key, values in chosen.items():
-            old = kept.get(key, values)
+            old = kept.get(key, UNCHOSEN_THRESHOLDS)
             thresholds[key] = [new if both[k] else old[k] for k, new in enumerate(values)]
     metrics, _ = score_predictions(val_part.videos, predictions, tasks, thresholds)
-    return metrics, thresholds
+    return metrics, thresholds, unrated

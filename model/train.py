@@ -394,14 +394,19 @@ def train(
     return TrainResult(model, thresholds, validation, history, best_epoch)
 
 
-def warn_if_few_emotions(videos: Sequence[Video], name: str) -> None:
+def warn_if_few_emotions(videos: Sequence[Video], name: str, kept: Sequence[str] = ()) -> None:
     """Emotion thresholds are chosen on these validation videos' labels: say when an emotion has too
-    few there for its thresholds to mean much (they may then label it everywhere, or nowhere)."""
+    few there for its thresholds to mean much (they may then label it everywhere, or nowhere);
+    `kept`: emotions whose thresholds were not chosen there."""
     rows = [
         v.targets["emotion"][v.weights["emotion"] > 0, : len(EMOTIONS)] >= 0.5 for v in videos if "emotion" in v.weights
     ]
     counts = np.concatenate(rows).sum(0) if rows else []
-    few = [f"{emotion} {int(count)}" for emotion, count in zip(EMOTIONS, counts) if count < FEW_EMOTION_EXAMPLES]
+    few = [
+        f"{emotion} {int(count)}"
+        for emotion, count in zip(EMOTIONS, counts)
+        if count < FEW_EMOTION_EXAMPLES and emotion not in kept
+    ]
     if few:
         _log.warning(
             "%s: emotion thresholds chosen on few validation utterances with the emotion (%s; under %d): "

@@ -33,6 +33,7 @@ from mtmm_es.model.train import (
     check_tasks,
     default_monitor,
     distributed_rank,
+    measured_metrics,
     score_predictions,
     with_overrides,
 )
@@ -199,6 +200,14 @@ def train_and_save(
     return _written(checkpoint, report, out)
 
 
+def _learnt(training: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every `learnt_from` of a checkpoint's training record, through the checkpoints it was
+    fine-tuned from (a multi-dataset recipe records none)."""
+    found = [training["learnt_from"]] if isinstance(training.get("learnt_from"), dict) else []
+    earlier = training.get("fine_tuned_from")
+    return found + (_learnt(earlier) if isinstance(earlier, dict) else [])
+
+
 def _learnt_from(dataset: str, data_dir: str | Path, own_validation: bool) -> dict[str, Any]:
     """What a run trained and validated on, for `mtmm evaluate` to recognise: the dataset, its
     folder, and its splits that were read (the train split, and the dataset's own validation split
@@ -265,7 +274,12 @@ def fine_tune_and_save(
             raise MtmmError(
                 f"{dataset}: the {what} label none of the checkpoint's tasks ({', '.join(config.tasks)})", data_dir
             )
-    check_monitor(config.monitor, tuple(t for t in config.tasks if t in validation.tasks()))  # what stopping reads
+    measured = measured_metrics(tuple(t for t in config.tasks if t in validation.tasks()))  # what stopping reads
+    if config.monitor not in measured:
+        raise MtmmError(
+            f"monitor '{config.monitor}' is not measured on the validation videos ({kind}): early-stop on one of "
+            f"{', '.join(measured)}"
+        )
     name = "default" if str(start) == "default" else str(start_dir.resolve())
     tuned, report = fine_tune(checkpoint, name, corpus, validation, config, log=_log.info if verbose else None)
     report["validation_kind"] = kind
@@ -385,13 +399,15 @@ def evaluate_checkpoint(
     checkpoint, corpus = _checked(checkpoint_dir, dataset, data_dir, split, text_options=text_options)
     if not corpus.tasks():
         raise MtmmError(f"the {split} split of {dataset} has no labels here (held out: scored outside the project)")
-    read = checkpoint.training.get("learnt_from", {})
-    here = (read.get("dataset"), read.get("data_dir")) == (dataset, str(Path(data_dir).resolve()))
-    if here and split in read.get("splits", []):
+    if any(
+        (read.get("dataset"), read.get("data_dir")) == (dataset, str(Path(data_dir).resolve()))
+        and split in read.get("splits", [])
+        for read in _learnt(checkpoint.training)
+    ):
         _log.warning(
-            "%s trained on %s's %s split here, or chose its epochs and emotion thresholds on it: these figures "
-            "flatter it; score videos it never saw",
+            "%s %s %s's %s split here: these figures flatter it; score videos it never saw",
             checkpoint_dir,
+            "trained on" if split == "train" else "chose its epochs and emotion thresholds on",
             dataset,
             split,
         )

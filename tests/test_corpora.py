@@ -270,6 +270,13 @@ def test_empty_or_bad_cells_in_own_labels_are_one_line(tmp_path: Path, rows: str
     assert str(error.value) == f"{tmp_path / 'labels.csv'}: {cause}"
 
 
+def test_none_beside_an_emotion_in_a_json_list_is_refused(tmp_path: Path) -> None:
+    """Regression (user test): ["none", "sad"] was read silently as sad."""
+    (tmp_path / "labels.json").write_text('[{"file": "a.mp4", "start": 0, "end": 1, "emotions": ["none", "sad"]}]')
+    with pytest.raises(MtmmError, match="record 1: emotions 'none;sad' name none beside an emotion"):
+        load_corpus("videos", tmp_path, "train", lambda path, segments: None)
+
+
 @pytest.mark.parametrize(
     "name, content, cause",
     [

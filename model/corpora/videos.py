@@ -7,7 +7,7 @@ DATA_DIR/labels.csv (or labels.json, a list of the same records), one row per ut
     text        optional transcript; empty -> recognised by ASR within the window
     sentiment   optional: a score in -3..3 (>= 0 positive; also trains intensity) or
                 positive / negative / neutral (neutral: no binary label)
-    emotions    optional: ";"-separated names among anger, disgust, fear, happy, sad, surprise, or none
+    emotions    optional: ";"-separated names among anger, disgust, fear, happy, sad, surprise, or none (alone)
     sarcasm     optional: 1 / 0 (or true / false, yes / no)
     split       optional: train / val / test (default train), the same on every row of a file
 
