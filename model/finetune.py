@@ -25,13 +25,8 @@ from .train import TrainConfig, gather, score_predictions, train, warn_if_few_em
 _log = logging.getLogger(__name__)
 
 WEAK_WEIGHT = 0.5  # a start's prediction weighs half a gold label (the default recipe's weak_weight)
-HISTORY = (
-    "recipe",
-    "corpus",
-    "trained_modalities",
-    "learnt_from",
-    "fine_tuned_from",
-)  # of the start's training record, kept
+# what the tuned checkpoint's record keeps of its start's (training.fine_tuned_from)
+HISTORY = ("recipe", "corpus", "trained_modalities", "learnt_from", "fine_tuned_from")
 
 
 def with_start_labels(corpus: Corpus, start: Checkpoint, weight: float = WEAK_WEIGHT) -> Corpus:
@@ -109,15 +104,15 @@ def fine_tune(
         sarcasm_base_rate=dict(start.sarcasm_base_rate),
     )
     before, _, _ = _validated(start.predict(val_part.videos), val_part, tasks, start.thresholds)
-    after, tuned.thresholds, kept = _validated(tuned.predict(val_part.videos), val_part, tasks, start.thresholds)
+    after, tuned.thresholds, unrated = _validated(tuned.predict(val_part.videos), val_part, tasks, start.thresholds)
     if "emotion" in tasks and "emotion" in val_part.tasks():
-        warn_if_few_emotions(val_part.videos, val_part.name, kept)
-        if kept:
+        warn_if_few_emotions(val_part.videos, val_part.name, unrated)
+        if unrated:
             _log.warning(
                 "%s: the validation videos show %s in one class only: %s thresholds stay the start's",
                 val_part.name,
-                ", ".join(kept),
-                "its" if len(kept) == 1 else "their",
+                ", ".join(unrated),
+                "its" if len(unrated) == 1 else "their",
             )
     if not any(best_epochs):
         _log.warning(
