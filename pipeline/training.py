@@ -407,7 +407,9 @@ def evaluate_checkpoint(
         _log.warning(
             "%s %s %s's %s split here: these figures flatter it; score videos it never saw",
             checkpoint_dir,
-            "trained on" if split == "train" else "chose its epochs and emotion thresholds on",
+            "trained on"
+            if split == "train"
+            else f"chose its epochs{' and emotion thresholds' if 'emotion' in checkpoint.config.tasks else ''} on",
             dataset,
             split,
         )

@@ -260,7 +260,10 @@ def test_a_recipe_s_text_settings_reach_a_transcript_corpus(tmp_path, caplog) ->
     train_and_save(tmp_path / "run", shared_path("mustard"), recipe=str(recipe))
     spec = json.loads((tmp_path / "run" / "config.json").read_text())["feature_spec"]
     assert spec["text"]["config"]["weighting"] == "sif"
-    assert "sarcasm_accuracy" in evaluate_checkpoint(tmp_path / "run", "mustard", shared_path("mustard"), "val")
+    with caplog.at_level("WARNING", logger="mtmm_es"):
+        assert "sarcasm_accuracy" in evaluate_checkpoint(tmp_path / "run", "mustard", shared_path("mustard"), "val")
+    assert "run chose its epochs on mustard's val split here" in caplog.text  # it validated there
+    caplog.clear()
     with caplog.at_level("WARNING", logger="mtmm_es"):  # review: a checkpoint without emotions was told it had
         scored = evaluate_checkpoint(tmp_path / "run", "mustardpp", shared_path("mustardpp"), "val")  # no thresholds
     assert "sarcasm_auc" in scored and not any(k.startswith("emotion") for k in scored)
