@@ -102,6 +102,22 @@ def _stream_seconds(stream) -> float:
         return 0.0
 
 
+def _mp3_length_unstated(path: Path) -> bool:
+    """An MP3 whose first frame carries no length header (Xing, Info or VBRI): FFmpeg then guesses
+    its length from the first frames' bitrate and the file's size, which for a variable bitrate can
+    be several times off (and shrinks with the file when it is cut short)."""
+    with path.open("rb") as file:
+        head = file.read(10)
+        if head[:3] == b"ID3" and len(head) == 10:  # skip an ID3v2 tag (syncsafe size, + footer)
+            file.seek(10 + (head[6] << 21 | head[7] << 14 | head[8] << 7 | head[9]) + (10 if head[5] & 0x10 else 0))
+        else:
+            file.seek(0)
+        data = file.read(8192)
+    sync = next((i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] & 0xE0 == 0xE0), None)
+    first_frame = data[sync : sync + 64] if sync is not None else b""
+    return not any(tag in first_frame for tag in (b"Xing", b"Info", b"VBRI"))
+
+
 def _check_regular_file(path: Path) -> None:
     try:
         mode = path.stat().st_mode
@@ -199,6 +215,7 @@ def _info_from(path: Path, container, audio_stream: int | None) -> MediaInfo:
         audio_start=round(audio_start, 6),
         audio_duration=round(_stream_seconds(chosen_audio), 6) if chosen_audio is not None else 0.0,
         video_start=round(video_start, 6),
+        duration_estimated=container.format.name == "mp3" and _mp3_length_unstated(path),
     )
 
 

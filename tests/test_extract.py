@@ -290,6 +290,30 @@ def test_an_audio_track_shorter_than_the_video_is_not_called_damaged(
         assert extraction.utterances and extraction.warnings == []
 
 
+def test_an_mp3_without_a_length_header_gets_its_decoded_length(
+    tmp_path: Path, fixture_video: Path, cache_dir: Path
+) -> None:
+    """Regression: a variable-bitrate MP3 without a Xing header, starting with 3 s of silence, was
+    "truncated or damaged" with a 45 s duration: FFmpeg guessed its length from the quiet first
+    frames' bitrate. An MP3 with the header, cut short, is still warned about."""
+    speech = tmp_path / "speech.wav"
+    ffmpeg("-i", str(fixture_video), "-vn", "-ac", "1", "-ar", "44100", str(speech))
+    silence_first = ["-f", "lavfi", "-i", "anullsrc=r=44100:cl=mono:d=3", "-i", str(speech)]
+    concat = ["-filter_complex", "[0:a][1:a]concat=n=2:v=0:a=1", "-c:a", "libmp3lame", "-q:a", "4"]
+    headerless, whole = tmp_path / "headerless.mp3", tmp_path / "whole.mp3"
+    ffmpeg(*silence_first, *concat, "-write_xing", "0", str(headerless))
+    ffmpeg(*silence_first, *concat, str(whole))
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 3])
+    config = ExtractionConfig(cache_dir=str(cache_dir), modalities=("text",))
+    extraction = FeaturePipeline(config).extract(headerless)
+    assert extraction.media.duration_estimated and extraction.warnings == []
+    assert extraction.media.duration == pytest.approx(21.7, abs=0.2)
+    assert not FeaturePipeline(config).extract(whole).media.duration_estimated
+    warnings = FeaturePipeline(config).extract(cut).warnings
+    assert any(w.startswith("truncated or damaged") for w in warnings), warnings
+
+
 def test_late_audio_gives_utterances_on_the_video_timeline(
     tmp_path: Path, fixture_video: Path, cache_dir: Path
 ) -> None:
