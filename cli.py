@@ -729,6 +729,8 @@ def _analyze_folder(args: argparse.Namespace) -> int:
     for outcome in summary.outcomes:
         if outcome.status == "failed":
             print(f"failed: {quoted(outcome.input)}: {_one_line(outcome.reason or '')}", file=sys.stderr)
+        elif outcome.status == "processed" and outcome.reason:  # its warnings, as a single file's are shown
+            log.warning("%s: %s", quoted(outcome.input), _one_line(outcome.reason))
     print(
         f"{counts['processed']} processed, {counts['skipped']} skipped, {counts['failed']} failed"
         f"{' (interrupted)' if summary.interrupted else ''} -> {quoted(args.out)}"

@@ -17,6 +17,7 @@ from pathlib import Path
 import jsonschema
 import pysubs2
 import pytest
+from helpers import ffmpeg
 
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.core.labels import CSV_COLUMNS
@@ -363,6 +364,19 @@ def test_linked_subfolders_and_every_audio_suffix_are_found(folder: Path, tmp_pa
         "nested/späti café.mp4",
         "talk.mp4",
     ]
+
+
+def test_a_folder_run_shows_each_files_warnings(tmp_path: Path, cache_dir: Path) -> None:
+    """Regression: a folder run said "1 processed" and kept a file's warnings ("no speech found")
+    to mtmm-summary.json; one file's run prints them."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    ffmpeg("-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "3", str(folder / "quiet room.wav"))
+    args = (str(folder), "--out", str(tmp_path / "labels"), "--workers", "1", "--cache-dir", str(cache_dir))
+    result = cli(*args)
+    assert result.returncode == 0 and "1 processed, 0 skipped, 0 failed" in result.stdout
+    assert "quiet room.wav: no speech found: 0 utterances" in result.stderr, result.stderr
+    assert "no speech" not in cli(*args, "--overwrite", "-qq").stderr
 
 
 @pytest.mark.slow
