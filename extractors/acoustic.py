@@ -91,6 +91,10 @@ class AcousticConfig:
                 isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
             ):
                 raise MtmmError(f"{name} must be a number, not {value!r}")
+        if not 0 < self.fmin < self.fmax:
+            raise MtmmError(
+                f"the pitch range must run upwards from above 0 Hz, not fmin {self.fmin} to fmax {self.fmax}"
+            )
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any], user: AcousticConfig) -> AcousticConfig:

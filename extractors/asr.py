@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from mtmm_es.core.background import deferred_import
+from mtmm_es.core.checks import check_flags, check_number
 from mtmm_es.core.errors import MtmmError
 
 from .base import SAMPLE_RATE, ExtractorInfo, Transcriber, Word
@@ -37,6 +38,9 @@ def whisper_languages() -> tuple[str, ...]:
         from faster_whisper.tokenizer import _LANGUAGE_CODES
 
     return tuple(_LANGUAGE_CODES)
+
+
+COMPUTE_TYPES = ("int8", "int8_float32", "int16", "float32", "default", "auto")  # CTranslate2's on a CPU
 
 
 @dataclass(frozen=True)
@@ -70,10 +74,15 @@ class AsrConfig:
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise MtmmError(f"unknown ASR backend '{self.backend}' (choose from {', '.join(BACKENDS)})")
-        if self.beam_size < 1:
-            raise MtmmError(f"ASR beam size must be at least 1 (got {self.beam_size})")
-        if not 1 <= self.max_new_tokens <= 440:
-            raise MtmmError(f"ASR max new tokens must be within 1..440 (got {self.max_new_tokens})")
+        check_number(self, "beam_size", int, minimum=1)
+        check_number(self, "max_new_tokens", int, minimum=1, maximum=440)
+        check_number(self, "threads", int, minimum=0)
+        check_number(self, "max_chunk_s", minimum=1)
+        check_number(self, "min_avg_logprob", maximum=0)
+        check_number(self, "no_speech_threshold", minimum=0, maximum=1)
+        check_flags(self, "translate", "vad")
+        if self.compute_type not in COMPUTE_TYPES:
+            raise MtmmError(f"unknown compute type {self.compute_type!r} (choose from {', '.join(COMPUTE_TYPES)})")
         if self.language != "auto" and self.language not in whisper_languages():
             raise MtmmError(f"unknown language '{self.language}' (use auto or a Whisper code such as en, es, de, zh)")
 

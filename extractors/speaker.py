@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from mtmm_es.core.background import deferred_import
+from mtmm_es.core.checks import check_number
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.core.files import file_sha256
 
@@ -39,6 +40,12 @@ class SpeakerEncoderConfig:
     min_coverage: float = 0.75  # a last partial this much covered by speech is kept (zero-padded)
     batch: int = 128
     threads: int = 1  # torch threads for the LSTM (it runs beside other stages; on a busy CPU 1 beats 2)
+
+    def __post_init__(self) -> None:
+        check_number(self, "partial_step_s", above=0)
+        check_number(self, "min_coverage", minimum=0, maximum=1)
+        check_number(self, "batch", int, minimum=1)
+        check_number(self, "threads", int, minimum=1)
 
 
 def bundled_weights() -> Path:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from mtmm_es.core.background import deferred_import
+from mtmm_es.core.checks import check_number
 
 from .base import SAMPLE_RATE, Utterance, Word
 
@@ -27,6 +28,12 @@ class VadConfig:
     min_silence_s: float = 0.3
     pad_s: float = 0.1
     block_s: float = 300.0
+
+    def __post_init__(self) -> None:
+        check_number(self, "threshold", minimum=0, maximum=1)
+        check_number(self, "min_silence_s", minimum=0)
+        check_number(self, "pad_s", minimum=0)
+        check_number(self, "block_s", minimum=1)
 
 
 def speech_regions(audio: np.ndarray, config: VadConfig = VadConfig()) -> list[Region]:

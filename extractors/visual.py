@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from mtmm_es.core.background import deferred_import
+from mtmm_es.core.checks import check_flags, check_number
 from mtmm_es.core.errors import MtmmError
 
 from .base import (
@@ -111,6 +112,13 @@ class VisualConfig:
     max_faces: int = 3
     min_detection_confidence: float = 0.5
     skip_bidir: bool = True  # skip B-frames where exact (see Media.frames): half the decoding, times off < 0.1 s
+
+    def __post_init__(self) -> None:
+        check_number(self, "fps")
+        check_number(self, "max_side", int, minimum=16)
+        check_number(self, "max_faces", int, minimum=1)
+        check_number(self, "min_detection_confidence", minimum=0, maximum=1)
+        check_flags(self, "skip_bidir")
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any], user: VisualConfig) -> VisualConfig:

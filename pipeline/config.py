@@ -8,6 +8,7 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from mtmm_es.core.checks import check_flags, check_number, check_type
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.extractors.acoustic import AcousticConfig, recorded
 from mtmm_es.extractors.asr import AsrConfig
@@ -22,6 +23,16 @@ from .segmentation import SegmentationConfig
 
 def installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
+
+
+STAGES = {
+    "asr": AsrConfig,
+    "segmentation": SegmentationConfig,
+    "text": TextConfig,
+    "acoustic": AcousticConfig,
+    "visual": VisualConfig,
+    "diarization": DiarizationConfig,
+}
 
 
 @dataclass(frozen=True)
@@ -43,14 +54,18 @@ class ExtractionConfig:
     cache_dir: str | None = None
 
     def __post_init__(self) -> None:
+        for name, kind in STAGES.items():
+            check_type(self, name, kind)
+        if isinstance(self.modalities, str):  # "text" would be read letter by letter
+            raise MtmmError(f"modalities must be a list of names such as ('text', 'acoustic'), not {self.modalities!r}")
         object.__setattr__(self, "modalities", tuple(self.modalities))  # a list works too (and stays hashable)
         unknown = set(self.modalities) - set(MODALITIES)
-        if unknown:
-            raise MtmmError(f"unknown modalities {sorted(unknown)} (choose from {', '.join(MODALITIES)})")
-        if self.audio_stream is not None and self.audio_stream < 0:
-            raise MtmmError(f"audio stream must be 0 or more, not {self.audio_stream}")
-        if self.stage_time_limit_s is not None and not self.stage_time_limit_s > 0:
-            raise MtmmError(f"stage time limit must be positive, not {self.stage_time_limit_s}")
+        if unknown or not self.modalities:
+            chosen = f"unknown modalities {sorted(unknown)}" if unknown else "no modalities"
+            raise MtmmError(f"{chosen} (choose from {', '.join(MODALITIES)})")
+        check_number(self, "audio_stream", int, minimum=0, optional=True)
+        check_number(self, "stage_time_limit_s", above=0, optional=True)
+        check_flags(self, "cache")
         if self.cache and self.cache_dir and os.path.exists(self.cache_dir) and not os.path.isdir(self.cache_dir):
             raise MtmmError("the cache folder is a file: give --cache-dir a folder", self.cache_dir)
         if self.ffmpeg:

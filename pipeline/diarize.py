@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from mtmm_es.core.background import deferred_import
+from mtmm_es.core.checks import check_flags, check_number, check_type
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.extractors.base import SAMPLE_RATE, Utterance
 from mtmm_es.extractors.speaker import SpeakerEncoder, SpeakerEncoderConfig
@@ -55,8 +56,14 @@ class DiarizationConfig:
     encoder: SpeakerEncoderConfig = field(default_factory=lambda: SpeakerEncoderConfig(partial_step_s=0.4))
 
     def __post_init__(self) -> None:
-        if self.speakers is not None and self.speakers < 1:
-            raise MtmmError(f"--speakers must be at least 1 (got {self.speakers})")
+        check_flags(self, "enabled")
+        check_number(self, "speakers", int, minimum=1, optional=True)
+        check_number(self, "max_speakers", int, minimum=1)
+        check_number(self, "same_speaker", minimum=-1, maximum=1)
+        check_number(self, "silhouette_tolerance", minimum=0)
+        check_number(self, "min_turn_s", minimum=0)
+        check_number(self, "piece_s", above=0)
+        check_type(self, "encoder", SpeakerEncoderConfig)
         if self.speakers is not None and not self.enabled:
             raise MtmmError(f"--speakers {self.speakers} counts the speakers that --no-speakers leaves unlabelled")
 

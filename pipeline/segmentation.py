@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from mtmm_es.core.checks import check_flags, check_number, check_type
 from mtmm_es.core.csvrows import field_count_problem, numbered_rows
 from mtmm_es.core.errors import MtmmError
 from mtmm_es.core.files import read_utf8
@@ -63,6 +64,18 @@ class SegmentationConfig:
     vad: VadConfig = field(default_factory=VadConfig)
 
     def __post_init__(self) -> None:
+        for name in (
+            "pause_s",
+            "sentence_split_s",
+            "min_duration_s",
+            "merge_gap_s",
+            "speech_pad_s",
+            "voice_only_min_s",
+        ):
+            check_number(self, name, minimum=0)
+        check_number(self, "max_duration_s", above=0)
+        check_flags(self, "fit_to_speech", "snap_words")
+        check_type(self, "vad", VadConfig)
         if self.min_duration_s > self.max_duration_s:
             raise MtmmError(
                 f"the shortest utterance ({self.min_duration_s} s, --min-utterance) is longer than the longest "

@@ -62,7 +62,7 @@ def test_split_at_cuts_at_the_word_gap_nearest_the_change() -> None:
 
 
 def test_speaker_count_must_be_positive() -> None:
-    with pytest.raises(MtmmError, match="--speakers must be at least 1"):
+    with pytest.raises(MtmmError, match="DiarizationConfig.speakers must be at least 1"):
         DiarizationConfig(speakers=0)
 
 
