@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from mtmm_es.core.errors import MtmmError
+from mtmm_es.core.errors import MtmmError, printable
 from mtmm_es.core.files import file_sha256, path_state
 from mtmm_es.core.signals import signals_held
 from mtmm_es.core.version import own_version
@@ -207,6 +207,7 @@ class FeaturePipeline:
         self.cache = Cache(self.config.cache_dir, self.config.cache)
         self.extractors = {m: make_extractor(m, self.config) for m in self.config.modalities}
         self.segments: list[Segment] | None = read_segments(self.config.segments) if self.config.segments else None
+        self._segments_state = path_state(self.config.segments) if self.config.segments else None
         self.recogniser = SpeechRecogniser(self.config.asr)
         self.diarizer = Diarizer(self.config.diarization) if self.config.diarization.enabled else None
 
@@ -217,10 +218,18 @@ class FeaturePipeline:
         spec = asdict(self.config.asr) | {"version": asr_info(self.config.asr).version}
         return spec | {"model_files": path_state(self.config.asr.model)} if self.config.asr.model else spec
 
+    def _config_segments(self) -> list[Segment] | None:
+        """The config's segments file as it is now: read again when it changed since it was read (a
+        pipeline reused after the user edited the file)."""
+        if self.config.segments and path_state(self.config.segments) != self._segments_state:
+            self.segments = read_segments(self.config.segments)
+            self._segments_state = path_state(self.config.segments)
+        return self.segments
+
     def segmentation_spec(self, segments: Sequence[Segment] | None) -> dict[str, Any]:
         if segments is None:
             return {"method": "pauses", **asdict(self.config.segmentation)}
-        source = Path(self.config.segments).name if segments is self.segments else "given"
+        source = printable(self.config.segments) if segments is self.segments else "given"  # as given, like the media
         return {"method": "segments", "source": source, "count": len(segments)}
 
     def extract(self, path: str | Path, segments: Sequence[Segment] | None = None) -> Extraction:
@@ -229,7 +238,7 @@ class FeaturePipeline:
         segments: utterance windows for this file (overriding the config's segments file); None
         splits the recognised words at pauses (or uses the config's segments file).
         """
-        segments = self.segments if segments is None else list(segments)
+        segments = self._config_segments() if segments is None else list(segments)
         timings: dict[str, float] = {}
         started = time.perf_counter()
         config = self.config

@@ -30,6 +30,7 @@ from mtmm_es.core.errors import MtmmError  # noqa: E402
 from mtmm_es.core.files import atomic_write_bytes, atomic_write_text  # noqa: E402
 from mtmm_es.core.labels import UtteranceResult, VideoResult  # noqa: E402
 
+from .destinations import refuse_overwriting, report_files  # noqa: E402
 from .formats import caption, get_writer, label_parts  # noqa: E402
 
 EMOTION_COLOURS = {
@@ -355,6 +356,13 @@ def write_report(
     to the source. media: the analysed file (default: the labels' source path, which spells a name
     that is not UTF-8 with escapes)."""
     html_path = Path(html_path)
+    segmentation = result.extractors.get("segmentation") or {}
+    inputs = [
+        media or result.source.path,
+        *([segmentation["source"]] if segmentation.get("method") == "segments" else []),
+    ]
+    for written in report_files(html_path):
+        refuse_overwriting(written, [i for i in inputs if i != "given"], "the report (its page, subtitles or pictures)")
     stem = html_path.name.removesuffix(".html")
     pictures = {f"{stem}.timeline.png": timeline_png(result)}
     for pair, weights in sorted(result.attention.items()):

@@ -19,6 +19,7 @@ from mtmm_es.extractors.base import SAMPLE_RATE
 from mtmm_es.pipeline import ExtractionConfig
 from mtmm_es.pipeline.analyze import Pipeline, default_checkpoint_dir, extraction_config_for, schema
 from mtmm_es.pipeline.media import Media
+from mtmm_es.pipeline.report import write_report
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +30,27 @@ def pipeline(cache_dir: Path) -> Pipeline:
 @pytest.fixture(scope="module")
 def fixture_result(pipeline: Pipeline, fixture_video: Path):
     return pipeline.analyze(fixture_video)
+
+
+def test_a_reused_pipeline_reads_its_edited_segments_file_and_a_report_keeps_it(
+    tmp_path: Path, fixture_video: Path, cache_dir: Path
+) -> None:
+    """Regressions from a user test of the API: a Pipeline reused after its segments file was
+    edited labelled the old windows; write_report replaced the user's own subtitles (talk.vtt as
+    the segments of talk.mp4) with the labels', which the command line refuses."""
+    media, subtitles = tmp_path / "talk.mp4", tmp_path / "talk.vtt"
+    media.write_bytes(fixture_video.read_bytes())
+    subtitles.write_text("WEBVTT\n\n00:00:00.100 --> 00:00:04.500\nmy first line\n")
+    pipeline = Pipeline(ExtractionConfig(segments=str(subtitles), cache_dir=str(cache_dir)))
+    assert [u.text for u in pipeline.analyze(media).utterances] == ["my first line"]
+    edited = "WEBVTT\n\n00:00:00.100 --> 00:00:04.500\nmy first line, edited\n\n00:00:05.400 --> 00:00:09.200\nsecond\n"
+    subtitles.write_text(edited)
+    result = pipeline.analyze(media)
+    assert [u.text for u in result.utterances] == ["my first line, edited", "second"]
+    with pytest.raises(MtmmError, match="the report .*names an input file; refusing to overwrite it"):
+        write_report(result, tmp_path / "talk.html")
+    assert subtitles.read_text() == edited and not (tmp_path / "talk.html").exists()
+    assert write_report(result, tmp_path / "labels.html")[0].exists()
 
 
 def test_default_model_ships_with_the_package() -> None:

@@ -115,7 +115,7 @@ def test_user_segments_with_and_without_text(tmp_path: Path, fixture_video: Path
     first, second = extraction.utterances
     assert "movie" in first.text.lower() and first.words and 0.0 <= first.words[0].start < first.words[-1].end <= 4.5
     assert (second.start, second.end, second.text, second.words) == (5.4, 9.2, "my own words here", ())
-    assert extraction.spec()["segmentation"] == {"method": "segments", "source": "segments.csv", "count": 2}
+    assert extraction.spec()["segmentation"] == {"method": "segments", "source": str(segments), "count": 2}
 
 
 def test_silence_gives_zero_utterances_and_a_message(tmp_path: Path, cache_dir: Path) -> None:
