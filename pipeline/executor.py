@@ -4,7 +4,9 @@ as each job finishes, with one error boundary per job.
 workers == 1 runs in this process. workers > 1 starts fresh interpreters (`python -c`, not
 multiprocessing's spawn, so a user's script needs no `if __name__ == "__main__":` guard: nothing of
 `__main__` is imported again) that each take one job at a time over a pipe. A worker that dies (the
-out-of-memory killer, a native crash) fails its own job only; a new worker takes the next job."""
+out-of-memory killer, a native crash) fails its own job only; a new worker takes the next job. A
+worker's log records come back over its pipe to the `mtmm_es` loggers here, so they reach the
+handlers the caller set up."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection, wait
@@ -70,15 +73,22 @@ def run_jobs(function: Callable[[J], Any], jobs: Sequence[J], workers: int = 1) 
         worker = None
         while busy:
             for inbox in wait(list(busy)):
+                try:
+                    kind, result = inbox.recv()  # type: ignore[union-attr]
+                except EOFError:
+                    kind, result = "died", None
+                except Exception as error:  # a result that cannot be read back
+                    kind, result = "unreadable", error
+                if kind == "log":  # a message the worker logged: to this process's handlers
+                    logging.getLogger(result.name).handle(result)
+                    continue
                 worker = busy.pop(inbox)  # type: ignore[arg-type]
                 job = worker.job
-                try:
-                    result = inbox.recv()  # type: ignore[union-attr]
-                except EOFError:
+                if kind == "died":
                     result = MtmmError(f"the worker process died ({worker.death()}); other files go on", job.input)
                     worker = _Worker(level) if queue else None
-                except Exception as error:  # a result that cannot be read back
-                    result = MtmmError(f"unexpected {type(error).__name__}: {error}", job.input)
+                elif kind == "unreadable":
+                    result = MtmmError(f"unexpected {type(result).__name__}: {result}", job.input)
                 yield job, result  # the caller may stop here (Ctrl-C, break): `finally` closes every worker
                 if worker is not None and queue:
                     busy[worker.give(function, queue.popleft())] = worker
@@ -137,21 +147,43 @@ class _Worker:
             return self.process.wait()
 
 
+class _ToParent(logging.Handler):
+    """Sends a worker's log records to the parent (formatted into their message: arguments and
+    tracebacks need not pickle), between the results on the same pipe."""
+
+    def __init__(self, outbox: Connection, sending: threading.Lock):
+        super().__init__()
+        self.outbox, self.sending = outbox, sending
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+            if record.exc_info:
+                message += "\n" + logging.Formatter().formatException(record.exc_info)
+            plain = {**record.__dict__, "msg": message, "args": None, "exc_info": None, "exc_text": None}
+            with self.sending:
+                self.outbox.send(("log", logging.makeLogRecord(plain)))
+        except Exception:
+            self.handleError(record)
+
+
 def serve(read_fd: int, write_fd: int, level: int) -> None:
     """A worker's loop: receive (function, job), send back guarded(function, job), until EOF."""
+    inbox, outbox = Connection(read_fd, writable=False), Connection(write_fd, readable=False)
+    sending = threading.Lock()  # records may come from other threads while a result goes
     logger = logging.getLogger("mtmm_es")
     logger.setLevel(level)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-    logger.addHandler(handler)
-    inbox, outbox = Connection(read_fd, writable=False), Connection(write_fd, readable=False)
+    logger.addHandler(_ToParent(outbox, sending))
+    logger.propagate = False
     try:
         while True:
             try:
                 function, job = inbox.recv()
             except EOFError:
                 return
-            outbox.send(guarded(function, job))
+            result = guarded(function, job)
+            with sending:
+                outbox.send(("result", result))
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the parent reports it
         signals_end_the_process()
         exit_now_if_threads_remain(130)

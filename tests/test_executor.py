@@ -4,6 +4,7 @@ Pipeline a process keeps follows the checkpoint asked for."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -37,6 +38,8 @@ def behave(task: Task) -> str:
         raise ZeroDivisionError("boom")
     if task.input == "bad":
         raise MtmmError("not media", task.input)
+    if task.input.startswith("log"):
+        logging.getLogger("mtmm_es.pipeline.test").warning("%s: said %s", task.input, "this")
     return task.input.upper()
 
 
@@ -67,6 +70,26 @@ def test_a_caller_that_stops_early_leaves_no_worker_behind(monkeypatch: pytest.M
     next(results)
     results.close()
     assert len(started) == 2 and all(worker.process.returncode is not None for worker in started)
+
+
+def test_a_workers_messages_reach_the_callers_log_handlers(capfd: pytest.CaptureFixture[str]) -> None:
+    """Regression from a user test of the API: with workers > 1 the workers printed their messages
+    to stderr themselves, past the handlers the application had put on the mtmm_es logger."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("mtmm_es")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        results = dict(run_jobs(behave, [Task("log1"), Task("log2"), Task("a")], workers=2))
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+    assert [results[Task(name)] for name in ("log1", "log2", "a")] == ["LOG1", "LOG2", "A"]
+    said = sorted((r.name, r.levelname, r.getMessage()) for r in records)
+    assert said == [("mtmm_es.pipeline.test", "WARNING", f"log{k}: said this") for k in (1, 2)]
+    assert "said" not in capfd.readouterr().err
 
 
 def test_in_process_jobs_have_the_same_error_boundary() -> None:
