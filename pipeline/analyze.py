@@ -26,6 +26,7 @@ from mtmm_es.extractors.visual import VisualConfig
 from .config import ExtractionConfig
 from .executor import run_jobs
 from .extract import Extraction, FeaturePipeline
+from .media import media_path
 
 __all__ = ["AnalyzerSpec", "Pipeline", "UtteranceResult", "VideoResult", "analyzer_for", "default_checkpoint_dir"]
 
@@ -159,6 +160,12 @@ class Pipeline:
         assumes (default: the checkpoint's; 0.1 for the shipped model). The checkpoint's config.json
         is checked here; its weights (and torch) load in the background while the first file's
         features are extracted."""
+        if extraction is not None and not isinstance(extraction, ExtractionConfig):
+            raise MtmmError(
+                f"Pipeline's first argument is an ExtractionConfig, not {extraction!r} (a model: checkpoint=...)"
+            )
+        if checkpoint is not None and not str(checkpoint):
+            raise MtmmError("checkpoint is an empty path (None: the shipped default model)")
         self.checkpoint_path = Path(checkpoint) if checkpoint else default_checkpoint_dir()
         meta, rate = check_label_options(self.checkpoint_path, emotion_thresholds, sarcasm_base_rate)
         self.spec = AnalyzerSpec(
@@ -183,7 +190,7 @@ class Pipeline:
             raise MtmmError("analyze_many takes a list of paths (one file: analyze)", paths)
         if workers < 1:
             raise MtmmError(f"workers must be at least 1, not {workers}")
-        jobs = [AnalyzeJob(str(p), self.spec) for p in paths]
+        jobs = [AnalyzeJob(str(media_path(p)), self.spec) for p in paths]
         in_process = workers == 1 or len(jobs) <= 1
         results = dict(run_jobs(self._analyze_job if in_process else _analyze_job, jobs, workers))
         return [results[job] for job in jobs]
@@ -193,6 +200,7 @@ class Pipeline:
 
     def analyze(self, path: str | Path) -> VideoResult:
         """Extract, check the features against the checkpoint's spec, predict, label."""
+        path = media_path(path)
         log.info("%s: extracting features", quoted(path))
         extraction = self.features.extract(path)
         checkpoint = self.checkpoint  # the model's modules (and torch) are imported once it has loaded

@@ -35,7 +35,7 @@ from mtmm_es.extractors.visual import FaceExpressionExtractor
 from .cache import Cache, CacheMemo, cache_key
 from .config import ExtractionConfig
 from .diarize import Diarizer
-from .media import DECODING, Media
+from .media import DECODING, Media, media_path
 from .segmentation import Segment, join_words, read_segments, renumber, segment_runs
 
 FORMAT = "mtmm-es/features"
@@ -238,6 +238,7 @@ class FeaturePipeline:
         segments: utterance windows for this file (overriding the config's segments file); None
         splits the recognised words at pauses (or uses the config's segments file).
         """
+        path = media_path(path)
         segments = self._config_segments() if segments is None else list(segments)
         timings: dict[str, float] = {}
         started = time.perf_counter()

@@ -118,6 +118,22 @@ def _mp3_length_unstated(path: Path) -> bool:
     return not any(tag in first_frame for tag in (b"Xing", b"Info", b"VBRI"))
 
 
+def media_path(path: object) -> Path:
+    """The path of a media file from what a caller gave: a str, an os.PathLike or bytes (decoded as
+    the file system's names are); a URL or anything else is refused in one line."""
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not isinstance(path, str | os.PathLike):
+        raise MtmmError(
+            f"give the path of a media file (str or pathlib.Path), not a {type(path).__name__} "
+            "(data in memory: write it to a file first)"
+        )
+    text = os.fsdecode(os.fspath(path))
+    if "://" in text and text.split("://")[0].isalpha() and not os.path.lexists(text):
+        raise MtmmError("a URL: only local files are read (nothing is downloaded); save the file first", text)
+    return Path(text)
+
+
 def _check_regular_file(path: Path) -> None:
     try:
         mode = path.stat().st_mode

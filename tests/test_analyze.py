@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -51,6 +53,26 @@ def test_a_reused_pipeline_reads_its_edited_segments_file_and_a_report_keeps_it(
         write_report(result, tmp_path / "talk.html")
     assert subtitles.read_text() == edited and not (tmp_path / "talk.html").exists()
     assert write_report(result, tmp_path / "labels.html")[0].exists()
+
+
+def test_what_is_not_a_media_path_is_refused_in_one_line(pipeline: Pipeline, fixture_video: Path) -> None:
+    """Regressions from a user test of the API: bytes paths, file objects and None raised TypeError,
+    a URL was "https:/example.com/a.mp4: file not found", a checkpoint folder given as the first
+    argument raised AttributeError, and an empty checkpoint path meant the default model."""
+    for given, message in [
+        (None, "give the path of a media file (str or pathlib.Path), not a NoneType"),
+        (io.BytesIO(b"RIFF"), "not a BytesIO (data in memory: write it to a file first)"),
+        ("https://example.com/a.mp4", "https://example.com/a.mp4: a URL: only local files are read"),
+        ("file:///tmp/a.mp4", "file:///tmp/a.mp4: a URL"),
+    ]:
+        with pytest.raises(MtmmError) as refused:
+            pipeline.analyze(given)  # type: ignore[arg-type]
+        assert message in str(refused.value)
+    assert pipeline.analyze(os.fsencode(fixture_video)).utterances  # bytes, as the file system names it
+    with pytest.raises(MtmmError, match="first argument is an ExtractionConfig, not 'runs/my-model'"):
+        Pipeline("runs/my-model")  # type: ignore[arg-type]
+    with pytest.raises(MtmmError, match="checkpoint is an empty path"):
+        Pipeline(checkpoint="")
 
 
 def test_default_model_ships_with_the_package() -> None:
