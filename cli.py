@@ -303,7 +303,7 @@ def _extract(args: argparse.Namespace) -> int:
     for warning in extraction.warnings:
         log.warning("%s: %s", quoted(args.media), warning)
     print(
-        f"{quoted(args.media)}: {len(extraction.utterances)} utterances, {extraction.media.duration:.1f} s "
+        f"{quoted(args.media)}: {_utterances(len(extraction.utterances))}, {extraction.media.duration:.1f} s "
         f"in {extraction.timings['total']:.1f} s -> {quoted(out)}"
     )
     return 0
@@ -594,6 +594,10 @@ def _stopped_by(interrupt: KeyboardInterrupt, program: bool) -> int:
     return 130
 
 
+def _utterances(count: int) -> str:
+    return f"{count} utterance{'' if count == 1 else 's'}"
+
+
 def _one_line(message: str) -> str:
     return " ".join(message.splitlines())
 
@@ -692,7 +696,7 @@ def _analyze(args: argparse.Namespace) -> int:
         write_report(result, plan.report, embed_video=args.embed_video, ffmpeg=args.ffmpeg, media=args.media)
     overall = result.summary.get("sentiment", {}).get("label", "n/a")
     written = quoted(plan.labels) + (f" and {quoted(plan.report)}" if plan.report else "")
-    print(f"{quoted(args.media)}: {len(result.utterances)} utterances, overall {overall} -> {written}")
+    print(f"{quoted(args.media)}: {_utterances(len(result.utterances))}, overall {overall} -> {written}")
     return 0
 
 

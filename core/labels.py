@@ -159,7 +159,7 @@ class VideoResult:
     extractors: Mapping[str, Any]
     utterances: tuple[UtteranceResult, ...]
     warnings: tuple[str, ...] = ()
-    attention: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False)
+    attention: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)  # arrays: no ==
     summary: Mapping[str, Any] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:

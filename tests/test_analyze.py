@@ -130,7 +130,14 @@ def test_analyze_video_cli_writes_a_file_and_stdout(tmp_path: Path, fixture_vide
     out = tmp_path / "labels.json"
     result = run_cli("analyze_video", str(fixture_video), "--out", str(out), "--cache-dir", str(cache_dir))
     assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"{fixture_video}: 4 utterances, overall ")
     jsonschema.validate(json.loads(out.read_text()), schema())
+    one = tmp_path / "one.csv"
+    one.write_text("start,end\n0.1,4.5\n")
+    result = run_cli(
+        "analyze_video", str(fixture_video), "--out", str(out), "--segments", str(one), "--cache-dir", str(cache_dir)
+    )
+    assert f"{fixture_video}: 1 utterance, overall " in result.stdout  # was "1 utterances"
     result = run_cli(
         "analyze_video", str(fixture_video), "--out", "-", "--cache-dir", str(cache_dir), "--sarcasm-base-rate", "0.3"
     )
