@@ -182,6 +182,17 @@ def _face_warnings(media: Media, features: dict[str, ModalityFeatures], utteranc
     return ["no face found in the video: the visual modality is masked for every utterance"]
 
 
+def _given_language_warnings(warnings: list[str], language: str) -> list[str]:
+    """Where speech lost its words while the language was set (not identified), speech in another
+    language is a likely cause: say so once."""
+    lost = any("speech without recognised words" in w or w.startswith("text of ") for w in warnings)
+    if language == "auto" or not lost:
+        return []
+    return [
+        f"the language was set to '{language}': speech in another gets no usable words (--language auto identifies it)"
+    ]
+
+
 def _voice_only_warnings(utterances: Sequence[Utterance], features: dict[str, ModalityFeatures]) -> list[str]:
     """Say how many stretches of speech held no recognised word: utterances without text, whose
     voice was heard where acoustic features were extracted (a --segments window over silence has none)."""
@@ -311,6 +322,7 @@ class FeaturePipeline:
             ]
         if not utterances:
             warnings.append("no speech found: 0 utterances" if media.info.has_audio else "no audio stream: no speech")
+        warnings += _given_language_warnings(warnings, config.asr.language)
         timings["total"] = time.perf_counter() - started
         info = media.info
         if (info.duration <= 0 or info.duration_estimated) and decoded_seconds:  # no length (WebM) or a guess

@@ -822,3 +822,16 @@ def test_text_not_used_is_said_with_its_times() -> None:
     recogniser._english = recogniser._multilingual = _Repeater()
     warnings = recogniser.recognise(audio).warnings
     assert "text of 1 segment(s) not used (1.0-1.9 s): repetitive recognition (compression ratio 4.7)" in warnings
+
+
+def test_text_lost_under_a_given_language_suggests_identifying_it(clips: dict[str, Path]) -> None:
+    """User test: Spanish with the language set to English lost its text (untrusted words there, a
+    repetition loop on this clip), and no warning said the setting could be why."""
+    config = ExtractionConfig(cache=False, modalities=("text",), asr=AsrConfig(language="en"))
+    warnings = FeaturePipeline(config).extract(clips["es"]).warnings
+    assert warnings[0].startswith("text of 1 segment(s) not used")
+    assert warnings[-1] == (
+        "the language was set to 'en': speech in another gets no usable words (--language auto identifies it)"
+    )
+    identified = FeaturePipeline(replace(config, asr=AsrConfig())).extract(clips["es"]).warnings
+    assert not [w for w in identified if "language was set" in w]
