@@ -106,7 +106,7 @@ class MediaInfo:
     audio_streams: int = 0  # how many audio streams the file has
     audio_start: float = 0.0  # seconds from the media's start to the audio stream's first sample
     audio_duration: float = 0.0  # the audio stream's own length as the file states it (0: not stated)
-    duration_estimated: bool = False  # the lengths are FFmpeg's guess from the bitrate (an MP3 without a length header)
+    duration_estimated: bool = False  # the file states no length (an MP3 without a header): the lengths are decoded
     video_start: float = 0.0  # the same for the video stream
 
 

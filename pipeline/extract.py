@@ -106,9 +106,7 @@ def _decoding_warnings(decoded: float | None, info: MediaInfo) -> list[str]:
     """Notice a damaged file: the decodable audio (seconds, from the media's start) ends more than
     0.5 s and 2 % before the audio stream says it does, or 10 % before the container's length when
     the stream states none (an estimate; an audio track meant to be shorter than the video is not
-    damage). A length guessed from the bitrate follows the file's size, so it cannot tell."""
-    if info.duration_estimated:
-        return []
+    damage)."""
     stated = info.audio_duration > 0
     expected = info.audio_start + info.audio_duration if stated else info.duration
     if decoded is None or expected <= 0 or decoded >= (0.98 if stated else 0.9) * expected - 0.5:
@@ -325,7 +323,7 @@ class FeaturePipeline:
         warnings += _given_language_warnings(warnings, config.asr.language)
         timings["total"] = time.perf_counter() - started
         info = media.info
-        if (info.duration <= 0 or info.duration_estimated) and decoded_seconds:  # no length (WebM) or a guess
+        if info.duration <= 0 and decoded_seconds:  # a streamed file (WebM, MKV) states no length
             info = replace(info, duration=decoded_seconds)
         return Extraction(
             source=str(path),

@@ -103,19 +103,17 @@ def _stream_seconds(stream) -> float:
 
 
 def _mp3_length_unstated(path: Path) -> bool:
-    """An MP3 whose first frame carries no length header (Xing, Info or VBRI): FFmpeg then guesses
-    its length from the first frames' bitrate and the file's size, which for a variable bitrate can
-    be several times off (and shrinks with the file when it is cut short)."""
+    """An MP3 without a length header (Xing, Info or VBRI, in its first frame: looked for in the
+    first 64 KiB after an ID3v2 tag). FFmpeg then guesses its length from the first frames' bitrate
+    and the file's size, which for a variable bitrate can be several times off either way."""
     with path.open("rb") as file:
         head = file.read(10)
         if head[:3] == b"ID3" and len(head) == 10:  # skip an ID3v2 tag (syncsafe size, + footer)
             file.seek(10 + (head[6] << 21 | head[7] << 14 | head[8] << 7 | head[9]) + (10 if head[5] & 0x10 else 0))
         else:
             file.seek(0)
-        data = file.read(8192)
-    sync = next((i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] & 0xE0 == 0xE0), None)
-    first_frame = data[sync : sync + 64] if sync is not None else b""
-    return not any(tag in first_frame for tag in (b"Xing", b"Info", b"VBRI"))
+        data = file.read(65536)
+    return not any(tag in data for tag in (b"Xing", b"Info", b"VBRI"))
 
 
 def media_path(path: object) -> Path:
@@ -276,6 +274,9 @@ class Media:
         self._lock = threading.Lock()
         self._cancelled = threading.Event()
         self._skip: str | None = None  # what frame decoding may skip (_frames_to_skip), found once
+        if self.info.duration_estimated:  # FFmpeg's guess from the bitrate: the decoded audio's length instead
+            seconds = len(self.audio()) / SAMPLE_RATE
+            self.info = replace(self.info, duration=seconds, audio_duration=seconds - self.info.audio_start)
 
     def __enter__(self) -> Media:
         return self

@@ -295,20 +295,30 @@ def test_an_mp3_without_a_length_header_gets_its_decoded_length(
 ) -> None:
     """Regression: a variable-bitrate MP3 without a Xing header, starting with 3 s of silence, was
     "truncated or damaged" with a 45 s duration: FFmpeg guessed its length from the quiet first
-    frames' bitrate. An MP3 with the header, cut short, is still warned about."""
+    frames' bitrate. Speech then a minute of silence gets a guess far too short (45 s of 79 s): a
+    segment past it was refused. An MP3 with the header, cut short, is still warned about."""
     speech = tmp_path / "speech.wav"
     ffmpeg("-i", str(fixture_video), "-vn", "-ac", "1", "-ar", "44100", str(speech))
-    silence_first = ["-f", "lavfi", "-i", "anullsrc=r=44100:cl=mono:d=3", "-i", str(speech)]
-    concat = ["-filter_complex", "[0:a][1:a]concat=n=2:v=0:a=1", "-c:a", "libmp3lame", "-q:a", "4"]
-    headerless, whole = tmp_path / "headerless.mp3", tmp_path / "whole.mp3"
-    ffmpeg(*silence_first, *concat, "-write_xing", "0", str(headerless))
-    ffmpeg(*silence_first, *concat, str(whole))
+    mp3, join = ["-c:a", "libmp3lame", "-q:a", "4"], ["-filter_complex", "[0:a][1:a]concat=n=2:v=0:a=1"]
+
+    def silence(seconds: int) -> list[str]:
+        return ["-f", "lavfi", "-i", f"anullsrc=r=44100:cl=mono:d={seconds}"]
+
+    quiet_first, quiet_last, whole = tmp_path / "quiet_first.mp3", tmp_path / "quiet_last.mp3", tmp_path / "whole.mp3"
+    ffmpeg(*silence(3), "-i", str(speech), *join, *mp3, "-write_xing", "0", str(quiet_first))
+    ffmpeg(*silence(3), "-i", str(speech), *join, *mp3, str(whole))
+    ffmpeg("-i", str(speech), *silence(60), *join, *mp3, "-write_xing", "0", str(quiet_last))
     cut = tmp_path / "cut.mp3"
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 3])
     config = ExtractionConfig(cache_dir=str(cache_dir), modalities=("text",))
-    extraction = FeaturePipeline(config).extract(headerless)
+    extraction = FeaturePipeline(config).extract(quiet_first)
     assert extraction.media.duration_estimated and extraction.warnings == []
     assert extraction.media.duration == pytest.approx(21.7, abs=0.2)
+    segments = tmp_path / "late.csv"
+    segments.write_text("start,end,text\n50.0,55.0,nothing said\n")
+    late = FeaturePipeline(replace(config, segments=str(segments))).extract(quiet_last)
+    assert late.media.duration == pytest.approx(78.7, abs=0.2) and late.warnings == []
+    assert late.spec()["media"]["audio_duration"] == pytest.approx(late.media.duration)
     assert not FeaturePipeline(config).extract(whole).media.duration_estimated
     warnings = FeaturePipeline(config).extract(cut).warnings
     assert any(w.startswith("truncated or damaged") for w in warnings), warnings
