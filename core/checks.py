@@ -4,6 +4,9 @@ in one line naming the option, before any work starts."""
 from __future__ import annotations
 
 import math
+from numbers import Integral, Real
+
+import numpy as np
 
 from .errors import MtmmError
 
@@ -18,14 +21,16 @@ def check_number(
     optional: bool = False,
 ) -> None:
     """`owner.name` must be a finite number (a whole one for `kind=int`; never a bool) within the
-    bounds; None passes when `optional`."""
+    bounds; None passes when `optional`. A NumPy number is stored as Python's own (for JSON)."""
     value = getattr(owner, name)
     if optional and value is None:
         return
     option = f"{type(owner).__name__}.{name}"
-    kinds = (int,) if kind is int else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value):
+    whole = isinstance(value, Integral) and not isinstance(value, bool)
+    if not (whole or (kind is not int and isinstance(value, Real) and math.isfinite(value))):
         raise MtmmError(f"{option} must be a {'whole' if kind is int else 'finite'} number, not {value!r}")
+    if type(value) not in (int, float):  # numpy.int64(640), numpy.float32(0.5)
+        object.__setattr__(owner, name, int(value) if whole else float(value))
     if minimum is not None and value < minimum:
         raise MtmmError(f"{option} must be at least {minimum}, not {value!r}")
     if above is not None and value <= above:
@@ -35,10 +40,13 @@ def check_number(
 
 
 def check_flags(owner: object, *names: str) -> None:
-    """Each of `owner`'s `names` must be True or False (a string "no" would read as true)."""
+    """Each of `owner`'s `names` must be True or False (a string "no" would read as true); NumPy's
+    numpy.True_ is stored as True."""
     for name in names:
         value = getattr(owner, name)
-        if not isinstance(value, bool):
+        if isinstance(value, np.bool_):
+            object.__setattr__(owner, name, bool(value))
+        elif not isinstance(value, bool):
             raise MtmmError(f"{type(owner).__name__}.{name} must be True or False, not {value!r}")
 
 

@@ -40,7 +40,7 @@ def whisper_languages() -> tuple[str, ...]:
     return tuple(_LANGUAGE_CODES)
 
 
-COMPUTE_TYPES = ("int8", "int8_float32", "int16", "float32", "default", "auto")  # CTranslate2's on a CPU
+COMPUTE_TYPES = ("int8", "int8_float32", "int8_bfloat16", "int16", "bfloat16", "float32", "default", "auto")  # on CPUs
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class AsrConfig:
         check_number(self, "min_avg_logprob", maximum=0)
         check_number(self, "no_speech_threshold", minimum=0, maximum=1)
         check_flags(self, "translate", "vad")
-        if self.compute_type not in COMPUTE_TYPES:
+        if self.backend == "faster-whisper" and self.compute_type not in COMPUTE_TYPES:
             raise MtmmError(f"unknown compute type {self.compute_type!r} (choose from {', '.join(COMPUTE_TYPES)})")
         if self.language != "auto" and self.language not in whisper_languages():
             raise MtmmError(f"unknown language '{self.language}' (use auto or a Whisper code such as en, es, de, zh)")

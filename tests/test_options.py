@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
 from mtmm_es.core.errors import MtmmError
@@ -48,7 +49,12 @@ def test_a_bad_option_value_is_refused_naming_it(options: type, values: dict[str
 
 
 def test_the_defaults_and_what_the_command_line_allows_pass() -> None:
+    """NumPy numbers too (a parameter sweep's), stored as Python's own so the options stay JSON."""
     ExtractionConfig()
+    swept = VisualConfig(max_side=np.int64(320), min_detection_confidence=np.float32(0.25), skip_bidir=np.bool_(False))
+    assert (swept.max_side, swept.min_detection_confidence, swept.skip_bidir) == (320, 0.25, False)
+    assert [type(v) for v in (swept.max_side, swept.min_detection_confidence, swept.skip_bidir)] == [int, float, bool]
+    assert DiarizationConfig(speakers=np.int64(2)).speakers == 2
     ExtractionConfig(
         asr=AsrConfig(threads=0, compute_type="float32"),
         segmentation=SegmentationConfig(pause_s=0, min_duration_s=0),
