@@ -114,8 +114,8 @@ def add_message_arguments(parser: argparse.ArgumentParser) -> None:
 class _Messages(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage().replace("\n", " ")
-        if record.exc_info and os.getenv("MTMM_DEBUG"):
-            message += "\n" + self.formatException(record.exc_info)
+        if (record.exc_info or record.exc_text) and os.getenv("MTMM_DEBUG"):  # exc_text: a worker's
+            message += "\n" + (record.exc_text or self.formatException(record.exc_info))
         return message if record.levelno == logging.INFO else f"{record.levelname.lower()}: {message}"
 
 

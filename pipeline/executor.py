@@ -19,6 +19,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection, wait
+from multiprocessing.reduction import ForkingPickler
 from typing import Any, Protocol, TypeVar
 
 from mtmm_es.core.errors import MtmmError
@@ -79,8 +80,10 @@ def run_jobs(function: Callable[[J], Any], jobs: Sequence[J], workers: int = 1) 
                     kind, result = "died", None
                 except Exception as error:  # a result that cannot be read back
                     kind, result = "unreadable", error
-                if kind == "log":  # a message the worker logged: to this process's handlers
-                    logging.getLogger(result.name).handle(result)
+                if kind == "log":  # a message the worker logged: to this process's loggers, at their levels
+                    logger = logging.getLogger(result.name)
+                    if logger.isEnabledFor(result.levelno):
+                        logger.handle(result)
                     continue
                 worker = busy.pop(inbox)  # type: ignore[arg-type]
                 job = worker.job
@@ -147,24 +150,28 @@ class _Worker:
             return self.process.wait()
 
 
+def _send(outbox: Connection, sending: threading.Lock, message: tuple[str, Any]) -> None:
+    """One message to the parent, pickled before the lock is taken (pickling may log)."""
+    data = ForkingPickler.dumps(message)
+    with sending:
+        outbox.send_bytes(data)
+
+
 class _ToParent(logging.Handler):
-    """Sends a worker's log records to the parent (formatted into their message: arguments and
-    tracebacks need not pickle), between the results on the same pipe."""
+    """Sends a worker's log records to the parent, between the results on the same pipe: the
+    message formatted (its arguments need not pickle), a traceback as text in `exc_text`."""
 
     def __init__(self, outbox: Connection, sending: threading.Lock):
         super().__init__()
         self.outbox, self.sending = outbox, sending
 
     def emit(self, record: logging.LogRecord) -> None:
+        traceback = logging.Formatter().formatException(record.exc_info) if record.exc_info else record.exc_text
+        plain = {**record.__dict__, "msg": record.getMessage(), "args": None, "exc_info": None, "exc_text": traceback}
         try:
-            message = record.getMessage()
-            if record.exc_info:
-                message += "\n" + logging.Formatter().formatException(record.exc_info)
-            plain = {**record.__dict__, "msg": message, "args": None, "exc_info": None, "exc_text": None}
-            with self.sending:
-                self.outbox.send(("log", logging.makeLogRecord(plain)))
-        except Exception:
-            self.handleError(record)
+            _send(self.outbox, self.sending, ("log", logging.makeLogRecord(plain)))
+        except OSError:
+            pass  # the parent has closed this worker's pipe (the run is ending): nobody to tell
 
 
 def serve(read_fd: int, write_fd: int, level: int) -> None:
@@ -181,9 +188,7 @@ def serve(read_fd: int, write_fd: int, level: int) -> None:
                 function, job = inbox.recv()
             except EOFError:
                 return
-            result = guarded(function, job)
-            with sending:
-                outbox.send(("result", result))
+            _send(outbox, sending, ("result", guarded(function, job)))
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the parent reports it
         signals_end_the_process()
         exit_now_if_threads_remain(130)
