@@ -190,10 +190,17 @@ class Pipeline:
             raise MtmmError("analyze_many takes a list of paths (one file: analyze)", paths)
         if workers < 1:
             raise MtmmError(f"workers must be at least 1, not {workers}")
-        jobs = [AnalyzeJob(str(media_path(p)), self.spec) for p in paths]
+        entries = [self._job(p) for p in paths]  # a job, or the MtmmError of what is not a path
+        jobs = [entry for entry in entries if isinstance(entry, AnalyzeJob)]
         in_process = workers == 1 or len(jobs) <= 1
         results = dict(run_jobs(self._analyze_job if in_process else _analyze_job, jobs, workers))
-        return [results[job] for job in jobs]
+        return [results[entry] if isinstance(entry, AnalyzeJob) else entry for entry in entries]
+
+    def _job(self, path: str | Path) -> AnalyzeJob | MtmmError:
+        try:
+            return AnalyzeJob(str(media_path(path)), self.spec)
+        except MtmmError as error:
+            return error
 
     def _analyze_job(self, job: AnalyzeJob) -> VideoResult:
         return self.analyze(job.input)

@@ -215,8 +215,8 @@ class FeaturePipeline:
         self.config = config or ExtractionConfig()
         self.cache = Cache(self.config.cache_dir, self.config.cache)
         self.extractors = {m: make_extractor(m, self.config) for m in self.config.modalities}
+        self._segments_state = path_state(self.config.segments) if self.config.segments else None  # before reading
         self.segments: list[Segment] | None = read_segments(self.config.segments) if self.config.segments else None
-        self._segments_state = path_state(self.config.segments) if self.config.segments else None
         self.recogniser = SpeechRecogniser(self.config.asr)
         self.diarizer = Diarizer(self.config.diarization) if self.config.diarization.enabled else None
 
@@ -231,8 +231,8 @@ class FeaturePipeline:
         """The config's segments file as it is now: read again when it changed since it was read (a
         pipeline reused after the user edited the file)."""
         if self.config.segments and path_state(self.config.segments) != self._segments_state:
+            self._segments_state = path_state(self.config.segments)  # an edit while it is read is seen next time
             self.segments = read_segments(self.config.segments)
-            self._segments_state = path_state(self.config.segments)
         return self.segments
 
     def segmentation_spec(self, segments: Sequence[Segment] | None) -> dict[str, Any]:

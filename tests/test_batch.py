@@ -728,11 +728,12 @@ def test_analyze_many_in_two_processes_keeps_order_and_isolates_errors(folder: P
     pipeline = Pipeline(ExtractionConfig(cache_dir=str(cache_dir), modalities=["text", "acoustic", "visual"]))
     with pytest.raises(MtmmError, match="analyze_many takes a list of paths"):  # it analysed each character
         pipeline.analyze_many(str(folder / "talk.mp4"))
-    paths = [folder / "talk.mp4", folder / "corrupt.mp4", folder / "nested" / "späti café.mp4"]
-    results = pipeline.analyze_many(paths, workers=2)
-    assert [type(r).__name__ for r in results] == ["VideoResult", "MtmmError", "VideoResult"]
-    assert results[0].to_dict()["utterances"] == results[2].to_dict()["utterances"]
+    paths = [folder / "talk.mp4", folder / "corrupt.mp4", None, folder / "nested" / "späti café.mp4"]
+    results = pipeline.analyze_many(paths, workers=2)  # type: ignore[arg-type]
+    assert [type(r).__name__ for r in results] == ["VideoResult", "MtmmError", "MtmmError", "VideoResult"]
+    assert results[0].to_dict()["utterances"] == results[3].to_dict()["utterances"]
     assert "not a readable media file" in str(results[1])
+    assert "give the path of a media file" in str(results[2])  # its own error, not the whole call's
 
 
 @pytest.mark.slow
