@@ -30,7 +30,8 @@ def check_number(
     if not (whole or (kind is not int and isinstance(value, Real) and math.isfinite(value))):
         raise MtmmError(f"{option} must be a {'whole' if kind is int else 'finite'} number, not {value!r}")
     if type(value) not in (int, float):  # numpy.int64(640), numpy.float32(0.5)
-        object.__setattr__(owner, name, int(value) if whole else float(value))
+        value = int(value) if whole else float(value)
+        object.__setattr__(owner, name, value)
     if minimum is not None and value < minimum:
         raise MtmmError(f"{option} must be at least {minimum}, not {value!r}")
     if above is not None and value <= above:

@@ -274,8 +274,9 @@ class Media:
         self._lock = threading.Lock()
         self._cancelled = threading.Event()
         self._skip: str | None = None  # what frame decoding may skip (_frames_to_skip), found once
-        if self.info.duration_estimated:  # FFmpeg's guess from the bitrate: the decoded audio's length instead
-            seconds = len(self.audio()) / SAMPLE_RATE
+        audio = self.audio() if self.info.duration_estimated else None  # FFmpeg guessed the length from the bitrate
+        if audio is not None:  # the decoded audio's length instead
+            seconds = len(audio) / SAMPLE_RATE
             self.info = replace(self.info, duration=seconds, audio_duration=seconds - self.info.audio_start)
 
     def __enter__(self) -> Media:
