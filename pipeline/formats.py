@@ -65,8 +65,7 @@ def caption(utterance: UtteranceResult) -> str:
     """Subtitle text: labels on the first line, the speaker and words on the second, and when the
     words are a translation, the original words on a third ("(original: ...)")."""
     parts = label_parts(utterance)
-    text = " ".join(utterance.text.split())  # a line break in a segments file's text would end the cue
-    words = f"{utterance.speaker}: {text}" if utterance.speaker else text
+    words = f"{utterance.speaker}: {utterance.text}" if utterance.speaker else utterance.text
     original = f"\n(original: {' '.join(utterance.source_text.split())})" if utterance.source_text else ""
     return f"[{' | '.join(parts)}]\n{words}{original}"
 

@@ -588,18 +588,9 @@ def test_subtitles_keep_the_words_as_recognised(result) -> None:
     assert vtt.splitlines()[5] == r"S1: I said {laugh} C:\New &amp; &lt;b&gt;bold&lt;/b&gt;"
 
 
-def test_words_with_line_breaks_stay_in_their_cue(result) -> None:
-    """Regression from a user test: words from a segments file can hold line breaks; in SRT a blank
-    line ended the cue, and the words after it were lost or read as another cue."""
-    from dataclasses import replace
-
-    words = "first line\n\n2\nlast line"
-    labelled = replace(result, utterances=(replace(result.utterances[0], text=words), *result.utterances[1:]))
-    for fmt in ("srt", "vtt"):
-        subtitles = pysubs2.SSAFile.from_string(render(labelled, fmt), format_=fmt)
-        assert len(subtitles) == len(result.utterances)
-        assert subtitles[0].plaintext.endswith("first line 2 last line")
-    assert result == copy.deepcopy(result)  # regression: == compared the attention arrays, and raised
+def test_two_results_compare_without_comparing_attention_arrays(result) -> None:
+    """Regression from a user test of the API: == compared the attention arrays, and raised."""
+    assert result == copy.deepcopy(result)
 
 
 def test_a_translation_shows_its_original_words_in_every_format(result, tmp_path: Path) -> None:
