@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import logging
 import math
 import re
 from collections.abc import Iterator, Sequence
@@ -13,10 +14,12 @@ from pathlib import Path
 
 from mtmm_es.core.checks import check_flags, check_number, check_type
 from mtmm_es.core.csvrows import field_count_problem, numbered_rows
-from mtmm_es.core.errors import MtmmError
+from mtmm_es.core.errors import MtmmError, quoted
 from mtmm_es.core.files import read_utf8
 from mtmm_es.extractors.base import Segment, Utterance, Word
 from mtmm_es.extractors.vad import PAD_S, VadConfig, ends_sentence
+
+log = logging.getLogger(__name__)
 
 OVERRIDE_TAG = re.compile(r"\{\\[^}]*\}")  # {\i1}: styling pysubs2 puts where SRT had <i>
 _EMOTION = "(?:anger|disgust|fear|happy|sad|surprise|none)"
@@ -219,6 +222,17 @@ def _read_csv_segments(path: Path) -> list[Segment]:
     columns = {c.strip().lower(): c for c in header}
     if "start" not in columns or "end" not in columns:
         raise MtmmError("segments CSV needs 'start' and 'end' columns (and optionally 'text')", path)
+    unread = [c for key, c in columns.items() if key not in ("start", "end", "text")]
+    if unread and "text" not in columns:  # the words under another name would be dropped unsaid
+        raise MtmmError(
+            f"columns not read: {', '.join(unread)} (the words go in a column named 'text'; without one the "
+            "speech is recognised: leave the other columns out)",
+            path,
+        )
+    if unread:
+        log.warning(
+            "%s: columns not read: %s (a segments CSV has start, end and text)", quoted(path), ", ".join(unread)
+        )
     segments = []
     for line, row in _csv_rows(reader, path):
         if problem := field_count_problem(row, header):

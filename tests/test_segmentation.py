@@ -96,6 +96,21 @@ def test_read_srt_vtt_and_csv(tmp_path: Path) -> None:
     assert read_segments(csv_file) == expected
 
 
+def test_a_csv_words_column_under_another_name_is_not_dropped_unsaid(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Regression from a user test: a `transcript` column was ignored without a word, and the speech
+    recognised instead of the researcher's own words."""
+    renamed = tmp_path / "renamed.csv"
+    renamed.write_text("start,end,transcript\n0.5,2.0,my own words\n")
+    with pytest.raises(MtmmError, match=r"columns not read: transcript \(the words go in a column named 'text'"):
+        read_segments(renamed)
+    extra = tmp_path / "extra.csv"
+    extra.write_text("start,end,Text,actor\n0.5,2.0,my own words,1001\n")
+    assert read_segments(extra) == [Segment(0.5, 2.0, "my own words")]
+    assert "columns not read: actor" in caplog.text
+
+
 def test_csv_without_text_leaves_text_for_asr(tmp_path: Path) -> None:
     csv_file = tmp_path / "windows.csv"
     csv_file.write_text("start,end\n0.5,2\n")
