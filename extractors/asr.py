@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, replace
@@ -78,7 +79,8 @@ class AsrConfig:
         check_number(self, "max_new_tokens", int, minimum=1, maximum=440)
         check_number(self, "threads", int, minimum=0)
         check_number(self, "max_chunk_s", minimum=1)
-        check_number(self, "min_avg_logprob", maximum=0)
+        if self.min_avg_logprob != -math.inf:  # -inf: every segment trusted (language.py reads one so)
+            check_number(self, "min_avg_logprob", maximum=0)
         check_number(self, "no_speech_threshold", minimum=0, maximum=1)
         check_flags(self, "translate", "vad")
         if self.backend == "faster-whisper" and self.compute_type not in COMPUTE_TYPES:
