@@ -86,14 +86,15 @@ def test_a_workers_messages_reach_the_callers_log_handlers(capfd: pytest.Capture
     handler = logging.Handler()
     handler.emit = records.append  # type: ignore[method-assign]
     logger, quiet = logging.getLogger("mtmm_es"), logging.getLogger("mtmm_es.pipeline.quiet")
-    logger.addHandler(handler)
+    others = logger.handlers[:]  # an earlier test's CLI run may have left one on a closed stream
+    logger.handlers[:] = [handler]
     logger.propagate = False
     quiet.setLevel(logging.ERROR)
     try:
         tasks = [Task("log1"), Task("log2"), Task("logq"), Task("late"), Task("a")]
         results = dict(run_jobs(behave, tasks, workers=2))
     finally:
-        logger.removeHandler(handler)
+        logger.handlers[:] = others
         logger.propagate = True
         quiet.setLevel(logging.NOTSET)
     assert [results[Task(name)] for name in ("log1", "log2", "logq", "a")] == ["LOG1", "LOG2", "LOGQ", "A"]
