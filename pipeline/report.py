@@ -113,17 +113,24 @@ def attention_png(pair: str, weights: np.ndarray) -> bytes:
     n = weights.shape[-1]
     inches = min(1.0 * n, MAX_ATTENTION_INCHES)
     figure, axes = plt.subplots(1, 2, figsize=(3.5 + inches, 1.8 + 0.45 * inches), gridspec_kw={"wspace": 0.45})
-    ticks = range(0, n, math.ceil(n / MAX_TICKS))
+    ticks, names = attention_ticks(n)
     for axis, matrix, (query, key) in zip(axes, weights, ((first, second), (second, first))):
         image = axis.imshow(matrix, cmap="viridis", vmin=0, vmax=1)
         axis.set_title(f"{query} attends over {key}", fontsize=9)
         axis.set_xlabel(f"context utterance j ({key})", fontsize=8)
         axis.set_ylabel(f"utterance i ({query})", fontsize=8)
-        axis.set_xticks(ticks, [f"u{j + 1}" for j in ticks], fontsize=7)
-        axis.set_yticks(ticks, [f"u{i + 1}" for i in ticks], fontsize=7)
+        axis.set_xticks(ticks, names, fontsize=7)
+        axis.set_yticks(ticks, names, fontsize=7)
     figure.colorbar(image, ax=axes, fraction=0.03)
     figure.suptitle(f"CIM attention, {pair}", fontsize=10)
     return _png(figure)
+
+
+def attention_ticks(n: int) -> tuple[list[int], list[str]]:
+    """Tick positions and names of an attention plot over n utterances: at most MAX_TICKS, named as
+    the labels' `index` and the timeline number them (#0 first)."""
+    ticks = list(range(0, n, math.ceil(n / MAX_TICKS)))
+    return ticks, [f"#{k}" for k in ticks]
 
 
 def _speakers(result: VideoResult) -> list[str | None]:

@@ -14,7 +14,7 @@ import pytest
 
 from mtmm_es.pipeline import ExtractionConfig
 from mtmm_es.pipeline.analyze import Pipeline
-from mtmm_es.pipeline.report import write_report
+from mtmm_es.pipeline.report import attention_ticks, write_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -30,6 +30,13 @@ def two_speaker_result(cache_dir: Path, fixture_video: Path, tmp_path_factory: p
     result = Pipeline(ExtractionConfig(cache_dir=str(cache_dir))).analyze(video)
     utterances = tuple(replace(u, speaker=f"S{1 + k % 2}") for k, u in enumerate(result.utterances))
     return replace(result, utterances=utterances), folder  # the summary (and its speakers) follows
+
+
+def test_attention_plots_number_utterances_as_the_labels_do() -> None:
+    """Regression from a user test: the heatmaps said u1..u10 where the labels' index, the timeline
+    and the warnings say 0..9."""
+    assert attention_ticks(10) == (list(range(10)), [f"#{k}" for k in range(10)])
+    assert attention_ticks(90)[1][:3] == ["#0", "#3", "#6"]  # at most 40 ticks
 
 
 def test_report_is_self_contained_with_lanes_per_speaker(two_speaker_result) -> None:
