@@ -84,6 +84,15 @@ def _existing(text: str) -> str:
     return text
 
 
+def _checkpoint(text: str) -> str:
+    """A checkpoint folder; 'default' is the shipped model (as for `mtmm train --from`)."""
+    if text == "default":
+        from mtmm_es.pipeline.analyze import default_checkpoint_dir
+
+        return str(default_checkpoint_dir())
+    return _existing(text)
+
+
 def _modalities(text: str) -> tuple[str, ...]:
     from mtmm_es.extractors.base import MODALITIES
 
@@ -498,7 +507,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--dataset", required=True, help="dataset name (mosi, mosei, meld, mustard, ...)")
     evaluate.add_argument("--data-dir", required=True, type=_existing, help="the dataset's folder")
     evaluate.add_argument("--split", help="split to score (default: the dataset's validation split)")
-    evaluate.add_argument("--checkpoint", required=True, type=_existing, help="checkpoint folder")
+    evaluate.add_argument(
+        "--checkpoint", required=True, type=_checkpoint, help="checkpoint folder ('default': the shipped model)"
+    )
     _add_vectors_arguments(evaluate)
     evaluate.set_defaults(run=_evaluate)
 
@@ -510,7 +521,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--data-dir", type=_existing, help="the dataset's folder")
     predict.add_argument("--split", help="the dataset's split (default: test)")
     predict.add_argument(
-        "--checkpoint", type=_existing, help="checkpoint folder (default for --transcripts: the shipped model)"
+        "--checkpoint",
+        type=_checkpoint,
+        help="checkpoint folder ('default': the shipped model; the default for --transcripts)",
     )
     predict.add_argument(
         "--out", required=True, help="CSV file to write, - for stdout (the label CSV layout, see README)"
@@ -646,7 +659,9 @@ def build_analyze_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--embed-video", action="store_true", help="put a low-resolution copy of the video inside the report"
     )
-    parser.add_argument("--checkpoint", type=_existing, help="checkpoint folder (default: the shipped default model)")
+    parser.add_argument(
+        "--checkpoint", type=_checkpoint, help="checkpoint folder ('default', if not given: the shipped model)"
+    )
     _add_label_arguments(parser)
     batch = parser.add_argument_group("folders")
     batch.add_argument("--recursive", action="store_true", help="also analyse files in subfolders")

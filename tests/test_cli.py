@@ -236,6 +236,15 @@ def test_predict_refuses_an_out_that_names_a_folder(tmp_path: Path, capsys) -> N
     assert not (tmp_path / "preds").exists()
 
 
+def test_default_names_the_shipped_model_for_every_checkpoint_option(tmp_path: Path, capsys) -> None:
+    """Regression from a user test: `mtmm train --from default` took the name, `mtmm evaluate
+    --checkpoint default` said "not found: default"."""
+    transcripts = tmp_path / "t.csv"
+    transcripts.write_text("video_id,segment_id,text\nv1,0,I loved it\n")
+    assert cli.main(["predict", "--transcripts", str(transcripts), "--checkpoint", "default", "--out", "-"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith("v1,0,,,,I loved it,positive,")
+
+
 @pytest.mark.parametrize("option", [["--dataset", "mosi"], ["--data-dir", "."], ["--split", "test"]])
 def test_predict_refuses_dataset_options_with_transcripts(
     option: list[str], tmp_path: Path, monkeypatch, capsys
