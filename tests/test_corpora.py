@@ -27,6 +27,13 @@ def emotion_names(target: np.ndarray) -> set[str]:
     return {EMOTION_LABELS[k] for k in np.flatnonzero(target)}
 
 
+def test_a_dataset_without_features_says_what_its_loader_reads() -> None:
+    """Regression from a user test: `mtmm evaluate --dataset mosei` on the labels-only folder said
+    "see the loader's documentation", not which files it needs."""
+    with pytest.raises(MtmmError, match=r"no features found for mosei \(valid\); what it reads: CMU-MOSEI: labels"):
+        load_corpus("mosei", shared_path("mosei"), "valid")
+
+
 def test_mosei_labels_from_the_sdk_file_match_the_table() -> None:
     folder = shared_path("mosei")
     corpus = load_mosei(folder, "valid")

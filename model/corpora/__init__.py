@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from mtmm_es.core.errors import MtmmError
@@ -60,5 +61,6 @@ def load_corpus(
     if not corpus.spec and corpus.videos and corpus.videos[0].texts is not None:
         corpus = add_text_features(corpus, GloveTextExtractor(text or TextConfig()))
     if not corpus.spec:
-        raise MtmmError(f"no features found for {name} ({split}): see the loader's documentation", data_dir)
+        layout = " ".join((sys.modules[loader.__module__].__doc__ or "").split("\n\n")[0].split())
+        raise MtmmError(f"no features found for {name} ({split}); what it reads: {layout}", data_dir)
     return corpus
