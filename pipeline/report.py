@@ -227,7 +227,7 @@ def _speaker_rows(result: VideoResult) -> str:
     for name, s in result.summary.get("speakers", {}).items():
         sentiment = s.get("sentiment")
         overall = f"{sentiment['label']} {sentiment['score']:+.2f}" if sentiment else "n/a"
-        emotions = s.get("emotions", {}).get("mean_scores", {})
+        emotions = {k: v for k, v in s.get("emotions", {}).get("mean_scores", {}).items() if k != "none"}  # not one
         top = ", ".join(f"{k} {v:.2f}" for k, v in sorted(emotions.items(), key=lambda kv: -kv[1])[:3])
         rows.append(
             f"<tr><td>{html.escape(name)}</td><td>{s['utterances']}</td><td>{s['talk_time']:.1f} s"

@@ -54,6 +54,17 @@ def test_report_is_self_contained_with_lanes_per_speaker(two_speaker_result) -> 
     assert vtt.startswith("WEBVTT") and "S2: " in vtt
 
 
+def test_the_speakers_table_lists_emotions_not_none(two_speaker_result) -> None:
+    """Regression from a user test: "strongest emotions" listed none ("happy 0.69, none 0.03")."""
+    result, folder = two_speaker_result
+    calm = [
+        replace(u, emotions=replace(u.emotions, scores={**u.emotions.scores, "none": 0.9})) for u in result.utterances
+    ]
+    page = write_report(replace(result, utterances=tuple(calm)), folder / "calm.html")[0].read_text(encoding="utf-8")
+    table = page[page.index("<h2>Speakers</h2>") :].split("</table>")[0]
+    assert "happy" in table and "none" not in table
+
+
 def test_an_utterance_without_a_speaker_has_its_own_lane(two_speaker_result) -> None:
     """Regression: an utterance without a speaker (a --segments window with no voice) was drawn in
     S1's lane, as if S1 had spoken there."""
