@@ -26,6 +26,7 @@ class Video:
     targets: dict[str, np.ndarray] = field(default_factory=dict)
     weights: dict[str, np.ndarray] = field(default_factory=dict)
     texts: list[str] | None = None  # transcripts, when the corpus has them
+    times: list[tuple[float | None, float | None]] | None = None  # (start, end) s, when the corpus gives them
     # features[m] of each utterance as it reads analysed alone, where that differs (levelled speech)
     alone: dict[str, np.ndarray] = field(default_factory=dict)
 

@@ -27,7 +27,8 @@ def corpus_predictions(checkpoint: Checkpoint, corpus: Corpus) -> list[dict[str,
     rows, unlabelled = [], 0
     for video, predicted in zip(corpus.videos, checkpoint.predict(corpus.videos)):
         texts = video.texts or [""] * len(video)
-        for i, (utterance_id, text) in enumerate(zip(video.utterance_ids, texts)):
+        times = video.times or [(None, None)] * len(video)
+        for i, (utterance_id, text, (start, end)) in enumerate(zip(video.utterance_ids, texts, times)):
             used = used_modalities(checkpoint, video, i)
             labels = label_utterance(
                 predicted,
@@ -38,7 +39,7 @@ def corpus_predictions(checkpoint: Checkpoint, corpus: Corpus) -> list[dict[str,
                 checkpoint.sarcasm_rates,
             )
             unlabelled += labels.reason is not None
-            result = UtteranceResult(i, None, None, text, labels.sentiment, labels.emotions, labels.sarcasm)
+            result = UtteranceResult(i, start, end, text, labels.sentiment, labels.emotions, labels.sarcasm)
             rows.append(result.row(video.id) | {"index": utterance_id})
     if unlabelled:
         _log.warning(

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import ast
+import csv
 import errno
+import io
 import json
 import logging
 import os
@@ -243,6 +245,19 @@ def test_default_names_the_shipped_model_for_every_checkpoint_option(tmp_path: P
     transcripts.write_text("video_id,segment_id,text\nv1,0,I loved it\n")
     assert cli.main(["predict", "--transcripts", str(transcripts), "--checkpoint", "default", "--out", "-"]) == 0
     assert capsys.readouterr().out.splitlines()[1].startswith("v1,0,,,,I loved it,positive,")
+
+
+def test_predict_keeps_the_times_the_transcripts_give(tmp_path: Path, capsys) -> None:
+    """Regression from a user test: the rows came back in start order with start and end empty, so
+    only the ids could tell which was which."""
+    transcripts = tmp_path / "t.csv"
+    transcripts.write_text("video_id,segment_id,start,end,text\nv1,0,5.5,7.25,I loved it\nv1,1,1.0,2.5,Hello there\n")
+    assert cli.main(["predict", "--transcripts", str(transcripts), "--out", "-"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["index"], r["start"], r["end"], r["text"]) for r in rows] == [
+        ("1", "1.0", "2.5", "Hello there"),
+        ("0", "5.5", "7.25", "I loved it"),
+    ]
 
 
 @pytest.mark.parametrize("option", [["--dataset", "mosi"], ["--data-dir", "."], ["--split", "test"]])

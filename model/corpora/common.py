@@ -68,9 +68,16 @@ def labelled(values: Sequence[float | None], width: int = 1) -> tuple[np.ndarray
     return (targets[:, 0] if width == 1 else targets), weights
 
 
-def text_video(video_id: str, utterance_ids: list[str], texts: list[str], labels: dict[str, Sequence]) -> Video:
-    """A video known by its transcripts; `labels` maps task -> per-utterance value or None."""
-    video = Video(video_id, utterance_ids, features={}, masks={}, texts=texts)
+def text_video(
+    video_id: str,
+    utterance_ids: list[str],
+    texts: list[str],
+    labels: dict[str, Sequence],
+    times: list[tuple[float | None, float | None]] | None = None,
+) -> Video:
+    """A video known by its transcripts; `labels` maps task -> per-utterance value or None; `times`
+    the utterances' (start, end) seconds where known."""
+    video = Video(video_id, utterance_ids, features={}, masks={}, texts=texts, times=times)
     for task, values in labels.items():
         width = len(EMOTION_LABELS) if task == "emotion" else 1
         video.targets[task], video.weights[task] = labelled(values, width)

@@ -93,7 +93,11 @@ def load_transcripts(path: str | Path) -> Corpus:
         rows, said = _ordered(rows)
         unordered += not said and len(rows) > 1
         several += len(rows) > 1
-        videos.append(text_video(video_id, [r["segment_id"].strip() for r in rows], [r["text"] for r in rows], {}))
+        times = [
+            (_number(r.get("start", "").strip() or "nan"), _number(r.get("end", "").strip() or "nan")) for r in rows
+        ]
+        ids, texts = [r["segment_id"].strip() for r in rows], [r["text"] for r in rows]
+        videos.append(text_video(video_id, ids, texts, {}, times))
     if unordered:
         _log.warning(
             "%s: %d of the %d videos with more than one utterance have utterances without a start time, read in "
