@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,15 @@ def labelled(values: Sequence[float | None], width: int = 1) -> tuple[np.ndarray
             targets[i] = value
             weights[i] = 1.0
     return (targets[:, 0] if width == 1 else targets), weights
+
+
+def finite_number(value: object) -> float | None:
+    """`value` as a finite float ("5.5", 5.5), else None ("", "nan", "abc")."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def text_video(

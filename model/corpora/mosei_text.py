@@ -13,7 +13,7 @@ import pandas as pd
 from mtmm_es.core.errors import MtmmError
 
 from ..data import Corpus
-from .common import emotion_target, text_video
+from .common import emotion_target, finite_number, text_video
 
 CSV_EMOTIONS = ("happy", "sad", "anger", "surprise", "disgust", "fear")
 SPLITS = {"train": "train", "valid": "valid", "val": "valid", "dev": "valid"}
@@ -40,6 +40,8 @@ def load_mosei_text(data_dir: str | Path, split: str = "train") -> Corpus:
                 emotion_target([e for e in CSV_EMOTIONS if float(getattr(r, e)) > 0]) for r in rows.itertuples()
             ],
         }
-        videos.append(text_video(video_id, rows.segment_id.tolist(), rows.text.tolist(), labels))
+        ends = rows.end if "end" in rows else [None] * len(rows)
+        times = [(finite_number(s), finite_number(e)) for s, e in zip(rows.start, ends)]  # as --transcripts has
+        videos.append(text_video(video_id, rows.segment_id.tolist(), rows.text.tolist(), labels, times))
     provenance = {"dataset": "CMU-MOSEI transcripts", "split": SPLITS[split], "source": str(path)}
     return Corpus(f"mosei-text-{SPLITS[split]}", videos, {}, provenance | {"licence": "CMU research use"})

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import math
 from pathlib import Path
 
 from mtmm_es.core.csvrows import field_count_problem, numbered_rows
@@ -20,19 +19,11 @@ from mtmm_es.core.errors import MtmmError
 from mtmm_es.core.files import read_utf8
 
 from ..data import Corpus
-from .common import text_video
+from .common import finite_number, text_video
 
 REQUIRED = ("video_id", "segment_id", "text")
 
 _log = logging.getLogger(__name__)
-
-
-def _number(value: str) -> float | None:
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
 
 
 def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:
@@ -60,7 +51,7 @@ def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:
                 raise MtmmError(f"line {line}: video {key[0]} segment {key[1]} already on line {seen[key]}", path)
             seen[key] = line
             start = row.get("start", "").strip()
-            if start and _number(start) is None:
+            if start and finite_number(start) is None:
                 raise MtmmError(f"line {line}: start must be seconds, not {start!r}", path)
             rows.append((line, row))
     except csv.Error as error:
@@ -70,10 +61,10 @@ def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:
 
 def _ordered(rows: list[dict[str, str]]) -> tuple[list[dict[str, str]], bool]:
     """The rows in the module's order, and whether that is the order said (all have `start`)."""
-    starts = [_number(row.get("start", "").strip() or "nan") for row in rows]
+    starts = [finite_number(row.get("start", "").strip() or "nan") for row in rows]
     if all(s is not None for s in starts):
         return [row for _, row in sorted(zip(starts, rows), key=lambda pair: pair[0])], True
-    ids = [_number(row["segment_id"]) for row in rows]
+    ids = [finite_number(row["segment_id"]) for row in rows]
     if all(i is not None for i in ids):
         return [row for _, row in sorted(zip(ids, rows), key=lambda pair: pair[0])], False
     return rows, False
@@ -93,9 +84,7 @@ def load_transcripts(path: str | Path) -> Corpus:
         rows, said = _ordered(rows)
         unordered += not said and len(rows) > 1
         several += len(rows) > 1
-        times = [
-            (_number(r.get("start", "").strip() or "nan"), _number(r.get("end", "").strip() or "nan")) for r in rows
-        ]
+        times = [(finite_number(r.get("start")), finite_number(r.get("end"))) for r in rows]
         ids, texts = [r["segment_id"].strip() for r in rows], [r["text"] for r in rows]
         videos.append(text_video(video_id, ids, texts, {}, times))
     if unordered:
