@@ -364,12 +364,10 @@ def write_report(
     that is not UTF-8 with escapes)."""
     html_path = Path(html_path)
     segmentation = result.extractors.get("segmentation") or {}
-    inputs = [
-        media or result.source.path,
-        *([segmentation["source"]] if segmentation.get("method") == "segments" else []),
-    ]
+    given = segmentation.get("method") == "segments" and segmentation["source"] != "given"  # "given": no file
+    inputs = [media or result.source.path, *([segmentation["source"]] if given else [])]
     for written in report_files(html_path):
-        refuse_overwriting(written, [i for i in inputs if i != "given"], "the report (its page, subtitles or pictures)")
+        refuse_overwriting(written, inputs, "the report (its page, subtitles or pictures)")
     stem = html_path.name.removesuffix(".html")
     pictures = {f"{stem}.timeline.png": timeline_png(result)}
     for pair, weights in sorted(result.attention.items()):

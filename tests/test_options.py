@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -44,7 +45,7 @@ from mtmm_es.pipeline.diarize import DiarizationConfig
     ],
 )
 def test_a_bad_option_value_is_refused_naming_it(options: type, values: dict[str, Any], message: str) -> None:
-    with pytest.raises(MtmmError, match=message.replace("(", r"\(").replace(".", r"\.")):
+    with pytest.raises(MtmmError, match=re.escape(message)):
         options(**values)
 
 

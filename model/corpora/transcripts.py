@@ -61,7 +61,7 @@ def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:
 
 def _ordered(rows: list[dict[str, str]]) -> tuple[list[dict[str, str]], bool]:
     """The rows in the module's order, and whether that is the order said (all have `start`)."""
-    starts = [finite_number(row.get("start", "").strip() or "nan") for row in rows]
+    starts = [finite_number(row.get("start")) for row in rows]
     if all(s is not None for s in starts):
         return [row for _, row in sorted(zip(starts, rows), key=lambda pair: pair[0])], True
     ids = [finite_number(row["segment_id"]) for row in rows]
