@@ -29,7 +29,7 @@ from .distill import DistillConfig, face_copies, load_teacher, teacher_labelled
 from .labels import base_rate
 from .metrics import METRICS, choose_thresholds, emotion_uar
 from .recipes import Recipe
-from .tasks import EMOTIONS
+from .tasks import EMOTION_LABELS, EMOTIONS
 from .train import gather, predict, train
 from .weak import DatasetSplit, evaluate_per_dataset, train_weakly_supervised, union
 
@@ -68,15 +68,58 @@ def split_speakers(corpus: Corpus, fraction: float, seed: int) -> tuple[Corpus, 
     return corpus.subset(train_ids, f"{corpus.name}-train"), corpus.subset(val_ids, f"{corpus.name}-val")
 
 
+def neutral_sentences(data_root: Path) -> list[str]:
+    """The CMU-MOSEI training utterances in which no rater saw an emotion: words that carry none."""
+    corpus = load_mosei_text(data_root, "train")
+    none = EMOTION_LABELS.index("none")
+    return [
+        text
+        for video in corpus.videos
+        for text, target in zip(video.texts or [], video.targets["emotion"])
+        if target[none] == 1 and text.strip()
+    ]
+
+
+def with_neutral_words(
+    corpus: Corpus, sentences: Sequence[str], share: float, text: GloveTextExtractor, seed: int
+) -> Corpus:
+    """A seeded `share` of the clips read a random one of `sentences` instead of their own: the
+    acted corpora say a few sentences over and over, so a model learns to trust the voice for those
+    sentences only, and follows the words once ASR mishears one or a speaker says anything else.
+    A clip keeps its emotion (the voice's, whatever neutral words it reads); its weak sentiment
+    label, which came from that emotion through the text-only sentiment head, is dropped."""
+    values, mask = text.embed(sentences)
+    usable = np.flatnonzero(mask)
+    if share <= 0 or not usable.size:
+        return corpus
+    rng = np.random.default_rng(seed)
+    for video in corpus.videos:
+        rows = np.flatnonzero(rng.random(len(video)) < share)
+        if not rows.size:
+            continue
+        picks = usable[rng.integers(usable.size, size=rows.size)]
+        video.features["text"], video.masks["text"] = video.features["text"].copy(), video.masks["text"].copy()
+        video.features["text"][rows], video.masks["text"][rows] = values[picks], True
+        video.texts = list(video.texts or [""] * len(video))
+        for row, pick in zip(rows, picks):
+            video.texts[row] = sentences[pick]
+        video.weights["sentiment"] = video.weights["sentiment"].copy()
+        video.weights["sentiment"][rows] = 0.0
+    return corpus
+
+
 def load_speech_split(data_root: Path, extra: dict[str, Any], text: GloveTextExtractor, seed: int) -> DatasetSplit:
     """The speech corpora pooled (extra["speech_corpora"], default all three: a commercial user can
     keep to CREMA-D's ODbL, a cross-corpus check can leave one out), validated on held-out speakers
     (TESS's two train only). The training speakers' clips include a share
-    (extra["speech_single_share"]) of one-clip videos; the validation speakers' are always in
-    pseudo-videos of mean 30 clips (comparable across recipes)."""
+    (extra["speech_single_share"]) of one-clip videos, and a share (extra["speech_neutral_words"])
+    read neutral MOSEI sentences instead of their own (`with_neutral_words`); the validation
+    speakers' are always in pseudo-videos of mean 30 clips with their own sentences (comparable
+    across recipes)."""
     acoustic = make_acoustic_extractor(AcousticConfig(**extra.get("acoustic", {})))
     fraction = float(extra.get("speaker_val_fraction", 0.2))
     share = float(extra.get("speech_single_share", 0.0))
+    swap = float(extra.get("speech_neutral_words", 0.0))
     names = tuple(extra.get("speech_corpora", SPEECH_CORPORA))
     unknown = sorted(set(names) - set(SPEECH_CORPORA))
     if unknown or not names:
@@ -87,7 +130,10 @@ def load_speech_split(data_root: Path, extra: dict[str, Any], text: GloveTextExt
         trains.append(split_speakers(corpus, fraction, seed)[0])
         plain = corpus if share == 0 else load_speech(data_root, name, acoustic, text, corpus_cache(), seed=seed)
         vals.append(split_speakers(plain, fraction, seed)[1])
-    return DatasetSplit("speech", union("speech-train", trains), union("speech-val", vals))
+    train_part = union("speech-train", trains)
+    if swap > 0:
+        train_part = with_neutral_words(train_part, neutral_sentences(data_root), swap, text, seed)
+    return DatasetSplit("speech", train_part, union("speech-val", vals))
 
 
 def restricted(corpus: Corpus, modalities: tuple[str, ...]) -> Corpus:

@@ -20,6 +20,7 @@ MULTI_KEYS = {  # the multi-dataset recipe's own settings (model/multi.py reads 
     "datasets",
     "speech_corpora",
     "speech_single_share",
+    "speech_neutral_words",
     "speaker_val_fraction",
     "house_targets_alone",
     "dataset_weights",
@@ -130,6 +131,10 @@ def _check_multi(data: dict[str, Any], train: TrainConfig, path: Path) -> None:
     weak_weight = data.get("weak_weight", 0.5)
     if not isinstance(weak_weight, (int, float)) or isinstance(weak_weight, bool) or not 0 <= weak_weight < math.inf:
         raise MtmmError(f"weak_weight must be a loss weight of 0 or more, not {weak_weight!r}", path)
+    for key in ("speech_single_share", "speech_neutral_words"):
+        share = data.get(key, 0.0)
+        if not isinstance(share, (int, float)) or isinstance(share, bool) or not 0 <= share <= 1:
+            raise MtmmError(f"{key} must be a share of the clips from 0 to 1, not {share!r}", path)
     check_routes(data.get("task_modalities", {}), train, path)
 
 

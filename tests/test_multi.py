@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mtmm_es.core.errors import MtmmError
@@ -14,8 +15,10 @@ from mtmm_es.model.multi import (
     compare_setups,
     emotion_prevalence,
     label_prior,
+    neutral_sentences,
     speech_report,
     thresholds_chosen_on,
+    with_neutral_words,
 )
 from mtmm_es.model.train import TrainConfig, gather, train
 from mtmm_es.model.weak import DatasetSplit, train_teacher, train_weakly_supervised
@@ -74,6 +77,44 @@ def test_speech_report_scores_each_clip_alone_too():
     assert set(report) == {"ravdess_uar", "ravdess_uar_one_clip"}
     assert all(0.0 <= v <= 1.0 for v in report.values())
     assert speech_report(model, DatasetSplit("speech", corpus, Corpus("none", [], SPEC))) == {}
+
+
+def test_neutral_words_replace_a_share_of_the_clips_sentences_and_their_weak_sentiment():
+    """An acted clip's label is its voice's: read with other neutral words it keeps its emotion, and
+    the sentiment the text-only head learnt from that emotion is no longer asked of the words."""
+    from mtmm_es.extractors.text import GloveTextExtractor
+
+    text = GloveTextExtractor()
+    rng = np.random.default_rng(2)
+    videos = [speech_video(f"cremad-10{k}-0", 40, rng) for k in range(3)]
+    for video in videos:
+        video.texts = ["Don't forget a jacket."] * len(video)
+        video.features["text"], video.masks["text"] = text.embed(video.texts)
+    before = [(v.targets["emotion"].copy(), v.features["acoustic"].copy()) for v in videos]
+    sentences = ["the state of American education", "xqzv"]  # the second has no known word: never used
+    swapped = with_neutral_words(Corpus("s", videos, SPEC), sentences, 0.5, text, seed=0)
+    rows = np.concatenate([np.array(v.texts) != "Don't forget a jacket." for v in swapped.videos])
+    assert 0.35 < rows.mean() < 0.65
+    neutral = text.embed(sentences[:1])[0][0]
+    for video, (emotion, acoustic) in zip(swapped.videos, before):
+        changed = np.array(video.texts) != "Don't forget a jacket."
+        assert set(np.array(video.texts)[changed]) == {sentences[0]}
+        np.testing.assert_array_equal(video.features["text"][changed], np.tile(neutral, (changed.sum(), 1)))
+        assert video.masks["text"].all()
+        np.testing.assert_array_equal(video.weights["sentiment"], np.where(changed, 0.0, 0.5))
+        np.testing.assert_array_equal(video.targets["emotion"], emotion)
+        np.testing.assert_array_equal(video.features["acoustic"], acoustic)
+
+
+def test_neutral_sentences_are_mosei_training_utterances_without_an_emotion():
+    from helpers import shared_path
+
+    root = shared_path("mosei").parent
+    sentences = neutral_sentences(root)
+    table = pd.read_csv(root / "mosei" / "transcripts_train.csv", keep_default_na=False)
+    none = table[["happy", "sad", "anger", "surprise", "disgust", "fear"]].eq(0).all(axis=1)
+    assert len(sentences) == (none & table.text.str.strip().ne("")).sum() > 2000
+    assert set(sentences) <= set(table.text[none])
 
 
 def test_a_recipe_can_pool_some_speech_corpora_only(monkeypatch, tmp_path):
@@ -278,6 +319,8 @@ def test_a_recipe_s_text_settings_reach_a_transcript_corpus(tmp_path, caplog) ->
         ({"dataset": "multi", "members": 0}, "members must be a whole number of at least 1, not 0"),
         ({"dataset": "multi", "weak_weight": "high"}, "weak_weight must be a loss weight of 0 or more, not 'high'"),
         ({"dataset": "multi", "task_modalities": {"sarcasm": ["acoustic"]}}, "routes sarcasm through acoustic"),
+        ({"dataset": "multi", "speech_neutral_words": 1.5}, "speech_neutral_words must be a share of the clips"),
+        ({"dataset": "multi", "speech_single_share": "half"}, "speech_single_share must be a share of the clips"),
         # user test: each failed mid-run ("unexpected TypeError"), blamed the videos, or was dropped silently
         ({"dataset": "videos", "acoustic": {"extracter": "covarep"}}, "unknown acoustic settings: extracter (known:"),
         ({"dataset": "videos", "acoustic": {"level_db": "loud"}}, "acoustic: level_db must be a number, not 'loud'"),
