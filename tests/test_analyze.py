@@ -210,25 +210,25 @@ def test_cremad_clips_are_labelled_by_their_voice(pipeline: Pipeline) -> None:
         assert len(result.utterances) == 1 and "forget" in result.utterances[0].text.lower()
         scores[clip.name.split("_")[2]] = result.utterances[0].emotions.scores
         tops[clip.name.split("_")[2]] = result.utterances[0].emotions.labels[0]  # strongest label first
-    # same sentence, six voices (v6): the angry, disgusted and sad clips have that emotion's
+    # same sentence, six voices (v6, v7): the angry, disgusted and sad clips have that emotion's
     # highest score of the six, and the neutral clip the highest P(none) (MODEL_CARD.md).
     acted = {"ANG": "anger", "DIS": "disgust", "SAD": "sad", "NEU": "none"}
     for clip, emotion in acted.items():
         assert max(scores, key=lambda k: scores[k][emotion]) == clip, (emotion, scores)
     # and, each clip analysed alone (no other utterance of the speaker to compare with), the top
-    # labels differ. The issue asks for four: v2.1 gave four, v2.2, v3, v4 and v6 three, v5 two
-    # (MODEL_CARD.md; over the held-out actors, `benchmarks/speech_e2e.py --six`, v6 gives four or
-    # more for 61 % of them, v5 78 %). With v6 the disgusted clip's top label hangs on the words
-    # tiny.en hears, which differ between CPUs (int8 arithmetic): disgust on one machine, happy by
-    # 0.005 on another ("to jack it"): three distinct, or two. These clips are test data:
-    # no model was chosen on them, so this guards the angry clip's label, not the issue's target.
-    assert tops["ANG"] == "anger" and len(set(tops.values())) >= 2, tops
+    # labels differ. The issue asks for four: v7 gives four (anger, disgust, happy, none; v6 two on
+    # the same machine), v2.1 four, v2.2, v3, v4 three, v5 two (MODEL_CARD.md, "v7"). The words
+    # tiny.en hears differ between CPUs (int8 arithmetic), and the disgusted clip's label hangs on
+    # them more than the others' (disgust 0.36 against happy 0.25 with "to jack it"). These clips
+    # are test data: no model was chosen on them, so this guards the angry and neutral clips'
+    # labels and three distinct, not the issue's four.
+    assert tops["ANG"] == "anger" and tops["NEU"] == "none" and len(set(tops.values())) >= 3, tops
 
 
 def test_cremad_clips_in_one_recording_are_told_apart_by_their_voice(pipeline: Pipeline, tmp_path: Path) -> None:
     """The six clips one after another, 1 s apart, as the issue's speech target lays out a speaker's
     clips: the video's other utterances give the voice's baseline, and each clip gets its acted
-    emotion ("none" for neutral) as its top label (v6, in this order and reversed; MODEL_CARD.md).
+    emotion ("none" for neutral) as its top label (v6; MODEL_CARD.md).
     Test data, reported: no model was chosen on it. The issue's bar is four distinct."""
     import soundfile
 
