@@ -88,9 +88,11 @@ def with_neutral_words(
     sentences only, and follows the words once ASR mishears one or a speaker says anything else.
     A clip keeps its emotion (the voice's, whatever neutral words it reads); its weak sentiment
     label, which came from that emotion through the text-only sentiment head, is dropped."""
+    if share <= 0:
+        return corpus
     values, mask = text.embed(sentences)
     usable = np.flatnonzero(mask)
-    if share <= 0 or not usable.size:
+    if not usable.size:
         return corpus
     rng = np.random.default_rng(seed)
     for video in corpus.videos:
