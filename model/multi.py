@@ -87,7 +87,7 @@ def with_neutral_words(
     acted corpora say a few sentences over and over, so a model learns to trust the voice for those
     sentences only, and follows the words once ASR mishears one or a speaker says anything else.
     A clip keeps its emotion (the voice's, whatever neutral words it reads); its weak sentiment
-    label, which came from that emotion through the text-only sentiment head, is dropped."""
+    label, which came from that emotion and trains the text-only sentiment head, is dropped."""
     if share <= 0:
         return corpus
     values, mask = text.embed(sentences)

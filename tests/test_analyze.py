@@ -228,7 +228,7 @@ def test_cremad_clips_are_labelled_by_their_voice(pipeline: Pipeline) -> None:
 def test_cremad_clips_in_one_recording_are_told_apart_by_their_voice(pipeline: Pipeline, tmp_path: Path) -> None:
     """The six clips one after another, 1 s apart, as the issue's speech target lays out a speaker's
     clips: the video's other utterances give the voice's baseline, and each clip gets its acted
-    emotion ("none" for neutral) as its top label (v6; MODEL_CARD.md).
+    emotion ("none" for neutral) as its top label (v6; not measured for v7; MODEL_CARD.md).
     Test data, reported: no model was chosen on it. The issue's bar is four distinct."""
     import soundfile
 
