@@ -144,6 +144,27 @@ def test_features_of_several_parts_are_cached_per_part_and_match_the_combined_ex
     assert np.array_equal(cached[0], values[:, :75])  # the part's cache serves the part alone
 
 
+def test_speakers_analysed_at_once_give_the_features_of_one_at_a_time(tmp_path):
+    """Speakers run in threads, each writing its own rows; a part missing from the cache is computed
+    beside the cached ones, which are read, not recomputed."""
+    from mtmm_es.extractors.acoustic import AcousticConfig, make_acoustic_extractor
+    from mtmm_es.model.corpora.speech import acoustic_features
+
+    folder = shared_path("speech", "tess")
+    every = read_clips(folder, "tess")
+    clips = [c for s in sorted({c.speaker for c in every}) for c in [c for c in every if c.speaker == s][:3]]
+    assert len({c.speaker for c in clips}) == 2
+    combined = make_acoustic_extractor(AcousticConfig(extractor="covarep+egemaps"))
+    one = acoustic_features(folder, clips, combined, tmp_path / "one", workers=1)
+    two = acoustic_features(folder, clips, combined, tmp_path / "two", workers=2)
+    assert np.array_equal(one[0], two[0]) and np.array_equal(one[1], two[1]) and one[1].all()
+    covarep = next((tmp_path / "two").glob("*covarep*.npz"))
+    np.savez(covarep, values=np.full_like(one[0][:, :75], 7.0), mask=one[1])  # marked: read back, not recomputed
+    next((tmp_path / "two").glob("*egemaps*.npz")).unlink()
+    values, _ = acoustic_features(folder, clips, combined, tmp_path / "two", workers=2)
+    assert np.all(values[:, :75] == 7.0) and np.array_equal(values[:, 75:], one[0][:, 75:])
+
+
 def test_levelled_clips_keep_their_loudness_in_a_recording_and_lose_it_alone(tmp_path):
     """A levelling extractor levels a speaker's whole recording (a quiet clip stays quiet among the
     speaker's others, as in a video); `alone` levels each clip first, as `analyze-video` levels a

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +41,7 @@ CORPORA = ("cremad", "ravdess", "tess")
 GAP_S = 0.5
 LAYOUT_SEED = 0  # the order of a speaker's clips in their recording (acoustic_features)
 SENTIMENT_WEIGHT = 0.5
+MAX_WORKERS = 4  # speakers analysed at once (acoustic_features): a TESS speaker's recording holds ~1 GB
 EMOTION_MAP = {
     "neutral": "none",
     "calm": "none",
@@ -124,7 +127,12 @@ def speaker_recording(
 
 
 def acoustic_features(
-    folder: Path, clips: Sequence[Clip], extractor: FeatureExtractor, cache: Path | None = None, alone: bool = False
+    folder: Path,
+    clips: Sequence[Clip],
+    extractor: FeatureExtractor,
+    cache: Path | None = None,
+    alone: bool = False,
+    workers: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per clip acoustic features [n, dim] and mask [n], extracted per speaker recording (cached; an
     extractor made of parts caches each part on its own, a levelling one as a whole). A levelling
@@ -133,37 +141,75 @@ def acoustic_features(
 
     The recording lays the speaker's clips out in a seeded random order: the corpora list them by
     emotion (TESS 200 clips in a row, RAVDESS about 8), and an extractor that sees beyond the clip
-    (Whisper's encoder reads 30 s at a time) would otherwise learn the neighbours' emotion."""
-    if parts := getattr(extractor, "parts", None):
-        pieces = [acoustic_features(folder, clips, part, cache, alone) for part in parts]
-        return np.concatenate([v for v, _ in pieces], axis=1), np.logical_and.reduce([m for _, m in pieces])
+    (Whisper's encoder reads 30 s at a time) would otherwise learn the neighbours' emotion.
+
+    Each recording is decoded once for all parts not cached yet, and `workers` speakers (default:
+    the cores, at most `MAX_WORKERS`) are analysed at once in threads: numpy, openSMILE and
+    CTranslate2 release the GIL, so one speaker's pitch tracking overlaps another's encoder."""
+    parts = list(getattr(extractor, "parts", None) or [extractor])
+    files = [_cache_file(folder, clips, part, cache, alone) for part in parts]
+    pieces: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for k, file in enumerate(files):
+        if file is not None and file.is_file():
+            stored = np.load(file)
+            pieces[k] = stored["values"], stored["mask"]
+    missing = [k for k in range(len(parts)) if k not in pieces]
+    level = extractor.info.config.get("level_db") if alone else None
+    runs = [getattr(parts[k], "inner", parts[k]) if level is not None else parts[k] for k in missing]
+    for k, (values, mask) in zip(missing, _extracted(folder, clips, runs, level, workers)):
+        pieces[k] = values, mask
+        if files[k] is not None:
+            files[k].parent.mkdir(parents=True, exist_ok=True)
+            np.savez(files[k].with_suffix(".tmp.npz"), values=values, mask=mask)
+            files[k].with_suffix(".tmp.npz").replace(files[k])
+    ordered = [pieces[k] for k in range(len(parts))]
+    return np.concatenate([v for v, _ in ordered], axis=1), np.logical_and.reduce([m for _, m in ordered])
+
+
+def _cache_file(
+    folder: Path, clips: Sequence[Clip], extractor: FeatureExtractor, cache: Path | None, alone: bool
+) -> Path | None:
+    """Where one extractor's features of these clips are cached (None without a cache folder)."""
+    if cache is None:
+        return None
     key = hashlib.sha256(
         json.dumps([extractor.info.to_spec()["config"], extractor.info.name, extractor.info.version, GAP_S]).encode()
         + "\n".join(c.file for c in clips).encode()
         + f"shuffled {LAYOUT_SEED}".encode()
         + (b" alone" if alone else b"")
     ).hexdigest()[:16]
-    cached = cache / f"{folder.name}-{extractor.info.name}-{key}.npz" if cache else None
-    if cached is not None and cached.is_file():
-        stored = np.load(cached)
-        return stored["values"], stored["mask"]
-    values = np.zeros((len(clips), extractor.info.dim), np.float32)
-    mask = np.zeros(len(clips), bool)
+    return cache / f"{folder.name}-{extractor.info.name}-{key}.npz"
+
+
+def _extracted(
+    folder: Path, clips: Sequence[Clip], runs: Sequence[FeatureExtractor], level: float | None, workers: int | None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each of `runs`' features of the clips, one speaker recording per task, `workers` at a time."""
+    outputs = [(np.zeros((len(clips), run.info.dim), np.float32), np.zeros(len(clips), bool)) for run in runs]
+    if not runs:
+        return outputs
     by_speaker: dict[str, list[int]] = {}
     for i, clip in enumerate(clips):
         by_speaker.setdefault(clip.speaker, []).append(i)
-    level = extractor.info.config.get("level_db") if alone else None
-    run = getattr(extractor, "inner", extractor) if level is not None else extractor  # clips levelled already
-    for rows in by_speaker.values():
+
+    def analyse(rows: list[int]) -> None:
         rows = list(np.random.default_rng(LAYOUT_SEED).permutation(rows))  # no runs of one emotion
         media, utterances = speaker_recording([folder / clips[i].file for i in rows], level_db=level)
-        pooled = run.pool(run.analyze(media), media, utterances)
-        values[rows], mask[rows] = pooled.values, pooled.mask
-    if cached is not None:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cached.with_suffix(".tmp.npz"), values=values, mask=mask)
-        cached.with_suffix(".tmp.npz").replace(cached)
-    return values, mask
+        for run, (values, mask) in zip(runs, outputs):
+            pooled = run.pool(run.analyze(media), media, utterances)
+            values[rows], mask[rows] = pooled.values, pooled.mask  # each task writes its own rows
+
+    count = workers or min(MAX_WORKERS, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=count, thread_name_prefix="mtmm-speech") as pool:
+        futures = [pool.submit(analyse, rows) for rows in by_speaker.values()]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:  # a failure or Ctrl-C: start no further speaker
+            for future in futures:
+                future.cancel()
+            raise
+    return outputs
 
 
 def pseudo_videos(clips: Sequence[Clip], size: int, seed: int, single_share: float = 0.0) -> list[list[int]]:
